@@ -1,0 +1,23 @@
+{
+  "targets": [
+    {
+      "target_name": "sonde_native",
+      "sources": [
+        "native/src/core/ConnTracker.cc",
+        "native/src/core/Traceparent.cc",
+        "native/src/core/BpfTracer.cc",
+        "native/src/core/layout_check.cc",
+        "native/src/binding/addon.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "bpf/.output",
+        "bpf"
+      ],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "libraries": ["-lbpf", "-lelf", "-lz"]
+    }
+  ]
+}

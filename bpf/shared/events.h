@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Wire structs shared by bpf/sock_trace.bpf.c (producer) and native/src/core
+ * (consumer). Every struct is laid out by hand with explicit padding and is
+ * compiled with -Wpadded on both sides; native/src/core/layout_check.cc
+ * static_asserts the sizes below so a change on one side cannot go unseen.
+ *
+ * Byte order: host (little-endian on every machine we build for), except
+ * addresses, which stay in network order as the kernel stores them.
+ */
+#ifndef SONDE_SHARED_EVENTS_H
+#define SONDE_SHARED_EVENTS_H
+
+#ifdef __BPF__
+/* vmlinux.h already defines the kernel's __u8 … __u64 */
+#else
+#include <linux/types.h>
+#endif
+
+/* Largest payload prefix a message-start event can carry. The runtime value
+ * (rodata payload_capture_bytes) may be lower, never higher. */
+#define SONDE_MAX_PAYLOAD_BYTES 4096
+
+/* Event kinds: the first byte of every ring-buffer record.
+ * Requires update in native/src/core/ConnTracker.cc on change. */
+enum sonde_event_kind {
+	SONDE_EV_MSG_START = 1,    /* first chunk of a message in one direction */
+	SONDE_EV_CLOSE = 2,        /* close() of a tracked connection */
+	SONDE_EV_SELF_CONNECT = 3, /* sonde's own outgoing connection (exporters) */
+	SONDE_EV_PROCESS_EXIT = 4, /* a selected process exited */
+};
+
+enum sonde_direction {
+	SONDE_DIR_NONE = 0,
+	SONDE_DIR_INGRESS = 1, /* read by the traced process */
+	SONDE_DIR_EGRESS = 2,  /* written by the traced process */
+};
+
+/* What the first bytes of a message look like. Kernel-side inference only
+ * decides whether a connection is worth following; parsing is userspace's. */
+enum sonde_msg_class {
+	SONDE_CLASS_UNKNOWN = 0,
+	SONDE_CLASS_HTTP1_REQUEST = 1,
+	SONDE_CLASS_HTTP1_RESPONSE = 2,
+	SONDE_CLASS_HTTP2_PREFACE = 3,
+};
+
+/* How the kernel learnt which end of the connection the process is. */
+enum sonde_role_hint {
+	SONDE_ROLE_UNKNOWN = 0, /* first seen mid-life: userspace infers it */
+	SONDE_ROLE_SERVER = 1,  /* seen in accept()/accept4() */
+	SONDE_ROLE_CLIENT = 2,  /* seen in connect() */
+};
+
+/* Indexes of the per-CPU drop_counters array. Requires update in
+ * src/native/binding.ts (KERNEL_DROP_REASONS) on change. */
+enum sonde_kernel_drop {
+	SONDE_DROP_RINGBUF_FULL = 0,   /* bpf_ringbuf_output failed */
+	SONDE_DROP_CONN_TABLE_FULL = 1,/* conn_states update failed */
+	SONDE_DROP_ARGS_TABLE_FULL = 2,/* active_io_args update failed */
+	SONDE_DROP_NOT_SYNCED = 3,     /* connection given up: never looked like HTTP */
+	SONDE_DROP__COUNT = 4,
+};
+
+/* Addresses are always 16 bytes: IPv4 is stored v4-mapped (::ffff:a.b.c.d)
+ * so that a client on AF_INET and a server listening on AF_INET6 (Node's
+ * default) produce comparable tuples. */
+struct sonde_tuple {
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+	__u16 local_port;  /* host order */
+	__u16 remote_port; /* host order */
+	__u16 family;      /* AF_INET or AF_INET6 of the socket itself */
+	__u16 _pad;
+};
+
+struct sonde_event_header {
+	__u8 kind;        /* enum sonde_event_kind */
+	__u8 direction;   /* enum sonde_direction (MSG_START) */
+	__u8 msg_class;   /* enum sonde_msg_class (MSG_START) */
+	__u8 role_hint;   /* enum sonde_role_hint */
+	__u32 pid;        /* tgid */
+	__u32 tid;
+	__s32 fd;
+	__u32 generation; /* distinguishes successive connections on one fd */
+	__u32 msg_seq;    /* per connection, +1 per message start: gaps = loss */
+	__u64 timestamp_ns; /* CLOCK_MONOTONIC */
+};
+
+/* The message that just ended on this connection (the one before msg_seq). */
+struct sonde_prev_message {
+	__u64 last_chunk_ns; /* end of its last read/write syscall */
+	__u64 total_bytes;
+	__u32 seq;           /* 0 when there was none */
+	__u8 direction;
+	__u8 _pad[3];
+};
+
+struct sonde_msg_start_event {
+	struct sonde_event_header hdr;
+	struct sonde_tuple tuple;
+	struct sonde_prev_message prev;
+	__u32 chunk_bytes;   /* size of the syscall that started the message */
+	__u32 payload_bytes; /* bytes of payload[] that follow */
+	__u8 payload[SONDE_MAX_PAYLOAD_BYTES];
+};
+
+struct sonde_close_event {
+	struct sonde_event_header hdr;
+	struct sonde_tuple tuple;
+	struct sonde_prev_message last; /* the message open at close time */
+};
+
+struct sonde_self_connect_event {
+	struct sonde_event_header hdr;
+	struct sonde_tuple tuple;
+};
+
+struct sonde_process_exit_event {
+	struct sonde_event_header hdr;
+};
+
+/* Value of the conn_states map, keyed by struct sonde_conn_key. Userspace
+ * reads it to close out a response that went quiet (no later event will
+ * carry its end). */
+struct sonde_conn_key {
+	__u32 pid;
+	__s32 fd;
+};
+
+enum sonde_conn_flags {
+	SONDE_CONN_IGNORED = 1, /* not TCP, or never looked like HTTP */
+	SONDE_CONN_SYNCED = 2,  /* an HTTP message start was seen */
+};
+
+struct sonde_conn_state {
+	__u64 sock_addr;   /* struct sock *: identity while the fd lives */
+	__u64 cur_start_ns;
+	__u64 cur_last_ns;
+	__u64 cur_bytes;
+	struct sonde_tuple tuple;
+	__u32 generation;
+	__u32 msg_seq;
+	__u8 role_hint;
+	__u8 cur_direction;
+	__u8 flags;
+	__u8 unknown_starts; /* message starts that did not look like HTTP */
+	__u32 _pad;
+};
+
+#define SONDE_MSG_START_HEADER_BYTES (sizeof(struct sonde_msg_start_event) - SONDE_MAX_PAYLOAD_BYTES)
+
+#endif

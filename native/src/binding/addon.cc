@@ -1,0 +1,323 @@
+// The only Node-API code: thin wrappers around native/src/core. Options are
+// validated and defaulted in src/native/binding.ts; here they are only
+// type-checked.
+#include <cstddef>
+#include <memory>
+
+#include "../core/BpfTracer.h"
+#include "../core/ConnTracker.h"
+#include "../core/ExchangeRecord.h"
+#include "napi_setup.h"
+
+namespace sonde {
+namespace {
+
+constexpr size_t kMaxQueuedBatches = 64;
+
+uint32_t optUint(const Napi::Object& o, const char* name, uint32_t fallback) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("Expected option \"") + name + "\" to be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d < 0 || d > 4294967295.0) throw Napi::RangeError::New(o.Env(), std::string("Option \"") + name + "\" is out of range");
+  return static_cast<uint32_t>(d);
+}
+
+bool optBool(const Napi::Object& o, const char* name, bool fallback) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsBoolean()) throw Napi::TypeError::New(o.Env(), std::string("Expected option \"") + name + "\" to be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+TrackerOptions trackerOptionsFrom(const Napi::Object& o) {
+  TrackerOptions t;
+  t.response_idle_flush_ns = uint64_t(optUint(o, "responseIdleFlushMs", t.response_idle_flush_ns / 1'000'000)) * 1'000'000;
+  t.response_timeout_ns = uint64_t(optUint(o, "responseTimeoutMs", t.response_timeout_ns / 1'000'000)) * 1'000'000;
+  t.max_connections = optUint(o, "maxConnections", t.max_connections);
+  t.max_pending_per_connection = optUint(o, "maxPendingPerConnection", t.max_pending_per_connection);
+  t.max_peer_contexts = optUint(o, "maxPeerContexts", t.max_peer_contexts);
+  return t;
+}
+
+Napi::Object optionsArg(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsObject())
+    throw Napi::TypeError::New(info.Env(), "Expected first argument to be an options object");
+  return info[0].As<Napi::Object>();
+}
+
+uint64_t bigintArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsBigInt())
+    throw Napi::TypeError::New(info.Env(), std::string("Expected ") + what + " to be a bigint");
+  bool lossless;
+  return info[i].As<Napi::BigInt>().Uint64Value(&lossless);
+}
+
+void putTrackerCounters(Napi::Object& out, const TrackerCounters& c) {
+  Napi::Env env = out.Env();
+  auto put = [&](const char* name, const std::atomic<uint64_t>& v) {
+    out.Set(name, Napi::Number::New(env, static_cast<double>(v.load(std::memory_order_relaxed))));
+  };
+  put("eventsRead", c.events_read);
+  put("eventsMalformed", c.events_malformed);
+  put("messagesLost", c.messages_lost);
+  put("exchangesEmitted", c.exchanges_emitted);
+  put("exchangesAbandoned", c.exchanges_abandoned);
+  put("responsesWithoutRequest", c.responses_without_request);
+  put("requestsTimedOut", c.requests_timed_out);
+  put("connectionsOpened", c.connections_opened);
+  put("connectionsEvicted", c.connections_evicted);
+  put("connectionsTracked", c.connections_tracked);
+  put("linksAmbiguous", c.links_ambiguous);
+  put("selfConnectionsIgnored", c.self_connections_ignored);
+}
+
+Napi::Buffer<uint8_t> bufferFrom(Napi::Env env, std::vector<uint8_t>* bytes) {
+  // Zero-copy: the Buffer owns the vector from here on.
+  return Napi::Buffer<uint8_t>::New(
+      env, bytes->data(), bytes->size(), [](Napi::Env, uint8_t*, std::vector<uint8_t>* v) { delete v; }, bytes);
+}
+
+// JS: new Tracer(options: NativeTracerOptions)
+class Tracer : public Napi::ObjectWrap<Tracer> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Tracer",
+                       {
+                           InstanceMethod("start", &Tracer::JS_start),
+                           InstanceMethod("stop", &Tracer::JS_stop),
+                           InstanceMethod("setPidSelected", &Tracer::JS_setPidSelected),
+                           InstanceMethod("counters", &Tracer::JS_counters),
+                       });
+  }
+
+  explicit Tracer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tracer>(info) {
+    Napi::Object o = optionsArg(info);
+    BpfTracerOptions opts;
+    opts.self_pid = optUint(o, "selfPid", 0);
+    opts.trace_all_pids = optBool(o, "traceAllPids", false);
+    opts.payload_capture_bytes = optUint(o, "payloadCaptureBytes", opts.payload_capture_bytes);
+    opts.ring_buffer_bytes = optUint(o, "ringBufferBytes", opts.ring_buffer_bytes);
+    opts.poll_interval_ms = optUint(o, "pollIntervalMs", opts.poll_interval_ms);
+    opts.tracker = trackerOptionsFrom(o);
+    tracer_ = std::make_unique<BpfTracer>(opts);
+    napi_add_env_cleanup_hook(info.Env(), &Tracer::onEnvCleanup, this);
+  }
+
+  ~Tracer() override {
+    napi_remove_env_cleanup_hook(Env(), &Tracer::onEnvCleanup, this);
+    shutdown();
+  }
+
+ private:
+  // The process is going away with the tracer still running: stop the
+  // reader thread before the environment it calls into disappears.
+  static void onEnvCleanup(void* self) { static_cast<Tracer*>(self)->shutdown(); }
+
+  void shutdown() {
+    if (tracer_) tracer_->stop();
+    if (started_) {
+      tsfn_.Release();
+      started_ = false;
+    }
+  }
+
+  // start(onBatch: (records: Buffer, exchanges: number) => void): { attached: string[] }
+  Napi::Value JS_start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsFunction())
+      throw Napi::TypeError::New(env, "Expected first argument to be a function");
+    if (started_) throw Napi::Error::New(env, "start tracer: already started");
+    tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "sonde-exchanges", kMaxQueuedBatches, 1);
+    AttachReport report;
+    try {
+      report = tracer_->start([this](std::vector<uint8_t>&& batch, size_t exchanges) {
+        auto* bytes = new std::vector<uint8_t>(std::move(batch));
+        napi_status status = tsfn_.NonBlockingCall(bytes, [exchanges](Napi::Env env, Napi::Function cb, std::vector<uint8_t>* data) {
+          cb.Call({bufferFrom(env, data), Napi::Number::New(env, static_cast<double>(exchanges))});
+        });
+        if (status != napi_ok) {
+          delete bytes;
+          return false;
+        }
+        return true;
+      });
+    } catch (const std::exception& e) {
+      tsfn_.Release();
+      throw Napi::Error::New(env, e.what());
+    }
+    started_ = true;
+    Napi::Array attached = Napi::Array::New(env, report.attached.size());
+    for (size_t i = 0; i < report.attached.size(); i++) attached.Set(i, report.attached[i]);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("attached", attached);
+    return out;
+  }
+
+  // stop(): Buffer — the records still in flight, closed out
+  Napi::Value JS_stop(const Napi::CallbackInfo& info) {
+    auto* last = new std::vector<uint8_t>(tracer_->stop());
+    if (started_) {
+      tsfn_.Release();
+      started_ = false;
+    }
+    return bufferFrom(info.Env(), last);
+  }
+
+  // setPidSelected(pid: number, selected: boolean): void
+  Napi::Value JS_setPidSelected(const Napi::CallbackInfo& info) {
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBoolean())
+      throw Napi::TypeError::New(info.Env(), "Expected arguments (pid: number, selected: boolean)");
+    tracer_->setPidSelected(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Boolean>().Value());
+    return info.Env().Undefined();
+  }
+
+  // counters(): NativeCounters
+  Napi::Value JS_counters(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object out = Napi::Object::New(env);
+    putTrackerCounters(out, tracer_->trackerCounters());
+    out.Set("batchesDropped", Napi::Number::New(env, double(tracer_->batchesDropped())));
+    out.Set("exchangesDropped", Napi::Number::New(env, double(tracer_->exchangesDropped())));
+    out.Set("ringBufferPolls", Napi::Number::New(env, double(tracer_->ringBufferPolls())));
+    std::vector<uint64_t> drops = tracer_->kernelDrops();
+    Napi::Array kernel = Napi::Array::New(env, drops.size());
+    for (size_t i = 0; i < drops.size(); i++) kernel.Set(i, Napi::Number::New(env, double(drops[i])));
+    out.Set("kernelDrops", kernel);
+    return out;
+  }
+
+  std::unique_ptr<BpfTracer> tracer_;
+  Napi::ThreadSafeFunction tsfn_;
+  bool started_ = false;
+};
+
+// JS: new ReplayTracker(options) — the correlator without a kernel, for
+// tests that feed recorded or synthetic event streams with their own clock.
+class ReplayTracker : public Napi::ObjectWrap<ReplayTracker> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "ReplayTracker",
+                       {
+                           InstanceMethod("feed", &ReplayTracker::JS_feed),
+                           InstanceMethod("tick", &ReplayTracker::JS_tick),
+                           InstanceMethod("finish", &ReplayTracker::JS_finish),
+                           InstanceMethod("take", &ReplayTracker::JS_take),
+                           InstanceMethod("counters", &ReplayTracker::JS_counters),
+                       });
+  }
+
+  explicit ReplayTracker(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ReplayTracker>(info) {
+    Napi::Object o = optionsArg(info);
+    uint32_t seed = optUint(o, "idSeed", 1);
+    tracker_ = std::make_unique<ConnTracker>(trackerOptionsFrom(o), nullptr, seed ? seed : 1);
+  }
+
+ private:
+  // feed(event: Buffer): void — one ring-buffer record
+  Napi::Value JS_feed(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsBuffer())
+      throw Napi::TypeError::New(info.Env(), "Expected first argument to be a Buffer");
+    auto buf = info[0].As<Napi::Buffer<uint8_t>>();
+    tracker_->onEvent(buf.Data(), buf.Length());
+    return info.Env().Undefined();
+  }
+  // tick(nowNs: bigint): void
+  Napi::Value JS_tick(const Napi::CallbackInfo& info) {
+    tracker_->onTick(bigintArg(info, 0, "first argument"));
+    return info.Env().Undefined();
+  }
+  // finish(nowNs: bigint): void
+  Napi::Value JS_finish(const Napi::CallbackInfo& info) {
+    tracker_->finishAll(bigintArg(info, 0, "first argument"));
+    return info.Env().Undefined();
+  }
+  // take(): Buffer
+  Napi::Value JS_take(const Napi::CallbackInfo& info) {
+    auto* out = new std::vector<uint8_t>();
+    tracker_->takeOutput(out);
+    return bufferFrom(info.Env(), out);
+  }
+  Napi::Value JS_counters(const Napi::CallbackInfo& info) {
+    Napi::Object out = Napi::Object::New(info.Env());
+    putTrackerCounters(out, tracker_->counters());
+    return out;
+  }
+
+  std::unique_ptr<ConnTracker> tracker_;
+};
+
+// layout(): sizes and offsets of the wire structs, for the decoder test.
+Napi::Value JS_layout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  Napi::Object rec = Napi::Object::New(env);
+#define SONDE_OFFSET(obj, type, field) obj.Set(#field, Napi::Number::New(env, double(offsetof(type, field))))
+  rec.Set("size", Napi::Number::New(env, double(sizeof(ExchangeRecord))));
+  SONDE_OFFSET(rec, ExchangeRecord, record_bytes);
+  SONDE_OFFSET(rec, ExchangeRecord, role);
+  SONDE_OFFSET(rec, ExchangeRecord, flags);
+  SONDE_OFFSET(rec, ExchangeRecord, link_source);
+  SONDE_OFFSET(rec, ExchangeRecord, trace_flags);
+  SONDE_OFFSET(rec, ExchangeRecord, pid);
+  SONDE_OFFSET(rec, ExchangeRecord, tid);
+  SONDE_OFFSET(rec, ExchangeRecord, fd);
+  SONDE_OFFSET(rec, ExchangeRecord, generation);
+  SONDE_OFFSET(rec, ExchangeRecord, family);
+  SONDE_OFFSET(rec, ExchangeRecord, local_port);
+  SONDE_OFFSET(rec, ExchangeRecord, remote_port);
+  SONDE_OFFSET(rec, ExchangeRecord, local_addr);
+  SONDE_OFFSET(rec, ExchangeRecord, remote_addr);
+  SONDE_OFFSET(rec, ExchangeRecord, request_start_ns);
+  SONDE_OFFSET(rec, ExchangeRecord, request_end_ns);
+  SONDE_OFFSET(rec, ExchangeRecord, response_start_ns);
+  SONDE_OFFSET(rec, ExchangeRecord, response_end_ns);
+  SONDE_OFFSET(rec, ExchangeRecord, request_bytes);
+  SONDE_OFFSET(rec, ExchangeRecord, response_bytes);
+  SONDE_OFFSET(rec, ExchangeRecord, trace_id);
+  SONDE_OFFSET(rec, ExchangeRecord, span_id);
+  SONDE_OFFSET(rec, ExchangeRecord, parent_span_id);
+  SONDE_OFFSET(rec, ExchangeRecord, request_payload_bytes);
+  SONDE_OFFSET(rec, ExchangeRecord, response_payload_bytes);
+  out.Set("exchangeRecord", rec);
+
+  Napi::Object ev = Napi::Object::New(env);
+  ev.Set("msgStartHeaderBytes", Napi::Number::New(env, double(SONDE_MSG_START_HEADER_BYTES)));
+  ev.Set("closeEventBytes", Napi::Number::New(env, double(sizeof(sonde_close_event))));
+  ev.Set("selfConnectEventBytes", Napi::Number::New(env, double(sizeof(sonde_self_connect_event))));
+  ev.Set("processExitEventBytes", Napi::Number::New(env, double(sizeof(sonde_process_exit_event))));
+  ev.Set("tupleOffset", Napi::Number::New(env, double(offsetof(sonde_msg_start_event, tuple))));
+  ev.Set("prevOffset", Napi::Number::New(env, double(offsetof(sonde_msg_start_event, prev))));
+  ev.Set("chunkBytesOffset", Napi::Number::New(env, double(offsetof(sonde_msg_start_event, chunk_bytes))));
+  ev.Set("payloadBytesOffset", Napi::Number::New(env, double(offsetof(sonde_msg_start_event, payload_bytes))));
+  ev.Set("maxPayloadBytes", Napi::Number::New(env, double(SONDE_MAX_PAYLOAD_BYTES)));
+  out.Set("events", ev);
+#undef SONDE_OFFSET
+  return out;
+}
+
+// clock(): [realtimeNs: bigint, monotonicNs: bigint], read back to back
+Napi::Value JS_clock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t real = realtimeNowNs();
+  uint64_t mono = monotonicNowNs();
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(uint32_t(0), Napi::BigInt::New(env, real));
+  out.Set(uint32_t(1), Napi::BigInt::New(env, mono));
+  return out;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Tracer", Tracer::Define(env));
+  exports.Set("ReplayTracker", ReplayTracker::Define(env));
+  exports.Set("layout", Napi::Function::New(env, JS_layout));
+  exports.Set("clock", Napi::Function::New(env, JS_clock));
+  return exports;
+}
+
+}  // namespace
+}  // namespace sonde
+
+static Napi::Object InitSondeNative(Napi::Env env, Napi::Object exports) { return sonde::Init(env, exports); }
+
+NODE_API_MODULE(sonde_native, InitSondeNative)

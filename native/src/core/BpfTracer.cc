@@ -1,0 +1,215 @@
+#include "BpfTracer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <stdexcept>
+
+#include "sock_trace.skel.h"
+
+namespace sonde {
+namespace {
+
+// libbpf explains failures (verifier logs, missing tracefs) only through its
+// print callback: keep the tail of what it said for the error message.
+std::mutex g_libbpf_log_mutex;
+std::string g_libbpf_log;
+
+int collectLibbpfLog(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[1024];
+  vsnprintf(line, sizeof(line), fmt, args);
+  std::lock_guard<std::mutex> lock(g_libbpf_log_mutex);
+  g_libbpf_log += line;
+  if (g_libbpf_log.size() > 16384) g_libbpf_log.erase(0, g_libbpf_log.size() - 16384);
+  return 0;
+}
+
+std::string takeLibbpfLog() {
+  std::lock_guard<std::mutex> lock(g_libbpf_log_mutex);
+  std::string out;
+  out.swap(g_libbpf_log);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+[[noreturn]] void fail(const std::string& what, int err) {
+  std::string msg = what + ": " + strerror(err < 0 ? -err : err);
+  std::string log = takeLibbpfLog();
+  if (!log.empty()) msg += "\nlibbpf: " + log;
+  throw std::runtime_error(msg);
+}
+
+constexpr size_t kDeliverAtBytes = 1 << 20;
+
+}  // namespace
+
+uint64_t monotonicNowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+uint64_t realtimeNowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+BpfTracer::BpfTracer(const BpfTracerOptions& options) : options_(options) {
+  tracker_ = std::make_unique<ConnTracker>(
+      options_.tracker, [this](uint32_t pid, int32_t fd, uint32_t gen, uint32_t seq, uint64_t* last, uint64_t* bytes) {
+        return lookupCurrentMessage(pid, fd, gen, seq, last, bytes);
+      });
+}
+
+BpfTracer::~BpfTracer() {
+  if (running_.load() || skel_) stop();
+}
+
+AttachReport BpfTracer::start(BatchSink sink) {
+  if (skel_) throw std::runtime_error("start tracer: already started");
+  libbpf_set_print(collectLibbpfLog);
+  takeLibbpfLog();
+  sink_ = std::move(sink);
+
+  skel_ = sock_trace__open();
+  if (!skel_) fail("open BPF object", errno);
+  skel_->rodata->self_pid = options_.self_pid;
+  skel_->rodata->trace_all_pids = options_.trace_all_pids ? 1 : 0;
+  skel_->rodata->payload_capture_bytes = options_.payload_capture_bytes;
+  // Wake the reader early only when a quarter of the buffer is waiting.
+  skel_->rodata->wakeup_threshold_bytes = options_.ring_buffer_bytes / 4;
+  int err = bpf_map__set_max_entries(skel_->maps.events, options_.ring_buffer_bytes);
+  if (err) {
+    sock_trace__destroy(skel_);
+    skel_ = nullptr;
+    fail("size ring buffer", err);
+  }
+  err = sock_trace__load(skel_);
+  if (err) {
+    sock_trace__destroy(skel_);
+    skel_ = nullptr;
+    fail("load BPF programs", err);
+  }
+
+  // Attach one by one, so that a failure names the hook that is missing.
+  // Links go into the skeleton's table: sock_trace__destroy frees them.
+  AttachReport report;
+  for (int i = 0; i < skel_->skeleton->prog_cnt; i++) {
+    bpf_program* prog = *skel_->skeleton->progs[i].prog;
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link) {
+      int e = errno;
+      std::string what = std::string("attach ") + bpf_program__name(prog) + " (" + bpf_program__section_name(prog) + ")";
+      sock_trace__destroy(skel_);
+      skel_ = nullptr;
+      fail(what, e);
+    }
+    *skel_->skeleton->progs[i].link = link;
+    report.attached.push_back(bpf_program__section_name(prog));
+  }
+
+  ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), onRingRecord, this, nullptr);
+  if (!ring_) {
+    int e = errno;
+    sock_trace__destroy(skel_);
+    skel_ = nullptr;
+    fail("open ring buffer", e);
+  }
+  running_.store(true);
+  reader_ = std::thread([this] { readLoop(); });
+  return report;
+}
+
+int BpfTracer::onRingRecord(void* ctx, void* data, size_t len) {
+  auto* self = static_cast<BpfTracer*>(ctx);
+  self->tracker_->onEvent(static_cast<const uint8_t*>(data), len);
+  return 0;
+}
+
+void BpfTracer::readLoop() {
+  while (running_.load(std::memory_order_relaxed)) {
+    // The kernel side never wakes us per event; the timeout is the normal
+    // way out of poll, and consume() then drains whatever accumulated.
+    ring_buffer__poll(ring_, options_.poll_interval_ms);
+    ring_buffer__consume(ring_);
+    polls_.fetch_add(1, std::memory_order_relaxed);
+    tracker_->onTick(monotonicNowNs());
+    deliver();
+  }
+}
+
+void BpfTracer::deliver() {
+  if (!tracker_->hasOutput()) return;
+  uint64_t emitted = tracker_->counters().exchanges_emitted.load(std::memory_order_relaxed);
+  size_t count = emitted - emitted_at_last_deliver_;
+  emitted_at_last_deliver_ = emitted;
+  std::vector<uint8_t> batch;
+  tracker_->takeOutput(&batch);
+  if (!sink_ || !sink_(std::move(batch), count)) {
+    batches_dropped_.fetch_add(1, std::memory_order_relaxed);
+    exchanges_dropped_.fetch_add(count, std::memory_order_relaxed);
+  }
+}
+
+std::vector<uint8_t> BpfTracer::stop() {
+  if (running_.exchange(false) && reader_.joinable()) reader_.join();
+  std::vector<uint8_t> last;
+  if (ring_) {
+    ring_buffer__consume(ring_);
+    tracker_->finishAll(monotonicNowNs());
+    tracker_->takeOutput(&last);
+    emitted_at_last_deliver_ = tracker_->counters().exchanges_emitted.load();
+    ring_buffer__free(ring_);
+    ring_ = nullptr;
+  }
+  if (skel_) {
+    sock_trace__destroy(skel_);
+    skel_ = nullptr;
+  }
+  return last;
+}
+
+void BpfTracer::setPidSelected(uint32_t pid, bool selected) {
+  if (!skel_) return;
+  int fd = bpf_map__fd(skel_->maps.traced_pids);
+  uint8_t one = 1;
+  if (selected)
+    bpf_map_update_elem(fd, &pid, &one, BPF_ANY);
+  else
+    bpf_map_delete_elem(fd, &pid);
+}
+
+std::vector<uint64_t> BpfTracer::kernelDrops() const {
+  std::vector<uint64_t> totals(SONDE_DROP__COUNT, 0);
+  if (!skel_) return totals;
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return totals;
+  std::vector<uint64_t> per_cpu(ncpu);
+  int fd = bpf_map__fd(skel_->maps.drop_counters);
+  for (uint32_t i = 0; i < SONDE_DROP__COUNT; i++) {
+    if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) == 0)
+      for (uint64_t v : per_cpu) totals[i] += v;
+  }
+  return totals;
+}
+
+bool BpfTracer::lookupCurrentMessage(uint32_t pid, int32_t fd, uint32_t generation, uint32_t seq, uint64_t* last_ns,
+                                     uint64_t* bytes) {
+  if (!skel_) return false;
+  sonde_conn_key key{pid, fd};
+  sonde_conn_state state;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.conn_states), &key, &state) != 0) return false;
+  if (state.generation != generation || state.msg_seq != seq) return false;
+  *last_ns = state.cur_last_ns;
+  *bytes = state.cur_bytes;
+  return true;
+}
+
+}  // namespace sonde

@@ -1,0 +1,84 @@
+// Lifecycle of the kernel side: load and attach the CO-RE programs, read the
+// ring buffer on a dedicated thread in batches, feed the connection tracker,
+// and hand finished exchanges to a sink. Detaching destroys every link, so a
+// stopped tracer leaves no probe behind (and the kernel drops them on its own
+// if the process dies, since links are file descriptors).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ConnTracker.h"
+
+struct sock_trace;
+struct ring_buffer;
+
+namespace sonde {
+
+struct BpfTracerOptions {
+  uint32_t self_pid = 0;
+  bool trace_all_pids = false;
+  uint32_t payload_capture_bytes = 1024;
+  uint32_t ring_buffer_bytes = 8u << 20;
+  uint32_t poll_interval_ms = 10;
+  TrackerOptions tracker;
+};
+
+struct AttachReport {
+  std::vector<std::string> attached;  // program names
+};
+
+// Receives serialized ExchangeRecords; called on the reader thread. Returns
+// false when the batch could not be queued (it is then counted as dropped).
+using BatchSink = std::function<bool(std::vector<uint8_t>&& batch, size_t exchanges)>;
+
+class BpfTracer {
+ public:
+  explicit BpfTracer(const BpfTracerOptions& options);
+  ~BpfTracer();
+
+  // Throws std::runtime_error with a "verb object: cause" message.
+  AttachReport start(BatchSink sink);
+  // Joins the reader, closes out responses in flight and returns the last
+  // records; then detaches everything.
+  std::vector<uint8_t> stop();
+
+  void setPidSelected(uint32_t pid, bool selected);
+  std::vector<uint64_t> kernelDrops() const;  // indexed by sonde_kernel_drop
+  const TrackerCounters& trackerCounters() const { return tracker_->counters(); }
+  uint64_t batchesDropped() const { return batches_dropped_.load(); }
+  uint64_t exchangesDropped() const { return exchanges_dropped_.load(); }
+  uint64_t ringBufferPolls() const { return polls_.load(); }
+  bool running() const { return running_.load(); }
+
+ private:
+  static int onRingRecord(void* ctx, void* data, size_t len);
+  void readLoop();
+  void deliver();
+  bool lookupCurrentMessage(uint32_t pid, int32_t fd, uint32_t generation, uint32_t seq, uint64_t* last_ns,
+                            uint64_t* bytes);
+
+  BpfTracerOptions options_;
+  sock_trace* skel_ = nullptr;
+  ring_buffer* ring_ = nullptr;
+  std::unique_ptr<ConnTracker> tracker_;
+  BatchSink sink_;
+  std::thread reader_;
+  std::atomic<bool> running_{false};
+  std::atomic<uint64_t> batches_dropped_{0};
+  std::atomic<uint64_t> exchanges_dropped_{0};
+  std::atomic<uint64_t> polls_{0};
+  size_t pending_exchanges_ = 0;
+  uint64_t emitted_at_last_deliver_ = 0;
+};
+
+uint64_t monotonicNowNs();
+uint64_t realtimeNowNs();
+
+}  // namespace sonde

@@ -1,0 +1,67 @@
+// One finished request/response exchange as handed to JavaScript: a fixed
+// header followed by the request payload and the response payload. Batches
+// are these records back to back in one buffer, so a batch of thousands of
+// exchanges crosses into JavaScript as one Buffer and one call.
+//
+// These need to line up with src/native/exchangeDecoder.ts; the binding
+// exports sizeof/offsetof (JS_layout) and test/native/layout.test.ts checks
+// the decoder against them.
+#pragma once
+
+#include <cstdint>
+
+namespace sonde {
+
+enum class ExchangeRole : uint8_t { Server = 1, Client = 2 };
+
+// Bits of ExchangeRecord::flags.
+enum ExchangeFlag : uint8_t {
+  kNoResponse = 1 << 0,        // timed out waiting for a response
+  kClosedBeforeResponse = 1 << 1, // connection closed (or process exited) first
+  kEndEstimated = 1 << 2,      // response end not observed: last known chunk
+  kEventsLost = 1 << 3,        // a boundary event of this connection was lost
+  kPreexistingConnection = 1 << 4, // connection opened before sonde saw it
+};
+
+// How the trace context of the exchange was decided.
+enum class LinkSource : uint8_t {
+  None = 0,              // new root
+  TraceparentHeader = 1, // incoming W3C traceparent
+  PeerClient = 2,        // the traced client span on the other end (same host)
+  EnclosingServer = 3,   // the server request open on the same thread
+};
+
+#pragma pack(push, 1)
+struct ExchangeRecord {
+  uint32_t record_bytes;  // header + both payloads
+  uint8_t role;           // ExchangeRole
+  uint8_t flags;          // ExchangeFlag bits
+  uint8_t link_source;    // LinkSource
+  uint8_t trace_flags;    // W3C flags (bit 0: sampled)
+  uint32_t pid;
+  uint32_t tid;           // thread that read/wrote the request's first chunk
+  int32_t fd;
+  uint32_t generation;
+  uint16_t family;
+  uint16_t local_port;
+  uint16_t remote_port;
+  uint16_t _pad0;
+  uint8_t local_addr[16];   // v4-mapped for IPv4
+  uint8_t remote_addr[16];
+  uint64_t request_start_ns;  // CLOCK_MONOTONIC
+  uint64_t request_end_ns;
+  uint64_t response_start_ns; // 0 when no response was seen
+  uint64_t response_end_ns;
+  uint64_t request_bytes;
+  uint64_t response_bytes;
+  uint8_t trace_id[16];
+  uint8_t span_id[8];
+  uint8_t parent_span_id[8]; // all zero for a root
+  uint32_t request_payload_bytes;
+  uint32_t response_payload_bytes;
+};
+#pragma pack(pop)
+
+static_assert(sizeof(ExchangeRecord) == 152, "ExchangeRecord layout changed: update src/native/exchangeDecoder.ts");
+
+}  // namespace sonde

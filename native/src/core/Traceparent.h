@@ -1,0 +1,22 @@
+// Finds a W3C traceparent header in captured HTTP/1 request bytes. It lives
+// here rather than in the TypeScript parsers because the correlator must
+// know a server span's trace id at the moment the request starts, before
+// any outgoing call made while serving it inherits that id.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace sonde {
+
+struct TraceparentValue {
+  uint8_t trace_id[16];
+  uint8_t parent_span_id[8];
+  uint8_t trace_flags;
+};
+
+// True when a valid version-00 (or later, parsed by the 00 rules) traceparent
+// header is found among the complete header lines of `bytes`.
+bool findTraceparent(const uint8_t* bytes, size_t len, TraceparentValue* out);
+
+}  // namespace sonde
