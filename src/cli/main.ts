@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+/**
+ * The sonde command. Exit codes: 0 stopped cleanly, 1 failed at run time,
+ * 2 bad configuration, 3 the host lacks a kernel feature, 77 not privileged.
+ */
+import { ConfigError, helpText, loadConfig } from '../config/config';
+import { NativeBuildMissingError } from '../native/binding';
+import { Sonde } from '../runtime/Sonde';
+import { createLogger } from '../telemetry/logger';
+import { SONDE_VERSION } from '../version';
+import { PreflightError, preflight } from './preflight';
+
+function main(): void {
+  let config;
+  try {
+    config = loadConfig(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`sonde: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  if (config.help) {
+    process.stdout.write(`${helpText()}\n`);
+    return;
+  }
+  if (config.version) {
+    process.stdout.write(`sonde ${SONDE_VERSION}\n`);
+    return;
+  }
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
+
+  try {
+    const report = preflight();
+    if (report.mountedTracefs) log.info({ path: report.tracefs }, 'mounted tracefs');
+  } catch (error) {
+    if (error instanceof PreflightError) {
+      process.stderr.write(`sonde: ${error.message}\n`);
+      process.exit(error.exitCode);
+    }
+    throw error;
+  }
+
+  const sonde = new Sonde(config, log);
+  try {
+    sonde.start();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`sonde: ${message}\n`);
+    if (!(error instanceof NativeBuildMissingError)) {
+      process.stderr.write('sonde: nothing is left attached. If the message above names a missing kernel feature, see "What is traced" in README.md.\n');
+    }
+    void sonde.stop(0).finally(() => process.exit(error instanceof NativeBuildMissingError ? 3 : 1));
+    return;
+  }
+
+  let signals = 0;
+  const shutdown = (signal: string): void => {
+    if (++signals > 1) {
+      log.warn('second signal: exiting without waiting for exports');
+      process.exit(1);
+    }
+    log.info({ signal }, 'stopping: detaching probes and flushing spans');
+    sonde.stop().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        log.error({ error: String(error) }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // The addon's reader thread holds the loop open; this keeps sonde alive
+  // even when the selection has nothing to trace yet.
+  setInterval(() => undefined, 1 << 30);
+}
+
+main();

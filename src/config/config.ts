@@ -1,0 +1,221 @@
+/**
+ * Reads sonde's configuration from the command line and the environment
+ * (flag, then SONDE_*, then the standard OTEL_* variable, then the default),
+ * validates it and resolves the exporters. Errors name the flag or variable.
+ */
+import type { Selection } from '../discovery';
+import { OPTION_SPECS, type OptionSpec } from './options';
+
+export type ExporterConfig =
+  | { kind: 'otlp'; protocol: 'grpc' | 'http/protobuf'; endpoint: string; headers: Record<string, string> }
+  | { kind: 'zipkin'; endpoint: string }
+  | { kind: 'console' };
+
+export interface SondeConfig {
+  selection: Selection;
+  exporters: ExporterConfig[];
+  routes: string[];
+  queue: { maxQueueSize: number; maxExportBatchSize: number; scheduledDelayMs: number; exportTimeoutMs: number };
+  capture: { payloadCaptureBytes: number; ringBufferBytes: number; responseTimeoutMs: number; maxConnections: number };
+  statsIntervalMs: number;
+  discoveryIntervalMs: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  logFormat: 'pretty' | 'json';
+  help: boolean;
+  version: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Raw = Map<string, { values: string[]; source: string }>;
+
+function readRaw(argv: readonly string[], env: NodeJS.ProcessEnv): Raw {
+  const byFlag = new Map(OPTION_SPECS.map((s) => [s.flag, s]));
+  const raw: Raw = new Map();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '-h') {
+      raw.set('help', { values: ['true'], source: arg });
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    const spec = byFlag.get(name);
+    if (!spec) throw new ConfigError(`unknown argument "${arg}" (see sonde --help)`);
+    let value: string;
+    if (spec.kind === 'flag') value = 'true';
+    else if (eq > 0) value = arg.slice(eq + 1);
+    else if (i + 1 < argv.length) value = argv[++i];
+    else throw new ConfigError(`${spec.flag} needs a value (${spec.valueName ?? 'VALUE'})`);
+    const prior = raw.get(spec.key);
+    const repeatable = spec.kind === 'list' || spec.kind === 'intList';
+    if (prior && repeatable) prior.values.push(value);
+    else raw.set(spec.key, { values: [value], source: spec.flag });
+  }
+  for (const spec of OPTION_SPECS) {
+    if (raw.has(spec.key)) continue;
+    for (const name of [spec.env, ...(spec.otelEnv ?? [])]) {
+      const v = name ? env[name] : undefined;
+      if (v !== undefined && v.trim() !== '') {
+        raw.set(spec.key, { values: [v], source: name });
+        break;
+      }
+    }
+  }
+  return raw;
+}
+
+function specOf(key: string): OptionSpec {
+  const spec = OPTION_SPECS.find((s) => s.key === key);
+  if (!spec) throw new Error(`no option ${key}`);
+  return spec;
+}
+
+function str(raw: Raw, key: string): string | undefined {
+  return raw.get(key)?.values[0] ?? specOf(key).default;
+}
+
+function list(raw: Raw, key: string): string[] {
+  return (raw.get(key)?.values ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+}
+
+function int(raw: Raw, key: string, min: number, max: number): number {
+  const entry = raw.get(key);
+  const text = entry?.values[0] ?? specOf(key).default;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${entry?.source ?? specOf(key).flag} must be an integer from ${min} to ${max} (got "${text}")`);
+  }
+  return value;
+}
+
+function intList(raw: Raw, key: string, min: number, max: number): number[] {
+  const source = raw.get(key)?.source ?? specOf(key).flag;
+  return list(raw, key).map((text) => {
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`${source} must be an integer from ${min} to ${max} (got "${text}")`);
+    return value;
+  });
+}
+
+/** "k1=v1,k2=v2" with percent-encoded values, as OTEL_EXPORTER_OTLP_HEADERS has them. */
+export function parseHeaderList(text: string | undefined, source: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (!text) return headers;
+  for (const part of text.split(',')) {
+    if (part.trim() === '') continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`${source}: "${part.trim()}" is not KEY=VALUE`);
+    let value = part.slice(eq + 1).trim();
+    try {
+      value = decodeURIComponent(value);
+    } catch {
+      // keep the raw value: a literal '%' is better sent than refused
+    }
+    headers[part.slice(0, eq).trim().toLowerCase()] = value;
+  }
+  return headers;
+}
+
+function resolveExporters(raw: Raw): ExporterConfig[] {
+  const explicit = list(raw, 'exporters').map((e) => e.toLowerCase());
+  const otlpSet = raw.has('otlpEndpoint');
+  const kinds = explicit.length > 0 ? explicit : [otlpSet ? 'otlp' : 'console'];
+  const source = raw.get('exporters')?.source ?? '--exporter';
+  const out: ExporterConfig[] = [];
+  for (const kind of new Set(kinds)) {
+    if (kind === 'none') continue;
+    if (kind === 'console') out.push({ kind: 'console' });
+    else if (kind === 'zipkin') out.push({ kind: 'zipkin', endpoint: validUrl(str(raw, 'zipkinEndpoint')!, raw.get('zipkinEndpoint')?.source ?? '--zipkin-endpoint') });
+    else if (kind === 'otlp') {
+      const protocol = (str(raw, 'otlpProtocol') ?? 'grpc').toLowerCase();
+      if (protocol !== 'grpc' && protocol !== 'http/protobuf') {
+        throw new ConfigError(`${raw.get('otlpProtocol')?.source ?? '--otlp-protocol'} must be grpc or http/protobuf (got "${protocol}"; http/json is not supported)`);
+      }
+      const given = raw.get('otlpEndpoint');
+      let endpoint = given?.values[0] ?? (protocol === 'grpc' ? 'http://localhost:4317' : 'http://localhost:4318');
+      // Per the OTLP exporter spec, the signal-less variable is a base URL
+      // for HTTP and gets /v1/traces appended; the traces one is used as is.
+      if (protocol === 'http/protobuf' && given?.source !== 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' && !/\/v1\/traces\/?$/.test(endpoint)) {
+        endpoint = `${endpoint.replace(/\/+$/, '')}/v1/traces`;
+      }
+      out.push({ kind: 'otlp', protocol, endpoint: validUrl(endpoint, given?.source ?? '--otlp-endpoint'), headers: parseHeaderList(str(raw, 'otlpHeaders'), raw.get('otlpHeaders')?.source ?? '--otlp-headers') });
+    } else {
+      throw new ConfigError(`${source}: unknown exporter "${kind}" (use otlp, zipkin, console or none)`);
+    }
+  }
+  return out;
+}
+
+function validUrl(text: string, source: string): string {
+  try {
+    const url = new URL(text);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
+    return text;
+  } catch {
+    throw new ConfigError(`${source} must be an http:// or https:// URL (got "${text}")`);
+  }
+}
+
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): SondeConfig {
+  const raw = readRaw(argv, env);
+  const logLevel = (str(raw, 'logLevel') ?? 'info').toLowerCase();
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError(`${raw.get('logLevel')?.source ?? '--log-level'} must be debug, info, warn or error`);
+  const logFormat = (str(raw, 'logFormat') ?? 'pretty').toLowerCase();
+  if (logFormat !== 'pretty' && logFormat !== 'json') throw new ConfigError(`${raw.get('logFormat')?.source ?? '--log-format'} must be pretty or json`);
+  const ringBufferBytes = int(raw, 'ringBufferBytes', 1 << 16, 1 << 30);
+  if ((ringBufferBytes & (ringBufferBytes - 1)) !== 0) throw new ConfigError(`${raw.get('ringBufferBytes')?.source} must be a power of two (got ${ringBufferBytes})`);
+  return {
+    selection: { pids: intList(raw, 'pids', 1, 0x7fffffff), exes: list(raw, 'exes'), openPorts: intList(raw, 'openPorts', 1, 65535) },
+    exporters: resolveExporters(raw),
+    routes: list(raw, 'routes'),
+    queue: {
+      maxQueueSize: int(raw, 'maxQueueSize', 1, 10_000_000),
+      maxExportBatchSize: int(raw, 'maxExportBatchSize', 1, 100_000),
+      scheduledDelayMs: int(raw, 'scheduleDelayMs', 1, 600_000),
+      exportTimeoutMs: int(raw, 'exportTimeoutMs', 1, 600_000),
+    },
+    capture: {
+      payloadCaptureBytes: int(raw, 'payloadCaptureBytes', 64, 4096),
+      ringBufferBytes,
+      responseTimeoutMs: int(raw, 'responseTimeoutMs', 1, 3_600_000),
+      maxConnections: int(raw, 'maxConnections', 16, 4_000_000),
+    },
+    statsIntervalMs: int(raw, 'statsIntervalMs', 0, 86_400_000),
+    discoveryIntervalMs: int(raw, 'discoveryIntervalMs', 50, 600_000),
+    logLevel: logLevel as SondeConfig['logLevel'],
+    logFormat,
+    help: raw.has('help'),
+    version: raw.has('version'),
+  };
+}
+
+export function helpText(): string {
+  const lines = [
+    'sonde: traces unmodified HTTP/1.x services with eBPF and exports OpenTelemetry spans',
+    '',
+    'Usage: sudo sonde [options]',
+    '  sudo sonde --open-port 8080       trace whatever listens on 8080, and the calls it makes',
+    '  sudo sonde --exe node --exe python3',
+    '  sudo sonde --pid 1234',
+    '  sudo sonde                        trace every process on the host that speaks HTTP',
+    '',
+    'Each option can also be set by the environment variable after it; standard',
+    'OTEL_* variables are honoured where listed. A flag wins over a variable.',
+  ];
+  for (const group of ['Selection', 'Export', 'Capture', 'Operation'] as const) {
+    lines.push('', `${group}:`);
+    for (const s of OPTION_SPECS.filter((o) => o.group === group)) {
+      const flag = s.kind === 'flag' ? s.flag : `${s.flag} ${s.valueName ?? 'VALUE'}`;
+      const vars = [s.env, ...(s.otelEnv ?? [])].filter(Boolean).join(', ');
+      const def = s.default !== undefined ? ` (default ${s.default})` : '';
+      lines.push(`  ${flag}`, `      ${s.help}${def}${vars ? `\n      env: ${vars}` : ''}`);
+    }
+  }
+  return lines.join('\n');
+}

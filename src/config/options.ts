@@ -1,0 +1,48 @@
+/**
+ * Every setting of sonde, once: its flag, its SONDE_* variable (they mirror
+ * each other), the standard OTEL_* variable it also honours, its default and
+ * its help text. `sonde --help` is generated from this table.
+ */
+export type OptionKind = 'int' | 'string' | 'list' | 'intList' | 'flag';
+
+export interface OptionSpec {
+  key: string;
+  flag: string;
+  env: string;
+  /** Standard variables honoured after the SONDE_* one, in order. */
+  otelEnv?: string[];
+  kind: OptionKind;
+  default?: string;
+  valueName?: string;
+  help: string;
+  group: 'Selection' | 'Export' | 'Capture' | 'Operation';
+}
+
+export const OPTION_SPECS: readonly OptionSpec[] = [
+  { key: 'pids', flag: '--pid', env: 'SONDE_PIDS', kind: 'intList', valueName: 'PID', group: 'Selection', help: 'trace this process (repeat or comma-separate)' },
+  { key: 'exes', flag: '--exe', env: 'SONDE_EXES', kind: 'list', valueName: 'NAME|GLOB', group: 'Selection', help: 'trace processes by executable name or path glob, e.g. node, python3, "/usr/sbin/*"' },
+  { key: 'openPorts', flag: '--open-port', env: 'SONDE_OPEN_PORTS', kind: 'intList', valueName: 'PORT', group: 'Selection', help: 'trace processes listening on this TCP port, and the calls they make' },
+
+  { key: 'exporters', flag: '--exporter', env: 'SONDE_TRACES_EXPORTER', otelEnv: ['OTEL_TRACES_EXPORTER'], kind: 'list', valueName: 'LIST', group: 'Export', help: 'otlp, zipkin, console or none, comma-separated; default otlp when an OTLP endpoint is set, else console' },
+  { key: 'otlpEndpoint', flag: '--otlp-endpoint', env: 'SONDE_OTLP_ENDPOINT', otelEnv: ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT'], kind: 'string', valueName: 'URL', group: 'Export', help: 'OTLP endpoint (default http://localhost:4317 for grpc, http://localhost:4318 for http/protobuf)' },
+  { key: 'otlpProtocol', flag: '--otlp-protocol', env: 'SONDE_OTLP_PROTOCOL', otelEnv: ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL'], kind: 'string', default: 'grpc', valueName: 'grpc|http/protobuf', group: 'Export', help: 'OTLP transport' },
+  { key: 'otlpHeaders', flag: '--otlp-headers', env: 'SONDE_OTLP_HEADERS', otelEnv: ['OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'OTEL_EXPORTER_OTLP_HEADERS'], kind: 'string', valueName: 'K=V,...', group: 'Export', help: 'headers (gRPC metadata) sent with every export, e.g. api-key=secret' },
+  { key: 'zipkinEndpoint', flag: '--zipkin-endpoint', env: 'SONDE_ZIPKIN_ENDPOINT', otelEnv: ['OTEL_EXPORTER_ZIPKIN_ENDPOINT'], kind: 'string', default: 'http://localhost:9411/api/v2/spans', valueName: 'URL', group: 'Export', help: 'Zipkin v2 JSON endpoint' },
+  { key: 'maxQueueSize', flag: '--max-queue-size', env: 'SONDE_MAX_QUEUE_SIZE', otelEnv: ['OTEL_BSP_MAX_QUEUE_SIZE'], kind: 'int', default: '8192', valueName: 'SPANS', group: 'Export', help: 'spans waiting per exporter; past this they are dropped and counted' },
+  { key: 'maxExportBatchSize', flag: '--max-export-batch-size', env: 'SONDE_MAX_EXPORT_BATCH_SIZE', otelEnv: ['OTEL_BSP_MAX_EXPORT_BATCH_SIZE'], kind: 'int', default: '1024', valueName: 'SPANS', group: 'Export', help: 'spans per export request' },
+  { key: 'scheduleDelayMs', flag: '--schedule-delay-ms', env: 'SONDE_SCHEDULE_DELAY_MS', otelEnv: ['OTEL_BSP_SCHEDULE_DELAY'], kind: 'int', default: '1000', valueName: 'MS', group: 'Export', help: 'longest a span waits before it is sent' },
+  { key: 'exportTimeoutMs', flag: '--export-timeout-ms', env: 'SONDE_EXPORT_TIMEOUT_MS', otelEnv: ['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT', 'OTEL_BSP_EXPORT_TIMEOUT'], kind: 'int', default: '10000', valueName: 'MS', group: 'Export', help: 'an export (with its retries) that takes longer is dropped and counted' },
+  { key: 'routes', flag: '--route', env: 'SONDE_ROUTES', kind: 'list', valueName: 'TEMPLATE', group: 'Export', help: 'route template for span names and http.route, e.g. /users/:id (repeatable)' },
+
+  { key: 'payloadCaptureBytes', flag: '--payload-bytes', env: 'SONDE_PAYLOAD_CAPTURE_BYTES', kind: 'int', default: '1024', valueName: 'BYTES', group: 'Capture', help: 'bytes copied at the start of each message: request line and headers (64-4096)' },
+  { key: 'ringBufferBytes', flag: '--ring-buffer-bytes', env: 'SONDE_RING_BUFFER_BYTES', kind: 'int', default: String(8 << 20), valueName: 'BYTES', group: 'Capture', help: 'kernel-to-sonde ring buffer, a power of two' },
+  { key: 'responseTimeoutMs', flag: '--response-timeout-ms', env: 'SONDE_RESPONSE_TIMEOUT_MS', kind: 'int', default: '30000', valueName: 'MS', group: 'Capture', help: 'a request unanswered this long becomes an error span' },
+  { key: 'maxConnections', flag: '--max-connections', env: 'SONDE_MAX_CONNECTIONS', kind: 'int', default: '65536', valueName: 'N', group: 'Capture', help: 'connections followed at once; the least recently active is evicted past this' },
+
+  { key: 'statsIntervalMs', flag: '--stats-interval-ms', env: 'SONDE_STATS_INTERVAL_MS', kind: 'int', default: '5000', valueName: 'MS', group: 'Operation', help: 'how often a line of counters is logged (0: never)' },
+  { key: 'discoveryIntervalMs', flag: '--discovery-interval-ms', env: 'SONDE_DISCOVERY_INTERVAL_MS', kind: 'int', default: '1000', valueName: 'MS', group: 'Operation', help: 'how often /proc is scanned for processes that match' },
+  { key: 'logLevel', flag: '--log-level', env: 'SONDE_LOG_LEVEL', otelEnv: ['OTEL_LOG_LEVEL'], kind: 'string', default: 'info', valueName: 'LEVEL', group: 'Operation', help: 'debug, info, warn or error' },
+  { key: 'logFormat', flag: '--log-format', env: 'SONDE_LOG_FORMAT', kind: 'string', default: 'pretty', valueName: 'pretty|json', group: 'Operation', help: 'pretty lines for people, JSON lines for log shippers' },
+  { key: 'help', flag: '--help', env: '', kind: 'flag', group: 'Operation', help: 'show this help' },
+  { key: 'version', flag: '--version', env: '', kind: 'flag', group: 'Operation', help: 'show the version' },
+];

@@ -1,0 +1,28 @@
+export {
+  DEFAULT_PROC_ROOT,
+  listPids,
+  listeningTcpPorts,
+  parseListeningTcp,
+  parseStartTimeTicks,
+  readEnviron,
+  readExePath,
+  readProcessInfo,
+  readStartTimeTicks,
+  socketInodesOf,
+  type ProcessInfo,
+} from './procfs';
+export { globMatch, matchesExe, selectsEverything, type Selection } from './selectors';
+export { isInterpreter } from './interpreters';
+export {
+  parseResourceAttributes,
+  resourceAttributesFor,
+  serviceNameFor,
+  type ResourceAttributes,
+  type ResourceAttributeValue,
+} from './serviceName';
+export {
+  DEFAULT_POLL_INTERVAL_MS,
+  ProcessWatcher,
+  type ProcessWatcherOptions,
+  type TracedProcess,
+} from './ProcessWatcher';

@@ -1,0 +1,147 @@
+/**
+ * A bounded batching queue in front of one exporter. Each exporter gets its
+ * own channel, so a dead backend fills and drops only its own queue. Unlike
+ * BatchSpanProcessor it counts everything it drops, by cause.
+ */
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+
+export interface ExportChannelOptions {
+  /** Spans waiting to be exported; past this new spans are dropped and counted. */
+  maxQueueSize: number;
+  maxExportBatchSize: number;
+  /** Longest a span waits before its batch is sent, in ms. */
+  scheduledDelayMs: number;
+  /** An export that has not answered by then is counted as failed, in ms. */
+  exportTimeoutMs: number;
+}
+
+export interface ExportChannelCounters {
+  exported: number;
+  /** Dropped because the queue was full (the backend is slower than the traffic). */
+  droppedQueueFull: number;
+  /** Dropped because the exporter gave up on them (after its own retries). */
+  droppedExportFailed: number;
+  queued: number;
+}
+
+export class ExportChannel {
+  readonly name: string;
+  readonly #exporter: SpanExporter;
+  readonly #options: ExportChannelOptions;
+  #queue: ReadableSpan[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #inFlight: Promise<void> | undefined;
+  #exported = 0;
+  #droppedQueueFull = 0;
+  #droppedExportFailed = 0;
+  #lastError: string | undefined;
+  #onError: (message: string) => void;
+
+  constructor(name: string, exporter: SpanExporter, options: ExportChannelOptions, onError: (message: string) => void = () => {}) {
+    this.name = name;
+    this.#exporter = exporter;
+    this.#options = options;
+    this.#onError = onError;
+  }
+
+  get counters(): ExportChannelCounters {
+    return {
+      exported: this.#exported,
+      droppedQueueFull: this.#droppedQueueFull,
+      droppedExportFailed: this.#droppedExportFailed,
+      queued: this.#queue.length,
+    };
+  }
+
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+
+  push(span: ReadableSpan): void {
+    if (this.#queue.length >= this.#options.maxQueueSize) {
+      this.#droppedQueueFull++;
+      return;
+    }
+    this.#queue.push(span);
+    if (this.#queue.length >= this.#options.maxExportBatchSize) this.#kick();
+    else if (!this.#timer) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#kick();
+      }, this.#options.scheduledDelayMs);
+      this.#timer.unref();
+    }
+  }
+
+  /** Exports everything queued; resolves when done or when `timeoutMs` runs out. */
+  async flush(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ((this.#queue.length > 0 || this.#inFlight) && Date.now() < deadline) {
+      if (!this.#inFlight) this.#kick();
+      const remaining = deadline - Date.now();
+      await Promise.race([this.#inFlight ?? Promise.resolve(), sleep(Math.max(0, remaining))]);
+    }
+  }
+
+  async shutdown(timeoutMs: number): Promise<void> {
+    await this.flush(timeoutMs);
+    if (this.#timer) clearTimeout(this.#timer);
+    await Promise.race([this.#exporter.shutdown().catch(() => undefined), sleep(timeoutMs)]);
+  }
+
+  #kick(): void {
+    if (this.#inFlight || this.#queue.length === 0) return;
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    const batch = this.#queue.splice(0, this.#options.maxExportBatchSize);
+    this.#inFlight = this.#exportBatch(batch).finally(() => {
+      this.#inFlight = undefined;
+      if (this.#queue.length >= this.#options.maxExportBatchSize) this.#kick();
+      else if (this.#queue.length > 0 && !this.#timer) {
+        this.#timer = setTimeout(() => {
+          this.#timer = undefined;
+          this.#kick();
+        }, this.#options.scheduledDelayMs);
+        this.#timer.unref();
+      }
+    });
+  }
+
+  #exportBatch(batch: ReadableSpan[]): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let settled = false;
+      const settle = (result: ExportResult): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timeout);
+        if (result.code === ExportResultCode.SUCCESS) {
+          this.#exported += batch.length;
+          this.#lastError = undefined;
+        } else {
+          this.#droppedExportFailed += batch.length;
+          const message = result.error?.message ?? 'export failed';
+          if (message !== this.#lastError) this.#onError(message);
+          this.#lastError = message;
+        }
+        resolve();
+      };
+      const timeout = setTimeout(
+        () => settle({ code: ExportResultCode.FAILED, error: new Error(`export timed out after ${this.#options.exportTimeoutMs} ms`) }),
+        this.#options.exportTimeoutMs,
+      );
+      timeout.unref();
+      try {
+        this.#exporter.export(batch, settle);
+      } catch (error) {
+        settle({ code: ExportResultCode.FAILED, error: error instanceof Error ? error : new Error(String(error)) });
+      }
+    });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,157 @@
+/**
+ * Typed view of the native addon (native/src/binding/addon.cc). Options are
+ * validated and given defaults here, before they reach C++.
+ */
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+
+/** Options of the kernel tracer; every size has a bound and a default. */
+export interface NativeTracerOptions {
+  /** sonde's own pid: never traced, its connections are remembered so that its exports are not traced either. */
+  selfPid: number;
+  /** Trace every process instead of the pids passed to setPidSelected. */
+  traceAllPids: boolean;
+  /** Bytes copied at the start of each message (request line and headers). 64..4096. */
+  payloadCaptureBytes: number;
+  /** Ring buffer size in bytes: a power of two, at least 64 KiB. */
+  ringBufferBytes: number;
+  /** How often the reader drains the ring buffer, in ms. */
+  pollIntervalMs: number;
+  /** A response quiet this long is closed at its last observed chunk, in ms. */
+  responseIdleFlushMs: number;
+  /** A request unanswered this long is reported without a response, in ms. */
+  responseTimeoutMs: number;
+  /** Connections the correlator follows at once; the least recently active is evicted past this. */
+  maxConnections: number;
+}
+
+/** Counters of the native side; all are totals since start except connectionsTracked. */
+export interface NativeCounters {
+  eventsRead: number;
+  eventsMalformed: number;
+  /** Message boundaries known lost from per-connection sequence gaps. */
+  messagesLost: number;
+  exchangesEmitted: number;
+  /** Exchanges given up: lost boundaries, pipelining overflow, eviction, shutdown. */
+  exchangesAbandoned: number;
+  responsesWithoutRequest: number;
+  requestsTimedOut: number;
+  connectionsOpened: number;
+  connectionsEvicted: number;
+  /** Gauge: connections in the table now. */
+  connectionsTracked: number;
+  linksAmbiguous: number;
+  selfConnectionsIgnored: number;
+}
+
+export interface NativeTracerCounters extends NativeCounters {
+  /** Batches JavaScript was too slow to take (queue of 64 full). */
+  batchesDropped: number;
+  exchangesDropped: number;
+  ringBufferPolls: number;
+  /** Indexed like KERNEL_DROP_REASONS. */
+  kernelDrops: number[];
+}
+
+/** Order of the kernel's drop_counters map: enum sonde_kernel_drop in bpf/shared/events.h. */
+export const KERNEL_DROP_REASONS = ['ringBufferFull', 'connTableFull', 'argsTableFull', 'notHttpConnections'] as const;
+
+export interface NativeTracer {
+  // start(onBatch: (records: Buffer, exchanges: number) => void): { attached: string[] }
+  start(onBatch: (records: Buffer, exchanges: number) => void): { attached: string[] };
+  // stop(): Buffer — records still in flight, closed out
+  stop(): Buffer;
+  // setPidSelected(pid: number, selected: boolean): void
+  setPidSelected(pid: number, selected: boolean): void;
+  counters(): NativeTracerCounters;
+}
+
+export interface ReplayTracker {
+  feed(event: Buffer): void;
+  tick(nowNs: bigint): void;
+  finish(nowNs: bigint): void;
+  take(): Buffer;
+  counters(): NativeCounters;
+}
+
+export interface NativeLayout {
+  exchangeRecord: Record<string, number> & { size: number };
+  events: {
+    msgStartHeaderBytes: number;
+    closeEventBytes: number;
+    selfConnectEventBytes: number;
+    processExitEventBytes: number;
+    tupleOffset: number;
+    prevOffset: number;
+    chunkBytesOffset: number;
+    payloadBytesOffset: number;
+    maxPayloadBytes: number;
+  };
+}
+
+export interface NativeModule {
+  Tracer: new (options: NativeTracerOptions) => NativeTracer;
+  // not exposed: id seeding of the live tracer (ids must be random there)
+  ReplayTracker: new (options: Partial<NativeTracerOptions> & { idSeed?: number; maxPendingPerConnection?: number }) => ReplayTracker;
+  layout(): NativeLayout;
+  /** [CLOCK_REALTIME ns, CLOCK_MONOTONIC ns], read back to back. */
+  clock(): [bigint, bigint];
+}
+
+export const DEFAULT_NATIVE_OPTIONS: Omit<NativeTracerOptions, 'selfPid' | 'traceAllPids'> = {
+  payloadCaptureBytes: 1024,
+  ringBufferBytes: 8 << 20,
+  pollIntervalMs: 10,
+  responseIdleFlushMs: 100,
+  responseTimeoutMs: 30_000,
+  maxConnections: 65_536,
+};
+
+export class NativeBuildMissingError extends Error {
+  constructor(where: string) {
+    super(`load native addon: ${where} is missing; build it with "npm run setup" (needs clang, bpftool and libbpf-dev)`);
+    this.name = 'NativeBuildMissingError';
+  }
+}
+
+let cached: NativeModule | undefined;
+
+export function loadNativeModule(): NativeModule {
+  if (cached) return cached;
+  const root = findPackageRoot();
+  const addonPath = path.join(root, 'build', 'Release', 'sonde_native.node');
+  if (!fs.existsSync(addonPath)) throw new NativeBuildMissingError(addonPath);
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  cached = require(addonPath) as NativeModule;
+  return cached;
+}
+
+function findPackageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'binding.gyp'))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new NativeBuildMissingError('package root (binding.gyp)');
+    dir = parent;
+  }
+}
+
+export function validateNativeOptions(o: NativeTracerOptions): NativeTracerOptions {
+  const intIn = (name: keyof NativeTracerOptions, min: number, max: number): void => {
+    const v = o[name];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      throw new RangeError(`Option "${name}" must be an integer from ${min} to ${max} (got ${String(v)})`);
+    }
+  };
+  intIn('payloadCaptureBytes', 64, 4096);
+  intIn('ringBufferBytes', 1 << 16, 1 << 30);
+  if ((o.ringBufferBytes & (o.ringBufferBytes - 1)) !== 0) {
+    throw new RangeError(`Option "ringBufferBytes" must be a power of two (got ${o.ringBufferBytes})`);
+  }
+  intIn('pollIntervalMs', 1, 1000);
+  intIn('responseIdleFlushMs', 1, 60_000);
+  intIn('responseTimeoutMs', 1, 3_600_000);
+  intIn('maxConnections', 16, 4_000_000);
+  intIn('selfPid', 0, 0x7fffffff);
+  return o;
+}

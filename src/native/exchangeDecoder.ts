@@ -1,0 +1,167 @@
+/**
+ * Decodes the batches of ExchangeRecords written by
+ * native/src/core/ConnTracker.cc. These offsets need to line up with
+ * native/src/core/ExchangeRecord.h; test/native/layout.test.ts checks them
+ * against the offsets the native build reports.
+ */
+
+export const RECORD_OFFSETS = {
+  record_bytes: 0,
+  role: 4,
+  flags: 5,
+  link_source: 6,
+  trace_flags: 7,
+  pid: 8,
+  tid: 12,
+  fd: 16,
+  generation: 20,
+  family: 24,
+  local_port: 26,
+  remote_port: 28,
+  local_addr: 32,
+  remote_addr: 48,
+  request_start_ns: 64,
+  request_end_ns: 72,
+  response_start_ns: 80,
+  response_end_ns: 88,
+  request_bytes: 96,
+  response_bytes: 104,
+  trace_id: 112,
+  span_id: 128,
+  parent_span_id: 136,
+  request_payload_bytes: 144,
+  response_payload_bytes: 148,
+} as const;
+export const RECORD_HEADER_BYTES = 152;
+
+/** Bits of {@link Exchange.flags}. */
+export const ExchangeFlags = {
+  /** No response within the response timeout. */
+  NoResponse: 1 << 0,
+  /** The connection closed, or the process exited, before a response. */
+  ClosedBeforeResponse: 1 << 1,
+  /** The response's end was not observed; its last known chunk is used. */
+  EndEstimated: 1 << 2,
+  EventsLost: 1 << 3,
+  /** The connection was open before sonde first saw it. */
+  PreexistingConnection: 1 << 4,
+} as const;
+
+/** How the exchange's trace context was decided. */
+export enum LinkSource {
+  /** A new root. */
+  None = 0,
+  /** An incoming W3C traceparent header. */
+  TraceparentHeader = 1,
+  /** The traced client span at the other end of the connection, on this host. */
+  PeerClient = 2,
+  /** The server request open on the same thread. */
+  EnclosingServer = 3,
+}
+
+export type ExchangeRole = 'server' | 'client';
+
+/** One request/response exchange seen on a TCP connection. Times are CLOCK_MONOTONIC ns. */
+export interface Exchange {
+  role: ExchangeRole;
+  flags: number;
+  linkSource: LinkSource;
+  traceFlags: number;
+  pid: number;
+  tid: number;
+  fd: number;
+  generation: number;
+  /** 2 (AF_INET) or 10 (AF_INET6): the socket's own family. */
+  family: number;
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  requestStartNs: bigint;
+  requestEndNs: bigint;
+  /** 0n when no response was seen. */
+  responseStartNs: bigint;
+  responseEndNs: bigint;
+  requestBytes: number;
+  responseBytes: number;
+  traceId: string;
+  spanId: string;
+  /** Empty for a root. */
+  parentSpanId: string;
+  /** Captured prefix of the request (a view into the batch, not a copy). */
+  requestHead: Buffer;
+  responseHead: Buffer;
+}
+
+const ROLES: Record<number, ExchangeRole> = { 1: 'server', 2: 'client' };
+
+export class MalformedBatchError extends Error {}
+
+/** Calls `onExchange` for each record; a truncated or corrupt record ends the batch with an error. */
+export function decodeExchanges(batch: Buffer, onExchange: (x: Exchange) => void): number {
+  let offset = 0;
+  let count = 0;
+  while (offset < batch.length) {
+    if (batch.length - offset < RECORD_HEADER_BYTES) throw new MalformedBatchError(`truncated record header at ${offset}`);
+    const recordBytes = batch.readUInt32LE(offset);
+    const requestPayloadBytes = batch.readUInt32LE(offset + RECORD_OFFSETS.request_payload_bytes);
+    const responsePayloadBytes = batch.readUInt32LE(offset + RECORD_OFFSETS.response_payload_bytes);
+    if (recordBytes !== RECORD_HEADER_BYTES + requestPayloadBytes + responsePayloadBytes || offset + recordBytes > batch.length) {
+      throw new MalformedBatchError(`bad record length ${recordBytes} at ${offset}`);
+    }
+    const role = ROLES[batch[offset + RECORD_OFFSETS.role]];
+    if (!role) throw new MalformedBatchError(`bad role at ${offset}`);
+    const payloadAt = offset + RECORD_HEADER_BYTES;
+    const parent = batch.toString('hex', offset + RECORD_OFFSETS.parent_span_id, offset + RECORD_OFFSETS.parent_span_id + 8);
+    onExchange({
+      role,
+      flags: batch[offset + RECORD_OFFSETS.flags],
+      linkSource: batch[offset + RECORD_OFFSETS.link_source] as LinkSource,
+      traceFlags: batch[offset + RECORD_OFFSETS.trace_flags],
+      pid: batch.readUInt32LE(offset + RECORD_OFFSETS.pid),
+      tid: batch.readUInt32LE(offset + RECORD_OFFSETS.tid),
+      fd: batch.readInt32LE(offset + RECORD_OFFSETS.fd),
+      generation: batch.readUInt32LE(offset + RECORD_OFFSETS.generation),
+      family: batch.readUInt16LE(offset + RECORD_OFFSETS.family),
+      localPort: batch.readUInt16LE(offset + RECORD_OFFSETS.local_port),
+      remotePort: batch.readUInt16LE(offset + RECORD_OFFSETS.remote_port),
+      localAddress: formatAddress(batch, offset + RECORD_OFFSETS.local_addr),
+      remoteAddress: formatAddress(batch, offset + RECORD_OFFSETS.remote_addr),
+      requestStartNs: batch.readBigUInt64LE(offset + RECORD_OFFSETS.request_start_ns),
+      requestEndNs: batch.readBigUInt64LE(offset + RECORD_OFFSETS.request_end_ns),
+      responseStartNs: batch.readBigUInt64LE(offset + RECORD_OFFSETS.response_start_ns),
+      responseEndNs: batch.readBigUInt64LE(offset + RECORD_OFFSETS.response_end_ns),
+      requestBytes: Number(batch.readBigUInt64LE(offset + RECORD_OFFSETS.request_bytes)),
+      responseBytes: Number(batch.readBigUInt64LE(offset + RECORD_OFFSETS.response_bytes)),
+      traceId: batch.toString('hex', offset + RECORD_OFFSETS.trace_id, offset + RECORD_OFFSETS.trace_id + 16),
+      spanId: batch.toString('hex', offset + RECORD_OFFSETS.span_id, offset + RECORD_OFFSETS.span_id + 8),
+      parentSpanId: parent === '0000000000000000' ? '' : parent,
+      requestHead: batch.subarray(payloadAt, payloadAt + requestPayloadBytes),
+      responseHead: batch.subarray(payloadAt + requestPayloadBytes, payloadAt + requestPayloadBytes + responsePayloadBytes),
+    });
+    offset += recordBytes;
+    count++;
+  }
+  return count;
+}
+
+/** IPv4 arrives v4-mapped (::ffff:a.b.c.d) and is shown as plain IPv4. */
+export function formatAddress(buf: Buffer, at: number): string {
+  let v4Mapped = buf[at + 10] === 0xff && buf[at + 11] === 0xff;
+  for (let i = 0; i < 10 && v4Mapped; i++) if (buf[at + i] !== 0) v4Mapped = false;
+  if (v4Mapped) return `${buf[at + 12]}.${buf[at + 13]}.${buf[at + 14]}.${buf[at + 15]}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(buf.readUInt16BE(at + i).toString(16));
+  // RFC 5952: compress the longest run (of two or more) of zero groups.
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen) { bestStart = i; bestLen = j - i; }
+    i = j;
+  }
+  if (bestStart < 0) return groups.join(':');
+  return `${groups.slice(0, bestStart).join(':')}::${groups.slice(bestStart + bestLen).join(':')}`;
+}

@@ -1,0 +1,85 @@
+/**
+ * From the native addon's exchange batches to spans in the export channels.
+ * Nothing here may throw back into the addon's callback: a record that
+ * cannot be turned into a span is counted by cause and skipped.
+ */
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { Logger } from 'pino';
+import type { ExportChannel } from '../export/ExportChannel';
+import type { MonotonicClock } from '../native/clock';
+import { decodeExchanges, type Exchange } from '../native/exchangeDecoder';
+import { buildSpan, type BuildFailure } from '../spans/buildSpan';
+import type { ResourceRegistry } from '../spans/resources';
+import type { RouteMatcher } from '../spans/routes';
+import { SONDE_NAME, SONDE_VERSION } from '../version';
+
+export interface PipelineCounters {
+  exchanges: number;
+  serverSpans: number;
+  clientSpans: number;
+  unparsed: Record<BuildFailure, number>;
+  malformedBatches: number;
+  unknownProcess: number;
+}
+
+export class SpanPipeline {
+  readonly #clock: MonotonicClock;
+  readonly #resources: ResourceRegistry;
+  readonly #routes: RouteMatcher;
+  readonly #channels: ExportChannel[];
+  readonly #log: Logger;
+  readonly #scope = { name: SONDE_NAME, version: SONDE_VERSION };
+  readonly #counters: PipelineCounters = {
+    exchanges: 0,
+    serverSpans: 0,
+    clientSpans: 0,
+    unparsed: { 'request-not-http': 0, 'request-truncated': 0, 'request-malformed': 0 },
+    malformedBatches: 0,
+    unknownProcess: 0,
+  };
+
+  constructor(options: { clock: MonotonicClock; resources: ResourceRegistry; routes: RouteMatcher; channels: ExportChannel[]; log: Logger }) {
+    this.#clock = options.clock;
+    this.#resources = options.resources;
+    this.#routes = options.routes;
+    this.#channels = options.channels;
+    this.#log = options.log;
+  }
+
+  get counters(): PipelineCounters {
+    return { ...this.#counters, unparsed: { ...this.#counters.unparsed } };
+  }
+
+  onBatch(records: Buffer): void {
+    try {
+      decodeExchanges(records, (x) => this.#onExchange(x));
+    } catch (error) {
+      this.#counters.malformedBatches++;
+      this.#log.warn({ err: error instanceof Error ? error.message : String(error) }, 'skipped a malformed exchange batch');
+    }
+  }
+
+  #onExchange(x: Exchange): void {
+    this.#counters.exchanges++;
+    const described = this.#resources.forPid(x.pid);
+    if (!described) this.#counters.unknownProcess++;
+    const resource =
+      described?.resource ??
+      resourceFromAttributes({ 'service.name': `unknown_service:pid-${x.pid}`, 'process.pid': x.pid, 'telemetry.sdk.name': SONDE_NAME });
+    let result;
+    try {
+      result = buildSpan(x, { clock: this.#clock, resource, scope: this.#scope, routes: this.#routes });
+    } catch (error) {
+      this.#counters.unparsed['request-malformed']++;
+      this.#log.debug({ err: String(error) }, 'span build failed');
+      return;
+    }
+    if (!result.ok) {
+      this.#counters.unparsed[result.reason]++;
+      return;
+    }
+    if (x.role === 'server') this.#counters.serverSpans++;
+    else this.#counters.clientSpans++;
+    for (const channel of this.#channels) channel.push(result.span);
+  }
+}

@@ -1,0 +1,408 @@
+/**
+ * HTTP/1.x message-head parser for bytes captured by the kernel.
+ *
+ * The input is whatever the probe copied: the first N bytes of a message,
+ * cut anywhere, or bytes of some other protocol entirely. Parsing therefore
+ * never throws and never trusts the input; every failure is a typed reason.
+ */
+
+export interface HeaderField {
+  /** Lower-cased field name. */
+  name: string;
+  /** Field value with surrounding SP/HTAB removed. */
+  value: string;
+}
+
+export interface RequestHead {
+  /** As on the wire, e.g. "GET"; any RFC 9110 token is accepted. */
+  method: string;
+  /** request-target as on the wire: "/a?x=1", "http://h:1/p", "*" or "host:443". */
+  target: string;
+  /**
+   * Path only: "/a" for origin form, the URL's path ("/" if empty) for absolute
+   * form, "*" for asterisk form, and the authority itself ("host:443") for
+   * CONNECT, whose target has no path.
+   */
+  path: string;
+  /** Query without the leading '?'; undefined when the target has no '?'. */
+  query: string | undefined;
+  /** "1.1" or "1.0". */
+  version: string;
+  /** Complete header lines only, in wire order. */
+  headers: HeaderField[];
+  /** True when the blank line ending the head was inside the captured bytes. */
+  headersComplete: boolean;
+  /** Offset just past the blank line when complete, else past the last complete line. */
+  headBytes: number;
+}
+
+export interface ResponseHead {
+  /** "1.1" or "1.0". */
+  version: string;
+  /** 100..999 */
+  statusCode: number;
+  /** reason-phrase as on the wire, possibly empty. */
+  reason: string;
+  headers: HeaderField[];
+  headersComplete: boolean;
+  headBytes: number;
+}
+
+export type ParseFailure = 'empty' | 'not-http' | 'truncated-start-line' | 'malformed-start-line';
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: ParseFailure };
+
+/** Header lines beyond this are still scanned (to find the end of the head) but not kept. */
+export const MAX_HEADERS = 100;
+
+/** Longest registered method is 17 chars; anything far longer is not an HTTP request. */
+const MAX_METHOD_LENGTH = 32;
+
+const HTAB = 9;
+const LF = 10;
+const CR = 13;
+const SP = 32;
+const SLASH = 47;
+const COLON = 58;
+const QUESTION = 63;
+const HASH = 35;
+const DIGIT_0 = 48;
+const DIGIT_1 = 49;
+const DIGIT_9 = 57;
+
+type Failure = { ok: false; reason: ParseFailure };
+
+// Shared and frozen: failures are frequent on garbage and need no allocation.
+const EMPTY: Failure = Object.freeze({ ok: false, reason: 'empty' }) as Failure;
+const NOT_HTTP: Failure = Object.freeze({ ok: false, reason: 'not-http' }) as Failure;
+const TRUNCATED: Failure = Object.freeze({ ok: false, reason: 'truncated-start-line' }) as Failure;
+const MALFORMED: Failure = Object.freeze({ ok: false, reason: 'malformed-start-line' }) as Failure;
+
+/** tchar per RFC 9110 §5.6.2, indexed by char code < 128. */
+const TCHAR: Uint8Array = (() => {
+  const table = new Uint8Array(128);
+  for (let c = 0x30; c <= 0x39; c++) table[c] = 1;
+  for (let c = 0x41; c <= 0x5a; c++) table[c] = 1;
+  for (let c = 0x61; c <= 0x7a; c++) table[c] = 1;
+  for (const ch of "!#$%&'*+-.^_`|~") table[ch.charCodeAt(0)] = 1;
+  return table;
+})();
+
+function isTchar(c: number): boolean {
+  return c < 128 && TCHAR[c] === 1;
+}
+
+function isDigit(c: number): boolean {
+  return c >= DIGIT_0 && c <= DIGIT_9;
+}
+
+/**
+ * Where the start line begins, after the empty lines RFC 9112 §2.2 tells
+ * servers to ignore (left over from a previous message on a keep-alive
+ * connection). Returns -1 when nothing but line endings was captured.
+ */
+function skipLeadingEmptyLines(buf: Buffer): number {
+  const n = buf.length;
+  let i = 0;
+  while (i < n) {
+    const c = buf[i];
+    if (c === LF) {
+      i++;
+    } else if (c === CR && (i + 1 === n || buf[i + 1] === LF)) {
+      // A trailing lone CR is most likely the first half of a CRLF.
+      i += i + 1 === n ? 1 : 2;
+    } else {
+      return i;
+    }
+  }
+  return -1;
+}
+
+/** Offset just past the first empty line at or after `from`, or -1. */
+function findHeadEnd(buf: Buffer, from: number): number {
+  let pos = from;
+  for (;;) {
+    const lf = buf.indexOf(LF, pos);
+    if (lf === -1) return -1;
+    if (lf === pos || (lf === pos + 1 && buf[pos] === CR)) return lf + 1;
+    pos = lf + 1;
+  }
+}
+
+interface Framed {
+  /** latin1 text covering the start line and the rest of the head. */
+  text: string;
+  lineStart: number;
+  /** End of the start line content, before any CR. */
+  lineEnd: number;
+  /** Offset of the first header line. */
+  next: number;
+}
+
+/**
+ * Locates the start line and decodes only the head: a captured body can be
+ * far larger than the head and is never needed here.
+ */
+function frame(bytes: Uint8Array, checkPartial: (text: string) => boolean): Framed | Failure {
+  if (bytes == null || bytes.length === 0) return EMPTY;
+  if (!(bytes instanceof Uint8Array)) return NOT_HTTP;
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const start = skipLeadingEmptyLines(buf);
+  if (start === -1) return EMPTY;
+  const lf = buf.indexOf(LF, start);
+  if (lf === -1) {
+    // The prefix is enough to tell garbage apart from a cut start line, and
+    // the same checks rerun on the full line, so a later capture of the same
+    // message never flips from not-http to something else.
+    const partial = buf.toString('latin1', start, Math.min(buf.length, start + MAX_METHOD_LENGTH + 1));
+    return checkPartial(partial) ? TRUNCATED : NOT_HTTP;
+  }
+  const headEnd = findHeadEnd(buf, lf + 1);
+  const text = buf.toString('latin1', 0, headEnd === -1 ? buf.length : headEnd);
+  const lineEnd = lf > start && text.charCodeAt(lf - 1) === CR ? lf - 1 : lf;
+  return { text, lineStart: start, lineEnd, next: lf + 1 };
+}
+
+function isFailure(f: Framed | Failure): f is Failure {
+  return (f as Failure).ok === false;
+}
+
+/**
+ * Index of the SP ending the method, -1 when this cannot be an HTTP method,
+ * -2 when the text ends before the method does.
+ */
+function scanMethod(text: string, start: number, end: number): number {
+  const limit = Math.min(end, start + MAX_METHOD_LENGTH + 1);
+  let i = start;
+  for (; i < limit; i++) {
+    const c = text.charCodeAt(i);
+    if (c === SP) return i === start ? -1 : i;
+    if (!isTchar(c)) return -1;
+  }
+  return i - start > MAX_METHOD_LENGTH ? -1 : -2;
+}
+
+function requestPrefixPlausible(partial: string): boolean {
+  return scanMethod(partial, 0, partial.length) !== -1;
+}
+
+const HTTP_NAME = 'HTTP/';
+
+/**
+ * Whether the available chars can begin an HTTP/1 status line. Only the
+ * protocol name and major version decide "not HTTP"; everything later is
+ * "malformed", so the verdict cannot change as more bytes arrive.
+ */
+function statusPrefixPlausible(text: string, start: number, end: number): boolean {
+  const n = Math.min(end - start, HTTP_NAME.length);
+  for (let i = 0; i < n; i++) {
+    if (text.charCodeAt(start + i) !== HTTP_NAME.charCodeAt(i)) return false;
+  }
+  if (end - start > HTTP_NAME.length) {
+    const major = text.charCodeAt(start + HTTP_NAME.length);
+    if (isDigit(major) && major !== DIGIT_1) return false;
+  }
+  return true;
+}
+
+function responsePrefixPlausible(partial: string): boolean {
+  return statusPrefixPlausible(partial, 0, partial.length);
+}
+
+interface HeaderScan {
+  headers: HeaderField[];
+  complete: boolean;
+  headBytes: number;
+}
+
+function parseHeaders(text: string, from: number): HeaderScan {
+  const headers: HeaderField[] = [];
+  let pos = from;
+  for (;;) {
+    const lf = text.indexOf('\n', pos);
+    if (lf === -1) return { headers, complete: false, headBytes: pos };
+    const end = lf > pos && text.charCodeAt(lf - 1) === CR ? lf - 1 : lf;
+    if (end === pos) return { headers, complete: true, headBytes: lf + 1 };
+    if (headers.length < MAX_HEADERS) {
+      const field = parseField(text, pos, end);
+      if (field !== undefined) headers.push(field);
+    }
+    pos = lf + 1;
+  }
+}
+
+/**
+ * One header line, or undefined when it is unusable. Lines starting with
+ * whitespace (obsolete line folding) fail the name check and are dropped
+ * rather than merged: merging would change an already reported value when
+ * a longer capture of the same message is parsed.
+ */
+function parseField(text: string, start: number, end: number): HeaderField | undefined {
+  let i = start;
+  let upper = false;
+  for (; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === COLON) break;
+    if (!isTchar(c)) return undefined;
+    if (c >= 0x41 && c <= 0x5a) upper = true;
+  }
+  if (i === start || i === end) return undefined;
+  let vs = i + 1;
+  let ve = end;
+  while (vs < ve) {
+    const c = text.charCodeAt(vs);
+    if (c !== SP && c !== HTAB) break;
+    vs++;
+  }
+  while (ve > vs) {
+    const c = text.charCodeAt(ve - 1);
+    if (c !== SP && c !== HTAB) break;
+    ve--;
+  }
+  const name = text.slice(start, i);
+  return { name: upper ? name.toLowerCase() : name, value: text.slice(vs, ve) };
+}
+
+/** Index of the "//" after "scheme:", or -1 when target is not absolute-form. */
+function absoluteAuthorityStart(target: string): number {
+  const first = target.charCodeAt(0);
+  if (!((first >= 0x41 && first <= 0x5a) || (first >= 0x61 && first <= 0x7a))) return -1;
+  for (let i = 1; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c === COLON) {
+      return target.charCodeAt(i + 1) === SLASH && target.charCodeAt(i + 2) === SLASH ? i + 3 : -1;
+    }
+    const schemeChar =
+      (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || isDigit(c) || c === 0x2b || c === 0x2d || c === 0x2e;
+    if (!schemeChar) return -1;
+  }
+  return -1;
+}
+
+export function parseRequestHead(bytes: Uint8Array): ParseResult<RequestHead> {
+  const f = frame(bytes, requestPrefixPlausible);
+  if (isFailure(f)) return f;
+  const { text, lineStart: s, lineEnd: e } = f;
+
+  const methodEnd = scanMethod(text, s, e);
+  if (methodEnd < 0) return NOT_HTTP;
+  const lastSp = text.lastIndexOf(' ', e - 1);
+  // A single SP means no version: HTTP/0.9 or some other line protocol.
+  if (lastSp === methodEnd) return NOT_HTTP;
+
+  const v = lastSp + 1;
+  if (e - v !== 8 || !text.startsWith(HTTP_NAME, v)) return MALFORMED;
+  const major = text.charCodeAt(v + 5);
+  const minor = text.charCodeAt(v + 7);
+  if (!isDigit(major) || text.charCodeAt(v + 6) !== 0x2e || !isDigit(minor)) return MALFORMED;
+  if (major !== DIGIT_1) return NOT_HTTP;
+  if (minor !== DIGIT_0 && minor !== DIGIT_1) return MALFORMED;
+
+  const ts = methodEnd + 1;
+  if (ts === lastSp) return MALFORMED;
+  for (let i = ts; i < lastSp; i++) {
+    const c = text.charCodeAt(i);
+    // obs-text (>= 0x80) is tolerated: some clients send raw UTF-8 paths.
+    if (c <= SP || c === 0x7f) return MALFORMED;
+  }
+
+  const method = text.slice(s, methodEnd);
+  const target = text.slice(ts, lastSp);
+  let path: string;
+  let query: string | undefined;
+  if (target.charCodeAt(0) === SLASH) {
+    const q = target.indexOf('?');
+    path = q === -1 ? target : target.slice(0, q);
+    query = q === -1 ? undefined : target.slice(q + 1);
+  } else if (target === '*') {
+    path = '*';
+    query = undefined;
+  } else if (method === 'CONNECT') {
+    path = target;
+    query = undefined;
+  } else {
+    const authority = absoluteAuthorityStart(target);
+    if (authority === -1) {
+      const q = target.indexOf('?');
+      path = q === -1 ? target : target.slice(0, q);
+      query = q === -1 ? undefined : target.slice(q + 1);
+    } else {
+      let p = authority;
+      let c = 0;
+      for (; p < target.length; p++) {
+        c = target.charCodeAt(p);
+        if (c === SLASH || c === QUESTION || c === HASH) break;
+      }
+      if (p === target.length || c === HASH) {
+        path = '/';
+        query = undefined;
+      } else if (c === QUESTION) {
+        path = '/';
+        query = target.slice(p + 1);
+      } else {
+        const q = target.indexOf('?', p);
+        path = q === -1 ? target.slice(p) : target.slice(p, q);
+        query = q === -1 ? undefined : target.slice(q + 1);
+      }
+    }
+  }
+
+  const scan = parseHeaders(text, f.next);
+  return {
+    ok: true,
+    value: {
+      method,
+      target,
+      path,
+      query,
+      version: minor === DIGIT_1 ? '1.1' : '1.0',
+      headers: scan.headers,
+      headersComplete: scan.complete,
+      headBytes: scan.headBytes,
+    },
+  };
+}
+
+export function parseResponseHead(bytes: Uint8Array): ParseResult<ResponseHead> {
+  const f = frame(bytes, responsePrefixPlausible);
+  if (isFailure(f)) return f;
+  const { text, lineStart: s, lineEnd: e } = f;
+
+  // A complete line must carry the whole protocol name; a cut one (see
+  // frame) only has to agree with the part of it that arrived.
+  if (e - s < HTTP_NAME.length || !statusPrefixPlausible(text, s, e)) return NOT_HTTP;
+  // "HTTP/1.1 200" is the shortest valid status line.
+  if (e - s < 12) return MALFORMED;
+  const major = text.charCodeAt(s + 5);
+  const minor = text.charCodeAt(s + 7);
+  if (!isDigit(major) || text.charCodeAt(s + 6) !== 0x2e || text.charCodeAt(s + 8) !== SP) return MALFORMED;
+  if (minor !== DIGIT_0 && minor !== DIGIT_1) return MALFORMED;
+  const d1 = text.charCodeAt(s + 9);
+  const d2 = text.charCodeAt(s + 10);
+  const d3 = text.charCodeAt(s + 11);
+  if (!isDigit(d1) || !isDigit(d2) || !isDigit(d3)) return MALFORMED;
+  const statusCode = (d1 - DIGIT_0) * 100 + (d2 - DIGIT_0) * 10 + (d3 - DIGIT_0);
+  if (statusCode < 100) return MALFORMED;
+  // The SP before an empty reason is required by RFC 9112 but often omitted.
+  if (e > s + 12 && text.charCodeAt(s + 12) !== SP) return MALFORMED;
+
+  const scan = parseHeaders(text, f.next);
+  return {
+    ok: true,
+    value: {
+      version: minor === DIGIT_1 ? '1.1' : '1.0',
+      statusCode,
+      reason: e > s + 13 ? text.slice(s + 13, e) : '',
+      headers: scan.headers,
+      headersComplete: scan.complete,
+      headBytes: scan.headBytes,
+    },
+  };
+}
+
+/** Value of the first field named `lowerName` (which must be lower-case). */
+export function headerValue(headers: readonly HeaderField[], lowerName: string): string | undefined {
+  for (let i = 0; i < headers.length; i++) {
+    if (headers[i].name === lowerName) return headers[i].value;
+  }
+  return undefined;
+}

@@ -1,0 +1,169 @@
+/**
+ * One running collector: discovery, kernel tracer, span pipeline, exporters
+ * and the periodic counters line, started and stopped together.
+ */
+import type { Logger } from 'pino';
+import { ProcessWatcher, selectsEverything, type TracedProcess } from '../discovery';
+import type { SondeConfig } from '../config/config';
+import { ExportChannel } from '../export/ExportChannel';
+import { createExporter } from '../export/createExporters';
+import { MonotonicClock } from '../native/clock';
+import { DEFAULT_NATIVE_OPTIONS, KERNEL_DROP_REASONS, loadNativeModule, validateNativeOptions, type NativeTracer, type NativeTracerCounters } from '../native/binding';
+import { SpanPipeline, type PipelineCounters } from '../pipeline/SpanPipeline';
+import { ResourceRegistry } from '../spans/resources';
+import { compileRoutes } from '../spans/routes';
+
+export interface SondeCounters {
+  native: NativeTracerCounters;
+  kernelDrops: Record<(typeof KERNEL_DROP_REASONS)[number], number>;
+  pipeline: PipelineCounters;
+  exporters: Array<{ name: string; exported: number; droppedQueueFull: number; droppedExportFailed: number; queued: number }>;
+}
+
+export class Sonde {
+  readonly #config: SondeConfig;
+  readonly #log: Logger;
+  #tracer: NativeTracer | undefined;
+  #watcher: ProcessWatcher | undefined;
+  #channels: ExportChannel[] = [];
+  #pipeline: SpanPipeline | undefined;
+  #statsTimer: NodeJS.Timeout | undefined;
+  #seenPids = new Set<number>();
+  #stopping: Promise<void> | undefined;
+
+  constructor(config: SondeConfig, log: Logger) {
+    this.#config = config;
+    this.#log = log;
+  }
+
+  start(): void {
+    const config = this.#config;
+    const native = loadNativeModule();
+    const everything = selectsEverything(config.selection);
+
+    this.#channels = config.exporters.map((e) => {
+      const { name, exporter } = createExporter(e, config.queue.exportTimeoutMs);
+      return new ExportChannel(name, exporter, config.queue, (message) =>
+        this.#log.warn({ exporter: name, error: message }, 'export failed: spans dropped (counted); will keep trying with the next batch'),
+      );
+    });
+
+    this.#watcher = new ProcessWatcher({
+      selection: config.selection,
+      ownPid: process.pid,
+      pollIntervalMs: config.discoveryIntervalMs,
+      onStart: (p) => this.#onProcessStart(p),
+      onExit: (p) => this.#onProcessExit(p),
+      onError: (error) => this.#log.warn({ error: String(error) }, 'discovery scan failed'),
+    });
+
+    const resources = new ResourceRegistry({
+      describe: (pid) => {
+        const p = this.#watcher?.describe(pid);
+        if (p && everything && !this.#seenPids.has(pid)) {
+          this.#seenPids.add(pid);
+          this.#log.info({ pid, exe: p.info.exeName, service: p.serviceName }, 'tracing process (first request seen)');
+        }
+        return p;
+      },
+    });
+
+    this.#pipeline = new SpanPipeline({
+      clock: new MonotonicClock(() => native.clock()),
+      resources,
+      routes: compileRoutes(config.routes),
+      channels: this.#channels,
+      log: this.#log,
+    });
+
+    const options = validateNativeOptions({
+      ...DEFAULT_NATIVE_OPTIONS,
+      selfPid: process.pid,
+      traceAllPids: everything,
+      payloadCaptureBytes: config.capture.payloadCaptureBytes,
+      ringBufferBytes: config.capture.ringBufferBytes,
+      responseTimeoutMs: config.capture.responseTimeoutMs,
+      maxConnections: config.capture.maxConnections,
+    });
+    this.#tracer = new native.Tracer(options);
+    // Select what is already running before attaching, so that its first
+    // requests after attach are not missed.
+    this.#watcher.scanNow();
+    const pipeline = this.#pipeline;
+    const { attached } = this.#tracer.start((records) => pipeline.onBatch(records));
+    for (const p of this.#watcher.current()) this.#tracer.setPidSelected(p.pid, true);
+    this.#log.info({ programs: attached.length, hooks: attached.map((a) => a.replace(/^tracepoint\/(syscalls|sched)\//, '')).join(',') }, 'attached eBPF programs');
+    if (everything) this.#log.info('tracing every process on this host that speaks HTTP/1.x (no --pid/--exe/--open-port given)');
+    else if (this.#watcher.current().length === 0) this.#log.info({ selection: describeSelection(config) }, 'no matching process yet: waiting for one to start');
+    this.#log.info({ exporters: this.#channels.map((c) => c.name).join(', ') || 'none' }, 'exporting spans');
+    this.#watcher.start();
+
+    if (config.statsIntervalMs > 0) {
+      this.#statsTimer = setInterval(() => this.#logStats(), config.statsIntervalMs);
+      this.#statsTimer.unref();
+    }
+  }
+
+  #onProcessStart(p: TracedProcess): void {
+    this.#tracer?.setPidSelected(p.pid, true);
+    this.#log.info({ pid: p.pid, exe: p.info.exeName, service: p.serviceName, matchedBy: p.matchedBy }, 'tracing process');
+  }
+
+  #onProcessExit(p: TracedProcess): void {
+    this.#tracer?.setPidSelected(p.pid, false);
+    this.#log.info({ pid: p.pid, exe: p.info.exeName, service: p.serviceName }, 'process exited: no longer traced');
+  }
+
+  counters(): SondeCounters {
+    const native = this.#tracer!.counters();
+    const kernelDrops = Object.fromEntries(KERNEL_DROP_REASONS.map((name, i) => [name, native.kernelDrops[i] ?? 0])) as SondeCounters['kernelDrops'];
+    return {
+      native,
+      kernelDrops,
+      pipeline: this.#pipeline!.counters,
+      exporters: this.#channels.map((c) => ({ name: c.name, ...c.counters })),
+    };
+  }
+
+  #logStats(): void {
+    const c = this.counters();
+    const unparsed = Object.values(c.pipeline.unparsed).reduce((a, b) => a + b, 0);
+    const droppedExport = c.exporters.reduce((a, e) => a + e.droppedQueueFull + e.droppedExportFailed, 0);
+    this.#log.info(
+      {
+        requests: c.pipeline.exchanges,
+        server: c.pipeline.serverSpans,
+        client: c.pipeline.clientSpans,
+        exported: c.exporters.map((e) => e.exported).join('/'),
+        eventsLost: c.kernelDrops.ringBufferFull + c.native.messagesLost,
+        spansDropped: droppedExport + c.native.exchangesDropped + c.native.exchangesAbandoned,
+        unparsed,
+        connections: c.native.connectionsTracked,
+      },
+      'counters',
+    );
+  }
+
+  /** Stops capture, exports what is pending (within `flushTimeoutMs`), detaches everything. */
+  stop(flushTimeoutMs = 5000): Promise<void> {
+    this.#stopping ??= (async () => {
+      if (this.#statsTimer) clearInterval(this.#statsTimer);
+      this.#watcher?.stop();
+      if (this.#tracer && this.#pipeline) {
+        const last = this.#tracer.stop();
+        this.#pipeline.onBatch(last);
+        // Batches the reader queued before it stopped are delivered on the
+        // next turns of the event loop.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await Promise.all(this.#channels.map((c) => c.shutdown(flushTimeoutMs)));
+      if (this.#tracer) this.#logStats();
+    })();
+    return this.#stopping;
+  }
+}
+
+function describeSelection(config: SondeConfig): string {
+  const s = config.selection;
+  return [...s.pids.map((p) => `--pid ${p}`), ...s.exes.map((e) => `--exe ${e}`), ...s.openPorts.map((p) => `--open-port ${p}`)].join(' ');
+}
