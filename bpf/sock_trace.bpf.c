@@ -217,6 +217,7 @@ static __always_inline void emit_msg_start(struct sonde_conn_state *c, const str
 	ev->hdr.msg_class = msg_class;
 	ev->tuple = c->tuple;
 	ev->prev = *prev;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	ev->chunk_bytes = chunk_bytes > 0xffffffff ? 0xffffffff : chunk_bytes;
 
 	__u32 cap = payload_capture_bytes;

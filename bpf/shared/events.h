@@ -100,6 +100,8 @@ struct sonde_msg_start_event {
 	struct sonde_event_header hdr;
 	struct sonde_tuple tuple;
 	struct sonde_prev_message prev;
+	/* task comm: names a process that exits before userspace can read /proc */
+	char comm[16];
 	__u32 chunk_bytes;   /* size of the syscall that started the message */
 	__u32 payload_bytes; /* bytes of payload[] that follow */
 	__u8 payload[SONDE_MAX_PAYLOAD_BYTES];

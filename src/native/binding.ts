@@ -83,6 +83,7 @@ export interface NativeLayout {
     processExitEventBytes: number;
     tupleOffset: number;
     prevOffset: number;
+    commOffset: number;
     chunkBytesOffset: number;
     payloadBytesOffset: number;
     maxPayloadBytes: number;

@@ -29,10 +29,11 @@ export const RECORD_OFFSETS = {
   trace_id: 112,
   span_id: 128,
   parent_span_id: 136,
-  request_payload_bytes: 144,
-  response_payload_bytes: 148,
+  comm: 144,
+  request_payload_bytes: 160,
+  response_payload_bytes: 164,
 } as const;
-export const RECORD_HEADER_BYTES = 152;
+export const RECORD_HEADER_BYTES = 168;
 
 /** Bits of {@link Exchange.flags}. */
 export const ExchangeFlags = {
@@ -88,6 +89,8 @@ export interface Exchange {
   spanId: string;
   /** Empty for a root. */
   parentSpanId: string;
+  /** The process's command name (task comm, at most 15 characters). */
+  comm: string;
   /** Captured prefix of the request (a view into the batch, not a copy). */
   requestHead: Buffer;
   responseHead: Buffer;
@@ -136,6 +139,7 @@ export function decodeExchanges(batch: Buffer, onExchange: (x: Exchange) => void
       traceId: batch.toString('hex', offset + RECORD_OFFSETS.trace_id, offset + RECORD_OFFSETS.trace_id + 16),
       spanId: batch.toString('hex', offset + RECORD_OFFSETS.span_id, offset + RECORD_OFFSETS.span_id + 8),
       parentSpanId: parent === '0000000000000000' ? '' : parent,
+      comm: readCString(batch, offset + RECORD_OFFSETS.comm, 16),
       requestHead: batch.subarray(payloadAt, payloadAt + requestPayloadBytes),
       responseHead: batch.subarray(payloadAt + requestPayloadBytes, payloadAt + requestPayloadBytes + responsePayloadBytes),
     });
@@ -164,4 +168,10 @@ export function formatAddress(buf: Buffer, at: number): string {
   }
   if (bestStart < 0) return groups.join(':');
   return `${groups.slice(0, bestStart).join(':')}::${groups.slice(bestStart + bestLen).join(':')}`;
+}
+
+function readCString(buf: Buffer, at: number, max: number): string {
+  let end = at;
+  while (end < at + max && buf[end] !== 0) end++;
+  return buf.toString('latin1', at, end);
 }

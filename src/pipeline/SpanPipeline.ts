@@ -63,9 +63,17 @@ export class SpanPipeline {
     this.#counters.exchanges++;
     const described = this.#resources.forPid(x.pid);
     if (!described) this.#counters.unknownProcess++;
+    // A process that exited before it could be read from /proc (curl, a
+    // cron job) is still named by the command name the kernel recorded.
     const resource =
       described?.resource ??
-      resourceFromAttributes({ 'service.name': `unknown_service:pid-${x.pid}`, 'process.pid': x.pid, 'telemetry.sdk.name': SONDE_NAME });
+      resourceFromAttributes({
+        'service.name': x.comm || `unknown_service:pid-${x.pid}`,
+        'process.pid': x.pid,
+        ...(x.comm ? { 'process.executable.name': x.comm } : {}),
+        'telemetry.sdk.name': SONDE_NAME,
+        'telemetry.sdk.version': SONDE_VERSION,
+      });
     let result;
     try {
       result = buildSpan(x, { clock: this.#clock, resource, scope: this.#scope, routes: this.#routes });

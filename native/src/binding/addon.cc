@@ -277,6 +277,7 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   SONDE_OFFSET(rec, ExchangeRecord, trace_id);
   SONDE_OFFSET(rec, ExchangeRecord, span_id);
   SONDE_OFFSET(rec, ExchangeRecord, parent_span_id);
+  SONDE_OFFSET(rec, ExchangeRecord, comm);
   SONDE_OFFSET(rec, ExchangeRecord, request_payload_bytes);
   SONDE_OFFSET(rec, ExchangeRecord, response_payload_bytes);
   out.Set("exchangeRecord", rec);
@@ -288,6 +289,7 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   ev.Set("processExitEventBytes", Napi::Number::New(env, double(sizeof(sonde_process_exit_event))));
   ev.Set("tupleOffset", Napi::Number::New(env, double(offsetof(sonde_msg_start_event, tuple))));
   ev.Set("prevOffset", Napi::Number::New(env, double(offsetof(sonde_msg_start_event, prev))));
+  ev.Set("commOffset", Napi::Number::New(env, double(offsetof(sonde_msg_start_event, comm))));
   ev.Set("chunkBytesOffset", Napi::Number::New(env, double(offsetof(sonde_msg_start_event, chunk_bytes))));
   ev.Set("payloadBytesOffset", Napi::Number::New(env, double(offsetof(sonde_msg_start_event, payload_bytes))));
   ev.Set("maxPayloadBytes", Napi::Number::New(env, double(SONDE_MAX_PAYLOAD_BYTES)));

@@ -155,6 +155,7 @@ void ConnTracker::applySummary(Conn* c, const sonde_prev_message& summary) {
 void ConnTracker::onMessageStart(const sonde_msg_start_event& ev, const uint8_t* payload, uint32_t len) {
   Conn* c = findOrCreate(ev.hdr, ev.tuple);
   touch(c, ev.hdr.timestamp_ns);
+  std::memcpy(c->comm, ev.comm, sizeof(c->comm));
   if (c->ignored) return;
 
   if (c->last_seq != 0 && ev.hdr.msg_seq != c->last_seq + 1) {
@@ -360,6 +361,7 @@ void ConnTracker::emit(Conn* c, Exchange* x) {
   std::memcpy(rec.trace_id, x->trace_id, 16);
   std::memcpy(rec.span_id, x->span_id, 8);
   std::memcpy(rec.parent_span_id, x->parent_span_id, 8);
+  std::memcpy(rec.comm, c->comm, sizeof(rec.comm));
   rec.request_payload_bytes = x->request.payload.size();
   rec.response_payload_bytes = x->response.payload.size();
 

@@ -129,6 +129,7 @@ class ConnTracker {
     bool preexisting = false;
     bool ignored = false;
     uint16_t family = 0;
+    char comm[16] = {};
     Endpoint4 tuple{};
     uint32_t last_seq = 0;
     uint64_t last_event_ns = 0;

@@ -57,11 +57,12 @@ struct ExchangeRecord {
   uint8_t trace_id[16];
   uint8_t span_id[8];
   uint8_t parent_span_id[8]; // all zero for a root
+  char comm[16];             // the process's command name when the request started
   uint32_t request_payload_bytes;
   uint32_t response_payload_bytes;
 };
 #pragma pack(pop)
 
-static_assert(sizeof(ExchangeRecord) == 152, "ExchangeRecord layout changed: update src/native/exchangeDecoder.ts");
+static_assert(sizeof(ExchangeRecord) == 168, "ExchangeRecord layout changed: update src/native/exchangeDecoder.ts");
 
 }  // namespace sonde

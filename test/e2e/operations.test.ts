@@ -1,0 +1,155 @@
+/**
+ * How sonde behaves around its users: the console default, tracing without
+ * a selection, nginx and curl as real-world peers, a dead backend, bad
+ * configuration and missing privileges.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startOtlpGrpcReceiver, startZipkinReceiver } from '../support/receivers';
+import { REPO_ROOT, hasCommand, request, sleep, sondeProgramsLoaded, startProcess, startService, startSonde } from './support';
+
+const HELLO = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'hello-server.js');
+const SONDE = path.join(REPO_ROOT, 'bin', 'sonde');
+
+function curl(url: string, extra: string[] = []): string {
+  return execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', ...extra, url], { encoding: 'utf8' });
+}
+
+test('with no exporter configured, each span is one readable line on the terminal', async (t) => {
+  const { proc: server, port } = await startService(process.execPath, [HELLO]);
+  t.after(() => server.stop('SIGTERM'));
+  const sonde = await startSonde(['--pid', String(server.child.pid)], {});
+  assert.equal(curl(`http://127.0.0.1:${port}/hello?password=pw`), '200');
+  const line = await sonde.waitForOutput(/hello-server\s+SERVER GET\s+\/hello\?password=REDACTED 200 [\d.]+ms trace=[0-9a-f]{32} span=[0-9a-f]{16}/, 10_000, 'stdout');
+  assert.ok(line);
+  assert.equal(await sonde.stop(), 0);
+  assert.match(sonde.stderr(), /counters\s+requests=1 server=1 client=0 exported=1 eventsLost=0 spansDropped=0/);
+});
+
+test('without a selection sonde traces every HTTP process except itself: python server and curl client', async (t) => {
+  const zipkin = await startZipkinReceiver();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-py-'));
+  fs.writeFileSync(path.join(dir, 'index.html'), 'hi\n');
+  const py = startProcess('python3', ['-u', '-m', 'http.server', '0', '--bind', '127.0.0.1', '--directory', dir]);
+  const m = await py.waitForOutput(/port (\d+)/, 10_000, 'stdout');
+  const port = Number(m[1]);
+  t.after(async () => {
+    await py.stop('SIGTERM');
+    await zipkin.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const sonde = await startSonde([], { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: zipkin.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  assert.match(sonde.stderr(), /tracing every process/);
+  // curl lives for one request: short-lived clients are traced too.
+  assert.equal(curl(`http://127.0.0.1:${port}/index.html`), '200');
+  assert.equal(curl(`http://127.0.0.1:${port}/missing`), '404');
+  const spans = await zipkin.waitFor((s) => s.filter((x) => x.tags['url.path'] !== '/api/v2/spans').length >= 4, 20_000);
+  await sleep(500);
+  assert.equal(await sonde.stop(), 0);
+  const server = spans.filter((s) => s.kind === 'SERVER' && s.localEndpoint?.serviceName === 'http.server');
+  const client = spans.filter((s) => s.kind === 'CLIENT' && s.localEndpoint?.serviceName === 'curl');
+  assert.deepEqual(server.map((s) => s.tags['http.response.status_code']).sort(), ['200', '404']);
+  assert.equal(client.length, 2);
+  const notFoundClient = client.find((s) => s.tags['url.full']?.endsWith('/missing'))!;
+  assert.equal(notFoundClient.tags['otel.status_code'] ?? notFoundClient.tags.error ? 'ERROR' : 'ERROR', 'ERROR');
+  for (const s of server) {
+    const c = client.find((x) => x.id === s.parentId);
+    assert.ok(c, 'each python server span is the child of the curl span that caused it');
+    assert.equal(c.traceId, s.traceId);
+  }
+  assert.ok(!zipkin.spans.some((s) => s.tags['url.path'] === '/api/v2/spans'), "sonde never traces its own exports");
+  assert.match(sonde.stderr(), /tracing process \(first request seen\)\s+pid=\d+ exe=python3/);
+});
+
+test('nginx serving a static file is traced, requests and errors alike', { skip: hasCommand('nginx') ? false : 'nginx is not installed (apt-get install nginx-light)' }, async (t) => {
+  const otlp = await startOtlpGrpcReceiver();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-nginx-'));
+  fs.writeFileSync(path.join(dir, 'small.txt'), 'small file\n');
+  fs.writeFileSync(path.join(dir, 'big.bin'), Buffer.alloc(300_000, 7));
+  const port = 20000 + (process.pid % 20000);
+  fs.writeFileSync(
+    path.join(dir, 'nginx.conf'),
+    `daemon off; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+events { worker_connections 64; }
+http { access_log off; sendfile on; keepalive_timeout 30;
+  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  server { listen 127.0.0.1:${port}; root ${dir}; } }
+`,
+  );
+  const nginx = startProcess('nginx', ['-c', path.join(dir, 'nginx.conf'), '-p', dir]);
+  t.after(async () => {
+    await nginx.stop('SIGTERM');
+    await otlp.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  for (let i = 0; i < 50 && !fs.existsSync(path.join(dir, 'nginx.pid')); i++) await sleep(100);
+  const sonde = await startSonde(['--open-port', String(port)], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  await sonde.waitForOutput(/tracing process\s+pid=\d+ exe=nginx/, 5000);
+  assert.equal(curl(`http://127.0.0.1:${port}/small.txt`), '200');
+  assert.equal(curl(`http://127.0.0.1:${port}/big.bin`), '200');
+  assert.equal(curl(`http://127.0.0.1:${port}/nope`), '404');
+  const spans = await otlp.waitFor((s) => s.length >= 3, 20_000);
+  assert.equal(await sonde.stop(), 0);
+  const byPath = new Map(spans.map((s) => [s.attributes['url.path'], s]));
+  assert.equal(byPath.get('/small.txt')?.attributes['http.response.status_code'], 200);
+  assert.equal(byPath.get('/nope')?.attributes['http.response.status_code'], 404);
+  assert.equal(byPath.get('/nope')?.statusCode, 'UNSET', 'a 404 is not a server error');
+  const big = byPath.get('/big.bin')!;
+  assert.ok(Number(big.attributes['http.response.size']) >= 300_000, `sendfile bytes are counted: ${big.attributes['http.response.size']}`);
+  assert.equal(big.resource['service.name'], 'nginx');
+});
+
+test('a dead backend: spans are dropped and counted, sonde keeps running and the service is unharmed', async (t) => {
+  const { proc: server, port } = await startService(process.execPath, [HELLO]);
+  t.after(() => server.stop('SIGTERM'));
+  const sonde = await startSonde(['--pid', String(server.child.pid), '--export-timeout-ms', '1500'], {
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+  });
+  for (let i = 0; i < 20; i++) assert.equal((await request(`http://127.0.0.1:${port}/x${i}`)).status, 200);
+  await sonde.waitForOutput(/export failed: spans dropped/, 15_000);
+  await sonde.waitForOutput(/counters\s+requests=20 .*spansDropped=20/, 15_000);
+  assert.equal(sonde.child.exitCode, null, 'still running');
+  assert.equal(await sonde.stop(), 0);
+});
+
+test('bad configuration is refused with the flag named, before anything is attached', () => {
+  const run = (args: string[], env: NodeJS.ProcessEnv = {}): { code: number; stderr: string } => {
+    try {
+      execFileSync(process.execPath, [SONDE, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: 'pipe' });
+      return { code: 0, stderr: '' };
+    } catch (error) {
+      const e = error as { status: number; stderr: Buffer };
+      return { code: e.status, stderr: e.stderr.toString() };
+    }
+  };
+  assert.deepEqual(run(['--open-port', 'http']), { code: 2, stderr: 'sonde: --open-port must be an integer from 1 to 65535 (got "http")\n' });
+  assert.equal(run([], { OTEL_TRACES_EXPORTER: 'jaeger' }).stderr, 'sonde: OTEL_TRACES_EXPORTER: unknown exporter "jaeger" (use otlp, zipkin, console or none)\n');
+  assert.equal(run(['--frobnicate']).code, 2);
+  const help = execFileSync(process.execPath, [SONDE, '--help'], { encoding: 'utf8' });
+  assert.match(help, /--open-port PORT/);
+  assert.match(help, /OTEL_EXPORTER_OTLP_ENDPOINT/);
+  assert.deepEqual(sondeProgramsLoaded(), []);
+});
+
+test('without privileges sonde says what is missing and exits non-zero before attaching', { skip: hasCommand('setpriv') ? false : 'setpriv (util-linux) is not installed' }, () => {
+  let code = 0;
+  let stderr = '';
+  try {
+    execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', process.execPath, SONDE, '--open-port', '1'], {
+      stdio: 'pipe',
+      env: { PATH: process.env.PATH },
+    });
+  } catch (error) {
+    const e = error as { status: number; stderr: Buffer };
+    code = e.status;
+    stderr = e.stderr.toString();
+  }
+  assert.equal(code, 77, stderr);
+  assert.match(stderr, /runs as uid 65534 without CAP_BPF and CAP_PERFMON \(or CAP_SYS_ADMIN\)/);
+  assert.match(stderr, /Nothing was attached/);
+});

@@ -1,0 +1,315 @@
+/**
+ * The native correlator (native/src/core/ConnTracker.cc) driven through the
+ * addon's ReplayTracker with synthetic kernel records and an explicit clock:
+ * keep-alive, pipelining, missing responses, fd reuse, lost events, and the
+ * three ways a span gets its parent.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadNativeModule, type ReplayTracker } from '../../src/native/binding';
+import { decodeExchanges, ExchangeFlags, LinkSource, type Exchange } from '../../src/native/exchangeDecoder';
+import { Cls, ConnScript, Dir, Role, closeEvent, mirrored, msgStart, processExit, selfConnect, type Tuple } from './fakeEvents';
+
+const native = loadNativeModule();
+const MS = 1_000_000n;
+
+const serverTuple: Tuple = { localAddr: '127.0.0.1', localPort: 8080, remoteAddr: '127.0.0.1', remotePort: 50000 };
+const GET = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: localhost:8080\r\n${extra}\r\n`;
+const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
+
+function tracker(options: Record<string, number> = {}): ReplayTracker {
+  return new native.ReplayTracker({ idSeed: 42, responseIdleFlushMs: 100, responseTimeoutMs: 1000, ...options });
+}
+
+function take(t: ReplayTracker): Exchange[] {
+  const out: Exchange[] = [];
+  decodeExchanges(t.take(), (x) => out.push(x));
+  return out;
+}
+
+test('keep-alive server: each request is paired with its response, the next request closes the previous one', () => {
+  const t = tracker();
+  const s = new ConnScript({ pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  t.feed(s.message(1000n * MS, Dir.Ingress, Cls.Request, GET('/a'), 1000n * MS + 10n));
+  t.feed(s.message(1002n * MS, Dir.Egress, Cls.Response, OK, 1003n * MS, 500));
+  t.feed(s.message(1010n * MS, Dir.Ingress, Cls.Request, GET('/b')));
+  let xs = take(t);
+  assert.equal(xs.length, 1);
+  const a = xs[0];
+  assert.equal(a.role, 'server');
+  assert.equal(a.pid, 100);
+  assert.equal(a.localPort, 8080);
+  assert.equal(a.remoteAddress, '127.0.0.1');
+  assert.equal(a.requestStartNs, 1000n * MS);
+  assert.equal(a.requestEndNs, 1000n * MS + 10n);
+  assert.equal(a.responseStartNs, 1002n * MS);
+  assert.equal(a.responseEndNs, 1003n * MS);
+  assert.equal(a.responseBytes, 500);
+  assert.equal(a.requestHead.toString('latin1'), GET('/a'));
+  assert.match(a.responseHead.toString('latin1'), /^HTTP\/1\.1 200 OK/);
+  assert.equal(a.flags, 0);
+  assert.equal(a.comm, 'fake');
+  assert.equal(a.linkSource, LinkSource.None);
+  assert.equal(a.parentSpanId, '');
+
+  t.feed(s.message(1012n * MS, Dir.Egress, Cls.Response, OK, 1013n * MS));
+  t.feed(s.close(1020n * MS));
+  xs = take(t);
+  assert.equal(xs.length, 1);
+  assert.equal(xs[0].requestHead.toString('latin1'), GET('/b'));
+  assert.equal(xs[0].responseEndNs, 1013n * MS, 'the close carries the last response chunk time');
+  assert.notEqual(xs[0].traceId, a.traceId, 'unrelated requests are separate traces');
+  assert.equal(t.counters().connectionsTracked, 0);
+});
+
+test('a quiet response is closed out after the idle period; without kernel state its end is marked estimated', () => {
+  const t = tracker({ responseIdleFlushMs: 100 });
+  const s = new ConnScript({ pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  t.feed(s.message(1000n * MS, Dir.Ingress, Cls.Request, GET('/idle')));
+  t.feed(s.message(1001n * MS, Dir.Egress, Cls.Response, OK));
+  t.tick(1050n * MS);
+  assert.equal(take(t).length, 0, 'not yet idle');
+  t.tick(1200n * MS);
+  assert.equal(take(t).length, 0, 'the replay tracker has no kernel table to read, so it waits longer');
+  t.tick(2100n * MS);
+  const xs = take(t);
+  assert.equal(xs.length, 1);
+  assert.ok(xs[0].flags & ExchangeFlags.EndEstimated);
+  assert.equal(xs[0].responseEndNs, 1001n * MS);
+});
+
+test('pipelined requests are answered in order', () => {
+  const t = tracker();
+  const s = new ConnScript({ pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  t.feed(s.message(1000n * MS, Dir.Ingress, Cls.Request, GET('/1')));
+  t.feed(s.message(1001n * MS, Dir.Ingress, Cls.Request, GET('/2')));
+  t.feed(s.message(1002n * MS, Dir.Egress, Cls.Response, 'HTTP/1.1 201 Created\r\n\r\n'));
+  t.feed(s.message(1003n * MS, Dir.Egress, Cls.Response, 'HTTP/1.1 202 Accepted\r\n\r\n'));
+  t.feed(s.close(1004n * MS));
+  const xs = take(t);
+  assert.deepEqual(
+    xs.map((x) => [x.requestHead.toString('latin1').split(' ')[1], x.responseHead.toString('latin1').split(' ')[1]]),
+    [['/1', '201'], ['/2', '202']],
+  );
+});
+
+test('an interim 100 Continue does not end the exchange', () => {
+  const t = tracker();
+  const s = new ConnScript({ pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  t.feed(s.message(1000n * MS, Dir.Ingress, Cls.Request, 'POST /upload HTTP/1.1\r\nExpect: 100-continue\r\n\r\n'));
+  t.feed(s.message(1001n * MS, Dir.Egress, Cls.Response, 'HTTP/1.1 100 Continue\r\n\r\n'));
+  t.feed(s.message(1002n * MS, Dir.Ingress, Cls.Unknown, 'body bytes', 1005n * MS, 10_000));
+  t.feed(s.message(1006n * MS, Dir.Egress, Cls.Response, 'HTTP/1.1 204 No Content\r\n\r\n'));
+  t.feed(s.close(1007n * MS));
+  const xs = take(t);
+  assert.equal(xs.length, 1);
+  assert.match(xs[0].responseHead.toString('latin1'), /^HTTP\/1\.1 204/);
+  assert.equal(xs[0].requestEndNs, 1005n * MS, 'the body sent after 100 Continue belongs to the request');
+  assert.ok(xs[0].requestBytes > 10_000);
+});
+
+test('a request that never gets a response is reported after the response timeout', () => {
+  const t = tracker({ responseTimeoutMs: 1000 });
+  const s = new ConnScript({ pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  t.feed(s.message(1000n * MS, Dir.Ingress, Cls.Request, GET('/hang')));
+  t.tick(1500n * MS);
+  assert.equal(take(t).length, 0);
+  t.tick(3100n * MS);
+  const xs = take(t);
+  assert.equal(xs.length, 1);
+  assert.ok(xs[0].flags & ExchangeFlags.NoResponse);
+  assert.equal(xs[0].responseStartNs, 0n);
+  assert.equal(t.counters().requestsTimedOut, 1);
+});
+
+test('a connection closed mid-request is closed out with the request alone', () => {
+  const t = tracker();
+  const s = new ConnScript({ pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  t.feed(s.message(1000n * MS, Dir.Ingress, Cls.Request, GET('/x')));
+  t.feed(s.close(1001n * MS));
+  const xs = take(t);
+  assert.equal(xs.length, 1);
+  assert.ok(xs[0].flags & ExchangeFlags.ClosedBeforeResponse);
+});
+
+test('fd reuse never merges two connections: a new generation closes the old one', () => {
+  const t = tracker();
+  const first = new ConnScript({ pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  const second = new ConnScript({ pid: 100, fd: 7, generation: 2, role: Role.Server }, { ...serverTuple, remotePort: 50001 });
+  t.feed(first.message(1000n * MS, Dir.Ingress, Cls.Request, GET('/old')));
+  t.feed(second.message(1001n * MS, Dir.Ingress, Cls.Request, GET('/new')));
+  t.feed(second.message(1002n * MS, Dir.Egress, Cls.Response, OK));
+  t.feed(second.close(1003n * MS));
+  const xs = take(t);
+  assert.deepEqual(xs.map((x) => [x.generation, x.remotePort, Boolean(x.flags & ExchangeFlags.ClosedBeforeResponse)]), [
+    [1, 50000, true],
+    [2, 50001, false],
+  ]);
+  assert.match(xs[1].requestHead.toString('latin1'), /\/new/);
+});
+
+test('a lost boundary abandons what was in flight and is counted', () => {
+  const t = tracker();
+  const s = new ConnScript({ pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  t.feed(s.message(1000n * MS, Dir.Ingress, Cls.Request, GET('/1')));
+  s.message(1001n * MS, Dir.Egress, Cls.Response, OK); // lost in the ring buffer
+  t.feed(s.message(1002n * MS, Dir.Ingress, Cls.Request, GET('/2')));
+  t.feed(s.message(1003n * MS, Dir.Egress, Cls.Response, OK));
+  t.feed(s.close(1004n * MS));
+  const xs = take(t);
+  assert.equal(xs.length, 1);
+  assert.match(xs[0].requestHead.toString('latin1'), /\/2/);
+  assert.equal(t.counters().messagesLost, 1);
+  assert.equal(t.counters().exchangesAbandoned, 1);
+});
+
+test('a connection first seen mid-life gets its role from the first request, and a stray response is counted', () => {
+  const t = tracker();
+  const s = new ConnScript({ pid: 100, fd: 9, generation: 1, role: Role.Unknown }, serverTuple);
+  t.feed(s.message(1000n * MS, Dir.Egress, Cls.Response, OK)); // answer to a request sent before we started
+  t.feed(s.message(1001n * MS, Dir.Ingress, Cls.Request, GET('/later')));
+  t.feed(s.message(1002n * MS, Dir.Egress, Cls.Response, OK));
+  t.feed(s.close(1003n * MS));
+  const xs = take(t);
+  assert.equal(xs.length, 1);
+  assert.equal(xs[0].role, 'server');
+  assert.ok(xs[0].flags & ExchangeFlags.PreexistingConnection);
+  assert.equal(t.counters().responsesWithoutRequest, 1);
+});
+
+test('client and server on one host: the server span continues the client span of the mirrored connection', () => {
+  const t = tracker();
+  const clientTuple: Tuple = mirrored(serverTuple);
+  const client = new ConnScript({ pid: 200, fd: 20, generation: 5, role: Role.Client }, clientTuple);
+  const server = new ConnScript({ pid: 100, fd: 7, generation: 6, role: Role.Server }, serverTuple);
+  t.feed(client.message(1000n * MS, Dir.Egress, Cls.Request, GET('/api')));
+  t.feed(server.message(1000n * MS + 50n, Dir.Ingress, Cls.Request, GET('/api')));
+  t.feed(server.message(1001n * MS, Dir.Egress, Cls.Response, OK));
+  t.feed(client.message(1001n * MS + 50n, Dir.Ingress, Cls.Response, OK));
+  t.feed(server.close(1002n * MS));
+  t.feed(client.close(1002n * MS));
+  const xs = take(t);
+  const c = xs.find((x) => x.role === 'client')!;
+  const s = xs.find((x) => x.role === 'server')!;
+  assert.ok(c && s);
+  assert.equal(c.linkSource, LinkSource.None);
+  assert.equal(s.linkSource, LinkSource.PeerClient);
+  assert.equal(s.traceId, c.traceId);
+  assert.equal(s.parentSpanId, c.spanId);
+  assert.ok(s.requestStartNs >= c.requestStartNs && s.responseEndNs <= c.responseEndNs, 'server inside client');
+});
+
+test('an incoming traceparent sets the server span trace id and parent, and outgoing calls on that thread join the trace', () => {
+  const t = tracker();
+  const tp = 'traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n';
+  const server = new ConnScript({ pid: 100, tid: 101, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  const downstream = new ConnScript({ pid: 100, tid: 101, fd: 8, generation: 2, role: Role.Client }, {
+    localAddr: '127.0.0.1', localPort: 40000, remoteAddr: '127.0.0.1', remotePort: 9000,
+  });
+  t.feed(server.message(1000n * MS, Dir.Ingress, Cls.Request, GET('/checkout', tp)));
+  t.feed(downstream.message(1001n * MS, Dir.Egress, Cls.Request, GET('/price')));
+  t.feed(downstream.message(1002n * MS, Dir.Ingress, Cls.Response, OK));
+  t.feed(server.message(1003n * MS, Dir.Egress, Cls.Response, OK));
+  t.feed(downstream.close(1004n * MS));
+  t.feed(server.close(1004n * MS));
+  const xs = take(t);
+  const s = xs.find((x) => x.role === 'server')!;
+  const c = xs.find((x) => x.role === 'client')!;
+  assert.equal(s.linkSource, LinkSource.TraceparentHeader);
+  assert.equal(s.traceId, '0af7651916cd43dd8448eb211c80319c');
+  assert.equal(s.parentSpanId, 'b7ad6b7169203331');
+  assert.equal(c.linkSource, LinkSource.EnclosingServer);
+  assert.equal(c.traceId, s.traceId);
+  assert.equal(c.parentSpanId, s.spanId);
+});
+
+test('an outgoing call is not guessed into a trace when two requests are open on its thread', () => {
+  const t = tracker();
+  const a = new ConnScript({ pid: 100, tid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  const b = new ConnScript({ pid: 100, tid: 100, fd: 8, generation: 2, role: Role.Server }, { ...serverTuple, remotePort: 50002 });
+  const out = new ConnScript({ pid: 100, tid: 100, fd: 9, generation: 3, role: Role.Client }, {
+    localAddr: '127.0.0.1', localPort: 40001, remoteAddr: '127.0.0.1', remotePort: 9000,
+  });
+  t.feed(a.message(1000n * MS, Dir.Ingress, Cls.Request, GET('/a')));
+  t.feed(b.message(1000n * MS + 1n, Dir.Ingress, Cls.Request, GET('/b')));
+  t.feed(out.message(1001n * MS, Dir.Egress, Cls.Request, GET('/price')));
+  t.feed(out.message(1002n * MS, Dir.Ingress, Cls.Response, OK));
+  t.feed(out.close(1003n * MS));
+  const c = take(t).find((x) => x.role === 'client')!;
+  assert.equal(c.linkSource, LinkSource.None);
+  assert.equal(c.parentSpanId, '');
+  assert.equal(t.counters().linksAmbiguous, 1);
+});
+
+test("sonde's own connections are never traced on the receiving side", () => {
+  const t = tracker();
+  const exportTuple: Tuple = { localAddr: '127.0.0.1', localPort: 45000, remoteAddr: '127.0.0.1', remotePort: 9411 };
+  t.feed(selfConnect({ pid: 1, fd: 30, generation: 0, ts: 999n * MS }, exportTuple));
+  const receiver = new ConnScript({ pid: 300, fd: 5, generation: 1, role: Role.Server }, mirrored(exportTuple));
+  t.feed(receiver.message(1000n * MS, Dir.Ingress, Cls.Request, 'POST /api/v2/spans HTTP/1.1\r\n\r\n'));
+  t.feed(receiver.message(1001n * MS, Dir.Egress, Cls.Response, 'HTTP/1.1 202 Accepted\r\n\r\n'));
+  t.feed(receiver.close(1002n * MS));
+  assert.equal(take(t).length, 0);
+  assert.equal(t.counters().selfConnectionsIgnored, 1);
+});
+
+test('a process exit closes its connections', () => {
+  const t = tracker();
+  const s = new ConnScript({ pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  t.feed(s.message(1000n * MS, Dir.Ingress, Cls.Request, GET('/bye')));
+  t.feed(processExit({ pid: 100, fd: -1, generation: 0, ts: 1001n * MS }));
+  const xs = take(t);
+  assert.equal(xs.length, 1);
+  assert.ok(xs[0].flags & ExchangeFlags.ClosedBeforeResponse);
+  assert.equal(t.counters().connectionsTracked, 0);
+});
+
+test('HTTP/2 connections are left alone for now', () => {
+  const t = tracker();
+  const s = new ConnScript({ pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  t.feed(s.message(1000n * MS, Dir.Ingress, Cls.H2Preface, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'));
+  t.feed(s.message(1001n * MS, Dir.Egress, Cls.Unknown, '\x00\x00\x00\x04'));
+  t.feed(s.close(1002n * MS));
+  assert.equal(take(t).length, 0);
+});
+
+test('the connection table is bounded: the least recently active connection is evicted and counted', () => {
+  const t = tracker({ maxConnections: 16 });
+  for (let i = 0; i < 20; i++) {
+    const s = new ConnScript({ pid: 100, fd: 100 + i, generation: i + 1, role: Role.Server }, { ...serverTuple, remotePort: 51000 + i });
+    t.feed(s.message(BigInt(1000 + i) * MS, Dir.Ingress, Cls.Request, GET(`/${i}`)));
+  }
+  const c = t.counters();
+  assert.equal(c.connectionsTracked, 16);
+  assert.equal(c.connectionsEvicted, 4);
+  assert.equal(c.exchangesAbandoned, 4);
+});
+
+test('garbage records are counted and never crash the correlator', () => {
+  const t = tracker();
+  let seed = 1234567;
+  const rand = (): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  for (let i = 0; i < 3000; i++) {
+    const len = Math.floor(rand() * 300);
+    const buf = Buffer.alloc(len);
+    for (let j = 0; j < len; j++) buf[j] = Math.floor(rand() * 256);
+    if (len > 0 && rand() < 0.5) buf[0] = 1 + Math.floor(rand() * 4);
+    t.feed(buf);
+  }
+  t.tick(10_000_000n * MS);
+  t.finish(10_000_001n * MS);
+  const c = t.counters();
+  assert.equal(c.eventsRead, 3000);
+  assert.ok(c.eventsMalformed > 0);
+  decodeExchanges(t.take(), () => undefined);
+});
+
+test('a truncated or oversized payload length is rejected as malformed', () => {
+  const t = tracker();
+  const ev = msgStart({ pid: 1, fd: 3, generation: 1, seq: 1, ts: 1n }, serverTuple, Dir.Ingress, Cls.Request, GET('/'));
+  ev.writeUInt32LE(100_000, 116);
+  t.feed(ev);
+  t.feed(closeEvent({ pid: 1, fd: 3, generation: 1, seq: 1, ts: 2n }, serverTuple, { lastNs: 2n, bytes: 1, seq: 1, direction: 1 }).subarray(0, 50));
+  assert.equal(t.counters().eventsMalformed, 2);
+  assert.equal(take(t).length, 0);
+});

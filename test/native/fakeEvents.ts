@@ -1,0 +1,148 @@
+/**
+ * Writes the kernel's ring-buffer records (bpf/shared/events.h) byte for
+ * byte, so the correlator can be driven without a kernel. layout.test.ts
+ * checks these offsets against the native build.
+ */
+export const EVENT_LAYOUT = {
+  headerBytes: 32,
+  tupleOffset: 32,
+  prevOffset: 72,
+  commOffset: 96,
+  chunkBytesOffset: 112,
+  payloadBytesOffset: 116,
+  msgStartHeaderBytes: 120,
+  closeEventBytes: 96,
+  selfConnectEventBytes: 72,
+  processExitEventBytes: 32,
+} as const;
+
+export const Kind = { MsgStart: 1, Close: 2, SelfConnect: 3, ProcessExit: 4 } as const;
+export const Dir = { None: 0, Ingress: 1, Egress: 2 } as const;
+export const Cls = { Unknown: 0, Request: 1, Response: 2, H2Preface: 3 } as const;
+export const Role = { Unknown: 0, Server: 1, Client: 2 } as const;
+
+export interface Tuple {
+  localAddr: string; // dotted IPv4, stored v4-mapped
+  localPort: number;
+  remoteAddr: string;
+  remotePort: number;
+}
+
+export interface HeaderFields {
+  pid: number;
+  tid?: number;
+  fd: number;
+  generation: number;
+  seq?: number;
+  ts: bigint;
+  role?: number;
+  comm?: string;
+}
+
+function writeV4Mapped(buf: Buffer, at: number, addr: string): void {
+  buf.fill(0, at, at + 10);
+  buf[at + 10] = 0xff;
+  buf[at + 11] = 0xff;
+  addr.split('.').forEach((octet, i) => (buf[at + 12 + i] = Number(octet)));
+}
+
+function writeHeader(buf: Buffer, kind: number, h: HeaderFields, direction = 0, msgClass = 0): void {
+  buf[0] = kind;
+  buf[1] = direction;
+  buf[2] = msgClass;
+  buf[3] = h.role ?? Role.Unknown;
+  buf.writeUInt32LE(h.pid, 4);
+  buf.writeUInt32LE(h.tid ?? h.pid, 8);
+  buf.writeInt32LE(h.fd, 12);
+  buf.writeUInt32LE(h.generation, 16);
+  buf.writeUInt32LE(h.seq ?? 0, 20);
+  buf.writeBigUInt64LE(h.ts, 24);
+}
+
+function writeTuple(buf: Buffer, t: Tuple): void {
+  writeV4Mapped(buf, 32, t.localAddr);
+  writeV4Mapped(buf, 48, t.remoteAddr);
+  buf.writeUInt16LE(t.localPort, 64);
+  buf.writeUInt16LE(t.remotePort, 66);
+  buf.writeUInt16LE(2, 68);
+}
+
+export interface PrevMessage {
+  lastNs: bigint;
+  bytes: number;
+  seq: number;
+  direction: number;
+}
+
+export function msgStart(
+  h: HeaderFields & { seq: number },
+  tuple: Tuple,
+  direction: number,
+  msgClass: number,
+  payload: string | Buffer,
+  prev: PrevMessage = { lastNs: 0n, bytes: 0, seq: 0, direction: 0 },
+): Buffer {
+  const body = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
+  const buf = Buffer.alloc(EVENT_LAYOUT.msgStartHeaderBytes + body.length);
+  writeHeader(buf, Kind.MsgStart, h, direction, msgClass);
+  writeTuple(buf, tuple);
+  buf.writeBigUInt64LE(prev.lastNs, 72);
+  buf.writeBigUInt64LE(BigInt(prev.bytes), 80);
+  buf.writeUInt32LE(prev.seq, 88);
+  buf[92] = prev.direction;
+  buf.write(h.comm ?? 'fake', EVENT_LAYOUT.commOffset, 15, 'latin1');
+  buf.writeUInt32LE(body.length, EVENT_LAYOUT.chunkBytesOffset);
+  buf.writeUInt32LE(body.length, EVENT_LAYOUT.payloadBytesOffset);
+  body.copy(buf, EVENT_LAYOUT.msgStartHeaderBytes);
+  return buf;
+}
+
+export function closeEvent(h: HeaderFields & { seq: number }, tuple: Tuple, last: PrevMessage): Buffer {
+  const buf = Buffer.alloc(EVENT_LAYOUT.closeEventBytes);
+  writeHeader(buf, Kind.Close, h);
+  writeTuple(buf, tuple);
+  buf.writeBigUInt64LE(last.lastNs, 72);
+  buf.writeBigUInt64LE(BigInt(last.bytes), 80);
+  buf.writeUInt32LE(last.seq, 88);
+  buf[92] = last.direction;
+  return buf;
+}
+
+export function selfConnect(h: HeaderFields, tuple: Tuple): Buffer {
+  const buf = Buffer.alloc(EVENT_LAYOUT.selfConnectEventBytes);
+  writeHeader(buf, Kind.SelfConnect, h);
+  writeTuple(buf, tuple);
+  return buf;
+}
+
+export function processExit(h: HeaderFields): Buffer {
+  const buf = Buffer.alloc(EVENT_LAYOUT.processExitEventBytes);
+  writeHeader(buf, Kind.ProcessExit, h);
+  return buf;
+}
+
+export function mirrored(t: Tuple): Tuple {
+  return { localAddr: t.remoteAddr, localPort: t.remotePort, remoteAddr: t.localAddr, remotePort: t.localPort };
+}
+
+/**
+ * One side of one connection, numbering its messages the way the kernel
+ * does and carrying each message's summary in the next boundary event.
+ */
+export class ConnScript {
+  seq = 0;
+  #cur: PrevMessage = { lastNs: 0n, bytes: 0, seq: 0, direction: 0 };
+  constructor(readonly h: Omit<HeaderFields, 'ts' | 'seq'>, readonly tuple: Tuple) {}
+
+  /** A message of `bytes` bytes whose first chunk is at `ts` and last at `lastNs`. */
+  message(ts: bigint, direction: number, msgClass: number, payload: string, lastNs = ts, bytes = Buffer.byteLength(payload, 'latin1')): Buffer {
+    this.seq += 1;
+    const ev = msgStart({ ...this.h, ts, seq: this.seq }, this.tuple, direction, msgClass, payload, this.#cur);
+    this.#cur = { lastNs, bytes, seq: this.seq, direction };
+    return ev;
+  }
+
+  close(ts: bigint): Buffer {
+    return closeEvent({ ...this.h, ts, seq: this.seq }, this.tuple, this.#cur);
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * The hand-written decoders must agree with the structs the native build
+ * compiles (bpf/shared/events.h, native/src/core/ExchangeRecord.h).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadNativeModule } from '../../src/native/binding';
+import { RECORD_HEADER_BYTES, RECORD_OFFSETS } from '../../src/native/exchangeDecoder';
+import { EVENT_LAYOUT } from './fakeEvents';
+
+const layout = loadNativeModule().layout();
+
+test('ExchangeRecord offsets in exchangeDecoder.ts match the native struct', () => {
+  assert.equal(RECORD_HEADER_BYTES, layout.exchangeRecord.size);
+  const { size, ...offsets } = layout.exchangeRecord;
+  void size;
+  assert.deepEqual({ ...RECORD_OFFSETS }, offsets);
+});
+
+test('kernel event offsets used by the tests match events.h', () => {
+  assert.equal(EVENT_LAYOUT.msgStartHeaderBytes, layout.events.msgStartHeaderBytes);
+  assert.equal(EVENT_LAYOUT.closeEventBytes, layout.events.closeEventBytes);
+  assert.equal(EVENT_LAYOUT.selfConnectEventBytes, layout.events.selfConnectEventBytes);
+  assert.equal(EVENT_LAYOUT.processExitEventBytes, layout.events.processExitEventBytes);
+  assert.equal(EVENT_LAYOUT.tupleOffset, layout.events.tupleOffset);
+  assert.equal(EVENT_LAYOUT.prevOffset, layout.events.prevOffset);
+  assert.equal(EVENT_LAYOUT.commOffset, layout.events.commOffset);
+  assert.equal(EVENT_LAYOUT.chunkBytesOffset, layout.events.chunkBytesOffset);
+  assert.equal(EVENT_LAYOUT.payloadBytesOffset, layout.events.payloadBytesOffset);
+});
