@@ -9,6 +9,7 @@ import { Sonde } from '../runtime/Sonde';
 import { createLogger } from '../telemetry/logger';
 import { SONDE_VERSION } from '../version';
 import { PreflightError, preflight } from './preflight';
+import { startCpuProfile, type CpuProfiler } from '../telemetry/cpuProfile';
 
 function main(): void {
   let config;
@@ -55,6 +56,9 @@ function main(): void {
     return;
   }
 
+  const profilePath = process.env.SONDE_CPU_PROFILE;
+  const profiler: CpuProfiler | undefined = profilePath ? startCpuProfile(profilePath) : undefined;
+
   let signals = 0;
   const shutdown = (signal: string): void => {
     if (++signals > 1) {
@@ -62,7 +66,10 @@ function main(): void {
       process.exit(1);
     }
     log.info({ signal }, 'stopping: detaching probes and flushing spans');
-    sonde.stop().then(
+    sonde
+      .stop()
+      .then(() => profiler?.stop())
+      .then(
       () => {
         log.info('stopped');
         process.exit(0);
