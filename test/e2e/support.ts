@@ -82,11 +82,11 @@ export async function startSonde(args: string[], env: NodeJS.ProcessEnv): Promis
   return sonde;
 }
 
-/** A service that prints its port on stdout once listening. */
+/** A service that prints its port on stdout once listening: alone on a line, or as "listening on http://host:PORT". */
 export async function startService(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ proc: RunningProcess; port: number }> {
   const proc = startProcess(command, args, { env: { ...process.env, ...env } });
-  const m = await proc.waitForOutput(/(\d+)\s*$/m, 10_000, 'stdout');
-  return { proc, port: Number(m[1]) };
+  const m = await proc.waitForOutput(/^(?:\d+|.*listening on http:\/\/[^\s]+:(\d+))\s*$/m, 10_000, 'stdout');
+  return { proc, port: Number(m[1] ?? m[0]) };
 }
 
 export interface ObservedRequest {
