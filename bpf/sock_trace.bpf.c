@@ -58,10 +58,12 @@ struct io_args {
 	__u8 _pad[2];
 };
 
-/* Syscall arguments from entry to exit, per thread. LRU: a thread killed
- * inside a syscall never reaches the exit that would delete its entry. */
+/* Syscall arguments from entry to exit, per thread. A thread killed inside
+ * a syscall never reaches the exit that would delete its entry, so
+ * sched_process_exit deletes it; a plain (preallocated) hash is cheaper per
+ * update than an LRU on this hot path. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* pid_tgid */
 	__type(value, struct io_args);
@@ -551,7 +553,8 @@ int sonde_tp_sched_process_exit(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
-	/* Once per process, when its last thread leaves. */
+	bpf_map_delete_elem(&active_io_args, &pid_tgid);
+	/* Once per process, when its main thread leaves. */
 	if (tgid != (__u32)pid_tgid || !is_selected(tgid))
 		return 0;
 	struct sonde_process_exit_event ev = {};

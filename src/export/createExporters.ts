@@ -1,10 +1,10 @@
 import { Metadata } from '@grpc/grpc-js';
 import { OTLPTraceExporter as OtlpGrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { ExporterConfig } from '../config/config';
 import { ConsoleLineExporter } from './ConsoleLineExporter';
+import { ZipkinExporterWholeMicros } from './ZipkinExporterWholeMicros';
 
 export interface NamedExporter {
   /** For logs and counters: "otlp grpc http://host:4317". */
@@ -17,7 +17,7 @@ export function createExporter(config: ExporterConfig, exportTimeoutMs: number):
     case 'console':
       return { name: 'console', exporter: new ConsoleLineExporter() };
     case 'zipkin':
-      return { name: `zipkin ${config.endpoint}`, exporter: new ZipkinExporter({ url: config.endpoint }) };
+      return { name: `zipkin ${config.endpoint}`, exporter: new ZipkinExporterWholeMicros(config.endpoint) };
     case 'otlp':
       if (config.protocol === 'grpc') {
         const metadata = new Metadata();

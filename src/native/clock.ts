@@ -2,16 +2,23 @@
  * The one conversion from the kernel's CLOCK_MONOTONIC nanoseconds to
  * wall-clock time. The offset between the two clocks is sampled back to back
  * and refreshed, so that NTP slewing of the wall clock is followed.
+ *
+ * Monotonic times arrive as doubles (exact below 2^53 ns, 104 days of
+ * uptime); the offset is kept as whole seconds plus nanoseconds so that the
+ * epoch time, which needs 61 bits, is never held in one double.
  */
 import type { HrTime } from '@opentelemetry/api';
 
 export type ClockPair = () => [realtimeNs: bigint, monotonicNs: bigint];
 
-const NS_PER_SEC = 1_000_000_000n;
+const NS_PER_SEC = 1_000_000_000;
+const NS_PER_SEC_BIG = 1_000_000_000n;
 
 export class MonotonicClock {
   #readPair: ClockPair;
   #offsetNs = 0n;
+  #offsetSec = 0;
+  #offsetNsec = 0;
   #refreshedAtMs = -Infinity;
   #refreshEveryMs: number;
   #nowMs: () => number;
@@ -26,22 +33,42 @@ export class MonotonicClock {
   refresh(): void {
     const [real, mono] = this.#readPair();
     this.#offsetNs = real - mono;
+    let sec = this.#offsetNs / NS_PER_SEC_BIG;
+    let nsec = this.#offsetNs % NS_PER_SEC_BIG;
+    if (nsec < 0n) {
+      nsec += NS_PER_SEC_BIG;
+      sec -= 1n;
+    }
+    this.#offsetSec = Number(sec);
+    this.#offsetNsec = Number(nsec);
     this.#refreshedAtMs = this.#nowMs();
   }
 
-  /** Epoch nanoseconds of a monotonic timestamp. */
-  toEpochNs(monotonicNs: bigint): bigint {
+  #maybeRefresh(): void {
     if (this.#nowMs() - this.#refreshedAtMs > this.#refreshEveryMs) this.refresh();
-    return monotonicNs + this.#offsetNs;
   }
 
-  toHrTime(monotonicNs: bigint): HrTime {
-    const epoch = this.toEpochNs(monotonicNs);
-    return [Number(epoch / NS_PER_SEC), Number(epoch % NS_PER_SEC)];
+  /** Epoch nanoseconds of a monotonic timestamp, exactly (for tests and diagnostics). */
+  toEpochNs(monotonicNs: bigint | number): bigint {
+    this.#maybeRefresh();
+    return BigInt(monotonicNs) + this.#offsetNs;
+  }
+
+  toHrTime(monotonicNs: number): HrTime {
+    this.#maybeRefresh();
+    const monoSec = Math.floor(monotonicNs / NS_PER_SEC);
+    let sec = monoSec + this.#offsetSec;
+    let nsec = monotonicNs - monoSec * NS_PER_SEC + this.#offsetNsec;
+    if (nsec >= NS_PER_SEC) {
+      nsec -= NS_PER_SEC;
+      sec += 1;
+    }
+    return [sec, nsec];
   }
 }
 
-export function hrTimeDuration(startNs: bigint, endNs: bigint): HrTime {
-  const d = endNs > startNs ? endNs - startNs : 0n;
-  return [Number(d / NS_PER_SEC), Number(d % NS_PER_SEC)];
+export function hrTimeDuration(startNs: number, endNs: number): HrTime {
+  const d = endNs > startNs ? endNs - startNs : 0;
+  const sec = Math.floor(d / NS_PER_SEC);
+  return [sec, d - sec * NS_PER_SEC];
 }

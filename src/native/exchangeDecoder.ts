@@ -62,7 +62,11 @@ export enum LinkSource {
 
 export type ExchangeRole = 'server' | 'client';
 
-/** One request/response exchange seen on a TCP connection. Times are CLOCK_MONOTONIC ns. */
+/**
+ * One request/response exchange seen on a TCP connection. Times are
+ * CLOCK_MONOTONIC nanoseconds as doubles: exact for the first 104 days of
+ * uptime (2^53 ns), within a few ns after that.
+ */
 export interface Exchange {
   role: ExchangeRole;
   flags: number;
@@ -78,11 +82,11 @@ export interface Exchange {
   localPort: number;
   remoteAddress: string;
   remotePort: number;
-  requestStartNs: bigint;
-  requestEndNs: bigint;
-  /** 0n when no response was seen. */
-  responseStartNs: bigint;
-  responseEndNs: bigint;
+  requestStartNs: number;
+  requestEndNs: number;
+  /** 0 when no response was seen. */
+  responseStartNs: number;
+  responseEndNs: number;
   requestBytes: number;
   responseBytes: number;
   traceId: string;
@@ -91,14 +95,26 @@ export interface Exchange {
   parentSpanId: string;
   /** The process's command name (task comm, at most 15 characters). */
   comm: string;
-  /** Captured prefix of the request (a view into the batch, not a copy). */
-  requestHead: Buffer;
-  responseHead: Buffer;
+  /**
+   * The captured prefixes of request and response live in `payload`
+   * (the whole batch, not a copy) at [requestHeadStart, requestHeadEnd)
+   * and [responseHeadStart, responseHeadEnd).
+   */
+  payload: Buffer;
+  requestHeadStart: number;
+  requestHeadEnd: number;
+  responseHeadStart: number;
+  responseHeadEnd: number;
 }
 
 const ROLES: Record<number, ExchangeRole> = { 1: 'server', 2: 'client' };
+const TWO_POW_32 = 4294967296;
 
 export class MalformedBatchError extends Error {}
+
+function readU64(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at + 4) * TWO_POW_32 + buf.readUInt32LE(at);
+}
 
 /** Calls `onExchange` for each record; a truncated or corrupt record ends the batch with an error. */
 export function decodeExchanges(batch: Buffer, onExchange: (x: Exchange) => void): number {
@@ -115,7 +131,8 @@ export function decodeExchanges(batch: Buffer, onExchange: (x: Exchange) => void
     const role = ROLES[batch[offset + RECORD_OFFSETS.role]];
     if (!role) throw new MalformedBatchError(`bad role at ${offset}`);
     const payloadAt = offset + RECORD_HEADER_BYTES;
-    const parent = batch.toString('hex', offset + RECORD_OFFSETS.parent_span_id, offset + RECORD_OFFSETS.parent_span_id + 8);
+    const parentAt = offset + RECORD_OFFSETS.parent_span_id;
+    const isRoot = batch.readUInt32LE(parentAt) === 0 && batch.readUInt32LE(parentAt + 4) === 0;
     onExchange({
       role,
       flags: batch[offset + RECORD_OFFSETS.flags],
@@ -130,18 +147,21 @@ export function decodeExchanges(batch: Buffer, onExchange: (x: Exchange) => void
       remotePort: batch.readUInt16LE(offset + RECORD_OFFSETS.remote_port),
       localAddress: formatAddress(batch, offset + RECORD_OFFSETS.local_addr),
       remoteAddress: formatAddress(batch, offset + RECORD_OFFSETS.remote_addr),
-      requestStartNs: batch.readBigUInt64LE(offset + RECORD_OFFSETS.request_start_ns),
-      requestEndNs: batch.readBigUInt64LE(offset + RECORD_OFFSETS.request_end_ns),
-      responseStartNs: batch.readBigUInt64LE(offset + RECORD_OFFSETS.response_start_ns),
-      responseEndNs: batch.readBigUInt64LE(offset + RECORD_OFFSETS.response_end_ns),
-      requestBytes: Number(batch.readBigUInt64LE(offset + RECORD_OFFSETS.request_bytes)),
-      responseBytes: Number(batch.readBigUInt64LE(offset + RECORD_OFFSETS.response_bytes)),
+      requestStartNs: readU64(batch, offset + RECORD_OFFSETS.request_start_ns),
+      requestEndNs: readU64(batch, offset + RECORD_OFFSETS.request_end_ns),
+      responseStartNs: readU64(batch, offset + RECORD_OFFSETS.response_start_ns),
+      responseEndNs: readU64(batch, offset + RECORD_OFFSETS.response_end_ns),
+      requestBytes: readU64(batch, offset + RECORD_OFFSETS.request_bytes),
+      responseBytes: readU64(batch, offset + RECORD_OFFSETS.response_bytes),
       traceId: batch.toString('hex', offset + RECORD_OFFSETS.trace_id, offset + RECORD_OFFSETS.trace_id + 16),
       spanId: batch.toString('hex', offset + RECORD_OFFSETS.span_id, offset + RECORD_OFFSETS.span_id + 8),
-      parentSpanId: parent === '0000000000000000' ? '' : parent,
+      parentSpanId: isRoot ? '' : batch.toString('hex', parentAt, parentAt + 8),
       comm: readCString(batch, offset + RECORD_OFFSETS.comm, 16),
-      requestHead: batch.subarray(payloadAt, payloadAt + requestPayloadBytes),
-      responseHead: batch.subarray(payloadAt + requestPayloadBytes, payloadAt + requestPayloadBytes + responsePayloadBytes),
+      payload: batch,
+      requestHeadStart: payloadAt,
+      requestHeadEnd: payloadAt + requestPayloadBytes,
+      responseHeadStart: payloadAt + requestPayloadBytes,
+      responseHeadEnd: payloadAt + requestPayloadBytes + responsePayloadBytes,
     });
     offset += recordBytes;
     count++;
@@ -149,11 +169,24 @@ export function decodeExchanges(batch: Buffer, onExchange: (x: Exchange) => void
   return count;
 }
 
+// Most spans of a host share a handful of peer addresses: format each once.
+const v4Names = new Map<number, string>();
+const V4_NAME_CACHE_MAX = 4096;
+
 /** IPv4 arrives v4-mapped (::ffff:a.b.c.d) and is shown as plain IPv4. */
 export function formatAddress(buf: Buffer, at: number): string {
   let v4Mapped = buf[at + 10] === 0xff && buf[at + 11] === 0xff;
   for (let i = 0; i < 10 && v4Mapped; i++) if (buf[at + i] !== 0) v4Mapped = false;
-  if (v4Mapped) return `${buf[at + 12]}.${buf[at + 13]}.${buf[at + 14]}.${buf[at + 15]}`;
+  if (v4Mapped) {
+    const key = buf.readUInt32BE(at + 12);
+    let name = v4Names.get(key);
+    if (name === undefined) {
+      if (v4Names.size >= V4_NAME_CACHE_MAX) v4Names.clear();
+      name = `${buf[at + 12]}.${buf[at + 13]}.${buf[at + 14]}.${buf[at + 15]}`;
+      v4Names.set(key, name);
+    }
+    return name;
+  }
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(buf.readUInt16BE(at + i).toString(16));
   // RFC 5952: compress the longest run (of two or more) of zero groups.
@@ -174,4 +207,13 @@ function readCString(buf: Buffer, at: number, max: number): string {
   let end = at;
   while (end < at + max && buf[end] !== 0) end++;
   return buf.toString('latin1', at, end);
+}
+
+/** The captured request prefix, as a view (tests and diagnostics; the pipeline parses in place). */
+export function requestHeadOf(x: Exchange): Buffer {
+  return x.payload.subarray(x.requestHeadStart, x.requestHeadEnd);
+}
+
+export function responseHeadOf(x: Exchange): Buffer {
+  return x.payload.subarray(x.responseHeadStart, x.responseHeadEnd);
 }

@@ -29,6 +29,9 @@ export class SpanPipeline {
   readonly #channels: ExportChannel[];
   readonly #log: Logger;
   readonly #scope = { name: SONDE_NAME, version: SONDE_VERSION };
+  readonly #onExchangeBound = (x: Exchange): void => this.#onExchange(x);
+  #lastPid = -1;
+  #lastDescribed: ReturnType<ResourceRegistry['forPid']>;
   readonly #counters: PipelineCounters = {
     exchanges: 0,
     serverSpans: 0,
@@ -51,8 +54,9 @@ export class SpanPipeline {
   }
 
   onBatch(records: Buffer): void {
+    this.#lastPid = -1;
     try {
-      decodeExchanges(records, (x) => this.#onExchange(x));
+      decodeExchanges(records, this.#onExchangeBound);
     } catch (error) {
       this.#counters.malformedBatches++;
       this.#log.warn({ err: error instanceof Error ? error.message : String(error) }, 'skipped a malformed exchange batch');
@@ -61,7 +65,13 @@ export class SpanPipeline {
 
   #onExchange(x: Exchange): void {
     this.#counters.exchanges++;
-    const described = this.#resources.forPid(x.pid);
+    // Batches come in runs of the same process: skip the cache lookup.
+    let described = this.#lastPid === x.pid ? this.#lastDescribed : undefined;
+    if (!described) {
+      described = this.#resources.forPid(x.pid);
+      this.#lastPid = described ? x.pid : -1;
+      this.#lastDescribed = described;
+    }
     if (!described) this.#counters.unknownProcess++;
     // A process that exited before it could be read from /proc (curl, a
     // cron job) is still named by the command name the kernel recorded.

@@ -134,7 +134,9 @@ export class Sonde {
         requests: c.pipeline.exchanges,
         server: c.pipeline.serverSpans,
         client: c.pipeline.clientSpans,
-        exported: c.exporters.map((e) => e.exported).join('/'),
+        // With several exporters, the one that delivered least: what a
+        // backend is sure to have.
+        exported: c.exporters.length ? Math.min(...c.exporters.map((e) => e.exported)) : 0,
         eventsLost: c.kernelDrops.ringBufferFull + c.native.messagesLost,
         spansDropped: droppedExport + c.native.exchangesDropped + c.native.exchangesAbandoned,
         unparsed,

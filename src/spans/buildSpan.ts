@@ -1,6 +1,8 @@
 /**
  * Turns one exchange seen on the wire into an OpenTelemetry span with the
- * stable HTTP semantic conventions (v1.23+ names).
+ * stable HTTP semantic conventions. This runs once per request the host
+ * serves or makes, so it parses in place and sets only the attributes the
+ * conventions require or recommend for HTTP spans.
  */
 import type { Attributes, SpanStatus } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
@@ -13,6 +15,7 @@ import type { RouteMatcher } from './routes';
 import { SpanKind, SpanStatusCode, WireSpan } from './WireSpan';
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY']);
+const NO_HEADERS = { headers: false } as const;
 
 export interface SpanBuildContext {
   clock: MonotonicClock;
@@ -25,36 +28,37 @@ export type BuildFailure = 'request-not-http' | 'request-truncated' | 'request-m
 export type BuildResult = { ok: true; span: WireSpan } | { ok: false; reason: BuildFailure };
 
 export function buildSpan(x: Exchange, ctx: SpanBuildContext): BuildResult {
-  const req = parseRequestHead(x.requestHead);
+  const req = parseRequestHead(x.payload, x.requestHeadStart, x.requestHeadEnd);
   if (!req.ok) {
     const reason: BuildFailure =
       req.reason === 'truncated-start-line' || req.reason === 'empty' ? 'request-truncated' : req.reason === 'not-http' ? 'request-not-http' : 'request-malformed';
     return { ok: false, reason };
   }
   const request = req.value;
-  const res = x.responseStartNs !== 0n ? parseResponseHead(x.responseHead) : undefined;
+  const res = x.responseStartNs !== 0 ? parseResponseHead(x.payload, x.responseHeadStart, x.responseHeadEnd, NO_HEADERS) : undefined;
   const response = res && res.ok ? res.value : undefined;
   const isServer = x.role === 'server';
 
-  const attributes = isServer ? serverAttributes(x, request) : clientAttributes(x, request);
   const method = KNOWN_METHODS.has(request.method) ? request.method : '_OTHER';
-  attributes['http.request.method'] = method;
+  const attributes: Attributes = { 'http.request.method': method };
   if (method === '_OTHER') attributes['http.request.method_original'] = request.method;
-  attributes['network.protocol.name'] = 'http';
+  if (isServer) setServerAttributes(attributes, x, request);
+  else setClientAttributes(attributes, x, request);
   attributes['network.protocol.version'] = request.version;
-  attributes['network.transport'] = 'tcp';
-  attributes['network.type'] = x.family === 2 || isIpv4(x.remoteAddress) ? 'ipv4' : 'ipv6';
   const userAgent = headerValue(request.headers, 'user-agent');
   if (userAgent !== undefined) attributes['user_agent.original'] = userAgent;
   if (x.requestBytes > 0) attributes['http.request.size'] = x.requestBytes;
   if (x.responseBytes > 0) attributes['http.response.size'] = x.responseBytes;
-  const route = isServer && request.path ? ctx.routes.match(request.path) : undefined;
+  const route = isServer && request.path.charCodeAt(0) === 47 ? ctx.routes.match(request.path) : undefined;
   if (route) attributes['http.route'] = route;
 
   const status = spanStatus(x, response, isServer, attributes);
-  const endNs = x.responseEndNs !== 0n ? x.responseEndNs : x.responseStartNs !== 0n ? x.responseStartNs : x.requestEndNs;
+  const endNs = x.responseEndNs !== 0 ? x.responseEndNs : x.responseStartNs !== 0 ? x.responseStartNs : x.requestEndNs;
+  // HTTP semconv: "{method} {target}", and "HTTP" stands for a method
+  // outside the known set.
+  const nameMethod = method === '_OTHER' ? 'HTTP' : method;
   const span = new WireSpan(
-    route ? `${method} ${route}` : method === '_OTHER' ? 'HTTP' : method,
+    route ? `${nameMethod} ${route}` : nameMethod,
     isServer ? SpanKind.SERVER : SpanKind.CLIENT,
     { traceId: x.traceId, spanId: x.spanId, traceFlags: x.traceFlags },
     x.parentSpanId,
@@ -69,44 +73,44 @@ export function buildSpan(x: Exchange, ctx: SpanBuildContext): BuildResult {
   return { ok: true, span };
 }
 
-function serverAttributes(x: Exchange, request: RequestHead): Attributes {
-  const a: Attributes = {
-    'url.scheme': 'http',
-    'url.path': request.path,
-    'client.address': x.remoteAddress,
-    'client.port': x.remotePort,
-    'network.peer.address': x.remoteAddress,
-    'network.peer.port': x.remotePort,
-    'network.local.address': x.localAddress,
-    'network.local.port': x.localPort,
-  };
+function setServerAttributes(a: Attributes, x: Exchange, request: RequestHead): void {
+  a['url.scheme'] = 'http';
+  a['url.path'] = request.path;
   if (request.query !== undefined) a['url.query'] = redactQuery(request.query);
   const host = splitHost(headerValue(request.headers, 'host'));
   a['server.address'] = host?.name ?? x.localAddress;
   a['server.port'] = host?.port ?? x.localPort;
-  return a;
+  a['client.address'] = x.remoteAddress;
+  a['network.peer.address'] = x.remoteAddress;
+  a['network.peer.port'] = x.remotePort;
 }
 
-function clientAttributes(x: Exchange, request: RequestHead): Attributes {
-  const host = splitHost(headerValue(request.headers, 'host'));
-  const serverAddress = host?.name ?? x.remoteAddress;
-  const a: Attributes = {
-    'server.address': serverAddress,
-    'server.port': x.remotePort,
-    'network.peer.address': x.remoteAddress,
-    'network.peer.port': x.remotePort,
-  };
+function setClientAttributes(a: Attributes, x: Exchange, request: RequestHead): void {
+  const target = request.target;
+  let serverAddress: string;
+  let serverPort: number;
   let full: string;
-  if (request.target.startsWith('http://') || request.target.startsWith('https://')) {
-    // Absolute form: the client talks to a proxy.
-    const q = request.target.indexOf('?');
-    full = q < 0 ? request.target : `${request.target.slice(0, q)}?${redactQuery(request.target.slice(q + 1))}`;
+  if (target.startsWith('http://') || target.startsWith('https://')) {
+    // Absolute form: the client talks to a proxy; the server is the URL's.
+    const url = safeUrl(target);
+    serverAddress = url ? url.hostname.replace(/^\[|\]$/g, '') : x.remoteAddress;
+    serverPort = url ? Number(url.port) || (url.protocol === 'https:' ? 443 : 80) : x.remotePort;
+    const q = target.indexOf('?');
+    full = q < 0 ? target : `${target.slice(0, q)}?${redactQuery(target.slice(q + 1))}`;
   } else {
-    const authority = x.remotePort === 80 ? bracketed(serverAddress) : `${bracketed(serverAddress)}:${x.remotePort}`;
-    full = `http://${authority}${request.path}${request.query !== undefined ? `?${redactQuery(request.query)}` : ''}`;
+    const host = splitHost(headerValue(request.headers, 'host'));
+    serverAddress = host?.name ?? x.remoteAddress;
+    serverPort = host?.port ?? x.remotePort;
+    const authority = serverPort === 80 ? bracketed(serverAddress) : `${bracketed(serverAddress)}:${serverPort}`;
+    if (request.method === 'CONNECT') full = `http://${target}`;
+    else if (request.path.charCodeAt(0) !== 47) full = `http://${authority}`;
+    else full = `http://${authority}${request.path}${request.query !== undefined ? `?${redactQuery(request.query)}` : ''}`;
   }
+  a['server.address'] = serverAddress;
+  a['server.port'] = serverPort;
   a['url.full'] = full;
-  return a;
+  a['network.peer.address'] = x.remoteAddress;
+  a['network.peer.port'] = x.remotePort;
 }
 
 function spanStatus(x: Exchange, response: ResponseHead | undefined, isServer: boolean, attributes: Attributes): SpanStatus {
@@ -119,7 +123,7 @@ function spanStatus(x: Exchange, response: ResponseHead | undefined, isServer: b
     }
     return { code: SpanStatusCode.UNSET };
   }
-  if (x.responseStartNs !== 0n) {
+  if (x.responseStartNs !== 0) {
     attributes['error.type'] = 'malformed_response';
     return { code: SpanStatusCode.ERROR, message: 'response head could not be parsed' };
   }
@@ -131,24 +135,32 @@ function spanStatus(x: Exchange, response: ResponseHead | undefined, isServer: b
   return { code: SpanStatusCode.ERROR, message: 'connection closed before a response' };
 }
 
+function validPort(text: string): number | undefined {
+  if (text === '') return undefined;
+  const port = Number(text);
+  return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
+}
+
 function splitHost(host: string | undefined): { name: string; port?: number } | undefined {
   if (!host) return undefined;
   if (host.startsWith('[')) {
     const end = host.indexOf(']');
     if (end < 0) return { name: host };
-    const port = host[end + 1] === ':' ? Number(host.slice(end + 2)) : undefined;
-    return { name: host.slice(1, end), port: Number.isInteger(port) ? port : undefined };
+    return { name: host.slice(1, end), port: host[end + 1] === ':' ? validPort(host.slice(end + 2)) : undefined };
   }
   const colon = host.lastIndexOf(':');
   if (colon < 0 || host.indexOf(':') !== colon) return { name: host };
-  const port = Number(host.slice(colon + 1));
-  return { name: host.slice(0, colon), port: Number.isInteger(port) && port > 0 ? port : undefined };
+  return { name: host.slice(0, colon), port: validPort(host.slice(colon + 1)) };
+}
+
+function safeUrl(text: string): URL | undefined {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function bracketed(address: string): string {
   return address.includes(':') ? `[${address}]` : address;
-}
-
-function isIpv4(address: string): boolean {
-  return !address.includes(':');
 }

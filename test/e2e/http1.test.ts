@@ -106,6 +106,8 @@ test('node server: keep-alive connection opened before sonde, one span per reque
     assert.equal(z.kind, 'SERVER');
     assert.equal(z.localEndpoint?.serviceName, 'hello-server');
     assert.equal(z.tags['url.path'], o.attributes['url.path']);
+    assert.ok(Number.isInteger(z.timestamp), `Zipkin timestamps are whole microseconds: ${z.timestamp}`);
+    assert.equal(BigInt(z.timestamp), (o.startTimeUnixNano + 500n) / 1000n);
   }
 });
 

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNativeModule, type ReplayTracker } from '../../src/native/binding';
-import { decodeExchanges, ExchangeFlags, LinkSource, type Exchange } from '../../src/native/exchangeDecoder';
+import { decodeExchanges, ExchangeFlags, LinkSource, requestHeadOf, responseHeadOf, type Exchange } from '../../src/native/exchangeDecoder';
 import { Cls, ConnScript, Dir, Role, closeEvent, mirrored, msgStart, processExit, selfConnect, type Tuple } from './fakeEvents';
 
 const native = loadNativeModule();
@@ -21,9 +21,29 @@ function tracker(options: Record<string, number> = {}): ReplayTracker {
   return new native.ReplayTracker({ idSeed: 42, responseIdleFlushMs: 100, responseTimeoutMs: 1000, ...options });
 }
 
-function take(t: ReplayTracker): Exchange[] {
-  const out: Exchange[] = [];
-  decodeExchanges(t.take(), (x) => out.push(x));
+/** An exchange with its heads as views and its times as exact bigints, for assertions. */
+type Seen = Omit<Exchange, 'requestStartNs' | 'requestEndNs' | 'responseStartNs' | 'responseEndNs'> & {
+  requestHead: Buffer;
+  responseHead: Buffer;
+  requestStartNs: bigint;
+  requestEndNs: bigint;
+  responseStartNs: bigint;
+  responseEndNs: bigint;
+};
+
+function take(t: ReplayTracker): Seen[] {
+  const out: Seen[] = [];
+  decodeExchanges(t.take(), (x) =>
+    out.push({
+      ...x,
+      requestHead: requestHeadOf(x),
+      responseHead: responseHeadOf(x),
+      requestStartNs: BigInt(x.requestStartNs),
+      requestEndNs: BigInt(x.requestEndNs),
+      responseStartNs: BigInt(x.responseStartNs),
+      responseEndNs: BigInt(x.responseEndNs),
+    }),
+  );
   return out;
 }
 

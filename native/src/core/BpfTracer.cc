@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cstdarg>
@@ -134,6 +135,7 @@ int BpfTracer::onRingRecord(void* ctx, void* data, size_t len) {
 }
 
 void BpfTracer::readLoop() {
+  pthread_setname_np(pthread_self(), "sonde-reader");
   while (running_.load(std::memory_order_relaxed)) {
     // The kernel side never wakes us per event; the timeout is the normal
     // way out of poll, and consume() then drains whatever accumulated.
