@@ -87,7 +87,7 @@ function list(raw: Raw, key: string): string[] {
 function int(raw: Raw, key: string, min: number, max: number): number {
   const entry = raw.get(key);
   const text = entry?.values[0] ?? specOf(key).default;
-  const value = Number(text);
+  const value = text === undefined || text.trim() === '' ? NaN : Number(text);
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(`${entry?.source ?? specOf(key).flag} must be an integer from ${min} to ${max} (got "${text}")`);
   }
@@ -97,7 +97,7 @@ function int(raw: Raw, key: string, min: number, max: number): number {
 function intList(raw: Raw, key: string, min: number, max: number): number[] {
   const source = raw.get(key)?.source ?? specOf(key).flag;
   return list(raw, key).map((text) => {
-    const value = Number(text);
+    const value = text.trim() === '' ? NaN : Number(text);
     if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError(`${source} must be an integer from ${min} to ${max} (got "${text}")`);
     return value;
   });
@@ -107,10 +107,11 @@ function intList(raw: Raw, key: string, min: number, max: number): number[] {
 export function parseHeaderList(text: string | undefined, source: string): Record<string, string> {
   const headers: Record<string, string> = {};
   if (!text) return headers;
-  for (const part of text.split(',')) {
-    if (part.trim() === '') continue;
+  for (const raw of text.split(',')) {
+    const part = raw.trim();
+    if (part === '') continue;
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new ConfigError(`${source}: "${part.trim()}" is not KEY=VALUE`);
+    if (eq <= 0 || part.slice(0, eq).trim() === '') throw new ConfigError(`${source}: "${part}" is not KEY=VALUE`);
     let value = part.slice(eq + 1).trim();
     try {
       value = decodeURIComponent(value);
@@ -164,7 +165,10 @@ function validUrl(text: string, source: string): string {
 
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): SondeConfig {
   const raw = readRaw(argv, env);
-  const logLevel = (str(raw, 'logLevel') ?? 'info').toLowerCase();
+  // OTEL_LOG_LEVEL may be set for other SDKs on the host: take its values too.
+  const OTEL_LEVELS: Record<string, string> = { verbose: 'debug', all: 'debug', warning: 'warn', none: 'error' };
+  const givenLevel = (str(raw, 'logLevel') ?? 'info').toLowerCase();
+  const logLevel = OTEL_LEVELS[givenLevel] ?? givenLevel;
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ConfigError(`${raw.get('logLevel')?.source ?? '--log-level'} must be debug, info, warn or error`);
   const logFormat = (str(raw, 'logFormat') ?? 'pretty').toLowerCase();
   if (logFormat !== 'pretty' && logFormat !== 'json') throw new ConfigError(`${raw.get('logFormat')?.source ?? '--log-format'} must be pretty or json`);

@@ -80,14 +80,18 @@ export class ExportChannel {
     while ((this.#queue.length > 0 || this.#inFlight) && Date.now() < deadline) {
       if (!this.#inFlight) this.#kick();
       const remaining = deadline - Date.now();
-      await Promise.race([this.#inFlight ?? Promise.resolve(), sleep(Math.max(0, remaining))]);
+      const timer = sleep(Math.max(0, remaining));
+      await Promise.race([this.#inFlight ?? Promise.resolve(), timer.done]);
+      timer.cancel();
     }
   }
 
   async shutdown(timeoutMs: number): Promise<void> {
     await this.flush(timeoutMs);
     if (this.#timer) clearTimeout(this.#timer);
-    await Promise.race([this.#exporter.shutdown().catch(() => undefined), sleep(timeoutMs)]);
+    const timer = sleep(timeoutMs);
+    await Promise.race([this.#exporter.shutdown().catch(() => undefined), timer.done]);
+    timer.cancel();
   }
 
   #kick(): void {
@@ -142,6 +146,10 @@ export class ExportChannel {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+// Referenced on purpose: a flush at shutdown must keep the process alive
+// until the exporter answers or the flush times out.
+function sleep(ms: number): { done: Promise<void>; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const done = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  return { done, cancel: () => clearTimeout(timer) };
 }

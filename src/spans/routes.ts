@@ -28,7 +28,7 @@ export function compileRoutes(templates: readonly string[]): RouteMatcher {
       if (routes.length === 0) return undefined;
       const parts = path.split('/').slice(1);
       for (const r of routes) {
-        if (r.wildcardTail ? parts.length < r.segments.length : parts.length !== r.segments.length) continue;
+        if (r.wildcardTail ? parts.length <= r.segments.length : parts.length !== r.segments.length) continue;
         let ok = true;
         for (let i = 0; i < r.segments.length && ok; i++) {
           const s = r.segments[i];

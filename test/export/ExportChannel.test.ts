@@ -1,0 +1,362 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { ExportChannel, type ExportChannelOptions } from '../../src/export/ExportChannel';
+import { WireSpan } from '../../src/spans/WireSpan';
+
+const resource = resourceFromAttributes({ 'service.name': 'svc' });
+
+function span(i: number): ReadableSpan {
+  const id = i.toString(16).padStart(16, '0');
+  return new WireSpan(`s${i}`, SpanKind.SERVER, { traceId: `${'0'.repeat(16)}${id}`, spanId: id, traceFlags: 1 }, '', [1, 0], [1, 1], [0, 1], { code: SpanStatusCode.UNSET }, { i }, resource, { name: 'sonde' });
+}
+
+function names(batch: ReadableSpan[]): string[] {
+  return batch.map((s) => s.name);
+}
+
+type Behaviour = 'success' | 'hold' | { fail: string } | 'throw' | 'fail-no-error';
+
+/** Records every batch; answers as `behaviour` says, which a test may change at any time. */
+class FakeExporter implements SpanExporter {
+  batches: ReadableSpan[][] = [];
+  held: Array<(result: ExportResult) => void> = [];
+  shutdownCalls = 0;
+  forceFlushCalls = 0;
+  constructor(public behaviour: Behaviour = 'success') {}
+
+  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    this.batches.push(spans);
+    const b = this.behaviour;
+    if (b === 'success') resultCallback({ code: ExportResultCode.SUCCESS });
+    else if (b === 'hold') this.held.push(resultCallback);
+    else if (b === 'throw') throw new Error('exporter exploded');
+    else if (b === 'fail-no-error') resultCallback({ code: ExportResultCode.FAILED });
+    else resultCallback({ code: ExportResultCode.FAILED, error: new Error(b.fail) });
+  }
+
+  releaseAll(result: ExportResult = { code: ExportResultCode.SUCCESS }): void {
+    const held = this.held;
+    this.held = [];
+    for (const cb of held) cb(result);
+  }
+
+  async shutdown(): Promise<void> {
+    this.shutdownCalls++;
+  }
+
+  async forceFlush(): Promise<void> {
+    this.forceFlushCalls++;
+  }
+}
+
+function opts(over: Partial<ExportChannelOptions> = {}): ExportChannelOptions {
+  // Long delays by default: a test that wants the timer sets a short one.
+  return { maxQueueSize: 100, maxExportBatchSize: 10, scheduledDelayMs: 60_000, exportTimeoutMs: 60_000, ...over };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Lets promise callbacks (the channel's .finally) run. */
+const ticks = async (n = 5): Promise<void> => {
+  for (let i = 0; i < n; i++) await new Promise<void>((r) => setImmediate(r));
+};
+
+async function waitUntil(cond: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+test('a full batch is exported at once, without waiting for the delay', async () => {
+  const exporter = new FakeExporter();
+  const channel = new ExportChannel('fake', exporter, opts({ maxExportBatchSize: 3 }));
+  channel.push(span(1));
+  channel.push(span(2));
+  assert.equal(exporter.batches.length, 0);
+  assert.deepEqual(channel.counters, { exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, queued: 2 });
+  channel.push(span(3));
+  assert.equal(exporter.batches.length, 1, 'the third span fills the batch and is sent synchronously');
+  assert.deepEqual(names(exporter.batches[0]), ['s1', 's2', 's3']);
+  assert.deepEqual(channel.counters, { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, queued: 0 });
+  await channel.shutdown(100);
+});
+
+test('batches never exceed maxExportBatchSize and keep push order', async () => {
+  const exporter = new FakeExporter('hold');
+  const channel = new ExportChannel('fake', exporter, opts({ maxExportBatchSize: 4, maxQueueSize: 100 }));
+  for (let i = 1; i <= 10; i++) channel.push(span(i));
+  // One export in flight (4 spans); the other 6 wait for it.
+  assert.equal(exporter.batches.length, 1);
+  assert.equal(channel.counters.queued, 6);
+  exporter.releaseAll();
+  await ticks();
+  assert.equal(exporter.batches.length, 2, 'the queue still held a full batch, so it went at once');
+  exporter.releaseAll();
+  await ticks();
+  // 2 spans left: less than a batch, so they wait for the (long) delay.
+  assert.equal(exporter.batches.length, 2);
+  assert.equal(channel.counters.queued, 2);
+  exporter.behaviour = 'success';
+  await channel.flush(1000);
+  assert.deepEqual(exporter.batches.map(names), [
+    ['s1', 's2', 's3', 's4'],
+    ['s5', 's6', 's7', 's8'],
+    ['s9', 's10'],
+  ]);
+  assert.deepEqual(channel.counters, { exported: 10, droppedQueueFull: 0, droppedExportFailed: 0, queued: 0 });
+});
+
+test('a partial batch is exported after scheduledDelayMs', async () => {
+  const exporter = new FakeExporter();
+  const channel = new ExportChannel('fake', exporter, opts({ maxExportBatchSize: 100, scheduledDelayMs: 20 }));
+  channel.push(span(1));
+  channel.push(span(2));
+  assert.equal(exporter.batches.length, 0, 'nothing is sent before the delay');
+  await waitUntil(() => exporter.batches.length === 1, 'the timed export');
+  assert.deepEqual(names(exporter.batches[0]), ['s1', 's2']);
+  assert.deepEqual(channel.counters, { exported: 2, droppedQueueFull: 0, droppedExportFailed: 0, queued: 0 });
+  // A later span starts a new timer.
+  channel.push(span(3));
+  await waitUntil(() => exporter.batches.length === 2, 'the second timed export');
+  assert.deepEqual(names(exporter.batches[1]), ['s3']);
+  await sleep(60);
+  assert.equal(exporter.batches.length, 2, 'no empty exports');
+  await channel.shutdown(100);
+});
+
+test('spans left over after an export are sent by the delay timer', async () => {
+  const exporter = new FakeExporter('hold');
+  const channel = new ExportChannel('fake', exporter, opts({ maxExportBatchSize: 2, scheduledDelayMs: 20 }));
+  channel.push(span(1));
+  channel.push(span(2)); // full: in flight
+  channel.push(span(3)); // waits
+  assert.equal(exporter.batches.length, 1);
+  exporter.behaviour = 'success';
+  exporter.releaseAll();
+  await waitUntil(() => exporter.batches.length === 2, 'the leftover span');
+  assert.deepEqual(names(exporter.batches[1]), ['s3']);
+  assert.equal(channel.counters.exported, 3);
+});
+
+test('a full queue drops new spans and counts them as droppedQueueFull', async () => {
+  const exporter = new FakeExporter('hold');
+  const channel = new ExportChannel('fake', exporter, opts({ maxQueueSize: 4, maxExportBatchSize: 2 }));
+  channel.push(span(1));
+  channel.push(span(2)); // batch in flight, queue empty again
+  for (let i = 3; i <= 9; i++) channel.push(span(i)); // 3..6 fit, 7..9 are dropped
+  assert.deepEqual(channel.counters, { exported: 0, droppedQueueFull: 3, droppedExportFailed: 0, queued: 4 });
+  exporter.behaviour = 'success';
+  exporter.releaseAll();
+  await channel.flush(1000);
+  assert.deepEqual(exporter.batches.map(names), [
+    ['s1', 's2'],
+    ['s3', 's4'],
+    ['s5', 's6'],
+  ]);
+  assert.deepEqual(channel.counters, { exported: 6, droppedQueueFull: 3, droppedExportFailed: 0, queued: 0 });
+});
+
+test('failed exports are counted as droppedExportFailed; onError once per distinct message', async () => {
+  const exporter = new FakeExporter({ fail: 'UNAVAILABLE: connection refused' });
+  const errors: string[] = [];
+  const channel = new ExportChannel('fake', exporter, opts({ maxExportBatchSize: 2 }), (m) => errors.push(m));
+  for (let i = 1; i <= 6; i++) channel.push(span(i));
+  await channel.flush(1000);
+  assert.equal(exporter.batches.length, 3);
+  assert.deepEqual(channel.counters, { exported: 0, droppedQueueFull: 0, droppedExportFailed: 6, queued: 0 });
+  assert.deepEqual(errors, ['UNAVAILABLE: connection refused']);
+  assert.equal(channel.lastError, 'UNAVAILABLE: connection refused');
+
+  exporter.behaviour = { fail: 'DEADLINE_EXCEEDED' };
+  channel.push(span(7));
+  channel.push(span(8));
+  channel.push(span(9));
+  channel.push(span(10));
+  await channel.flush(1000);
+  assert.deepEqual(errors, ['UNAVAILABLE: connection refused', 'DEADLINE_EXCEEDED']);
+
+  // A success clears the last error, so the same failure is reported again afterwards.
+  exporter.behaviour = 'success';
+  channel.push(span(11));
+  channel.push(span(12));
+  await channel.flush(1000);
+  assert.equal(channel.lastError, undefined);
+  exporter.behaviour = { fail: 'DEADLINE_EXCEEDED' };
+  channel.push(span(13));
+  channel.push(span(14));
+  await channel.flush(1000);
+  assert.deepEqual(errors, ['UNAVAILABLE: connection refused', 'DEADLINE_EXCEEDED', 'DEADLINE_EXCEEDED']);
+  assert.deepEqual(channel.counters, { exported: 2, droppedExportFailed: 12, droppedQueueFull: 0, queued: 0 });
+});
+
+test('a failure without an error object is reported as "export failed"', async () => {
+  const exporter = new FakeExporter('fail-no-error');
+  const errors: string[] = [];
+  const channel = new ExportChannel('fake', exporter, opts({ maxExportBatchSize: 1 }), (m) => errors.push(m));
+  channel.push(span(1));
+  channel.push(span(2));
+  await channel.flush(1000);
+  assert.deepEqual(errors, ['export failed']);
+  assert.equal(channel.counters.droppedExportFailed, 2);
+});
+
+test('an exporter that never calls back is timed out and counted as failed', async () => {
+  const exporter = new FakeExporter('hold');
+  const errors: string[] = [];
+  const channel = new ExportChannel('fake', exporter, opts({ maxExportBatchSize: 3, exportTimeoutMs: 20 }), (m) => errors.push(m));
+  channel.push(span(1));
+  channel.push(span(2));
+  channel.push(span(3));
+  channel.push(span(4));
+  assert.equal(exporter.batches.length, 1);
+  await waitUntil(() => channel.counters.droppedExportFailed === 3, 'the export timeout');
+  assert.deepEqual(errors, ['export timed out after 20 ms']);
+  assert.equal(channel.lastError, 'export timed out after 20 ms');
+  // A late answer to the timed-out export changes nothing.
+  exporter.held[0]({ code: ExportResultCode.SUCCESS });
+  assert.equal(channel.counters.exported, 0);
+  assert.equal(channel.counters.droppedExportFailed, 3);
+  // The channel is not stuck: the next batch is attempted.
+  exporter.behaviour = 'success';
+  await channel.flush(1000);
+  assert.deepEqual(channel.counters, { exported: 1, droppedQueueFull: 0, droppedExportFailed: 3, queued: 0 });
+  assert.equal(channel.lastError, undefined);
+});
+
+test('an exporter that throws synchronously is counted as failed and the channel keeps going', async () => {
+  const exporter = new FakeExporter('throw');
+  const errors: string[] = [];
+  const channel = new ExportChannel('fake', exporter, opts({ maxExportBatchSize: 2 }), (m) => errors.push(m));
+  assert.doesNotThrow(() => {
+    channel.push(span(1));
+    channel.push(span(2));
+  });
+  await ticks();
+  assert.deepEqual(channel.counters, { exported: 0, droppedQueueFull: 0, droppedExportFailed: 2, queued: 0 });
+  assert.deepEqual(errors, ['exporter exploded']);
+  channel.push(span(3));
+  channel.push(span(4));
+  await channel.flush(1000);
+  assert.equal(channel.counters.droppedExportFailed, 4);
+  assert.deepEqual(errors, ['exporter exploded'], 'the same message is not reported twice in a row');
+  exporter.behaviour = 'success';
+  channel.push(span(5));
+  await channel.flush(1000);
+  assert.equal(channel.counters.exported, 1);
+});
+
+test('a thrown non-Error value is reported by its string form', async () => {
+  const exporter: SpanExporter = {
+    export() {
+      throw 'plain string';
+    },
+    async shutdown() {},
+  };
+  const errors: string[] = [];
+  const channel = new ExportChannel('fake', exporter, opts({ maxExportBatchSize: 1 }), (m) => errors.push(m));
+  channel.push(span(1));
+  await channel.flush(1000);
+  assert.deepEqual(errors, ['plain string']);
+  assert.equal(channel.counters.droppedExportFailed, 1);
+});
+
+test('flush() exports everything queued, in batches, without waiting for the delay', async () => {
+  const exporter = new FakeExporter();
+  const channel = new ExportChannel('fake', exporter, opts({ maxExportBatchSize: 4, maxQueueSize: 1000 }));
+  for (let i = 1; i <= 3; i++) channel.push(span(i));
+  assert.equal(exporter.batches.length, 0);
+  await channel.flush(1000);
+  assert.equal(exporter.batches.length, 1);
+  assert.deepEqual(channel.counters, { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, queued: 0 });
+});
+
+test('flush() waits for an export in flight and the spans queued behind it', async () => {
+  const exporter = new FakeExporter('hold');
+  const channel = new ExportChannel('fake', exporter, opts({ maxExportBatchSize: 2 }));
+  for (let i = 1; i <= 5; i++) channel.push(span(i));
+  let flushed = false;
+  const flushing = channel.flush(5000).then(() => {
+    flushed = true;
+  });
+  await ticks();
+  assert.equal(flushed, false);
+  exporter.behaviour = 'success';
+  exporter.releaseAll();
+  await flushing;
+  assert.deepEqual(channel.counters, { exported: 5, droppedQueueFull: 0, droppedExportFailed: 0, queued: 0 });
+  assert.deepEqual(exporter.batches.map((b) => b.length), [2, 2, 1]);
+});
+
+test('flush() on an idle channel returns and exports nothing', async () => {
+  const exporter = new FakeExporter();
+  const channel = new ExportChannel('fake', exporter, opts());
+  await channel.flush(1000);
+  assert.equal(exporter.batches.length, 0);
+});
+
+test('flush() gives up at its timeout when the exporter hangs, leaving the rest queued', async () => {
+  const exporter = new FakeExporter('hold');
+  const channel = new ExportChannel('fake', exporter, opts({ maxExportBatchSize: 2 }));
+  for (let i = 1; i <= 3; i++) channel.push(span(i));
+  // The channel's own timers are unref'd, so something has to keep the event
+  // loop alive while flush() waits on an exporter that holds nothing open.
+  const keepAlive = setInterval(() => {}, 1000);
+  try {
+    await channel.flush(20);
+  } finally {
+    clearInterval(keepAlive);
+  }
+  assert.equal(exporter.batches.length, 1);
+  assert.equal(channel.counters.queued, 1);
+  assert.equal(channel.counters.exported, 0);
+  exporter.releaseAll();
+});
+
+test('shutdown() flushes, then calls exporter.shutdown once', async () => {
+  const exporter = new FakeExporter();
+  const channel = new ExportChannel('fake', exporter, opts({ scheduledDelayMs: 20 }));
+  channel.push(span(1));
+  channel.push(span(2));
+  await channel.shutdown(1000);
+  assert.equal(exporter.shutdownCalls, 1);
+  assert.deepEqual(names(exporter.batches.flat()), ['s1', 's2']);
+  assert.equal(channel.counters.exported, 2);
+  // The cleared delay timer does not export again later.
+  await sleep(40);
+  assert.equal(exporter.batches.length, 1);
+});
+
+test('shutdown() survives an exporter whose shutdown rejects', async () => {
+  const exporter = new FakeExporter();
+  exporter.shutdown = async () => {
+    exporter.shutdownCalls++;
+    throw new Error('already shut down');
+  };
+  const channel = new ExportChannel('fake', exporter, opts());
+  channel.push(span(1));
+  await channel.shutdown(1000);
+  assert.equal(exporter.shutdownCalls, 1);
+  assert.equal(channel.counters.exported, 1);
+});
+
+test('channels are independent: a hanging exporter does not hold up another', async () => {
+  const dead = new FakeExporter('hold');
+  const live = new FakeExporter();
+  const a = new ExportChannel('dead', dead, opts({ maxQueueSize: 2, maxExportBatchSize: 1 }));
+  const b = new ExportChannel('live', live, opts({ maxQueueSize: 2, maxExportBatchSize: 1 }));
+  for (let i = 1; i <= 5; i++) {
+    a.push(span(i));
+    b.push(span(i));
+  }
+  assert.equal(a.name, 'dead');
+  assert.deepEqual(a.counters, { exported: 0, droppedQueueFull: 2, droppedExportFailed: 0, queued: 2 });
+  await b.flush(1000);
+  assert.equal(b.counters.exported + b.counters.droppedQueueFull, 5);
+  assert.equal(b.counters.droppedExportFailed, 0);
+  dead.releaseAll();
+});
