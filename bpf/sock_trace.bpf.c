@@ -40,6 +40,17 @@ struct {
 	__type(value, __u8);
 } traced_pids SEC(".maps");
 
+/* Command names (task comm, 15 chars) selected by --exe NAME: a process
+ * that execs one is selected by the kernel itself, before its first
+ * syscall, so that short-lived clients (curl) are not missed between two
+ * scans of /proc. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, char[16]);
+	__type(value, __u8);
+} traced_comms SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -557,9 +568,24 @@ int sonde_tp_sched_process_exit(void *ctx)
 	/* Once per process, when its main thread leaves. */
 	if (tgid != (__u32)pid_tgid || !is_selected(tgid))
 		return 0;
+	/* The pid may be reused by an unrelated process. */
+	bpf_map_delete_elem(&traced_pids, &tgid);
 	struct sonde_process_exit_event ev = {};
 	fill_header(&ev.hdr, SONDE_EV_PROCESS_EXIT, pid_tgid, -1, NULL, bpf_ktime_get_ns());
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags()))
 		count_drop(SONDE_DROP_RINGBUF_FULL);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int sonde_tp_sched_process_exec(void *ctx)
+{
+	char comm[16] = {};
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (!bpf_map_lookup_elem(&traced_comms, comm))
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u8 one = 1;
+	bpf_map_update_elem(&traced_pids, &tgid, &one, BPF_ANY);
 	return 0;
 }

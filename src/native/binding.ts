@@ -63,6 +63,8 @@ export interface NativeTracer {
   stop(): Buffer;
   // setPidSelected(pid: number, selected: boolean): void
   setPidSelected(pid: number, selected: boolean): void;
+  // selectComm(comm: string): void — processes exec'ing this command name are selected in the kernel
+  selectComm(comm: string): void;
   counters(): NativeTracerCounters;
 }
 

@@ -92,6 +92,11 @@ export class Sonde {
     const pipeline = this.#pipeline;
     const { attached } = this.#tracer.start((records) => pipeline.onBatch(records));
     for (const p of this.#watcher.current()) this.#tracer.setPidSelected(p.pid, true);
+    // Plain names (no glob, no path) are also matched by the kernel at exec
+    // time: a client that lives less than one /proc scan is still traced.
+    for (const exe of config.selection.exes) {
+      if (!/[*?/]/.test(exe)) this.#tracer.selectComm(exe.slice(0, 15));
+    }
     this.#log.info({ programs: attached.length, hooks: attached.map((a) => a.replace(/^tracepoint\/(syscalls|sched)\//, '')).join(',') }, 'attached eBPF programs');
     if (everything) this.#log.info('tracing every process on this host that speaks HTTP/1.x (no --pid/--exe/--open-port given)');
     else if (this.#watcher.current().length === 0) this.#log.info({ selection: describeSelection(config) }, 'no matching process yet: waiting for one to start');

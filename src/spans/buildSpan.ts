@@ -98,7 +98,8 @@ function setClientAttributes(a: Attributes, x: Exchange, request: RequestHead): 
     const q = target.indexOf('?');
     full = q < 0 ? target : `${target.slice(0, q)}?${redactQuery(target.slice(q + 1))}`;
   } else {
-    const host = splitHost(headerValue(request.headers, 'host'));
+    // CONNECT names its server in the target itself (host:port).
+    const host = splitHost(request.method === 'CONNECT' ? target : headerValue(request.headers, 'host'));
     serverAddress = host?.name ?? x.remoteAddress;
     serverPort = host?.port ?? x.remotePort;
     const authority = serverPort === 80 ? bracketed(serverAddress) : `${bracketed(serverAddress)}:${serverPort}`;

@@ -67,6 +67,28 @@ test('without a selection sonde traces every HTTP process except itself: python 
   assert.match(sonde.stderr(), /tracing process \(first request seen\)\s+pid=\d+ exe=python3/);
 });
 
+test('--exe selects short-lived clients in the kernel at exec: each curl call is a client span, parent of the server span', async (t) => {
+  const otlp = await startOtlpGrpcReceiver();
+  const { proc: server, port } = await startService(process.execPath, [HELLO]);
+  t.after(async () => {
+    await server.stop('SIGTERM');
+    await otlp.close();
+  });
+  const sonde = await startSonde(['--exe', 'curl', '--open-port', String(port)], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  for (let i = 0; i < 3; i++) assert.equal(curl(`http://127.0.0.1:${port}/short/${i}`), '200');
+  const spans = await otlp.waitFor((s) => s.length >= 6, 20_000);
+  assert.equal(await sonde.stop(), 0);
+  const clients = spans.filter((s) => s.kind === 'CLIENT');
+  assert.equal(clients.length, 3, 'one client span per curl process, although none lived as long as a /proc scan');
+  for (const c of clients) {
+    assert.equal(c.resource['service.name'], 'curl');
+    const server = spans.find((s) => s.kind === 'SERVER' && s.parentSpanId === c.spanId);
+    assert.ok(server, `the server span of ${String(c.attributes['url.full'])} is the child of the curl span`);
+    assert.equal(server.traceId, c.traceId);
+    assert.equal(c.attributes['url.full'], `http://127.0.0.1:${port}${String(server.attributes['url.path'])}`);
+  }
+});
+
 test('nginx serving a static file is traced, requests and errors alike', { skip: hasCommand('nginx') ? false : 'nginx is not installed (apt-get install nginx-light)' }, async (t) => {
   const otlp = await startOtlpGrpcReceiver();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-nginx-'));

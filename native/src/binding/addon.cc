@@ -87,6 +87,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
                            InstanceMethod("start", &Tracer::JS_start),
                            InstanceMethod("stop", &Tracer::JS_stop),
                            InstanceMethod("setPidSelected", &Tracer::JS_setPidSelected),
+                           InstanceMethod("selectComm", &Tracer::JS_selectComm),
                            InstanceMethod("counters", &Tracer::JS_counters),
                        });
   }
@@ -169,6 +170,14 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBoolean())
       throw Napi::TypeError::New(info.Env(), "Expected arguments (pid: number, selected: boolean)");
     tracer_->setPidSelected(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Boolean>().Value());
+    return info.Env().Undefined();
+  }
+
+  // selectComm(comm: string): void
+  Napi::Value JS_selectComm(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsString())
+      throw Napi::TypeError::New(info.Env(), "Expected first argument to be a string");
+    tracer_->selectComm(info[0].As<Napi::String>().Utf8Value());
     return info.Env().Undefined();
   }
 

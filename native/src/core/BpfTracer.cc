@@ -8,7 +8,9 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdarg>
+#include <cstring>
 #include <stdexcept>
 
 #include "sock_trace.skel.h"
@@ -186,6 +188,14 @@ void BpfTracer::setPidSelected(uint32_t pid, bool selected) {
     bpf_map_update_elem(fd, &pid, &one, BPF_ANY);
   else
     bpf_map_delete_elem(fd, &pid);
+}
+
+void BpfTracer::selectComm(const std::string& comm) {
+  if (!skel_) return;
+  char key[16] = {};
+  std::memcpy(key, comm.data(), std::min<size_t>(comm.size(), 15));
+  uint8_t one = 1;
+  bpf_map_update_elem(bpf_map__fd(skel_->maps.traced_comms), key, &one, BPF_ANY);
 }
 
 std::vector<uint64_t> BpfTracer::kernelDrops() const {

@@ -50,6 +50,9 @@ class BpfTracer {
   std::vector<uint8_t> stop();
 
   void setPidSelected(uint32_t pid, bool selected);
+  // Processes that exec a program with this command name (at most 15
+  // characters, as the kernel keeps it) are selected by the kernel.
+  void selectComm(const std::string& comm);
   std::vector<uint64_t> kernelDrops() const;  // indexed by sonde_kernel_drop
   const TrackerCounters& trackerCounters() const { return tracker_->counters(); }
   uint64_t batchesDropped() const { return batches_dropped_.load(); }
