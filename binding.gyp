@@ -1,7 +1,20 @@
 {
   "targets": [
     {
+      "target_name": "sonde_bpf",
+      "type": "none",
+      "actions": [
+        {
+          "action_name": "build_bpf_skeleton",
+          "inputs": ["bpf/sock_trace.bpf.c", "bpf/shared/events.h", "bpf/lib/sock.bpf.h", "bpf/Makefile"],
+          "outputs": ["bpf/.output/sock_trace.skel.h"],
+          "action": ["make", "-s", "-C", "bpf"]
+        }
+      ]
+    },
+    {
       "target_name": "sonde_native",
+      "dependencies": ["sonde_bpf"],
       "sources": [
         "native/src/core/ConnTracker.cc",
         "native/src/core/Traceparent.cc",

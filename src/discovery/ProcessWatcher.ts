@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import {
   DEFAULT_PROC_ROOT,
-  listeningTcpPorts,
+  listeningTcpPortsAllNamespaces,
   listPids,
   readEnviron,
   readExePath,
@@ -133,7 +133,7 @@ export class ProcessWatcher {
   scanNow(): void {
     if (this.#everything) return;
     const pids = listPids(this.#procRoot);
-    const selectedListening = this.#selectedListeningSockets();
+    const selectedListening = this.#selectedListeningSockets(pids);
     const listeningKey = [...selectedListening.keys()].sort((a, b) => a - b).join(',');
     // Listening sockets are inherited at fork, so while the set is unchanged only
     // processes new since the last scan can have gained one.
@@ -183,10 +183,10 @@ export class ProcessWatcher {
     for (const proc of started) this.#emit(this.#onStart, proc);
   }
 
-  #selectedListeningSockets(): Map<number, number> {
+  #selectedListeningSockets(pids: readonly number[]): Map<number, number> {
     const selected = new Map<number, number>();
     if (this.#ports.size === 0) return selected;
-    for (const [inode, port] of listeningTcpPorts(this.#procRoot)) {
+    for (const [inode, port] of listeningTcpPortsAllNamespaces(pids, this.#procRoot)) {
       if (this.#ports.has(port)) selected.set(inode, port);
     }
     return selected;

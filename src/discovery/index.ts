@@ -2,6 +2,7 @@ export {
   DEFAULT_PROC_ROOT,
   listPids,
   listeningTcpPorts,
+  listeningTcpPortsAllNamespaces,
   parseListeningTcp,
   parseStartTimeTicks,
   readEnviron,

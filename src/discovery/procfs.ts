@@ -121,6 +121,25 @@ export function listeningTcpPorts(procRoot: string = DEFAULT_PROC_ROOT): Map<num
   return listening;
 }
 
+/**
+ * Listening sockets of every network namespace on the host, not only
+ * sonde's own: services in containers listen in theirs. Each namespace is
+ * read once, through the first process found in it; socket inodes are
+ * unique host-wide, so the union is unambiguous.
+ */
+export function listeningTcpPortsAllNamespaces(pids: readonly number[], procRoot: string = DEFAULT_PROC_ROOT): Map<number, number> {
+  const listening = listeningTcpPorts(procRoot);
+  const ownNs = readLink(path.join(procRoot, 'self', 'ns', 'net'));
+  const seen = new Set<string>(ownNs === undefined ? [] : [ownNs]);
+  for (const pid of pids) {
+    const ns = readLink(path.join(procRoot, String(pid), 'ns', 'net'));
+    if (ns === undefined || seen.has(ns)) continue;
+    seen.add(ns);
+    for (const [inode, port] of listeningTcpPorts(path.join(procRoot, String(pid)))) listening.set(inode, port);
+  }
+  return listening;
+}
+
 const SOCKET_LINK = /^socket:\[(\d+)\]$/;
 
 export function socketInodesOf(pid: number, procRoot: string = DEFAULT_PROC_ROOT): Set<number> {
