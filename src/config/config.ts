@@ -16,7 +16,7 @@ export interface SondeConfig {
   exporters: ExporterConfig[];
   routes: string[];
   queue: { maxQueueSize: number; maxExportBatchSize: number; scheduledDelayMs: number; exportTimeoutMs: number };
-  capture: { payloadCaptureBytes: number; ringBufferBytes: number; responseTimeoutMs: number; maxConnections: number };
+  capture: { payloadCaptureBytes: number; ringBufferBytes: number; responseTimeoutMs: number; maxConnections: number; rawSyscallHooks: boolean };
   statsIntervalMs: number;
   discoveryIntervalMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -174,6 +174,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Son
   if (logFormat !== 'pretty' && logFormat !== 'json') throw new ConfigError(`${raw.get('logFormat')?.source ?? '--log-format'} must be pretty or json`);
   const ringBufferBytes = int(raw, 'ringBufferBytes', 1 << 16, 1 << 30);
   if ((ringBufferBytes & (ringBufferBytes - 1)) !== 0) throw new ConfigError(`${raw.get('ringBufferBytes')?.source} must be a power of two (got ${ringBufferBytes})`);
+  const hooks = (str(raw, 'hooks') ?? 'per-syscall').toLowerCase();
+  if (hooks !== 'raw' && hooks !== 'per-syscall') throw new ConfigError(`${raw.get('hooks')?.source ?? '--hooks'} must be raw or per-syscall (got "${hooks}")`);
   return {
     selection: { pids: intList(raw, 'pids', 1, 0x7fffffff), exes: list(raw, 'exes'), openPorts: intList(raw, 'openPorts', 1, 65535) },
     exporters: resolveExporters(raw),
@@ -189,6 +191,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Son
       ringBufferBytes,
       responseTimeoutMs: int(raw, 'responseTimeoutMs', 1, 3_600_000),
       maxConnections: int(raw, 'maxConnections', 16, 4_000_000),
+      rawSyscallHooks: hooks === 'raw',
     },
     statsIntervalMs: int(raw, 'statsIntervalMs', 0, 86_400_000),
     discoveryIntervalMs: int(raw, 'discoveryIntervalMs', 50, 600_000),

@@ -15,6 +15,11 @@ export interface NativeTracerOptions {
   payloadCaptureBytes: number;
   /** Ring buffer size in bytes: a power of two, at least 64 KiB. */
   ringBufferBytes: number;
+  /**
+   * true: hook raw_syscalls:sys_enter/sys_exit (cheaper per hooked syscall);
+   * false: one syscalls:sys_*_NAME tracepoint per hooked syscall.
+   */
+  rawSyscallHooks: boolean;
   /** How often the reader drains the ring buffer, in ms. */
   pollIntervalMs: number;
   /** A response quiet this long is closed at its last observed chunk, in ms. */
@@ -104,6 +109,7 @@ export interface NativeModule {
 export const DEFAULT_NATIVE_OPTIONS: Omit<NativeTracerOptions, 'selfPid' | 'traceAllPids'> = {
   payloadCaptureBytes: 1024,
   ringBufferBytes: 8 << 20,
+  rawSyscallHooks: false,
   pollIntervalMs: 10,
   responseIdleFlushMs: 100,
   responseTimeoutMs: 30_000,

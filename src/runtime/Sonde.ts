@@ -84,6 +84,7 @@ export class Sonde {
       ringBufferBytes: config.capture.ringBufferBytes,
       responseTimeoutMs: config.capture.responseTimeoutMs,
       maxConnections: config.capture.maxConnections,
+      rawSyscallHooks: config.capture.rawSyscallHooks,
     });
     this.#tracer = new native.Tracer(options);
     // Select what is already running before attaching, so that its first
@@ -97,7 +98,7 @@ export class Sonde {
     for (const exe of config.selection.exes) {
       if (!/[*?/]/.test(exe)) this.#tracer.selectComm(exe.slice(0, 15));
     }
-    this.#log.info({ programs: attached.length, hooks: attached.map((a) => a.replace(/^tracepoint\/(syscalls|sched)\//, '')).join(',') }, 'attached eBPF programs');
+    this.#log.info({ programs: attached.length, hooks: attached.map((a) => a.replace(/^(raw_)?tracepoint\/(syscalls\/|sched\/)?/, '')).join(',') }, 'attached eBPF programs');
     if (everything) this.#log.info('tracing every process on this host that speaks HTTP/1.x (no --pid/--exe/--open-port given)');
     else if (this.#watcher.current().length === 0) this.#log.info({ selection: describeSelection(config) }, 'no matching process yet: waiting for one to start');
     this.#log.info({ exporters: this.#channels.map((c) => c.name).join(', ') || 'none' }, 'exporting spans');

@@ -24,7 +24,7 @@ const DEFAULTS: SondeConfig = {
   exporters: [{ kind: 'console' }],
   routes: [],
   queue: { maxQueueSize: 8192, maxExportBatchSize: 1024, scheduledDelayMs: 1000, exportTimeoutMs: 10000 },
-  capture: { payloadCaptureBytes: 1024, ringBufferBytes: 8 * 1024 * 1024, responseTimeoutMs: 30000, maxConnections: 65536 },
+  capture: { payloadCaptureBytes: 1024, ringBufferBytes: 8 * 1024 * 1024, responseTimeoutMs: 30000, maxConnections: 65536, rawSyscallHooks: false },
   statsIntervalMs: 5000,
   discoveryIntervalMs: 1000,
   logLevel: 'info',

@@ -100,6 +100,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     opts.payload_capture_bytes = optUint(o, "payloadCaptureBytes", opts.payload_capture_bytes);
     opts.ring_buffer_bytes = optUint(o, "ringBufferBytes", opts.ring_buffer_bytes);
     opts.poll_interval_ms = optUint(o, "pollIntervalMs", opts.poll_interval_ms);
+    opts.raw_syscall_hooks = optBool(o, "rawSyscallHooks", opts.raw_syscall_hooks);
     opts.tracker = trackerOptionsFrom(o);
     tracer_ = std::make_unique<BpfTracer>(opts);
     napi_add_env_cleanup_hook(info.Env(), &Tracer::onEnvCleanup, this);

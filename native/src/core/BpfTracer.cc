@@ -88,6 +88,15 @@ AttachReport BpfTracer::start(BatchSink sink) {
   skel_->rodata->payload_capture_bytes = options_.payload_capture_bytes;
   // Wake the reader early only when a quarter of the buffer is waiting.
   skel_->rodata->wakeup_threshold_bytes = options_.ring_buffer_bytes / 4;
+  // Load one of the two equivalent hook sets (see the end of sock_trace.bpf.c).
+  for (int i = 0; i < skel_->skeleton->prog_cnt; i++) {
+    bpf_program* prog = *skel_->skeleton->progs[i].prog;
+    std::string section = bpf_program__section_name(prog);
+    bool raw = section.rfind("raw_tracepoint/", 0) == 0;
+    bool per_syscall = section.rfind("tracepoint/syscalls/", 0) == 0;
+    if (raw) bpf_program__set_autoload(prog, options_.raw_syscall_hooks);
+    if (per_syscall) bpf_program__set_autoload(prog, !options_.raw_syscall_hooks);
+  }
   int err = bpf_map__set_max_entries(skel_->maps.events, options_.ring_buffer_bytes);
   if (err) {
     sock_trace__destroy(skel_);
@@ -106,6 +115,7 @@ AttachReport BpfTracer::start(BatchSink sink) {
   AttachReport report;
   for (int i = 0; i < skel_->skeleton->prog_cnt; i++) {
     bpf_program* prog = *skel_->skeleton->progs[i].prog;
+    if (!bpf_program__autoload(prog)) continue;
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
       int e = errno;

@@ -1,0 +1,135 @@
+/**
+ * Load generators (wrk for saturation, hey for fixed rates) and parsers for
+ * their text output. Parsers are pure functions so they can be checked on
+ * captured output.
+ */
+import { runCommand, round, tool } from './proc';
+
+export interface LoadResult {
+  tool: 'wrk' | 'hey';
+  /** Completed requests: wrk's "N requests in", hey's sum of status codes. */
+  requests: number;
+  /** Achieved requests per second. */
+  rps: number;
+  /** The tool's own measured duration, seconds. */
+  durationS: number;
+  /** Latency percentiles in milliseconds, keys like p50, p99. */
+  latencyMs: Record<string, number>;
+  /** Socket errors (wrk) or error-distribution total (hey). */
+  errors: number;
+  /** Responses that were not 2xx/3xx. */
+  non2xx: number;
+  /** hey only: the rate that was asked for (workers x per-worker rate). */
+  targetRps?: number;
+  statusCounts?: Record<string, number>;
+  command: string;
+}
+
+const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+function toMs(value: string, unit: string): number {
+  const factor = UNIT_MS[unit];
+  if (factor === undefined) throw new Error(`unknown time unit "${unit}"`);
+  return Number(value) * factor;
+}
+
+/** Parses `wrk --latency` output. */
+export function parseWrk(text: string): Omit<LoadResult, 'command'> {
+  const m = text.match(/(\d+) requests in ([\d.]+)(us|ms|s|m|h),/);
+  if (!m) throw new Error(`cannot parse wrk output:\n${text}`);
+  const requests = Number(m[1]);
+  const durationS = toMs(m[2], m[3]) / 1000;
+  const rpsMatch = text.match(/Requests\/sec:\s+([\d.]+)/);
+  const latencyMs: Record<string, number> = {};
+  const dist = text.split(/Latency Distribution/)[1];
+  if (dist) {
+    for (const line of dist.split('\n')) {
+      const p = line.match(/^\s+(\d+(?:\.\d+)?)%\s+([\d.]+)(us|ms|s|m|h)\s*$/);
+      if (p) latencyMs[`p${p[1]}`] = round(toMs(p[2], p[3]), 4);
+    }
+  }
+  const sock = text.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
+  const errors = sock ? sock.slice(1, 5).reduce((a, b) => a + Number(b), 0) : 0;
+  const non2xx = Number(text.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
+  return { tool: 'wrk', requests, durationS, rps: rpsMatch ? Number(rpsMatch[1]) : requests / durationS, latencyMs, errors, non2xx };
+}
+
+/** Parses hey's default summary output. Latencies are printed in seconds with 4 decimals (0.1 ms resolution). */
+export function parseHey(text: string): Omit<LoadResult, 'command'> {
+  const total = text.match(/Total:\s+([\d.]+) secs/);
+  if (!total) throw new Error(`cannot parse hey output:\n${text}`);
+  const durationS = Number(total[1]);
+  const latencyMs: Record<string, number> = {};
+  const dist = text.split(/Latency distribution:/)[1]?.split(/\n\s*\n/)[0] ?? '';
+  for (const line of dist.split('\n')) {
+    const p = line.match(/^\s+(\d+)% in ([\d.]+) secs/);
+    if (p) latencyMs[`p${p[1]}`] = round(Number(p[2]) * 1000, 4);
+  }
+  const statusCounts: Record<string, number> = {};
+  const statusSection = text.split(/Status code distribution:/)[1]?.split(/\n\s*\n/)[0] ?? '';
+  for (const line of statusSection.split('\n')) {
+    const s = line.match(/^\s+\[(\d+)\]\s+(\d+) responses/);
+    if (s) statusCounts[s[1]] = (statusCounts[s[1]] ?? 0) + Number(s[2]);
+  }
+  let errors = 0;
+  const errorSection = text.split(/Error distribution:/)[1] ?? '';
+  for (const line of errorSection.split('\n')) {
+    const e = line.match(/^\s+\[(\d+)\]\s+/);
+    if (e) errors += Number(e[1]);
+  }
+  const requests = Object.values(statusCounts).reduce((a, b) => a + b, 0);
+  const non2xx = Object.entries(statusCounts)
+    .filter(([code]) => !/^[23]/.test(code))
+    .reduce((a, [, n]) => a + n, 0);
+  // hey's own Requests/sec counts errors too; completed responses over the run is what matters here.
+  return { tool: 'hey', requests, durationS, rps: durationS > 0 ? requests / durationS : 0, latencyMs, errors, non2xx, statusCounts };
+}
+
+export interface WrkOptions {
+  url: string;
+  threads: number;
+  connections: number;
+  durationS: number;
+}
+
+export async function runWrk(o: WrkOptions): Promise<LoadResult> {
+  const args = [`-t${o.threads}`, `-c${o.connections}`, `-d${o.durationS}s`, '--latency', o.url];
+  const r = await runCommand('wrk', tool('wrk'), args, (o.durationS + 20) * 1000);
+  const command = `wrk ${args.join(' ')}`;
+  if (r.timedOut) throw new Error(`${command} did not finish in time`);
+  if (r.code !== 0) throw new Error(`${command} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return { ...parseWrk(r.stdout), command };
+}
+
+export interface HeyOptions {
+  url: string;
+  /** Total requests per second asked for. */
+  targetRps: number;
+  durationS: number;
+  /** At least this many workers (default 20, fewer for tiny rates); more when a worker would exceed 400 req/s. */
+  workers?: number;
+  disableKeepalive?: boolean;
+}
+
+/**
+ * hey's -q is per worker, and each worker is closed-loop (it waits for its
+ * response before its next tick, and skips ticks it missed): a worker above
+ * a few hundred req/s cannot keep its rate once latency grows. This picks
+ * the workers and the per-worker rate for a total target rate.
+ */
+export function heyWorkers(targetRps: number, atLeast?: number): { workers: number; perWorker: number } {
+  const workers = Math.max(atLeast ?? Math.min(20, Math.ceil(targetRps / 5)), Math.ceil(targetRps / 400), 1);
+  return { workers, perWorker: targetRps / workers };
+}
+
+export async function runHey(o: HeyOptions): Promise<LoadResult> {
+  const { workers, perWorker } = heyWorkers(o.targetRps, o.workers);
+  const args = ['-z', `${o.durationS}s`, '-c', String(workers), '-q', perWorker.toFixed(3)];
+  if (o.disableKeepalive) args.push('-disable-keepalive');
+  args.push(o.url);
+  const r = await runCommand('hey', tool('hey'), args, (o.durationS + 40) * 1000);
+  const command = `hey ${args.join(' ')}`;
+  if (r.timedOut) throw new Error(`${command} did not finish in time`);
+  if (r.code !== 0) throw new Error(`${command} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return { ...parseHey(r.stdout), targetRps: round(workers * perWorker, 1), command };
+}

@@ -1,0 +1,208 @@
+/**
+ * One measured run, untraced (A) or traced (B), and the figures every
+ * scenario wants from it. For a traced run sonde is started and attached
+ * before the load window and stopped after it: attach and detach are not
+ * measured; sonde's CPU, the server's and the receiver's are deltas over the
+ * load window only.
+ */
+import { execFileSync } from 'node:child_process';
+import type { LoadResult } from './load';
+import { RssSampler, cpuSeconds, cpuSecondsOf, round, sleep, tool } from './proc';
+import type { Receiver } from './receiver';
+import { SondeProcess, type SondeCounters } from './sonde';
+
+export type RunKind = 'baseline' | 'traced';
+
+export interface SondeFigures {
+  attachMs: number;
+  /** sonde_tp_ programs sonde reported attaching. */
+  programs: number;
+  /** utime+stime over the load window. */
+  cpuSeconds: number;
+  cores: number;
+  /** cpu_seconds / window_seconds / (rps / 10000) */
+  coresPer10kRps: number;
+  /** From the start of the window until sonde exited: includes the final flush and detach. */
+  cpuSecondsToExit: number | undefined;
+  /** VmHWM at the end of the window (peak since sonde started). */
+  peakRssMB: number;
+  rss: {
+    intervalMs: number;
+    startMB: number;
+    peakMB: number;
+    endMB: number;
+    /** end − start: includes the heap growing to its working size at the start of the load. */
+    growthMB: number;
+    /** end − the sample at mid-window: growth once warmed up, what a leak shows as. */
+    secondHalfGrowthMB: number;
+    samplesMB: number[];
+  };
+  /** Last periodic counters line after the load (after draining when asked). */
+  afterLoad: SondeCounters | undefined;
+  /** The counters line logged at shutdown. */
+  final: SondeCounters | undefined;
+  exitCode: number;
+  killed: boolean;
+  stopMs: number;
+  warnings: string[];
+}
+
+export interface RunRecord {
+  kind: RunKind;
+  pair: number;
+  label: string;
+  startedAt: string;
+  /** The load window as the runner timed it, seconds. */
+  windowS: number;
+  load: LoadResult;
+  server: { pids: number[]; cpuSeconds: number; coresPer10kRps: number };
+  /** sonde_tp_ programs loaded by something other than this run's sonde (another sonde on the host would skew the run). */
+  foreignSondePrograms: number;
+  sonde?: SondeFigures;
+  receiver?: { spans: number; exportCalls: number; cpuSeconds: number; cores: number };
+}
+
+export interface MeasureContext {
+  receiver: Receiver;
+  gapMs: number;
+  settleMs: number;
+  log(line: string): void;
+}
+
+export interface MeasureOptions {
+  kind: RunKind;
+  pair: number;
+  label: string;
+  serverPids: number[];
+  /** sonde's selection flags (traced runs). */
+  select: string[];
+  load: () => Promise<LoadResult>;
+  /** Wait (bounded) for sonde to export what it saw before stopping it: makes afterLoad.connections meaningful. */
+  drainMs?: number;
+}
+
+/** sonde_tp_ programs currently loaded in the kernel (NaN without bpftool). */
+export function loadedSondePrograms(): number {
+  try {
+    const out = execFileSync(tool('bpftool'), ['prog', 'show'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+    return out.split('\n').filter((l) => /\bname sonde_/.test(l)).length;
+  } catch {
+    return NaN;
+  }
+}
+
+const per10k = (cpu: number, windowS: number, rps: number): number => (windowS > 0 && rps > 0 ? cpu / windowS / (rps / 10_000) : NaN);
+
+export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<RunRecord> {
+  await sleep(ctx.gapMs);
+  const startedAt = new Date().toISOString();
+  if (o.kind === 'baseline') {
+    const foreign = loadedSondePrograms();
+    const srv0 = cpuSecondsOf(o.serverPids);
+    const t0 = performance.now();
+    const load = await o.load();
+    const windowS = (performance.now() - t0) / 1000;
+    const srvCpu = cpuSecondsOf(o.serverPids) - srv0;
+    const record: RunRecord = {
+      kind: 'baseline',
+      pair: o.pair,
+      label: o.label,
+      startedAt,
+      windowS: round(windowS),
+      load,
+      server: { pids: o.serverPids, cpuSeconds: round(srvCpu), coresPer10kRps: round(per10k(srvCpu, windowS, load.rps), 4) },
+      foreignSondePrograms: foreign,
+    };
+    ctx.log(describeRun(record));
+    return record;
+  }
+
+  const before = await ctx.receiver.count();
+  const sonde = await SondeProcess.start({ select: o.select, otlpEndpoint: ctx.receiver.url });
+  let stopped = false;
+  try {
+    await sleep(ctx.settleMs);
+    const foreign = loadedSondePrograms() - sonde.programs;
+    const s0 = sonde.cpuSeconds();
+    const srv0 = cpuSecondsOf(o.serverPids);
+    const r0 = cpuSeconds(ctx.receiver.pid) ?? NaN;
+    const rss = new RssSampler(sonde.pid, 500);
+    const t0 = performance.now();
+    const tEpoch1 = { value: 0 };
+    let load: LoadResult;
+    try {
+      load = await o.load();
+    } finally {
+      tEpoch1.value = Date.now();
+    }
+    const windowS = (performance.now() - t0) / 1000;
+    const s1 = sonde.cpuSeconds();
+    const srvCpu = cpuSecondsOf(o.serverPids) - srv0;
+    const samples = rss.stop();
+    const peakRssMB = sonde.peakRssMB();
+    const afterLoad = o.drainMs ? await sonde.waitForDrain(tEpoch1.value, o.drainMs) : sonde.counters().pop();
+    const stop = await sonde.stop(s0);
+    stopped = true;
+    const after = await ctx.receiver.count();
+    const rCpu = (cpuSeconds(ctx.receiver.pid) ?? NaN) - r0;
+    const cpu = s1 - s0;
+    const startMB = samples[0] ?? NaN;
+    const endMB = samples[samples.length - 1] ?? NaN;
+    const record: RunRecord = {
+      kind: 'traced',
+      pair: o.pair,
+      label: o.label,
+      startedAt,
+      windowS: round(windowS),
+      load,
+      server: { pids: o.serverPids, cpuSeconds: round(srvCpu), coresPer10kRps: round(per10k(srvCpu, windowS, load.rps), 4) },
+      foreignSondePrograms: foreign,
+      sonde: {
+        attachMs: sonde.attachMs,
+        programs: sonde.programs,
+        cpuSeconds: round(cpu),
+        cores: round(cpu / windowS, 4),
+        coresPer10kRps: round(per10k(cpu, windowS, load.rps), 4),
+        cpuSecondsToExit: stop.cpuSecondsAtExit,
+        peakRssMB: round(peakRssMB, 1),
+        rss: {
+          intervalMs: 500,
+          startMB,
+          peakMB: samples.length ? Math.max(...samples) : NaN,
+          endMB,
+          growthMB: round(endMB - startMB, 2),
+          secondHalfGrowthMB: round(endMB - (samples[Math.floor(samples.length / 2)] ?? NaN), 2),
+          samplesMB: samples,
+        },
+        afterLoad,
+        final: stop.final,
+        exitCode: stop.exitCode,
+        killed: stop.killed,
+        stopMs: stop.stopMs,
+        warnings: stop.warnings,
+      },
+      receiver: {
+        spans: after.spans - before.spans,
+        exportCalls: after.requests - before.requests,
+        cpuSeconds: round(rCpu),
+        cores: round(rCpu / windowS, 4),
+      },
+    };
+    ctx.log(describeRun(record));
+    return record;
+  } finally {
+    if (!stopped) await sonde.kill();
+  }
+}
+
+function describeRun(r: RunRecord): string {
+  const lat = r.load.latencyMs;
+  let s = `  ${r.kind === 'baseline' ? 'A' : 'B'}${r.pair} ${r.label}: ${Math.round(r.load.rps)} req/s, ${r.load.requests} requests, p50 ${lat.p50} ms, p99 ${lat.p99} ms`;
+  if (r.sonde && r.receiver) {
+    s += `; sonde ${r.sonde.cores.toFixed(3)} cores, peak ${r.sonde.peakRssMB} MB, spans ${r.receiver.spans}`;
+    const f = r.sonde.final;
+    if (f) s += `, lost ${f.eventsLost}, dropped ${f.spansDropped}, unparsed ${f.unparsed}`;
+  }
+  if (r.foreignSondePrograms > 0) s += ` [another sonde was attached: ${r.foreignSondePrograms} programs]`;
+  return s;
+}

@@ -1,0 +1,155 @@
+/** What the scenarios share: their context, the A/B alternation, and the rows and checks most of them report. */
+import type { MeasureContext, RunKind, RunRecord } from '../lib/measure';
+import type { Mode } from '../lib/modes';
+import { fmt, type Row, type Section, type TargetCheck } from '../lib/report';
+import { compare, spread, type Comparison, type Spread } from '../lib/stats';
+import type { ChartPanel } from '../lib/svg';
+
+export interface ScenarioContext extends MeasureContext {
+  mode: Mode;
+  /** A private temporary directory for this bench run. */
+  tmpDir: string;
+}
+
+export interface ScenarioOutput {
+  /** Raw runs, derived medians and parameters: goes into the JSON file as is. */
+  json: Record<string, unknown>;
+  sections: Section[];
+  targets: TargetCheck[];
+  chart: ChartPanel[];
+  /** Things that looked wrong (sonde counters, errors, another sonde attached...). */
+  anomalies: string[];
+}
+
+export type Scenario = (ctx: ScenarioContext) => Promise<ScenarioOutput>;
+
+/** A B A B ...: `pairs` untraced runs and `pairs` traced runs, interleaved so that drift of a noisy machine hits both sides. */
+export async function alternate(pairs: number, run: (kind: RunKind, pair: number) => Promise<RunRecord>): Promise<{ baseline: RunRecord[]; traced: RunRecord[] }> {
+  const baseline: RunRecord[] = [];
+  const traced: RunRecord[] = [];
+  for (let pair = 1; pair <= pairs; pair++) {
+    baseline.push(await run('baseline', pair));
+    traced.push(await run('traced', pair));
+  }
+  return { baseline, traced };
+}
+
+export const PERCENTILES = ['p50', 'p75', 'p90', 'p99'] as const;
+
+const lat = (runs: RunRecord[], p: string): number[] => runs.map((r) => r.load.latencyMs[p] ?? NaN);
+
+/** Medians, spreads and ratios of everything measured on both sides, plus sonde-only figures. */
+export function summarize(baseline: RunRecord[], traced: RunRecord[]) {
+  const latencyMs: Record<string, Comparison> = {};
+  for (const p of PERCENTILES) latencyMs[p] = compare(lat(baseline, p), lat(traced, p));
+  const t = traced.filter((r) => r.sonde && r.receiver);
+  return {
+    throughputRps: compare(
+      baseline.map((r) => r.load.rps),
+      traced.map((r) => r.load.rps),
+    ),
+    requests: compare(
+      baseline.map((r) => r.load.requests),
+      traced.map((r) => r.load.requests),
+    ),
+    latencyMs,
+    serverCoresPer10kRps: compare(
+      baseline.map((r) => r.server.coresPer10kRps),
+      traced.map((r) => r.server.coresPer10kRps),
+    ),
+    sonde: {
+      cores: spread(t.map((r) => r.sonde!.cores)),
+      coresPer10kRps: spread(t.map((r) => r.sonde!.coresPer10kRps)),
+      peakRssMB: spread(t.map((r) => r.sonde!.peakRssMB)),
+      attachMs: spread(t.map((r) => r.sonde!.attachMs)),
+    },
+    receiverCores: spread(t.map((r) => r.receiver!.cores)),
+    spansReceived: spread(t.map((r) => r.receiver!.spans)),
+    /** Spans received / requests the load generator completed, per traced run. */
+    spansPerRequest: spread(t.map((r) => r.receiver!.spans / r.load.requests)),
+    counters: {
+      eventsLost: t.reduce((a, r) => a + (r.sonde!.final?.eventsLost ?? NaN), 0),
+      spansDropped: t.reduce((a, r) => a + (r.sonde!.final?.spansDropped ?? NaN), 0),
+      unparsed: t.reduce((a, r) => a + (r.sonde!.final?.unparsed ?? NaN), 0),
+    },
+  };
+}
+
+export type Summary = ReturnType<typeof summarize>;
+
+export function ratioRow(metric: string, c: Comparison, target?: string, ok?: boolean): Row {
+  return { metric, baseline: c.baseline, traced: c.traced, ratio: c.ratio, target, verdict: target ? (ok === undefined ? 'n/a' : ok ? 'met' : 'MISSED') : '' };
+}
+
+export function tracedRow(metric: string, s: Spread, target?: string, ok?: boolean): Row {
+  return { metric, traced: s, target, verdict: target ? (ok === undefined ? 'n/a' : ok ? 'met' : 'MISSED') : '' };
+}
+
+/** The rows every load scenario prints. `p99` and `cpu` add targets to those rows. */
+export function standardRows(s: Summary, o: { p99Target?: number; cpuTarget?: number; showP75P90?: boolean } = {}): Row[] {
+  const rows: Row[] = [ratioRow('throughput (req/s)', s.throughputRps), ratioRow('requests completed', s.requests)];
+  for (const p of PERCENTILES) {
+    if (!o.showP75P90 && (p === 'p75' || p === 'p90')) continue;
+    const c = s.latencyMs[p];
+    if (p === 'p99' && o.p99Target !== undefined) rows.push(ratioRow(`latency ${p} (ms)`, c, `ratio ≤ ${o.p99Target}`, Number.isFinite(c.ratio) ? c.ratio <= o.p99Target : undefined));
+    else rows.push(ratioRow(`latency ${p} (ms)`, c));
+  }
+  rows.push(ratioRow('server CPU (cores per 10k req/s)', s.serverCoresPer10kRps));
+  const cpu = s.sonde.coresPer10kRps;
+  rows.push(
+    o.cpuTarget !== undefined
+      ? tracedRow('sonde CPU (cores per 10k req/s)', cpu, `≤ ${o.cpuTarget}`, Number.isFinite(cpu.median) ? cpu.median <= o.cpuTarget : undefined)
+      : tracedRow('sonde CPU (cores per 10k req/s)', cpu),
+  );
+  rows.push(tracedRow('sonde CPU (cores)', s.sonde.cores));
+  rows.push(tracedRow('sonde peak RSS (MB, VmHWM)', s.sonde.peakRssMB));
+  rows.push(tracedRow('receiver CPU (cores; not sonde)', s.receiverCores));
+  rows.push(tracedRow('spans received / requests', s.spansPerRequest));
+  rows.push({ metric: 'sonde eventsLost / spansDropped / unparsed', traced: `${s.counters.eventsLost} / ${s.counters.spansDropped} / ${s.counters.unparsed}` });
+  return rows;
+}
+
+/** Per-run raw numbers a reader wants to see next to the medians. */
+export function rawSpansNote(traced: RunRecord[]): string {
+  return `raw spans received / requests completed per traced run: ${traced.map((r) => `${r.receiver?.spans ?? '?'}/${r.load.requests}`).join(', ')}`;
+}
+
+/** Everything about a run that looks wrong, as sentences. */
+export function checkRun(where: string, r: RunRecord, o: { spareSpans?: number } = {}): string[] {
+  const out: string[] = [];
+  const name = `${where} ${r.kind === 'baseline' ? 'A' : 'B'}${r.pair}`;
+  if (r.foreignSondePrograms > 0) out.push(`${name}: ${r.foreignSondePrograms} sonde programs from another sonde were loaded during the run: its figures are suspect`);
+  if (r.load.errors > 0) out.push(`${name}: the load generator saw ${r.load.errors} errors`);
+  if (r.load.non2xx > 0) out.push(`${name}: ${r.load.non2xx} responses were not 2xx/3xx`);
+  if (r.kind !== 'traced' || !r.sonde || !r.receiver) return out;
+  const s = r.sonde;
+  if (s.exitCode !== 0 || s.killed) out.push(`${name}: sonde exited with code ${s.exitCode}${s.killed ? ' (killed after not stopping on SIGINT)' : ''}`);
+  for (const w of s.warnings.slice(0, 3)) out.push(`${name}: sonde logged: ${w.slice(0, 300)}`);
+  const f = s.final;
+  if (!f) {
+    out.push(`${name}: sonde logged no counters line at shutdown`);
+    return out;
+  }
+  if (f.eventsLost > 0) out.push(`${name}: sonde eventsLost=${f.eventsLost}`);
+  if (f.spansDropped > 0) out.push(`${name}: sonde spansDropped=${f.spansDropped}`);
+  if (f.unparsed > 0) out.push(`${name}: sonde unparsed=${f.unparsed}`);
+  if (f.client > 0) out.push(`${name}: sonde made ${f.client} client spans, but the server makes no outgoing calls`);
+  if (f.requests !== f.server + f.client) out.push(`${name}: counters disagree: requests=${f.requests} but server+client=${f.server + f.client}`);
+  if (f.exported + f.spansDropped < f.server + f.client) out.push(`${name}: sonde exported ${f.exported} (+${f.spansDropped} dropped) of ${f.server + f.client} spans it made`);
+  if (r.receiver.spans !== f.exported) out.push(`${name}: sonde says it exported ${f.exported} spans, the receiver got ${r.receiver.spans}`);
+  const spare = o.spareSpans ?? 0;
+  if (r.receiver.spans < r.load.requests) out.push(`${name}: ${r.load.requests - r.receiver.spans} requests completed by the client have no span (${r.receiver.spans} spans for ${r.load.requests} requests)`);
+  else if (r.receiver.spans > r.load.requests + spare) out.push(`${name}: more spans (${r.receiver.spans}) than requests completed (${r.load.requests}) beyond the ${spare} in flight at the end`);
+  return out;
+}
+
+export function chartPanel(title: string, baseline: RunRecord[], traced: RunRecord[]): ChartPanel {
+  const s = summarize(baseline, traced);
+  return { title, bars: PERCENTILES.map((p) => ({ percentile: p, baseline: s.latencyMs[p].baseline.median, traced: s.latencyMs[p].traced.median })) };
+}
+
+export function pct(x: number): string {
+  return Number.isFinite(x) ? `${(x * 100).toFixed(x >= 0.9995 && x < 1 ? 2 : 1)}%` : '–';
+}
+
+export { fmt };

@@ -1,0 +1,105 @@
+/**
+ * fixed-rate: what a service that is not saturated pays. For each of a Node,
+ * a Python (ThreadingHTTPServer) and an nginx server: find its untraced
+ * maximum with wrk, then hold 25% and 50% of it with hey, alternating
+ * untraced and traced runs.
+ */
+import { heyWorkers, runHey, runWrk, type LoadResult } from '../lib/load';
+import { measure, type RunRecord } from '../lib/measure';
+import type { Row, Section, TargetCheck } from '../lib/report';
+import { startNginx, startNodeServer, startPythonServer, type Server } from '../lib/servers';
+import type { ChartPanel } from '../lib/svg';
+import { alternate, chartPanel, checkRun, fmt, rawSpansNote, standardRows, summarize, type Scenario, type Summary } from './common';
+
+const SERVERS: Array<{ kind: string; start: () => Promise<Server> }> = [
+  { kind: 'node', start: startNodeServer },
+  { kind: 'python', start: startPythonServer },
+  { kind: 'nginx', start: startNginx },
+];
+
+export const P99_TARGET = 1.05;
+export const CPU_TARGET = 0.1;
+
+interface RateResult {
+  load: number;
+  targetRps: number;
+  hey: string;
+  runs: { baseline: RunRecord[]; traced: RunRecord[] };
+  summary: Summary;
+}
+
+export const fixedRate: Scenario = async (ctx) => {
+  const m = ctx.mode.fixedRate;
+  const json: Record<string, unknown> = {};
+  const sections: Section[] = [];
+  const targets: TargetCheck[] = [];
+  const chart: ChartPanel[] = [];
+  const anomalies: string[] = [];
+  for (const s of SERVERS) {
+    const server = await s.start();
+    try {
+      if (m.warmupS > 0) await runWrk({ url: server.url, threads: 1, connections: 50, durationS: m.warmupS });
+      const maxRun: LoadResult = await runWrk({ url: server.url, threads: 1, connections: 50, durationS: m.maxDurationS });
+      const maxRps = Math.min(maxRun.rps, m.maxCapRps ?? Infinity);
+      ctx.log(`  ${s.kind}: untraced max ${Math.round(maxRun.rps)} req/s (wrk -t1 -c50 -d${m.maxDurationS}s)${m.maxCapRps ? `, capped at ${m.maxCapRps} for smoke` : ''}`);
+      const rates: Record<string, RateResult> = {};
+      const select = ['--pid', server.pids.join(',')];
+      for (const fraction of m.loads) {
+        const targetRps = Math.max(1, Math.round(maxRps * fraction));
+        const { workers, perWorker } = heyWorkers(targetRps, m.workers);
+        const label = `${s.kind} @${Math.round(fraction * 100)}%`;
+        const { baseline, traced } = await alternate(ctx.mode.pairs, (kind, pair) =>
+          measure(ctx, {
+            kind,
+            pair,
+            label: `${label} (${targetRps} req/s)`,
+            serverPids: server.pids,
+            select,
+            load: () => runHey({ url: server.url, targetRps, durationS: m.durationS, workers: m.workers }),
+          }),
+        );
+        const summary = summarize(baseline, traced);
+        const key = `${Math.round(fraction * 100)}%`;
+        rates[key] = { load: fraction, targetRps, hey: `hey -z ${m.durationS}s -c ${workers} -q ${perWorker.toFixed(3)}`, runs: { baseline, traced }, summary };
+        const atHalf = Math.abs(fraction - 0.5) < 1e-9;
+        const rows: Row[] = standardRows(summary, { p99Target: atHalf ? P99_TARGET : undefined, cpuTarget: CPU_TARGET });
+        sections.push({
+          title: `fixed-rate: ${s.kind} at ${key} of its untraced max = ${fmt(targetRps)} req/s (hey -c ${workers}, ${m.durationS}s x ${ctx.mode.pairs} A/B pairs)`,
+          rows,
+          notes: [rawSpansNote(traced), 'hey prints latencies with 0.1 ms resolution: sub-millisecond ratios move in steps of 0.1 ms'],
+        });
+        const p99 = summary.latencyMs.p99;
+        if (atHalf) {
+          targets.push({
+            scenario: `fixed-rate ${s.kind} 50%`,
+            target: `p99 latency ratio ≤ ${P99_TARGET}`,
+            value: `${Number.isFinite(p99.ratio) ? p99.ratio.toFixed(3) : '–'} (${fmt(p99.baseline.median)} → ${fmt(p99.traced.median)} ms)`,
+            verdict: Number.isFinite(p99.ratio) ? (p99.ratio <= P99_TARGET ? 'met' : 'MISSED') : 'n/a',
+          });
+          chart.push(chartPanel(`fixed-rate 50%: ${s.kind} (${fmt(targetRps)} req/s asked)`, baseline, traced));
+        }
+        const cpu = summary.sonde.coresPer10kRps.median;
+        targets.push({
+          scenario: `fixed-rate ${s.kind} ${key}`,
+          target: `sonde CPU ≤ ${CPU_TARGET} cores per 10k req/s`,
+          value: `${fmt(cpu)} cores per 10k req/s`,
+          verdict: Number.isFinite(cpu) ? (cpu <= CPU_TARGET ? 'met' : 'MISSED') : 'n/a',
+        });
+        anomalies.push(...[...baseline, ...traced].flatMap((r) => checkRun(`fixed-rate ${label}`, r)));
+        for (const r of [...baseline, ...traced]) {
+          if (r.load.rps < 0.9 * targetRps) anomalies.push(`fixed-rate ${label} ${r.kind === 'baseline' ? 'A' : 'B'}${r.pair}: achieved ${Math.round(r.load.rps)} of ${targetRps} req/s asked`);
+        }
+      }
+      json[s.kind] = { pids: server.pids, max: { rps: maxRun.rps, usedRps: maxRps, run: maxRun }, rates };
+    } finally {
+      await server.stop();
+    }
+  }
+  return {
+    json: { params: { pairs: ctx.mode.pairs, durationS: m.durationS, loads: m.loads, workers: m.workers }, servers: json },
+    sections,
+    targets,
+    chart,
+    anomalies,
+  };
+};

@@ -1,0 +1,130 @@
+/**
+ * idle-tax: what sonde costs processes it does NOT trace. A C program times
+ * getppid() (no sonde hook) and read(2) of one byte from /dev/zero (sonde
+ * hooks read's tracepoints, but the process is not selected, so the probe
+ * only looks the pid up and returns) with and without sonde attached. sonde
+ * selects a sleeping child meanwhile.
+ */
+import * as path from 'node:path';
+import { loadedSondePrograms } from '../lib/measure';
+import { REPO_ROOT, round, runCommand, sleep, spawnTracked, tool } from '../lib/proc';
+import type { Row } from '../lib/report';
+import { SondeProcess } from '../lib/sonde';
+import { compare, spread } from '../lib/stats';
+import { fmt, type Scenario } from './common';
+
+interface IdleRun {
+  kind: 'baseline' | 'traced';
+  pair: number;
+  getppidNs: number;
+  getppidMinNs: number;
+  readNs: number;
+  readMinNs: number;
+  wallS: number;
+  foreignSondePrograms: number;
+  /** sonde attached, selecting only a sleeping process: its CPU is its fixed cost. */
+  sonde?: { attachMs: number; cpuSeconds: number; idleCores: number; exitCode: number };
+}
+
+export function parseIdleTax(stdout: string): { getppid: [number, number]; read: [number, number] } {
+  const g = stdout.match(/^getppid_ns ([\d.]+) ([\d.]+)$/m);
+  const r = stdout.match(/^read_ns ([\d.]+) ([\d.]+)$/m);
+  if (!g || !r) throw new Error(`cannot parse idle-tax output:\n${stdout}`);
+  return { getppid: [Number(g[1]), Number(g[2])], read: [Number(r[1]), Number(r[2])] };
+}
+
+export const idleTax: Scenario = async (ctx) => {
+  const m = ctx.mode.idleTax;
+  const source = path.join(REPO_ROOT, 'bench', 'fixtures', 'idle-tax.c');
+  const binary = path.join(ctx.tmpDir, 'idle-tax');
+  const cc = await runCommand('cc', tool('cc'), ['-O2', '-Wall', '-o', binary, source], 60_000);
+  if (cc.code !== 0) throw new Error(`cc -O2 ${source} failed:\n${cc.stderr}`);
+  const sleeper = spawnTracked('sleep', tool('sleep'), ['3600']);
+  const runs: IdleRun[] = [];
+  const timeoutMs = Math.max(30_000, m.iterations * m.rounds * 2 * 20e-6 * 1000);
+  const once = async (kind: IdleRun['kind'], pair: number): Promise<IdleRun> => {
+    await sleep(ctx.gapMs);
+    let sonde: SondeProcess | undefined;
+    try {
+      if (kind === 'traced') {
+        sonde = await SondeProcess.start({ select: ['--pid', String(sleeper.pid)], otlpEndpoint: ctx.receiver.url });
+        await sleep(ctx.settleMs);
+      }
+      const foreign = loadedSondePrograms() - (sonde?.programs ?? 0);
+      const c0 = sonde ? sonde.cpuSeconds() : 0;
+      const r = await runCommand('idle-tax', binary, [String(m.iterations), String(m.rounds)], timeoutMs);
+      if (r.code !== 0 || r.timedOut) throw new Error(`idle-tax exited ${r.code}${r.timedOut ? ' (timed out)' : ''}: ${r.stderr}`);
+      const cpu = sonde ? sonde.cpuSeconds() - c0 : 0;
+      const parsed = parseIdleTax(r.stdout);
+      const run: IdleRun = {
+        kind,
+        pair,
+        getppidNs: parsed.getppid[0],
+        getppidMinNs: parsed.getppid[1],
+        readNs: parsed.read[0],
+        readMinNs: parsed.read[1],
+        wallS: round(r.wallMs / 1000),
+        foreignSondePrograms: foreign,
+      };
+      if (sonde) {
+        const stop = await sonde.stop(c0);
+        run.sonde = { attachMs: sonde.attachMs, cpuSeconds: round(cpu), idleCores: round(cpu / (r.wallMs / 1000), 4), exitCode: stop.exitCode };
+        sonde = undefined;
+      }
+      ctx.log(`  ${kind === 'baseline' ? 'A' : 'B'}${pair} idle-tax: getppid ${run.getppidNs} ns, read ${run.readNs} ns`);
+      return run;
+    } finally {
+      if (sonde) await sonde.kill();
+    }
+  };
+  try {
+    for (let pair = 1; pair <= ctx.mode.pairs; pair++) {
+      runs.push(await once('baseline', pair));
+      runs.push(await once('traced', pair));
+    }
+  } finally {
+    await sleeper.stop('SIGKILL', 1000);
+  }
+  const base = runs.filter((r) => r.kind === 'baseline');
+  const traced = runs.filter((r) => r.kind === 'traced');
+  const getppid = compare(
+    base.map((r) => r.getppidNs),
+    traced.map((r) => r.getppidNs),
+  );
+  const read = compare(
+    base.map((r) => r.readNs),
+    traced.map((r) => r.readNs),
+  );
+  const idleCores = spread(traced.map((r) => r.sonde?.idleCores ?? NaN));
+  const deltaGetppid = getppid.traced.median - getppid.baseline.median;
+  const deltaRead = read.traced.median - read.baseline.median;
+  const rows: Row[] = [
+    { metric: 'getppid() ns/call (not hooked)', baseline: getppid.baseline, traced: getppid.traced, ratio: getppid.ratio, target: 'informational' },
+    { metric: '  delta ns/call', traced: `${deltaGetppid >= 0 ? '+' : ''}${fmt(deltaGetppid)}` },
+    { metric: 'read(/dev/zero, 1) ns/call (hooked, pid not selected)', baseline: read.baseline, traced: read.traced, ratio: read.ratio, target: 'informational' },
+    { metric: '  delta ns/call', traced: `${deltaRead >= 0 ? '+' : ''}${fmt(deltaRead)}` },
+    { metric: 'sonde CPU meanwhile (cores; its fixed cost)', traced: idleCores },
+  ];
+  const anomalies: string[] = [];
+  for (const r of runs) {
+    if (r.foreignSondePrograms > 0) anomalies.push(`idle-tax ${r.kind === 'baseline' ? 'A' : 'B'}${r.pair}: another sonde had ${r.foreignSondePrograms} programs loaded during the run`);
+    if (r.sonde && r.sonde.exitCode !== 0) anomalies.push(`idle-tax B${r.pair}: sonde exited with code ${r.sonde.exitCode}`);
+  }
+  return {
+    json: {
+      params: { iterations: m.iterations, rounds: m.rounds, pairs: ctx.mode.pairs, selectedPid: 'a sleeping child (sleep 3600)' },
+      runs,
+      summary: { getppidNs: getppid, readNs: read, deltaGetppidNs: round(deltaGetppid, 2), deltaReadNs: round(deltaRead, 2), sondeIdleCores: idleCores },
+    },
+    sections: [
+      {
+        title: `idle-tax: syscall cost in a process sonde does not trace (${fmt(m.iterations)} calls x ${m.rounds} rounds per run, ${ctx.mode.pairs} A/B pairs)`,
+        rows,
+        notes: ['each run prints the median of its rounds; the table shows the median (min–max) over runs'],
+      },
+    ],
+    targets: [],
+    chart: [],
+    anomalies,
+  };
+};

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# sonde's benchmark: sonde against an untraced baseline, alternating runs.
+#   npm run bench                 full run (20-40 minutes)
+#   npm run bench -- --quick      under 3 minutes
+#   npm run bench -- --smoke      seconds, for the test suite
+#   npm run bench -- --out DIR --only worst-case,churn
+# Needs root (eBPF), wrk, hey, nginx, python3 and cc; setup.sh installs them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --build-only-if-needed
+exec node dist/bench/run.js "$@"

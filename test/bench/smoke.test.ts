@@ -1,0 +1,125 @@
+/**
+ * The benchmark's machinery, end to end: `run.js --smoke` starts the
+ * servers, the receiver and sonde, runs every scenario at tiny rates and
+ * writes its files. Only the shape of the output is checked, never a
+ * timing or a ratio: those depend on the machine.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const REPO_ROOT = (() => {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'binding.gyp'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`no binding.gyp above ${__dirname}`);
+    dir = up;
+  }
+  return dir;
+})();
+
+const TIMEOUT_MS = 5 * 60_000;
+const SCENARIOS = ['worst-case', 'fixed-rate', 'capacity', 'idle-tax', 'churn'];
+
+function runSmoke(outDir: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist', 'bench', 'run.js'), '--smoke', '--out', outDir], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGINT'), TIMEOUT_MS - 15_000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const isNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+
+function assertSpread(value: unknown, where: string): void {
+  const s = value as { median?: unknown; min?: unknown; max?: unknown; n?: unknown };
+  assert.ok(s && typeof s === 'object', `${where} is missing`);
+  for (const k of ['median', 'min', 'max', 'n'] as const) assert.ok(isNumber(s[k]), `${where}.${k} is not a number: ${JSON.stringify(s)}`);
+}
+
+function assertComparison(value: unknown, where: string): void {
+  const c = value as { baseline?: unknown; traced?: unknown; ratio?: unknown };
+  assertSpread(c?.baseline, `${where}.baseline`);
+  assertSpread(c?.traced, `${where}.traced`);
+  assert.ok(isNumber(c.ratio), `${where}.ratio is not a number`);
+}
+
+test('npm run bench -- --smoke runs every scenario and writes its report', { timeout: TIMEOUT_MS, skip: process.getuid?.() !== 0 ? 'needs root (sonde loads eBPF programs)' : false }, async () => {
+  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-bench-smoke-'));
+  try {
+    const r = await runSmoke(outDir);
+    assert.equal(r.code, 0, `bench exited ${r.code}\nstdout:\n${r.stdout.slice(-4000)}\nstderr:\n${r.stderr.slice(-4000)}`);
+
+    const latest = path.join(outDir, 'latest.json');
+    assert.ok(fs.existsSync(latest), 'latest.json was not written');
+    const stamped = fs.readdirSync(outDir).filter((f) => /^bench-.+\.json$/.test(f));
+    assert.equal(stamped.length, 1, `expected one bench-<timestamp>.json, found ${stamped.join(', ')}`);
+    const report = JSON.parse(fs.readFileSync(latest, 'utf8'));
+
+    assert.equal(report.mode, 'smoke');
+    const m = report.machine;
+    assert.ok(isNumber(m.cores) && m.cores >= 1, 'machine.cores');
+    for (const k of ['cpuModel', 'kernel', 'node']) assert.equal(typeof m[k], 'string', `machine.${k}`);
+    assert.ok(isNumber(m.totalMemoryMB), 'machine.totalMemoryMB');
+
+    assert.deepEqual(Object.keys(report.scenarios).sort(), [...SCENARIOS].sort());
+    for (const name of SCENARIOS) assert.equal(report.scenarios[name].status, 'ok', `${name}: ${report.scenarios[name].error ?? ''}`);
+
+    const wc = report.scenarios['worst-case'];
+    assertComparison(wc.summary.throughputRps, 'worst-case.summary.throughputRps');
+    for (const p of ['p50', 'p75', 'p90', 'p99']) assertComparison(wc.summary.latencyMs[p], `worst-case.summary.latencyMs.${p}`);
+    assertSpread(wc.summary.sonde.coresPer10kRps, 'worst-case.summary.sonde.coresPer10kRps');
+    assertSpread(wc.summary.sonde.peakRssMB, 'worst-case.summary.sonde.peakRssMB');
+    assertSpread(wc.summary.spansPerRequest, 'worst-case.summary.spansPerRequest');
+    assert.ok(wc.runs.baseline.length >= 1 && wc.runs.traced.length === wc.runs.baseline.length, 'worst-case runs, A and B');
+    const b = wc.runs.traced[0];
+    assert.ok(isNumber(b.load.requests) && isNumber(b.receiver.spans) && isNumber(b.sonde.cpuSeconds), 'a traced run has raw figures');
+    for (const k of ['requests', 'server', 'client', 'exported', 'eventsLost', 'spansDropped', 'unparsed', 'connections']) {
+      assert.ok(isNumber(b.sonde.final[k]), `sonde final counter ${k}`);
+    }
+
+    for (const server of ['node', 'python', 'nginx']) {
+      const s = report.scenarios['fixed-rate'].servers[server];
+      assert.ok(s, `fixed-rate.${server}`);
+      assert.ok(isNumber(s.max.rps), `fixed-rate.${server}.max.rps`);
+      for (const load of ['25%', '50%']) {
+        const summary = s.rates[load]?.summary;
+        assertComparison(summary?.latencyMs.p99, `fixed-rate.${server}.${load}.latencyMs.p99`);
+        assertSpread(summary.sonde.coresPer10kRps, `fixed-rate.${server}.${load}.sonde.coresPer10kRps`);
+        assertSpread(summary.sonde.peakRssMB, `fixed-rate.${server}.${load}.sonde.peakRssMB`);
+      }
+    }
+
+    const cap = report.scenarios.capacity;
+    assert.ok(Array.isArray(cap.steps) && cap.steps.length >= 1, 'capacity.steps');
+    assert.ok(isNumber(cap.summary.highestZeroLossRps), 'capacity.summary.highestZeroLossRps');
+
+    const idle = report.scenarios['idle-tax'];
+    assertComparison(idle.summary.getppidNs, 'idle-tax.summary.getppidNs');
+    assertComparison(idle.summary.readNs, 'idle-tax.summary.readNs');
+
+    const churn = report.scenarios.churn;
+    for (const k of ['startMB', 'peakMB', 'endMB', 'growthMB']) assertSpread(churn.summary.rss[k], `churn.summary.rss.${k}`);
+    assertSpread(churn.summary.connectionsAfterLoad, 'churn.summary.connectionsAfterLoad');
+    assertSpread(churn.summary.spansPerRequest, 'churn.summary.spansPerRequest');
+
+    assert.ok(Array.isArray(report.targets) && report.targets.length > 0, 'targets');
+    const svg = fs.readFileSync(path.join(outDir, 'latency.svg'), 'utf8');
+    assert.ok(svg.startsWith('<svg'), 'latency.svg starts with <svg');
+    assert.ok(svg.trimEnd().endsWith('</svg>'), 'latency.svg is complete');
+    assert.match(r.stdout, /== targets/, 'the terminal report lists the targets');
+  } finally {
+    fs.rmSync(outDir, { recursive: true, force: true });
+  }
+});
