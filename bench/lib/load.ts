@@ -133,3 +133,18 @@ export async function runHey(o: HeyOptions): Promise<LoadResult> {
   if (r.code !== 0) throw new Error(`${command} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
   return { ...parseHey(r.stdout), targetRps: round(workers * perWorker, 1), command };
 }
+
+/**
+ * hey without a rate limit: the most this client gets out of the server.
+ * Fixed rates are fractions of this, not of wrk's maximum: hey needs far
+ * more CPU per request than wrk, so on two cores "50% of wrk's maximum" is
+ * already more than hey can send.
+ */
+export async function runHeyMax(o: { url: string; durationS: number; workers: number }): Promise<LoadResult> {
+  const args = ['-z', `${o.durationS}s`, '-c', String(o.workers), o.url];
+  const r = await runCommand('hey', tool('hey'), args, (o.durationS + 40) * 1000);
+  const command = `hey ${args.join(' ')}`;
+  if (r.timedOut) throw new Error(`${command} did not finish in time`);
+  if (r.code !== 0) throw new Error(`${command} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return { ...parseHey(r.stdout), command };
+}

@@ -1,10 +1,10 @@
 /**
  * fixed-rate: what a service that is not saturated pays. For each of a Node,
  * a Python (ThreadingHTTPServer) and an nginx server: find its untraced
- * maximum with wrk, then hold 25% and 50% of it with hey, alternating
+ * maximum with hey (unthrottled), then hold 25% and 50% of it with hey, alternating
  * untraced and traced runs.
  */
-import { heyWorkers, runHey, runWrk, type LoadResult } from '../lib/load';
+import { heyWorkers, runHey, runHeyMax, runWrk, type LoadResult } from '../lib/load';
 import { measure, type RunRecord } from '../lib/measure';
 import type { Row, Section, TargetCheck } from '../lib/report';
 import { startNginx, startNodeServer, startPythonServer, type Server } from '../lib/servers';
@@ -39,9 +39,9 @@ export const fixedRate: Scenario = async (ctx) => {
     const server = await s.start();
     try {
       if (m.warmupS > 0) await runWrk({ url: server.url, threads: 1, connections: 50, durationS: m.warmupS });
-      const maxRun: LoadResult = await runWrk({ url: server.url, threads: 1, connections: 50, durationS: m.maxDurationS });
+      const maxRun: LoadResult = await runHeyMax({ url: server.url, workers: 50, durationS: m.maxDurationS });
       const maxRps = Math.min(maxRun.rps, m.maxCapRps ?? Infinity);
-      ctx.log(`  ${s.kind}: untraced max ${Math.round(maxRun.rps)} req/s (wrk -t1 -c50 -d${m.maxDurationS}s)${m.maxCapRps ? `, capped at ${m.maxCapRps} for smoke` : ''}`);
+      ctx.log(`  ${s.kind}: untraced max ${Math.round(maxRun.rps)} req/s (hey -c 50 -z ${m.maxDurationS}s)${m.maxCapRps ? `, capped at ${m.maxCapRps} for smoke` : ''}`);
       const rates: Record<string, RateResult> = {};
       const select = ['--pid', server.pids.join(',')];
       for (const fraction of m.loads) {

@@ -15,7 +15,7 @@ export interface SondeConfig {
   selection: Selection;
   exporters: ExporterConfig[];
   routes: string[];
-  queue: { maxQueueSize: number; maxExportBatchSize: number; scheduledDelayMs: number; exportTimeoutMs: number };
+  queue: { maxQueueSize: number; maxExportBatchSize: number; scheduledDelayMs: number; exportTimeoutMs: number; maxAttempts: number };
   capture: { payloadCaptureBytes: number; ringBufferBytes: number; responseTimeoutMs: number; maxConnections: number; rawSyscallHooks: boolean };
   statsIntervalMs: number;
   discoveryIntervalMs: number;
@@ -185,6 +185,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Son
       maxExportBatchSize: int(raw, 'maxExportBatchSize', 1, 100_000),
       scheduledDelayMs: int(raw, 'scheduleDelayMs', 1, 600_000),
       exportTimeoutMs: int(raw, 'exportTimeoutMs', 1, 600_000),
+      maxAttempts: int(raw, 'exportAttempts', 1, 10),
     },
     capture: {
       payloadCaptureBytes: int(raw, 'payloadCaptureBytes', 64, 4096),

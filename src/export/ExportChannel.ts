@@ -14,14 +14,24 @@ export interface ExportChannelOptions {
   scheduledDelayMs: number;
   /** An export that has not answered by then is counted as failed, in ms. */
   exportTimeoutMs: number;
+  /**
+   * Tries per batch before its spans are dropped (default 1). The OTLP gRPC
+   * exporter does not retry by itself, so a backend that restarts would
+   * otherwise lose every batch sent meanwhile.
+   */
+  maxAttempts?: number;
+  /** Wait before the first retry, in ms; each further retry waits 4 times longer. */
+  retryBackoffMs?: number;
 }
 
 export interface ExportChannelCounters {
   exported: number;
   /** Dropped because the queue was full (the backend is slower than the traffic). */
   droppedQueueFull: number;
-  /** Dropped because the exporter gave up on them (after its own retries). */
+  /** Dropped because every attempt to export them failed. */
   droppedExportFailed: number;
+  /** Attempts that failed and were tried again. */
+  retries: number;
   queued: number;
 }
 
@@ -35,6 +45,7 @@ export class ExportChannel {
   #exported = 0;
   #droppedQueueFull = 0;
   #droppedExportFailed = 0;
+  #retries = 0;
   #lastError: string | undefined;
   #onError: (message: string) => void;
 
@@ -50,6 +61,7 @@ export class ExportChannel {
       exported: this.#exported,
       droppedQueueFull: this.#droppedQueueFull,
       droppedExportFailed: this.#droppedExportFailed,
+      retries: this.#retries,
       queued: this.#queue.length,
     };
   }
@@ -114,23 +126,38 @@ export class ExportChannel {
     });
   }
 
-  #exportBatch(batch: ReadableSpan[]): Promise<void> {
-    return new Promise<void>((resolve) => {
+  async #exportBatch(batch: ReadableSpan[]): Promise<void> {
+    const maxAttempts = Math.max(1, this.#options.maxAttempts ?? 1);
+    let backoffMs = this.#options.retryBackoffMs ?? 250;
+    for (let attempt = 1; ; attempt++) {
+      const result = await this.#exportOnce(batch);
+      if (result.code === ExportResultCode.SUCCESS) {
+        this.#exported += batch.length;
+        this.#lastError = undefined;
+        return;
+      }
+      const message = result.error?.message ?? 'export failed';
+      if (attempt >= maxAttempts) {
+        this.#droppedExportFailed += batch.length;
+        if (message !== this.#lastError) this.#onError(message);
+        this.#lastError = message;
+        return;
+      }
+      this.#retries++;
+      const wait = sleep(backoffMs);
+      await wait.done;
+      backoffMs *= 4;
+    }
+  }
+
+  #exportOnce(batch: ReadableSpan[]): Promise<ExportResult> {
+    return new Promise<ExportResult>((resolve) => {
       let settled = false;
       const settle = (result: ExportResult): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timeout);
-        if (result.code === ExportResultCode.SUCCESS) {
-          this.#exported += batch.length;
-          this.#lastError = undefined;
-        } else {
-          this.#droppedExportFailed += batch.length;
-          const message = result.error?.message ?? 'export failed';
-          if (message !== this.#lastError) this.#onError(message);
-          this.#lastError = message;
-        }
-        resolve();
+        resolve(result);
       };
       const timeout = setTimeout(
         () => settle({ code: ExportResultCode.FAILED, error: new Error(`export timed out after ${this.#options.exportTimeoutMs} ms`) }),

@@ -108,7 +108,7 @@ export interface NativeModule {
 
 export const DEFAULT_NATIVE_OPTIONS: Omit<NativeTracerOptions, 'selfPid' | 'traceAllPids'> = {
   payloadCaptureBytes: 1024,
-  ringBufferBytes: 8 << 20,
+  ringBufferBytes: 4 << 20,
   rawSyscallHooks: false,
   pollIntervalMs: 10,
   responseIdleFlushMs: 100,

@@ -23,8 +23,8 @@ const DEFAULTS: SondeConfig = {
   selection: { pids: [], exes: [], openPorts: [] },
   exporters: [{ kind: 'console' }],
   routes: [],
-  queue: { maxQueueSize: 8192, maxExportBatchSize: 1024, scheduledDelayMs: 1000, exportTimeoutMs: 10000 },
-  capture: { payloadCaptureBytes: 1024, ringBufferBytes: 8 * 1024 * 1024, responseTimeoutMs: 30000, maxConnections: 65536, rawSyscallHooks: false },
+  queue: { maxQueueSize: 8192, maxExportBatchSize: 1024, scheduledDelayMs: 1000, exportTimeoutMs: 10000, maxAttempts: 3 },
+  capture: { payloadCaptureBytes: 1024, ringBufferBytes: 4 * 1024 * 1024, responseTimeoutMs: 30000, maxConnections: 65536, rawSyscallHooks: false },
   statsIntervalMs: 5000,
   discoveryIntervalMs: 1000,
   logLevel: 'info',
@@ -90,7 +90,7 @@ test('every int option is read from its flag and its SONDE_* variable', () => {
 
 test('OTEL_BSP_* variables feed the queue settings', () => {
   const c = loadConfig([], { OTEL_BSP_MAX_QUEUE_SIZE: '100', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '10', OTEL_BSP_SCHEDULE_DELAY: '250', OTEL_BSP_EXPORT_TIMEOUT: '5000' });
-  assert.deepEqual(c.queue, { maxQueueSize: 100, maxExportBatchSize: 10, scheduledDelayMs: 250, exportTimeoutMs: 5000 });
+  assert.deepEqual(c.queue, { maxQueueSize: 100, maxExportBatchSize: 10, scheduledDelayMs: 250, exportTimeoutMs: 5000, maxAttempts: 3 });
 });
 
 // ---------------------------------------------------------------------------

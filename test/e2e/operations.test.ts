@@ -141,6 +141,25 @@ test('a dead backend: spans are dropped and counted, sonde keeps running and the
   assert.equal(await sonde.stop(), 0);
 });
 
+test('a backend that fails for a moment loses nothing: the batch is tried again', async (t) => {
+  const otlp = await startOtlpGrpcReceiver();
+  const { proc: server, port } = await startService(process.execPath, [HELLO]);
+  t.after(async () => {
+    await server.stop('SIGTERM');
+    await otlp.close();
+  });
+  otlp.setFailing(14); // UNAVAILABLE, as a restarting collector answers
+  const sonde = await startSonde(['--pid', String(server.child.pid)], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  for (let i = 0; i < 5; i++) assert.equal((await request(`http://127.0.0.1:${port}/retry/${i}`)).status, 200);
+  for (let i = 0; i < 100 && otlp.requests === 0; i++) await sleep(50);
+  assert.ok(otlp.requests >= 1, 'the first attempt reached the failing backend');
+  otlp.setFailing(null);
+  const spans = await otlp.waitFor((s) => s.length >= 5, 15_000);
+  assert.equal(spans.length, 5);
+  assert.equal(await sonde.stop(), 0);
+  assert.match(sonde.stderr(), /counters\s+requests=5 server=5 client=0 exported=5 eventsLost=0 spansDropped=0/);
+});
+
 test('bad configuration is refused with the flag named, before anything is attached', () => {
   const run = (args: string[], env: NodeJS.ProcessEnv = {}): { code: number; stderr: string } => {
     try {

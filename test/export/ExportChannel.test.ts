@@ -78,11 +78,12 @@ test('a full batch is exported at once, without waiting for the delay', async ()
   channel.push(span(1));
   channel.push(span(2));
   assert.equal(exporter.batches.length, 0);
-  assert.deepEqual(channel.counters, { exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, queued: 2 });
+  assert.deepEqual(channel.counters, { exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 2 });
   channel.push(span(3));
   assert.equal(exporter.batches.length, 1, 'the third span fills the batch and is sent synchronously');
   assert.deepEqual(names(exporter.batches[0]), ['s1', 's2', 's3']);
-  assert.deepEqual(channel.counters, { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, queued: 0 });
+  await new Promise((resolve) => setImmediate(resolve)); // the result is accounted a microtask later
+  assert.deepEqual(channel.counters, { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0 });
   await channel.shutdown(100);
 });
 
@@ -108,7 +109,7 @@ test('batches never exceed maxExportBatchSize and keep push order', async () => 
     ['s5', 's6', 's7', 's8'],
     ['s9', 's10'],
   ]);
-  assert.deepEqual(channel.counters, { exported: 10, droppedQueueFull: 0, droppedExportFailed: 0, queued: 0 });
+  assert.deepEqual(channel.counters, { exported: 10, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0 });
 });
 
 test('a partial batch is exported after scheduledDelayMs', async () => {
@@ -119,7 +120,7 @@ test('a partial batch is exported after scheduledDelayMs', async () => {
   assert.equal(exporter.batches.length, 0, 'nothing is sent before the delay');
   await waitUntil(() => exporter.batches.length === 1, 'the timed export');
   assert.deepEqual(names(exporter.batches[0]), ['s1', 's2']);
-  assert.deepEqual(channel.counters, { exported: 2, droppedQueueFull: 0, droppedExportFailed: 0, queued: 0 });
+  assert.deepEqual(channel.counters, { exported: 2, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0 });
   // A later span starts a new timer.
   channel.push(span(3));
   await waitUntil(() => exporter.batches.length === 2, 'the second timed export');
@@ -149,7 +150,7 @@ test('a full queue drops new spans and counts them as droppedQueueFull', async (
   channel.push(span(1));
   channel.push(span(2)); // batch in flight, queue empty again
   for (let i = 3; i <= 9; i++) channel.push(span(i)); // 3..6 fit, 7..9 are dropped
-  assert.deepEqual(channel.counters, { exported: 0, droppedQueueFull: 3, droppedExportFailed: 0, queued: 4 });
+  assert.deepEqual(channel.counters, { exported: 0, droppedQueueFull: 3, droppedExportFailed: 0, retries: 0, queued: 4 });
   exporter.behaviour = 'success';
   exporter.releaseAll();
   await channel.flush(1000);
@@ -158,7 +159,7 @@ test('a full queue drops new spans and counts them as droppedQueueFull', async (
     ['s3', 's4'],
     ['s5', 's6'],
   ]);
-  assert.deepEqual(channel.counters, { exported: 6, droppedQueueFull: 3, droppedExportFailed: 0, queued: 0 });
+  assert.deepEqual(channel.counters, { exported: 6, droppedQueueFull: 3, droppedExportFailed: 0, retries: 0, queued: 0 });
 });
 
 test('failed exports are counted as droppedExportFailed; onError once per distinct message', async () => {
@@ -168,7 +169,7 @@ test('failed exports are counted as droppedExportFailed; onError once per distin
   for (let i = 1; i <= 6; i++) channel.push(span(i));
   await channel.flush(1000);
   assert.equal(exporter.batches.length, 3);
-  assert.deepEqual(channel.counters, { exported: 0, droppedQueueFull: 0, droppedExportFailed: 6, queued: 0 });
+  assert.deepEqual(channel.counters, { exported: 0, droppedQueueFull: 0, droppedExportFailed: 6, retries: 0, queued: 0 });
   assert.deepEqual(errors, ['UNAVAILABLE: connection refused']);
   assert.equal(channel.lastError, 'UNAVAILABLE: connection refused');
 
@@ -191,7 +192,7 @@ test('failed exports are counted as droppedExportFailed; onError once per distin
   channel.push(span(14));
   await channel.flush(1000);
   assert.deepEqual(errors, ['UNAVAILABLE: connection refused', 'DEADLINE_EXCEEDED', 'DEADLINE_EXCEEDED']);
-  assert.deepEqual(channel.counters, { exported: 2, droppedExportFailed: 12, droppedQueueFull: 0, queued: 0 });
+  assert.deepEqual(channel.counters, { exported: 2, droppedExportFailed: 12, droppedQueueFull: 0, retries: 0, queued: 0 });
 });
 
 test('a failure without an error object is reported as "export failed"', async () => {
@@ -224,7 +225,7 @@ test('an exporter that never calls back is timed out and counted as failed', asy
   // The channel is not stuck: the next batch is attempted.
   exporter.behaviour = 'success';
   await channel.flush(1000);
-  assert.deepEqual(channel.counters, { exported: 1, droppedQueueFull: 0, droppedExportFailed: 3, queued: 0 });
+  assert.deepEqual(channel.counters, { exported: 1, droppedQueueFull: 0, droppedExportFailed: 3, retries: 0, queued: 0 });
   assert.equal(channel.lastError, undefined);
 });
 
@@ -237,7 +238,7 @@ test('an exporter that throws synchronously is counted as failed and the channel
     channel.push(span(2));
   });
   await ticks();
-  assert.deepEqual(channel.counters, { exported: 0, droppedQueueFull: 0, droppedExportFailed: 2, queued: 0 });
+  assert.deepEqual(channel.counters, { exported: 0, droppedQueueFull: 0, droppedExportFailed: 2, retries: 0, queued: 0 });
   assert.deepEqual(errors, ['exporter exploded']);
   channel.push(span(3));
   channel.push(span(4));
@@ -272,7 +273,7 @@ test('flush() exports everything queued, in batches, without waiting for the del
   assert.equal(exporter.batches.length, 0);
   await channel.flush(1000);
   assert.equal(exporter.batches.length, 1);
-  assert.deepEqual(channel.counters, { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, queued: 0 });
+  assert.deepEqual(channel.counters, { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0 });
 });
 
 test('flush() waits for an export in flight and the spans queued behind it', async () => {
@@ -288,7 +289,7 @@ test('flush() waits for an export in flight and the spans queued behind it', asy
   exporter.behaviour = 'success';
   exporter.releaseAll();
   await flushing;
-  assert.deepEqual(channel.counters, { exported: 5, droppedQueueFull: 0, droppedExportFailed: 0, queued: 0 });
+  assert.deepEqual(channel.counters, { exported: 5, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0 });
   assert.deepEqual(exporter.batches.map((b) => b.length), [2, 2, 1]);
 });
 
@@ -354,9 +355,33 @@ test('channels are independent: a hanging exporter does not hold up another', as
     b.push(span(i));
   }
   assert.equal(a.name, 'dead');
-  assert.deepEqual(a.counters, { exported: 0, droppedQueueFull: 2, droppedExportFailed: 0, queued: 2 });
+  assert.deepEqual(a.counters, { exported: 0, droppedQueueFull: 2, droppedExportFailed: 0, retries: 0, queued: 2 });
   await b.flush(1000);
   assert.equal(b.counters.exported + b.counters.droppedQueueFull, 5);
   assert.equal(b.counters.droppedExportFailed, 0);
   dead.releaseAll();
+});
+
+test('a failed batch is tried again, with backoff, before its spans are dropped', async () => {
+  const exporter = new FakeExporter({ fail: 'UNAVAILABLE' });
+  const errors: string[] = [];
+  const channel = new ExportChannel('retrying', exporter, { maxQueueSize: 10, maxExportBatchSize: 2, scheduledDelayMs: 5, exportTimeoutMs: 1000, maxAttempts: 3, retryBackoffMs: 20 }, (m) => errors.push(m));
+  channel.push(span(1));
+  channel.push(span(2));
+  await waitUntil(() => exporter.batches.length === 2, 'the first retry');
+  exporter.behaviour = 'success'; // the backend is back
+  await channel.flush(2000);
+  assert.equal(exporter.batches.length, 3);
+  assert.deepEqual(exporter.batches.map(names), [['s1', 's2'], ['s1', 's2'], ['s1', 's2']]);
+  assert.deepEqual(channel.counters, { exported: 2, droppedQueueFull: 0, droppedExportFailed: 0, retries: 2, queued: 0 });
+  assert.deepEqual(errors, [], 'nothing was lost, so nothing is reported');
+
+  exporter.behaviour = { fail: 'UNAVAILABLE' };
+  channel.push(span(3));
+  channel.push(span(4));
+  await channel.flush(2000);
+  assert.equal(exporter.batches.length, 6, 'three attempts, then given up');
+  assert.equal(channel.counters.droppedExportFailed, 2);
+  assert.equal(channel.counters.retries, 4);
+  assert.deepEqual(errors, ['UNAVAILABLE']);
 });

@@ -128,6 +128,24 @@ test('an interim 100 Continue does not end the exchange', () => {
   assert.ok(xs[0].requestBytes > 10_000);
 });
 
+test('a WebSocket upgrade ends with its 101 response and the frames after it are ignored', () => {
+  const t = tracker();
+  const s = new ConnScript({ pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  t.feed(s.message(1000n * MS, Dir.Ingress, Cls.Request, GET('/ws', 'Upgrade: websocket\r\nConnection: Upgrade\r\n')));
+  t.feed(s.message(1001n * MS, Dir.Egress, Cls.Response, 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n', 1001n * MS + 5n));
+  t.feed(s.message(1002n * MS, Dir.Ingress, Cls.Unknown, '\x81\x85frame'));
+  t.feed(s.message(1003n * MS, Dir.Egress, Cls.Unknown, '\x81\x05hello'));
+  t.feed(s.message(1004n * MS, Dir.Ingress, Cls.Unknown, '\x81\x85frame'));
+  const xs = take(t);
+  assert.equal(xs.length, 1);
+  assert.match(xs[0].responseHead.toString('latin1'), /^HTTP\/1\.1 101/);
+  assert.equal(xs[0].responseEndNs, 1001n * MS + 5n);
+  t.feed(s.close(1005n * MS));
+  assert.equal(take(t).length, 0);
+  t.tick(100_000n * MS);
+  assert.equal(t.counters().requestsTimedOut, 0);
+});
+
 test('a request that never gets a response is reported after the response timeout', () => {
   const t = tracker({ responseTimeoutMs: 1000 });
   const s = new ConnScript({ pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);

@@ -25,7 +25,7 @@ struct BpfTracerOptions {
   uint32_t self_pid = 0;
   bool trace_all_pids = false;
   uint32_t payload_capture_bytes = 1024;
-  uint32_t ring_buffer_bytes = 8u << 20;
+  uint32_t ring_buffer_bytes = 4u << 20;
   uint32_t poll_interval_ms = 10;
   // true: the two raw syscall tracepoints (cheaper per hooked syscall);
   // false: one syscalls:sys_{enter,exit}_* tracepoint per hooked syscall.

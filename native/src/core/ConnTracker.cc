@@ -29,8 +29,13 @@ Endpoint4 endpointOf(const sonde_tuple& t) {
 }
 
 bool isInterimResponse(const uint8_t* payload, uint32_t len) {
-  // "HTTP/1.1 1xx": 100 Continue and 103 Early Hints precede the real one.
-  return len >= 10 && payload[9] == '1';
+  // "HTTP/1.1 1xx": 100 Continue and 103 Early Hints precede the real one;
+  // 101 Switching Protocols is final (what follows is not HTTP/1).
+  return len >= 12 && payload[9] == '1' && !(payload[10] == '0' && payload[11] == '1');
+}
+
+bool isSwitchingProtocols(const uint8_t* payload, uint32_t len) {
+  return len >= 12 && payload[9] == '1' && payload[10] == '0' && payload[11] == '1';
 }
 
 }  // namespace
@@ -169,6 +174,12 @@ void ConnTracker::onMessageStart(const sonde_msg_start_event& ev, const uint8_t*
   }
   c->last_seq = ev.hdr.msg_seq;
   c->current = nullptr;
+  if (c->upgraded) {
+    // After 101 Switching Protocols (WebSocket, h2c): the upgrade exchange
+    // has just been closed out above; the rest is not HTTP/1.
+    c->ignored = true;
+    return;
+  }
 
   if (ev.hdr.msg_class == SONDE_CLASS_HTTP2_PREFACE) {
     // HTTP/2 needs whole frames and HPACK state: not followed yet.
@@ -200,6 +211,7 @@ void ConnTracker::onMessageStart(const sonde_msg_start_event& ev, const uint8_t*
   }
   if (ev.hdr.msg_class == SONDE_CLASS_HTTP1_RESPONSE && !isInterimResponse(payload, len)) {
     startResponse(c, ev, payload, len);
+    if (isSwitchingProtocols(payload, len)) c->upgraded = true;
   }
 }
 

@@ -128,6 +128,7 @@ class ConnTracker {
     uint8_t role = 0;  // ExchangeRole, 0 until known
     bool preexisting = false;
     bool ignored = false;
+    bool upgraded = false;  // a 101 response was seen
     uint16_t family = 0;
     char comm[16] = {};
     Endpoint4 tuple{};
