@@ -19,6 +19,7 @@ export interface SondeConfig {
   capture: { payloadCaptureBytes: number; ringBufferBytes: number; responseTimeoutMs: number; maxConnections: number; rawSyscallHooks: boolean };
   statsIntervalMs: number;
   discoveryIntervalMs: number;
+  nice: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   logFormat: 'pretty' | 'json';
   help: boolean;
@@ -196,6 +197,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Son
     },
     statsIntervalMs: int(raw, 'statsIntervalMs', 0, 86_400_000),
     discoveryIntervalMs: int(raw, 'discoveryIntervalMs', 50, 600_000),
+    nice: int(raw, 'nice', 0, 19),
     logLevel: logLevel as SondeConfig['logLevel'],
     logFormat,
     help: raw.has('help'),

@@ -43,6 +43,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
 
   { key: 'statsIntervalMs', flag: '--stats-interval-ms', env: 'SONDE_STATS_INTERVAL_MS', kind: 'int', default: '5000', valueName: 'MS', group: 'Operation', help: 'how often a line of counters is logged (0: never)' },
   { key: 'discoveryIntervalMs', flag: '--discovery-interval-ms', env: 'SONDE_DISCOVERY_INTERVAL_MS', kind: 'int', default: '1000', valueName: 'MS', group: 'Operation', help: 'how often /proc is scanned for processes that match' },
+  { key: 'nice', flag: '--nice', env: 'SONDE_NICE', kind: 'int', default: '10', valueName: 'N', group: 'Operation', help: "sonde's own scheduling niceness (0-19): above 0, the traced services win the CPU when both want it; 0 leaves it alone" },
   { key: 'logLevel', flag: '--log-level', env: 'SONDE_LOG_LEVEL', otelEnv: ['OTEL_LOG_LEVEL'], kind: 'string', default: 'info', valueName: 'LEVEL', group: 'Operation', help: 'debug, info, warn or error' },
   { key: 'logFormat', flag: '--log-format', env: 'SONDE_LOG_FORMAT', kind: 'string', default: 'pretty', valueName: 'pretty|json', group: 'Operation', help: 'pretty lines for people, JSON lines for log shippers' },
   { key: 'help', flag: '--help', env: '', kind: 'flag', group: 'Operation', help: 'show this help' },

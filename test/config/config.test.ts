@@ -27,6 +27,7 @@ const DEFAULTS: SondeConfig = {
   capture: { payloadCaptureBytes: 1024, ringBufferBytes: 4 * 1024 * 1024, responseTimeoutMs: 30000, maxConnections: 65536, rawSyscallHooks: false },
   statsIntervalMs: 5000,
   discoveryIntervalMs: 1000,
+  nice: 10,
   logLevel: 'info',
   logFormat: 'pretty',
   help: false,
