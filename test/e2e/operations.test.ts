@@ -9,7 +9,9 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startOtlpGrpcReceiver, startZipkinReceiver } from '../support/receivers';
+import * as http from 'node:http';
+import { decodeExportTraceServiceRequest } from '../support/otlp-decode';
+import { startOtlpGrpcReceiver, startZipkinReceiver, type ReceivedSpan } from '../support/receivers';
 import { REPO_ROOT, hasCommand, request, sleep, sondeProgramsLoaded, startProcess, startService, startSonde } from './support';
 
 const HELLO = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'hello-server.js');
@@ -158,6 +160,41 @@ test('a backend that fails for a moment loses nothing: the batch is tried again'
   assert.equal(spans.length, 5);
   assert.equal(await sonde.stop(), 0);
   assert.match(sonde.stderr(), /counters\s+requests=5 server=5 client=0 exported=5 eventsLost=0 spansDropped=0/);
+});
+
+test('OTLP over HTTP/protobuf: OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf posts to /v1/traces with the configured headers', async (t) => {
+  const received: ReceivedSpan[] = [];
+  const seenHeaders: http.IncomingHttpHeaders[] = [];
+  const receiver = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.method === 'POST' && req.url === '/v1/traces' && req.headers['content-type'] === 'application/x-protobuf') {
+        seenHeaders.push(req.headers);
+        received.push(...decodeExportTraceServiceRequest(Buffer.concat(chunks)));
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      } else res.writeHead(404).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const receiverPort = (receiver.address() as { port: number }).port;
+  const { proc: server, port } = await startService(process.execPath, [HELLO]);
+  t.after(async () => {
+    await server.stop('SIGTERM');
+    receiver.close();
+  });
+  const sonde = await startSonde(['--pid', String(server.child.pid)], {
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiverPort}`,
+    OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=s%20cret',
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+  });
+  for (let i = 0; i < 3; i++) assert.equal((await request(`http://127.0.0.1:${port}/proto/${i}`)).status, 200);
+  for (let i = 0; i < 200 && received.length < 3; i++) await sleep(50);
+  assert.equal(await sonde.stop(), 0);
+  assert.deepEqual(received.map((s) => s.attributes['url.path']).sort(), ['/proto/0', '/proto/1', '/proto/2']);
+  assert.equal(seenHeaders[0]['x-api-key'], 's cret');
+  assert.equal(received[0].resource['service.name'], 'hello-server');
 });
 
 test('bad configuration is refused with the flag named, before anything is attached', () => {
