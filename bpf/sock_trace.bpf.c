@@ -206,20 +206,35 @@ static __always_inline int first_chunk(const struct io_args *a, __u64 *base, __u
 	return -1;
 }
 
-static __always_inline __u8 peek_class(const struct io_args *a, __u64 available)
+/* The first user buffer of a syscall, resolved once per chunk and shared by
+ * the peek and the payload copy (for an iovec that is a user-memory read). */
+struct user_chunk {
+	__u64 base;
+	__u64 len; /* 0: none could be read */
+};
+
+static __always_inline struct user_chunk resolve_chunk(const struct io_args *a)
+{
+	struct user_chunk uc = {};
+	if (first_chunk(a, &uc.base, &uc.len))
+		uc.len = 0;
+	return uc;
+}
+
+static __always_inline __u8 peek_class(const struct user_chunk *uc, __u64 available)
 {
 	__u8 head[8] = {};
-	__u64 base = 0, len = 0;
-	if (available < 8 || first_chunk(a, &base, &len) || len < 8)
+	if (available < 8 || uc->len < 8)
 		return SONDE_CLASS_UNKNOWN;
-	if (bpf_probe_read_user(head, sizeof(head), (void *)base))
+	if (bpf_probe_read_user(head, sizeof(head), (void *)uc->base))
 		return SONDE_CLASS_UNKNOWN;
 	return classify(head, 8);
 }
 
 static __always_inline void emit_msg_start(struct sonde_conn_state *c, const struct io_args *a,
-					   __u64 pid_tgid, __u64 now_ns, __u64 chunk_bytes,
-					   __u8 msg_class, const struct sonde_prev_message *prev)
+					   const struct user_chunk *uc, __u64 pid_tgid, __u64 now_ns,
+					   __u64 chunk_bytes, __u8 msg_class,
+					   const struct sonde_prev_message *prev)
 {
 	__u32 zero = 0;
 	struct sonde_msg_start_event *ev = bpf_map_lookup_elem(&msg_start_scratch, &zero);
@@ -239,20 +254,12 @@ static __always_inline void emit_msg_start(struct sonde_conn_state *c, const str
 	if (chunk_bytes < cap)
 		cap = chunk_bytes;
 
+	/* Headers are what the parsers need, and they come first; a body in a
+	 * later iovec is not worth a second copy loop. */
 	__u32 copied = 0;
-	__u64 base = 0, len = 0;
-	if (a->kind == IO_BUF) {
-		if (cap > 0 && cap <= SONDE_MAX_PAYLOAD_BYTES &&
-		    !bpf_probe_read_user(ev->payload, cap, (void *)a->ptr))
-			copied = cap;
-	} else if (!first_chunk(a, &base, &len)) {
-		/* Headers are what the parsers need, and they come first; a body
-		 * in a later iovec is not worth a second copy loop. */
-		__u32 n = len < cap ? len : cap;
-		if (n > 0 && n <= SONDE_MAX_PAYLOAD_BYTES &&
-		    !bpf_probe_read_user(ev->payload, n, (void *)base))
-			copied = n;
-	}
+	__u32 n = uc->len < cap ? uc->len : cap;
+	if (n > 0 && n <= SONDE_MAX_PAYLOAD_BYTES && !bpf_probe_read_user(ev->payload, n, (void *)uc->base))
+		copied = n;
 	ev->payload_bytes = copied;
 
 	__u64 size = SONDE_MSG_START_HEADER_BYTES + copied;
@@ -282,8 +289,11 @@ new_conn_state(struct sonde_conn_key *key, struct sock *sk, __u8 role_hint)
 
 /* One chunk of data moved on fd: decide whether it starts a message, emit
  * the boundary event if so, and account its bytes. */
-static __always_inline void on_chunk(const struct io_args *a, __u64 pid_tgid, __u64 chunk_bytes,
-				     bool account_bytes)
+/* `resolved` is the syscall's first user buffer when the caller already
+ * had to read it, else NULL: it is then read here, only for connections
+ * that are followed. */
+static __always_inline void on_chunk(const struct io_args *a, const struct user_chunk *resolved,
+				     __u64 pid_tgid, __u64 chunk_bytes, bool account_bytes)
 {
 	struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = a->fd };
 	struct sonde_conn_state *c = bpf_map_lookup_elem(&conn_states, &key);
@@ -297,10 +307,11 @@ static __always_inline void on_chunk(const struct io_args *a, __u64 pid_tgid, __
 	if (c->flags & SONDE_CONN_IGNORED)
 		return;
 
+	struct user_chunk uc = resolved ? *resolved : resolve_chunk(a);
 	bool flipped = c->cur_direction != a->direction;
 	/* Peek at every chunk, not only at flips, so that pipelined messages
 	 * written one per syscall are told apart. */
-	__u8 msg_class = peek_class(a, chunk_bytes);
+	__u8 msg_class = peek_class(&uc, chunk_bytes);
 	if (flipped || msg_class != SONDE_CLASS_UNKNOWN) {
 		struct sonde_prev_message prev = {
 			.last_chunk_ns = c->cur_last_ns,
@@ -322,7 +333,7 @@ static __always_inline void on_chunk(const struct io_args *a, __u64 pid_tgid, __
 			}
 		}
 		if (c->flags & SONDE_CONN_SYNCED)
-			emit_msg_start(c, a, pid_tgid, now_ns, chunk_bytes, msg_class, &prev);
+			emit_msg_start(c, a, &uc, pid_tgid, now_ns, chunk_bytes, msg_class, &prev);
 	}
 	if (account_bytes) {
 		c->cur_bytes += chunk_bytes;
@@ -348,14 +359,10 @@ static __always_inline void on_write_enter(__u64 ptr, __u64 count, int fd, __u8 
 	if (!is_selected(pid_tgid >> 32))
 		return;
 	struct io_args a = { .ptr = ptr, .count = count, .fd = fd, .kind = kind, .direction = SONDE_DIR_EGRESS };
-	__u64 requested = count;
-	if (kind != IO_BUF) {
-		__u64 base = 0, len = 0;
-		requested = first_chunk(&a, &base, &len) ? 0 : len;
-	}
-	if (requested == 0)
+	struct user_chunk uc = resolve_chunk(&a);
+	if (uc.len == 0)
 		return;
-	on_chunk(&a, pid_tgid, requested, false);
+	on_chunk(&a, &uc, pid_tgid, uc.len, false);
 	if (bpf_map_update_elem(&active_io_args, &pid_tgid, &a, BPF_ANY))
 		count_drop(SONDE_DROP_ARGS_TABLE_FULL);
 }
@@ -372,7 +379,7 @@ static __always_inline void on_io_exit(long ret)
 		return;
 
 	if (args.direction == SONDE_DIR_INGRESS) {
-		on_chunk(&args, pid_tgid, ret, true);
+		on_chunk(&args, NULL, pid_tgid, ret, true);
 		return;
 	}
 	struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = args.fd };

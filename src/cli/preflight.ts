@@ -43,9 +43,12 @@ export function preflight(options: { procSelfStatus?: string; btfPath?: string }
   const missing = missingCapabilities(effectiveCapabilities(status));
   if (missing.length > 0) {
     const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
+    const fix =
+      uid === 0
+        ? 'Its capabilities were taken away (a container or service manager): give them back (privileged: true and pid: host in a container, CapabilityBoundingSet/AmbientCapabilities in a systemd unit), or run it from a shell that has them (sudo sonde ...).'
+        : 'Run it as root (sudo sonde ...), or in a container with privileged: true and pid: host.';
     throw new PreflightError(
-      `sonde cannot trace: it runs as uid ${uid} without ${missing.join('; and without ')}. ` +
-        'Nothing was attached. Run it as root (sudo sonde ...), or in a container with privileged: true and pid: host.',
+      `sonde cannot trace: it runs as uid ${uid}${uid === 0 ? ' (root)' : ''} without ${missing.join('; and without ')}. Nothing was attached. ${fix}`,
       77,
     );
   }

@@ -76,8 +76,13 @@ export class ExportChannel {
       return;
     }
     this.#queue.push(span);
+    this.#kickOrSchedule();
+  }
+
+  /** A full batch goes now; a partial one waits at most scheduledDelayMs. */
+  #kickOrSchedule(): void {
     if (this.#queue.length >= this.#options.maxExportBatchSize) this.#kick();
-    else if (!this.#timer) {
+    else if (this.#queue.length > 0 && !this.#timer) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         this.#kick();
@@ -115,14 +120,7 @@ export class ExportChannel {
     const batch = this.#queue.splice(0, this.#options.maxExportBatchSize);
     this.#inFlight = this.#exportBatch(batch).finally(() => {
       this.#inFlight = undefined;
-      if (this.#queue.length >= this.#options.maxExportBatchSize) this.#kick();
-      else if (this.#queue.length > 0 && !this.#timer) {
-        this.#timer = setTimeout(() => {
-          this.#timer = undefined;
-          this.#kick();
-        }, this.#options.scheduledDelayMs);
-        this.#timer.unref();
-      }
+      this.#kickOrSchedule();
     });
   }
 

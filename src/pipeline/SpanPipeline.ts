@@ -3,13 +3,12 @@
  * Nothing here may throw back into the addon's callback: a record that
  * cannot be turned into a span is counted by cause and skipped.
  */
-import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { Logger } from 'pino';
 import type { ExportChannel } from '../export/ExportChannel';
 import type { MonotonicClock } from '../native/clock';
 import { decodeExchanges, type Exchange } from '../native/exchangeDecoder';
 import { buildSpan, type BuildFailure } from '../spans/buildSpan';
-import type { ResourceRegistry } from '../spans/resources';
+import type { ProcessResource, ResourceRegistry } from '../spans/resources';
 import type { RouteMatcher } from '../spans/routes';
 import { SONDE_NAME, SONDE_VERSION } from '../version';
 
@@ -31,7 +30,7 @@ export class SpanPipeline {
   readonly #scope = { name: SONDE_NAME, version: SONDE_VERSION };
   readonly #onExchangeBound = (x: Exchange): void => this.#onExchange(x);
   #lastPid = -1;
-  #lastDescribed: ReturnType<ResourceRegistry['forPid']>;
+  #lastDescribed: ProcessResource | undefined;
   readonly #counters: PipelineCounters = {
     exchanges: 0,
     serverSpans: 0,
@@ -68,22 +67,12 @@ export class SpanPipeline {
     // Batches come in runs of the same process: skip the cache lookup.
     let described = this.#lastPid === x.pid ? this.#lastDescribed : undefined;
     if (!described) {
-      described = this.#resources.forPid(x.pid);
-      this.#lastPid = described ? x.pid : -1;
+      described = this.#resources.forPid(x.pid, x.comm);
+      this.#lastPid = x.pid;
       this.#lastDescribed = described;
     }
-    if (!described) this.#counters.unknownProcess++;
-    // A process that exited before it could be read from /proc (curl, a
-    // cron job) is still named by the command name the kernel recorded.
-    const resource =
-      described?.resource ??
-      resourceFromAttributes({
-        'service.name': x.comm || `unknown_service:pid-${x.pid}`,
-        'process.pid': x.pid,
-        ...(x.comm ? { 'process.executable.name': x.comm } : {}),
-        'telemetry.sdk.name': SONDE_NAME,
-        'telemetry.sdk.version': SONDE_VERSION,
-      });
+    if (!described.known) this.#counters.unknownProcess++;
+    const resource = described.resource;
     let result;
     try {
       result = buildSpan(x, { clock: this.#clock, resource, scope: this.#scope, routes: this.#routes });

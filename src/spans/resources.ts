@@ -26,11 +26,19 @@ export function languageOf(exeName: string): string | undefined {
   return undefined;
 }
 
+export interface ProcessResource {
+  resource: Resource;
+  /** false: the process was gone before /proc could be read; named from its command name. */
+  known: boolean;
+}
+
 export class ResourceRegistry {
   readonly #describer: ProcessDescriber;
   readonly #hostName = os.hostname();
-  // A pid's resource is re-resolved after ttl so that a reused pid is noticed.
-  readonly #byPid: LRUCache<number, { resource: Resource; process: TracedProcess }>;
+  // A pid's resource is re-resolved after ttl so that a reused pid is
+  // noticed; vanished pids are cached too, so that their spans do not each
+  // read /proc again.
+  readonly #byPid: LRUCache<number, ProcessResource>;
   #unknownPids = 0;
 
   constructor(describer: ProcessDescriber, options: { max?: number; ttlMs?: number } = {}) {
@@ -38,31 +46,45 @@ export class ResourceRegistry {
     this.#byPid = new LRUCache({ max: options.max ?? 4096, ttl: options.ttlMs ?? 5000, ttlAutopurge: false });
   }
 
-  /** Spans of pids that vanished before they could be described. */
+  /** Processes that vanished before they could be described. */
   get unknownPids(): number {
     return this.#unknownPids;
   }
 
-  forPid(pid: number): { resource: Resource; process: TracedProcess } | undefined {
+  /** `comm` is the kernel's command name for the pid, used when /proc no longer has it. */
+  forPid(pid: number, comm: string): ProcessResource {
     const hit = this.#byPid.get(pid);
     if (hit) return hit;
     const proc = this.#describer.describe(pid);
-    if (!proc) {
+    let entry: ProcessResource;
+    if (proc) {
+      const attributes: Record<string, string | number | string[]> = { ...proc.resource, ...this.#sondeAttributes() };
+      const language = languageOf(proc.info.exeName);
+      if (language) attributes['telemetry.sdk.language'] = language;
+      entry = { resource: resourceFromAttributes(attributes), known: true };
+    } else {
+      // A process that exited first (curl, a cron job) is still named by
+      // the command name the kernel recorded.
       this.#unknownPids++;
-      return undefined;
+      const attributes: Record<string, string | number> = {
+        'service.name': comm || `unknown_service:pid-${pid}`,
+        'process.pid': pid,
+        ...this.#sondeAttributes(),
+      };
+      if (comm) attributes['process.executable.name'] = comm;
+      entry = { resource: resourceFromAttributes(attributes), known: false };
     }
-    const attributes: Record<string, string | number | string[]> = {
-      ...proc.resource,
+    this.#byPid.set(pid, entry);
+    return entry;
+  }
+
+  #sondeAttributes(): Record<string, string> {
+    return {
       'host.name': this.#hostName,
       'telemetry.sdk.name': SONDE_NAME,
       'telemetry.sdk.version': SONDE_VERSION,
       'telemetry.distro.name': SONDE_NAME,
       'telemetry.distro.version': SONDE_VERSION,
     };
-    const language = languageOf(proc.info.exeName);
-    if (language) attributes['telemetry.sdk.language'] = language;
-    const entry = { resource: resourceFromAttributes(attributes), process: proc };
-    this.#byPid.set(pid, entry);
-    return entry;
   }
 }

@@ -462,15 +462,17 @@ void ConnTracker::onSelfConnect(const sonde_self_connect_event& ev) {
   self_tuples_[endpointOf(ev.tuple)] = ev.hdr.timestamp_ns;
 }
 
+bool ConnTracker::readResponseEnd(Conn* c, Exchange* x) {
+  uint64_t last_ns = 0, bytes = 0;
+  if (!lookup_ || !lookup_(c->key.pid, c->key.fd, c->generation, x->response.seq, &last_ns, &bytes)) return false;
+  x->response.last_ns = std::max<uint64_t>(x->response.last_ns, last_ns);
+  x->response.bytes = bytes;
+  return true;
+}
+
 void ConnTracker::completeFront(Conn* c) {
   Exchange* x = c->current_exchange;
-  uint64_t last_ns = 0, bytes = 0;
-  if (lookup_ && lookup_(c->key.pid, c->key.fd, c->generation, x->response.seq, &last_ns, &bytes)) {
-    x->response.last_ns = std::max<uint64_t>(x->response.last_ns, last_ns);
-    x->response.bytes = bytes;
-  } else {
-    x->flags |= kEndEstimated;
-  }
+  if (!readResponseEnd(c, x)) x->flags |= kEndEstimated;
   emit(c, x);
 }
 
@@ -485,10 +487,7 @@ void ConnTracker::onTick(uint64_t now_ns) {
   }
   for (Conn* c : quiet) {
     Exchange* x = c->current_exchange;
-    uint64_t last_ns = 0, bytes = 0;
-    if (lookup_ && lookup_(c->key.pid, c->key.fd, c->generation, x->response.seq, &last_ns, &bytes)) {
-      x->response.last_ns = std::max<uint64_t>(x->response.last_ns, last_ns);
-      x->response.bytes = bytes;
+    if (readResponseEnd(c, x)) {
       emit(c, x);
     } else if (now_ns - c->last_event_ns >= kEstimateAfterIdlePeriods * options_.response_idle_flush_ns) {
       x->flags |= kEndEstimated;

@@ -166,6 +166,9 @@ class ConnTracker {
   void assignServerContext(Conn* c, Exchange* x, const uint8_t* payload, uint32_t len);
   void assignClientContext(Conn* c, Exchange* x, uint32_t tid);
   void closeServerWindow(Exchange* x);
+  // Takes a quiet response's last chunk time and byte count from the
+  // kernel's connection table; false when the kernel no longer has them.
+  bool readResponseEnd(Conn* c, Exchange* x);
   void completeFront(Conn* c);
   void emit(Conn* c, Exchange* x);
   void dropExchange(Conn* c, Exchange* x);
