@@ -7,8 +7,10 @@ import {
   readExePath,
   readProcessInfo,
   readStartTimeTicks,
+  readStat,
   socketInodesOf,
   type ProcessInfo,
+  type ProcessStat,
 } from './procfs';
 import { matchesExe, selectsEverything, type Selection } from './selectors';
 import { resourceAttributesFor, serviceNameFor, type ResourceAttributes } from './serviceName';
@@ -19,13 +21,19 @@ export interface TracedProcess {
   info: ProcessInfo;
   serviceName: string;
   resource: ResourceAttributes;
-  /** The selector that picked this process, as the user wrote it: "--open-port 8080". */
+  /** The selector that picked this process, as the user wrote it: "--open-port 8080", "--pid 123 (descendant)". */
   matchedBy: string;
+  /**
+   * Whether what it forks is selected too, as for a process picked by --pid
+   * and its descendants: the kernel then selects a child at fork, before a
+   * scan sees it.
+   */
+  withDescendants: boolean;
 }
 
 export interface ProcessWatcherOptions {
   selection: Selection;
-  /** Never traced, whatever the selection says. */
+  /** Never traced, whatever the selection says; nor are its descendants and ancestors as descendants of a --pid. */
   ownPid?: number;
   pollIntervalMs?: number;
   procRoot?: string;
@@ -44,6 +52,13 @@ const EVERYTHING = 'all processes';
  * and exit. A process is a (pid, start time) pair, so a reused pid is an exit
  * followed by a start. Once picked, a process stays picked until it exits: a
  * service that briefly closes its listener is not dropped and re-added.
+ *
+ * --pid also picks the process's descendants: whatever has, through its
+ * chain of parents in /proc/PID/stat, a --pid process or one already picked
+ * as a descendant above it. A parent younger than its child is a pid reused
+ * between two reads, and ends the chain. sonde, its descendants and the
+ * processes that started it are never picked as descendants: a
+ * `sudo sonde --pid $$` is not the workload of the shell it was started from.
  */
 export class ProcessWatcher {
   readonly #selection: Selection;
@@ -61,6 +76,10 @@ export class ProcessWatcher {
   #tracked = new Map<number, TracedProcess>();
   /** A --pid names the process that had it when first seen, not whatever reuses the pid later. */
   readonly #pinnedStartTicks = new Map<number, number>();
+  /** pid → the --pid it is or descends from, for the tracked processes whose forks are selected too. */
+  #pidRoots = new Map<number, number>();
+  /** sonde and its ancestors as of the last scan. */
+  #ownLineage: ReadonlySet<number>;
   /** pid → "startTicks exePath" of processes no --exe pattern matched; unchanged means still no match. */
   #exeRejected = new Map<number, string>();
   /** Start times of every process the previous scan looked at. */
@@ -78,6 +97,7 @@ export class ProcessWatcher {
     this.#pids = new Set(this.#selection.pids);
     this.#ports = new Set(this.#selection.openPorts);
     this.#ownPid = options.ownPid ?? process.pid;
+    this.#ownLineage = new Set([this.#ownPid]);
     this.#pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     this.#procRoot = options.procRoot ?? DEFAULT_PROC_ROOT;
     this.#onStart = options.onStart ?? (() => {});
@@ -107,7 +127,9 @@ export class ProcessWatcher {
 
   /**
    * The traced process behind a pid seen in an event. In select-everything
-   * mode any pid but sonde's own resolves; otherwise only tracked ones do.
+   * mode any pid but sonde's own resolves; otherwise tracked ones do, and
+   * descendants of a --pid that the kernel selected at fork and no scan has
+   * seen yet, so that their first spans are named like the later ones.
    * Passing the start time, in clock ticks since boot as /proc/PID/stat has it
    * (a kernel event's start_time in ns divided by 1e9 / CLK_TCK), saves a
    * read of /proc/PID/stat on every call.
@@ -118,13 +140,19 @@ export class ProcessWatcher {
     if (tracked !== undefined && (startTimeTicks === undefined || tracked.startTimeTicks === startTimeTicks)) {
       return tracked;
     }
-    if (!this.#everything) return undefined;
+    if (!this.#everything && this.#pids.size === 0) return undefined;
     const ticks = startTimeTicks ?? readStartTimeTicks(pid, this.#procRoot);
     if (ticks === undefined) return undefined;
     const key = `${pid}:${ticks}`;
     const cached = this.#described.get(key);
     if (cached !== undefined) return cached;
-    const described = this.#resolve(pid, ticks, EVERYTHING);
+    let described: TracedProcess | undefined;
+    if (this.#everything) {
+      described = this.#resolve(pid, ticks, EVERYTHING, false);
+    } else {
+      const root = this.#unscannedPidRootOf(pid, ticks);
+      if (root !== undefined) described = this.#resolve(pid, ticks, pidLabel(pid, root), true);
+    }
     if (described !== undefined) this.#described.set(key, described);
     return described;
   }
@@ -138,35 +166,54 @@ export class ProcessWatcher {
     // Listening sockets are inherited at fork, so while the set is unchanged only
     // processes new since the last scan can have gained one.
     const scanAllFds = listeningKey !== this.#previousListeningKey;
-    const mustStatEveryPid = this.#selection.exes.length > 0 || selectedListening.size > 0;
+    // Descendants are found through their parents, which takes every process's stat.
+    const mustStatEveryPid = this.#pids.size > 0 || this.#selection.exes.length > 0 || selectedListening.size > 0;
+
+    const stats = new Map<number, ProcessStat>();
+    for (const pid of pids) {
+      if (!mustStatEveryPid && !this.#tracked.has(pid) && !this.#pids.has(pid)) continue;
+      const stat = readStat(pid, this.#procRoot);
+      if (stat !== undefined) stats.set(pid, stat);
+    }
+    if (this.#pids.size > 0) {
+      for (const pid of this.#pids) {
+        const stat = stats.get(pid);
+        if (stat !== undefined && !this.#pinnedStartTicks.has(pid)) this.#pinnedStartTicks.set(pid, stat.startTimeTicks);
+      }
+      this.#ownLineage = lineageOf(this.#ownPid, stats);
+    }
 
     const tracked = new Map<number, TracedProcess>();
+    const pidRoots = new Map<number, number>();
     const started: TracedProcess[] = [];
     const seen = new Map<number, number>();
     const exeRejected = new Map<number, string>();
+    const pidRootMemo = new Map<number, number | undefined>();
 
-    for (const pid of pids) {
+    for (const [pid, { startTimeTicks: startTicks }] of stats) {
       if (pid === this.#ownPid) continue;
+      seen.set(pid, startTicks);
       const known = this.#tracked.get(pid);
-      if (known === undefined && !mustStatEveryPid && !this.#pids.has(pid)) continue;
+      if (known !== undefined && known.startTimeTicks === startTicks) {
+        tracked.set(pid, known);
+        const root = this.#pidRoots.get(pid);
+        if (root !== undefined) pidRoots.set(pid, root);
+        continue;
+      }
       try {
-        const startTicks = readStartTimeTicks(pid, this.#procRoot);
-        if (startTicks === undefined) continue;
-        seen.set(pid, startTicks);
-        if (known !== undefined && known.startTimeTicks === startTicks) {
-          tracked.set(pid, known);
-          continue;
-        }
         const isNew = this.#previouslySeen.get(pid) !== startTicks;
         const match = this.#match(pid, startTicks, {
+          stats,
+          pidRootMemo,
           selectedListening,
           checkFds: scanAllFds || isNew,
           exeRejected,
         });
         if (match === undefined) continue;
-        const proc = this.#resolve(pid, startTicks, match.matchedBy, match.info);
+        const proc = this.#resolve(pid, startTicks, match.matchedBy, match.pidRoot !== undefined, match.info);
         if (proc === undefined) continue;
         tracked.set(pid, proc);
+        if (match.pidRoot !== undefined) pidRoots.set(pid, match.pidRoot);
         started.push(proc);
       } catch (error) {
         this.#onError(error);
@@ -175,6 +222,7 @@ export class ProcessWatcher {
 
     const exited = [...this.#tracked.values()].filter((proc) => tracked.get(proc.pid) !== proc);
     this.#tracked = tracked;
+    this.#pidRoots = pidRoots;
     this.#previouslySeen = seen;
     this.#exeRejected = exeRejected;
     this.#previousListeningKey = listeningKey;
@@ -195,12 +243,18 @@ export class ProcessWatcher {
   #match(
     pid: number,
     startTicks: number,
-    scan: { selectedListening: Map<number, number>; checkFds: boolean; exeRejected: Map<number, string> },
-  ): { matchedBy: string; info?: ProcessInfo } | undefined {
-    if (this.#pids.has(pid)) {
-      const pinned = this.#pinnedStartTicks.get(pid);
-      if (pinned === undefined) this.#pinnedStartTicks.set(pid, startTicks);
-      if (pinned === undefined || pinned === startTicks) return { matchedBy: `--pid ${pid}` };
+    scan: {
+      stats: ReadonlyMap<number, ProcessStat>;
+      pidRootMemo: Map<number, number | undefined>;
+      selectedListening: Map<number, number>;
+      checkFds: boolean;
+      exeRejected: Map<number, string>;
+    },
+  ): { matchedBy: string; pidRoot?: number; info?: ProcessInfo } | undefined {
+    if (this.#pids.size > 0) {
+      // Before --exe and --open-port: only a --pid match makes the kernel follow the process's forks.
+      const pidRoot = this.#pidRootOf(pid, (p) => scan.stats.get(p), scan.pidRootMemo);
+      if (pidRoot !== undefined) return { matchedBy: pidLabel(pid, pidRoot), pidRoot };
     }
 
     if (this.#selection.exes.length > 0) {
@@ -227,7 +281,62 @@ export class ProcessWatcher {
     return undefined;
   }
 
-  #resolve(pid: number, startTicks: number, matchedBy: string, alreadyRead?: ProcessInfo): TracedProcess | undefined {
+  /**
+   * The --pid that this process is or descends from. The walk up its parents
+   * stops at sonde and at the processes that started it, and at a parent
+   * younger than its child.
+   */
+  #pidRootOf(
+    pid: number,
+    statOf: (pid: number) => ProcessStat | undefined,
+    memo = new Map<number, number | undefined>(),
+  ): number | undefined {
+    const chain: number[] = [];
+    let root: number | undefined;
+    let current = pid;
+    for (;;) {
+      if (memo.has(current)) {
+        root = memo.get(current);
+        break;
+      }
+      if (current === this.#ownPid || chain.includes(current)) break;
+      const stat = statOf(current);
+      if (stat === undefined) break;
+      chain.push(current);
+      root = this.#selectedRootOf(current, stat.startTimeTicks);
+      if (root !== undefined || this.#ownLineage.has(current)) break;
+      const parent = statOf(stat.ppid);
+      if (parent === undefined || parent.startTimeTicks > stat.startTimeTicks) break;
+      current = stat.ppid;
+    }
+    for (const link of chain) memo.set(link, root);
+    return root;
+  }
+
+  /** The --pid behind a process whose forks are selected: a --pid itself, or a tracked descendant of one. */
+  #selectedRootOf(pid: number, startTicks: number): number | undefined {
+    if (this.#pids.has(pid) && this.#pinnedStartTicks.get(pid) === startTicks) return pid;
+    const tracked = this.#tracked.get(pid);
+    return tracked !== undefined && tracked.startTimeTicks === startTicks ? this.#pidRoots.get(pid) : undefined;
+  }
+
+  #unscannedPidRootOf(pid: number, startTicks: number): number | undefined {
+    const read = new Map<number, ProcessStat | undefined>();
+    const statOf = (p: number): ProcessStat | undefined => {
+      if (!read.has(p)) read.set(p, readStat(p, this.#procRoot));
+      return read.get(p);
+    };
+    if (statOf(pid)?.startTimeTicks !== startTicks) return undefined;
+    return this.#pidRootOf(pid, statOf);
+  }
+
+  #resolve(
+    pid: number,
+    startTicks: number,
+    matchedBy: string,
+    withDescendants: boolean,
+    alreadyRead?: ProcessInfo,
+  ): TracedProcess | undefined {
     const info = alreadyRead ?? readProcessInfo(pid, this.#procRoot);
     // A different start time means the pid was reused between the two reads.
     if (info === undefined || info.startTimeTicks !== startTicks) return undefined;
@@ -239,6 +348,7 @@ export class ProcessWatcher {
       serviceName: serviceNameFor(info, environ),
       resource: resourceAttributesFor(info, environ),
       matchedBy,
+      withDescendants,
     };
   }
 
@@ -257,6 +367,23 @@ export class ProcessWatcher {
       this.#onError(error);
     }
   }
+}
+
+function pidLabel(pid: number, root: number): string {
+  return pid === root ? `--pid ${root}` : `--pid ${root} (descendant)`;
+}
+
+/** The pid and its ancestors, oldest last, as far as the parent links hold. */
+function lineageOf(pid: number, stats: ReadonlyMap<number, ProcessStat>): Set<number> {
+  const lineage = new Set([pid]);
+  let stat = stats.get(pid);
+  while (stat !== undefined && !lineage.has(stat.ppid)) {
+    const parent = stats.get(stat.ppid);
+    if (parent === undefined || parent.startTimeTicks > stat.startTimeTicks) break;
+    lineage.add(stat.ppid);
+    stat = parent;
+  }
+  return lineage;
 }
 
 function asError(error: unknown): Error {

@@ -5,12 +5,15 @@ export {
   listeningTcpPortsAllNamespaces,
   parseListeningTcp,
   parseStartTimeTicks,
+  parseStat,
   readEnviron,
   readExePath,
   readProcessInfo,
   readStartTimeTicks,
+  readStat,
   socketInodesOf,
   type ProcessInfo,
+  type ProcessStat,
 } from './procfs';
 export { globMatch, matchesExe, selectsEverything, type Selection } from './selectors';
 export { isInterpreter } from './interpreters';

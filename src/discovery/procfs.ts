@@ -30,20 +30,36 @@ export function listPids(procRoot: string = DEFAULT_PROC_ROOT): number[] {
   return pids.sort((a, b) => a - b);
 }
 
-/** Parses field 22 of a stat line; the comm field may itself contain spaces and ')'. */
-export function parseStartTimeTicks(statText: string): number | undefined {
+export interface ProcessStat {
+  /** Field 4: the parent now, which is the nearest subreaper or init once the original parent has exited. */
+  ppid: number;
+  /** Field 22, in clock ticks since boot. */
+  startTimeTicks: number;
+}
+
+/** Parses fields 4 and 22 of a stat line; the comm field may itself contain spaces and ')'. */
+export function parseStat(statText: string): ProcessStat | undefined {
   const close = statText.lastIndexOf(')');
   if (close === -1) return undefined;
   const fieldsFromState = statText.slice(close + 1).trim().split(/\s+/);
-  // fieldsFromState[0] is field 3 (state), so field 22 sits at index 19.
-  const raw = fieldsFromState[19];
-  if (raw === undefined || !/^\d+$/.test(raw)) return undefined;
-  return Number(raw);
+  // fieldsFromState[0] is field 3 (state), so field 4 sits at index 1 and field 22 at index 19.
+  const ppid = fieldsFromState[1];
+  const start = fieldsFromState[19];
+  if (ppid === undefined || !/^\d+$/.test(ppid) || start === undefined || !/^\d+$/.test(start)) return undefined;
+  return { ppid: Number(ppid), startTimeTicks: Number(start) };
+}
+
+export function parseStartTimeTicks(statText: string): number | undefined {
+  return parseStat(statText)?.startTimeTicks;
+}
+
+export function readStat(pid: number, procRoot: string = DEFAULT_PROC_ROOT): ProcessStat | undefined {
+  const text = readText(path.join(procRoot, String(pid), 'stat'));
+  return text === undefined ? undefined : parseStat(text);
 }
 
 export function readStartTimeTicks(pid: number, procRoot: string = DEFAULT_PROC_ROOT): number | undefined {
-  const text = readText(path.join(procRoot, String(pid), 'stat'));
-  return text === undefined ? undefined : parseStartTimeTicks(text);
+  return readStat(pid, procRoot)?.startTimeTicks;
 }
 
 export function readExePath(pid: number, procRoot: string = DEFAULT_PROC_ROOT): string | undefined {

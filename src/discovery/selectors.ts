@@ -3,6 +3,7 @@ import { isInterpreter } from './interpreters';
 import type { ProcessInfo } from './procfs';
 
 export interface Selection {
+  /** Each with its descendants, those running and those it forks later. */
   pids: number[];
   /** Names or path globs: "node", "python3", "/usr/bin/*", "*nginx*". */
   exes: string[];

@@ -108,6 +108,226 @@ test('--pid: a reused pid is a different process and is not traced', () => {
   }
 });
 
+// A wrapper shell that started a node server, which forked a worker.
+const wrapper: FakeProcess = {
+  pid: 400,
+  startTimeTicks: 800,
+  comm: 'sh',
+  exe: '/usr/bin/dash',
+  cmdline: ['sh', '-c', 'node /srv/orders/index.js'],
+};
+const wrappedServer: FakeProcess = { ...ordersNode, pid: 410, ppid: 400, startTimeTicks: 810 };
+const wrappedWorker: FakeProcess = {
+  pid: 420,
+  ppid: 410,
+  startTimeTicks: 820,
+  comm: 'node',
+  exe: '/usr/local/bin/node',
+  cmdline: ['node', '/srv/orders/worker.js'],
+  environ: { OTEL_SERVICE_NAME: 'orders-worker' },
+};
+
+const traced = (watcher: ProcessWatcher): Array<[pid: number, serviceName: string, withDescendants: boolean]> =>
+  watcher
+    .current()
+    .map((proc): [number, string, boolean] => [proc.pid, proc.serviceName, proc.withDescendants])
+    .sort((a, b) => a[0] - b[0]);
+
+test('--pid: descendants running at start are picked, each named as itself; others are not', () => {
+  const { fake, watcher, takeEvents, errors } = harness({ pids: [400] });
+  try {
+    fake.add(wrapper);
+    fake.add(wrappedServer);
+    fake.add(wrappedWorker);
+    fake.add(pythonServer);
+    fake.add({ ...pythonServer, pid: 430, ppid: 200, startTimeTicks: 830 });
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [
+      ['start', 400, 800, '--pid 400'],
+      ['start', 410, 810, '--pid 400 (descendant)'],
+      ['start', 420, 820, '--pid 400 (descendant)'],
+    ]);
+    assert.deepEqual(traced(watcher), [
+      [400, 'dash', true],
+      [410, 'orders', true],
+      [420, 'orders-worker', true],
+    ]);
+    assert.equal(watcher.describe(410)?.resource['process.pid'], 410);
+    assert.deepEqual(errors, []);
+  } finally {
+    fake.cleanup();
+  }
+});
+
+test('--pid: a child and a grandchild that appear later are picked by the next scan, and exit alone', () => {
+  const { fake, watcher, takeEvents } = harness({ pids: [400] });
+  try {
+    fake.add(wrapper);
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [['start', 400, 800, '--pid 400']]);
+
+    fake.add(wrappedServer);
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [['start', 410, 810, '--pid 400 (descendant)']]);
+
+    fake.add(wrappedWorker);
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [['start', 420, 820, '--pid 400 (descendant)']]);
+
+    fake.remove(420);
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [['exit', 420, 820, '--pid 400 (descendant)']]);
+    assert.deepEqual(
+      watcher.current().map((proc) => proc.pid),
+      [400, 410],
+    );
+  } finally {
+    fake.cleanup();
+  }
+});
+
+test('--pid: a child and its own child, both new in one scan, are picked whatever their pid order', () => {
+  const { fake, watcher, takeEvents } = harness({ pids: [400] });
+  try {
+    fake.add(wrapper);
+    watcher.scanNow();
+    takeEvents();
+    // Pids wrap around: the grandchild may get a lower pid than its parent.
+    fake.add({ ...wrappedServer, pid: 450 });
+    fake.add({ ...wrappedWorker, pid: 405, ppid: 450 });
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [
+      ['start', 405, 820, '--pid 400 (descendant)'],
+      ['start', 450, 810, '--pid 400 (descendant)'],
+    ]);
+  } finally {
+    fake.cleanup();
+  }
+});
+
+test('--pid: descendants stay picked, and keep being followed, after the selected process exits', () => {
+  const { fake, watcher, takeEvents } = harness({ pids: [400] });
+  try {
+    fake.add(wrapper);
+    fake.add(wrappedServer);
+    watcher.scanNow();
+    takeEvents();
+
+    // The shell exits; its child is re-parented to init but stays the same process.
+    fake.remove(400);
+    fake.add({ ...wrappedServer, ppid: 1 });
+    fake.add(wrappedWorker);
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [
+      ['exit', 400, 800, '--pid 400'],
+      ['start', 420, 820, '--pid 400 (descendant)'],
+    ]);
+  } finally {
+    fake.cleanup();
+  }
+});
+
+test('--pid: sonde, its descendants and the processes that started it are never picked', () => {
+  const sondePid = 440;
+  // sonde's own pid given too, by mistake: still nothing of sonde's is picked.
+  const { fake, watcher, takeEvents } = harness({ pids: [400, sondePid] }, { ownPid: sondePid });
+  try {
+    fake.add(wrapper);
+    fake.add(wrappedServer);
+    // sudo sonde --pid 400, typed in the selected shell.
+    fake.add({ pid: 435, ppid: 400, startTimeTicks: 835, comm: 'sudo', exe: '/usr/bin/sudo', cmdline: ['sudo', 'sonde', '--pid', '400'] });
+    fake.add({ ...ordersNode, pid: sondePid, ppid: 435, startTimeTicks: 840, cmdline: ['node', '/opt/sonde/bin/sonde'] });
+    fake.add({ ...wrappedWorker, pid: 445, ppid: sondePid, startTimeTicks: 845 });
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [
+      ['start', 400, 800, '--pid 400'],
+      ['start', 410, 810, '--pid 400 (descendant)'],
+    ]);
+    assert.equal(watcher.describe(sondePid), undefined);
+    assert.equal(watcher.describe(445), undefined);
+    assert.equal(watcher.describe(435), undefined);
+  } finally {
+    fake.cleanup();
+  }
+});
+
+test('--pid: a reused pid is no parent, whether it is the selected pid or a descendant\'s', () => {
+  const { fake, watcher, takeEvents } = harness({ pids: [400] });
+  try {
+    fake.add(wrapper);
+    fake.add(wrappedServer);
+    watcher.scanNow();
+    takeEvents();
+
+    // A process older than pid 410's current holder cannot be its child: 410 was reused between the reads.
+    fake.add({ ...pythonServer, pid: 460, ppid: 410, startTimeTicks: 805 });
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), []);
+
+    // The shell and its child exit; unrelated processes take both pids and start children of their own.
+    fake.remove(460);
+    fake.add({ ...wrapper, startTimeTicks: 900, cmdline: ['sh', '-c', 'other'] });
+    fake.add({ ...pythonServer, pid: 410, ppid: 1, startTimeTicks: 905 });
+    fake.add({ ...pythonServer, pid: 470, ppid: 400, startTimeTicks: 910 });
+    fake.add({ ...pythonServer, pid: 480, ppid: 410, startTimeTicks: 915 });
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [
+      ['exit', 400, 800, '--pid 400'],
+      ['exit', 410, 810, '--pid 400 (descendant)'],
+    ]);
+    assert.deepEqual(watcher.current(), []);
+    assert.equal(watcher.describe(470), undefined);
+    assert.equal(watcher.describe(480), undefined);
+  } finally {
+    fake.cleanup();
+  }
+});
+
+test('--pid: a descendant is labelled by --pid even when --exe also matches it, so its forks are followed', () => {
+  const { fake, watcher, takeEvents } = harness({ pids: [400], exes: ['node'] });
+  try {
+    fake.add(wrapper);
+    fake.add(wrappedServer);
+    fake.add(pythonServer);
+    fake.add({ ...ordersNode, pid: 500, startTimeTicks: 900 });
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [
+      ['start', 400, 800, '--pid 400'],
+      ['start', 410, 810, '--pid 400 (descendant)'],
+      ['start', 500, 900, '--exe node'],
+    ]);
+    assert.equal(watcher.describe(500)?.withDescendants, false);
+  } finally {
+    fake.cleanup();
+  }
+});
+
+test('describe: a descendant the kernel selected at fork is named before any scan has seen it', () => {
+  const { fake, watcher, takeEvents } = harness({ pids: [400] });
+  try {
+    fake.add(wrapper);
+    watcher.scanNow();
+    takeEvents();
+    fake.add(wrappedServer);
+    fake.add(wrappedWorker);
+
+    const worker = watcher.describe(420, 820);
+    assert.equal(worker?.serviceName, 'orders-worker');
+    assert.equal(worker?.matchedBy, '--pid 400 (descendant)');
+    assert.equal(worker?.withDescendants, true);
+    assert.equal(watcher.describe(420, 819), undefined);
+    assert.deepEqual(takeEvents(), [], 'the scan, not describe, reports processes');
+
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [
+      ['start', 410, 810, '--pid 400 (descendant)'],
+      ['start', 420, 820, '--pid 400 (descendant)'],
+    ]);
+  } finally {
+    fake.cleanup();
+  }
+});
+
 test('--exe: by name, by argv[0] of an interpreter, by path glob; own pid excluded', () => {
   const { fake, watcher, takeEvents } = harness({ exes: ['node', 'python3', '/usr/sbin/*'] });
   try {

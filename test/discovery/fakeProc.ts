@@ -4,6 +4,8 @@ import * as path from 'node:path';
 
 export interface FakeProcess {
   pid: number;
+  /** Defaults to 1, as for a daemon or an orphan. */
+  ppid?: number;
   startTimeTicks: number;
   comm: string;
   /** Target of the exe link; omitted for kernel-thread-like entries. */
@@ -35,7 +37,7 @@ export class FakeProc {
     const dir = path.join(this.root, String(proc.pid));
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(path.join(dir, 'fd'), { recursive: true });
-    const statRest = `S 1 ${proc.pid} ${proc.pid} 0 -1 4194304 100 0 0 0 5 3 0 0 20 0 1 0 ${proc.startTimeTicks} 1000000 200 18446744073709551615`;
+    const statRest = `S ${proc.ppid ?? 1} ${proc.pid} ${proc.pid} 0 -1 4194304 100 0 0 0 5 3 0 0 20 0 1 0 ${proc.startTimeTicks} 1000000 200 18446744073709551615`;
     fs.writeFileSync(path.join(dir, 'stat'), `${proc.pid} (${proc.comm}) ${statRest}\n`);
     fs.writeFileSync(path.join(dir, 'comm'), `${proc.comm}\n`);
     fs.writeFileSync(path.join(dir, 'cmdline'), proc.cmdline.map((arg) => `${arg}\0`).join(''));

@@ -7,6 +7,7 @@ import {
   listPids,
   parseListeningTcp,
   parseStartTimeTicks,
+  parseStat,
   readEnviron,
   readProcessInfo,
   socketInodesOf,
@@ -70,6 +71,13 @@ test('parseStartTimeTicks reads field 22 even when comm holds spaces and parenth
   assert.equal(parseStartTimeTicks(stat), 123456);
   assert.equal(parseStartTimeTicks('77 (short) S 1 2'), undefined);
   assert.equal(parseStartTimeTicks('garbage'), undefined);
+});
+
+test('parseStat reads the parent pid (field 4) beside the start time', () => {
+  const stat = '77 (sh -c (x)) S 42 77 77 0 -1 4194304 1 0 0 0 0 0 0 0 20 0 1 0 123456 100 10 1\n';
+  assert.deepEqual(parseStat(stat), { ppid: 42, startTimeTicks: 123456 });
+  assert.deepEqual(parseStat('1 (init) S 0 1 1 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 5 100 10 1'), { ppid: 0, startTimeTicks: 5 });
+  assert.equal(parseStat('77 (x) S ? 77 77 0 -1 4194304 1 0 0 0 0 0 0 0 20 0 1 0 123456 100 10 1'), undefined);
 });
 
 test('readers against a fake /proc tree', () => {

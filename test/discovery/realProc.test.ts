@@ -43,3 +43,35 @@ test('real /proc: --open-port finds exactly the child listening on it', async ()
     child.kill('SIGKILL');
   }
 });
+
+test('real /proc: --pid of a shell picks the node process it started, by its parent link', async () => {
+  // Own process group, so that the shell and its child are killed together.
+  const shell = spawn('sh', ['-c', `"$0" -e "$1" & echo "child $!"; wait`, process.execPath, LISTENER], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
+  });
+  try {
+    const lines = readline.createInterface({ input: shell.stdout! });
+    let childPid: number | undefined;
+    let port: number | undefined;
+    for await (const line of lines) {
+      const child = /^child (\d+)$/.exec(line);
+      if (child) childPid = Number(child[1]);
+      else if (/^\d+$/.test(line)) port = Number(line);
+      if (childPid !== undefined && port !== undefined) break;
+    }
+    assert.ok(childPid !== undefined && port !== undefined, 'the shell printed its child and the child its port');
+
+    const watcher = new ProcessWatcher({ selection: { pids: [shell.pid!], exes: [], openPorts: [] } });
+    watcher.scanNow();
+    assert.deepEqual(
+      watcher.current().map((proc) => [proc.pid, proc.matchedBy, proc.withDescendants]),
+      [
+        [shell.pid, `--pid ${shell.pid}`, true],
+        [childPid, `--pid ${shell.pid} (descendant)`, true],
+      ],
+    );
+  } finally {
+    process.kill(-shell.pid!, 'SIGKILL');
+  }
+});
