@@ -18,6 +18,7 @@
       "sources": [
         "native/src/core/ConnTracker.cc",
         "native/src/core/Traceparent.cc",
+        "native/src/core/Http1Framing.cc",
         "native/src/core/BpfTracer.cc",
         "native/src/core/layout_check.cc",
         "native/src/binding/addon.cc"

@@ -13,7 +13,17 @@
  * buffer, and reporting a client's request before it reaches the peer keeps
  * the ring buffer ordered client-first, which the correlator relies on to
  * hand the client's trace context to the server span. Reads are handled at
- * exit, when the buffer has been filled.
+ * exit alone, with their arguments taken from the task's saved registers:
+ * a read that was already blocked when sonde attached (a thread-per-
+ * connection server idle in recv) is seen too, and every read of every
+ * process pays one tracepoint hit instead of two.
+ *
+ * Three things go past the first chunk of a message: a chunk too short to
+ * classify is held back and joined to the next one; a request head that
+ * does not end in its first capture is followed in continuation events up
+ * to SONDE_MAX_HEAD_BYTES; and each chunk of a response leaves its last
+ * bytes in the connection's state, where userspace finds the end of a
+ * chunked body.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -30,6 +40,7 @@ const volatile __u8 trace_all_pids = 0;        /* no selection: every process */
 const volatile __u32 payload_capture_bytes = 1024;
 const volatile __u64 wakeup_threshold_bytes = 1 << 20;
 const volatile __u8 max_unknown_starts = 3;    /* then the connection is ignored */
+const volatile __u32 head_capture_bytes = SONDE_MAX_HEAD_BYTES;
 
 /* Every value in the tables below has a size; what does not fit is counted
  * in drop_counters. */
@@ -99,6 +110,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sonde_msg_start_event);
 } msg_start_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sonde_msg_continue_event);
+} msg_continue_scratch SEC(".maps");
 
 __u64 next_generation = 1;
 
@@ -221,26 +239,113 @@ static __always_inline struct user_chunk resolve_chunk(const struct io_args *a)
 	return uc;
 }
 
-static __always_inline __u8 peek_class(const struct user_chunk *uc, __u64 available)
+/* Classifies the first 8 bytes of a message: the held-back short chunk
+ * (prefix_bytes of c->short_prefix, 0..7), then the chunk's own bytes. */
+static __always_inline __u8 peek_class(const struct sonde_conn_state *c, __u32 prefix_bytes,
+				       const struct user_chunk *uc, __u64 available)
 {
-	__u8 head[8] = {};
-	if (available < 8 || uc->len < 8)
+	__u64 own = 0, prefix = 0;
+	__u32 p = prefix_bytes & 7;
+	if (p + available < 8 || p + uc->len < 8)
 		return SONDE_CLASS_UNKNOWN;
-	if (bpf_probe_read_user(head, sizeof(head), (void *)uc->base))
-		return SONDE_CLASS_UNKNOWN;
+	if (bpf_probe_read_user(&own, sizeof(own), (void *)uc->base)) {
+		/* fewer than 8 readable bytes: only the part after the prefix */
+		if (p == 0 || bpf_probe_read_user(&own, 8 - p, (void *)uc->base))
+			return SONDE_CLASS_UNKNOWN;
+	}
+	if (p) {
+		__builtin_memcpy(&prefix, c->short_prefix, sizeof(prefix));
+		/* little-endian: the prefix's bytes come first in memory */
+		prefix &= (1ULL << (8 * p)) - 1;
+		own = prefix | (own << (8 * p));
+	}
+	__u8 head[8];
+	__builtin_memcpy(head, &own, sizeof(head));
 	return classify(head, 8);
 }
 
-static __always_inline void emit_msg_start(struct sonde_conn_state *c, const struct io_args *a,
+static __always_inline bool ends_head(const __u8 *b, __u32 n)
+{
+	if (n < 4 || n > SONDE_MAX_PAYLOAD_BYTES)
+		return false;
+	__u32 i = n - 4;
+	/* keep the compiler from re-deriving the index from n, which the
+	 * verifier cannot bound */
+	asm volatile("" : "+r"(i));
+	if (i > SONDE_MAX_PAYLOAD_BYTES - 4)
+		return false;
+	const __u8 *q = b + i;
+	return q[0] == '\r' && q[1] == '\n' && q[2] == '\r' && q[3] == '\n';
+}
+
+struct head_end_scan {
+	const __u8 *bytes;
+	__u32 window; /* the last four bytes seen, most recent lowest */
+	bool found;
+};
+
+static long head_end_step(__u64 i, void *ctx)
+{
+	struct head_end_scan *scan = ctx;
+	if (i >= SONDE_MAX_PAYLOAD_BYTES)
+		return 1;
+	scan->window = (scan->window << 8) | scan->bytes[i];
+	if (scan->window == 0x0d0a0d0a) {
+		scan->found = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* Whether the first n captured bytes hold the blank line that ends a head.
+ * Only run for a request whose first chunk is longer than its capture, to
+ * decide whether the rest of that chunk must be followed. bpf_loop (5.17)
+ * keeps the verifier from walking every iteration. */
+static __always_inline bool contains_head_end(const __u8 *b, __u32 n)
+{
+	struct head_end_scan scan = { .bytes = b };
+	bpf_loop(n < SONDE_MAX_PAYLOAD_BYTES ? n : SONDE_MAX_PAYLOAD_BYTES, head_end_step, &scan, 0);
+	return scan.found;
+}
+
+/* Up to `want` bytes of the chunk from `offset` as a continuation of the
+ * current message's head; returns how many were sent. */
+static __always_inline __u32 emit_continue(const struct sonde_conn_state *c, const struct io_args *a,
 					   const struct user_chunk *uc, __u64 pid_tgid, __u64 now_ns,
-					   __u64 chunk_bytes, __u8 msg_class,
+					   __u64 chunk_bytes, __u64 offset, __u64 want, bool *ended)
+{
+	__u32 zero = 0;
+	struct sonde_msg_continue_event *ev = bpf_map_lookup_elem(&msg_continue_scratch, &zero);
+	if (!ev || offset >= uc->len)
+		return 0;
+	__u64 n = uc->len - offset;
+	if (n > want)
+		n = want;
+	if (n > SONDE_MAX_PAYLOAD_BYTES)
+		n = SONDE_MAX_PAYLOAD_BYTES;
+	if (n == 0 || bpf_probe_read_user(ev->payload, n, (void *)(uc->base + offset)))
+		return 0;
+	fill_header(&ev->hdr, SONDE_EV_MSG_CONTINUE, pid_tgid, a->fd, c, now_ns);
+	ev->hdr.direction = a->direction;
+	ev->hdr.msg_class = c->cur_class;
+	ev->chunk_bytes = chunk_bytes > 0xffffffff ? 0xffffffff : chunk_bytes;
+	ev->payload_bytes = n;
+	*ended = ends_head(ev->payload, n);
+	if (bpf_ringbuf_output(&events, ev, SONDE_MSG_CONTINUE_HEADER_BYTES + n, ringbuf_flags()))
+		count_drop(SONDE_DROP_RINGBUF_FULL);
+	return n;
+}
+
+static __always_inline void emit_msg_start(struct sonde_conn_state *c, const struct io_args *a,
+					   const struct user_chunk *uc, __u64 pid_tgid, __u64 start_ns,
+					   __u64 chunk_bytes, __u8 msg_class, __u32 prefix_bytes,
 					   const struct sonde_prev_message *prev)
 {
 	__u32 zero = 0;
 	struct sonde_msg_start_event *ev = bpf_map_lookup_elem(&msg_start_scratch, &zero);
 	if (!ev)
 		return;
-	fill_header(&ev->hdr, SONDE_EV_MSG_START, pid_tgid, a->fd, c, now_ns);
+	fill_header(&ev->hdr, SONDE_EV_MSG_START, pid_tgid, a->fd, c, start_ns);
 	ev->hdr.direction = a->direction;
 	ev->hdr.msg_class = msg_class;
 	ev->tuple = c->tuple;
@@ -249,17 +354,22 @@ static __always_inline void emit_msg_start(struct sonde_conn_state *c, const str
 	ev->chunk_bytes = chunk_bytes > 0xffffffff ? 0xffffffff : chunk_bytes;
 
 	__u32 cap = payload_capture_bytes;
-	if (cap > SONDE_MAX_PAYLOAD_BYTES)
-		cap = SONDE_MAX_PAYLOAD_BYTES;
-	if (chunk_bytes < cap)
-		cap = chunk_bytes;
-
+	if (cap > SONDE_MAX_PAYLOAD_BYTES - 8)
+		cap = SONDE_MAX_PAYLOAD_BYTES - 8;
+	for (int i = 0; i < 8; i++) {
+		if (i < prefix_bytes)
+			ev->payload[i] = c->short_prefix[i];
+	}
+	__u32 off = prefix_bytes & 7;
 	/* Headers are what the parsers need, and they come first; a body in a
 	 * later iovec is not worth a second copy loop. */
-	__u32 copied = 0;
+	__u64 own = chunk_bytes - prefix_bytes;
 	__u32 n = uc->len < cap ? uc->len : cap;
-	if (n > 0 && n <= SONDE_MAX_PAYLOAD_BYTES && !bpf_probe_read_user(ev->payload, n, (void *)uc->base))
-		copied = n;
+	if (own < n)
+		n = own;
+	__u32 copied = off;
+	if (n > 0 && n <= SONDE_MAX_PAYLOAD_BYTES - 8 && !bpf_probe_read_user(ev->payload + off, n, (void *)uc->base))
+		copied = off + n;
 	ev->payload_bytes = copied;
 
 	__u64 size = SONDE_MSG_START_HEADER_BYTES + copied;
@@ -267,6 +377,30 @@ static __always_inline void emit_msg_start(struct sonde_conn_state *c, const str
 		return;
 	if (bpf_ringbuf_output(&events, ev, size, ringbuf_flags()))
 		count_drop(SONDE_DROP_RINGBUF_FULL);
+
+	if (msg_class != SONDE_CLASS_HTTP1_REQUEST || ends_head(ev->payload, copied))
+		return;
+	/* A request head that did not end in the capture: follow it. */
+	__u32 budget = head_capture_bytes > copied ? head_capture_bytes - copied : 0;
+	__u64 own_copied = copied - off;
+	if (own_copied < own) {
+		/* The chunk goes on past the capture: its rest is sent only when
+		 * the head does not end inside what was captured (a large body
+		 * after a short head costs one scan, not a copy). */
+		if (contains_head_end(ev->payload, copied))
+			return;
+		bool ended = false;
+		for (int i = 0; i < SONDE_MAX_HEAD_BYTES / SONDE_MAX_PAYLOAD_BYTES && budget > 0 && !ended; i++) {
+			__u32 sent = emit_continue(c, a, uc, pid_tgid, start_ns, chunk_bytes, own_copied, budget, &ended);
+			if (sent == 0)
+				return;
+			own_copied += sent;
+			budget -= sent;
+		}
+		if (ended || own_copied < own)
+			return;
+	}
+	c->head_left_bytes = budget;
 }
 
 static __always_inline struct sonde_conn_state *
@@ -287,11 +421,52 @@ new_conn_state(struct sonde_conn_key *key, struct sock *sk, __u8 role_hint)
 	return bpf_map_lookup_elem(&conn_states, key);
 }
 
+/* Keeps the last bytes of a response chunk in the connection's state, at
+ * syscall exit when `moved` bytes went through: from the buffer that holds
+ * the chunk's last byte (the iovec walk is bounded; Node's writev has 1-3). */
+static __always_inline void record_tail(struct sonde_conn_state *c, const struct io_args *a, __u64 moved)
+{
+	__u64 end = 0;
+	if (a->kind == IO_BUF) {
+		end = a->ptr + moved;
+	} else if (a->kind == IO_IOV || a->kind == IO_MSG) {
+		__u64 iov_ptr = a->ptr, iov_count = a->count, seen = 0;
+		if (a->kind == IO_MSG) {
+			struct user_msghdr msg = {};
+			if (bpf_probe_read_user(&msg, sizeof(msg), (void *)a->ptr))
+				goto none;
+			iov_ptr = (__u64)msg.msg_iov;
+			iov_count = msg.msg_iovlen;
+		}
+		for (int i = 0; i < 8; i++) {
+			struct iovec iov = {};
+			if (i >= iov_count)
+				break;
+			if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(iov_ptr + i * sizeof(iov))))
+				goto none;
+			if (seen + iov.iov_len >= moved) {
+				end = (__u64)iov.iov_base + (moved - seen);
+				moved = moved - seen;
+				break;
+			}
+			seen += iov.iov_len;
+		}
+	}
+	if (!end)
+		goto none;
+	__u32 n = moved < SONDE_TAIL_BYTES ? moved : SONDE_TAIL_BYTES;
+	if (n == 0 || bpf_probe_read_user(c->tail, n, (void *)(end - n)))
+		goto none;
+	c->tail_bytes = n;
+	return;
+none:
+	c->tail_bytes = 0;
+}
+
 /* One chunk of data moved on fd: decide whether it starts a message, emit
- * the boundary event if so, and account its bytes. */
-/* `resolved` is the syscall's first user buffer when the caller already
- * had to read it, else NULL: it is then read here, only for connections
- * that are followed. */
+ * the boundary event if so, and account its bytes. `resolved` is the
+ * syscall's first user buffer when the caller already had to read it, else
+ * NULL: it is then read here, only for connections that are followed. */
 static __always_inline void on_chunk(const struct io_args *a, const struct user_chunk *resolved,
 				     __u64 pid_tgid, __u64 chunk_bytes, bool account_bytes)
 {
@@ -308,10 +483,32 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 		return;
 
 	struct user_chunk uc = resolved ? *resolved : resolve_chunk(a);
-	bool flipped = c->cur_direction != a->direction;
+	__u32 prefix_bytes = 0;
+	__u64 start_ns = now_ns;
+	if (c->short_bytes) {
+		/* The held-back chunk starts this message only if this one
+		 * follows it in the same direction. */
+		if (c->short_direction == a->direction) {
+			prefix_bytes = c->short_bytes & 7;
+			start_ns = c->short_start_ns;
+		}
+		c->short_bytes = 0;
+	}
+	bool flipped = c->cur_direction != a->direction || prefix_bytes;
+	__u64 message_bytes = prefix_bytes + chunk_bytes;
+	if (flipped && message_bytes < 8) {
+		/* Too short to classify ("GE"): hold it back for the next chunk. */
+		__u32 n = chunk_bytes & 7;
+		if (uc.len < n || bpf_probe_read_user(c->short_prefix + prefix_bytes, n & 7, (void *)uc.base))
+			return;
+		c->short_bytes = message_bytes;
+		c->short_direction = a->direction;
+		c->short_start_ns = start_ns;
+		return;
+	}
 	/* Peek at every chunk, not only at flips, so that pipelined messages
 	 * written one per syscall are told apart. */
-	__u8 msg_class = peek_class(&uc, chunk_bytes);
+	__u8 msg_class = peek_class(c, prefix_bytes, &uc, chunk_bytes);
 	if (flipped || msg_class != SONDE_CLASS_UNKNOWN) {
 		struct sonde_prev_message prev = {
 			.last_chunk_ns = c->cur_last_ns,
@@ -321,9 +518,12 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 		};
 		c->msg_seq += 1;
 		c->cur_direction = a->direction;
-		c->cur_start_ns = now_ns;
+		c->cur_start_ns = start_ns;
 		c->cur_last_ns = now_ns;
-		c->cur_bytes = 0;
+		c->cur_bytes = prefix_bytes;
+		c->cur_class = msg_class;
+		c->tail_bytes = 0;
+		c->head_left_bytes = 0;
 		if (msg_class != SONDE_CLASS_UNKNOWN) {
 			c->flags |= SONDE_CONN_SYNCED;
 		} else if (!(c->flags & SONDE_CONN_SYNCED)) {
@@ -333,11 +533,17 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 			}
 		}
 		if (c->flags & SONDE_CONN_SYNCED)
-			emit_msg_start(c, a, &uc, pid_tgid, now_ns, chunk_bytes, msg_class, &prev);
+			emit_msg_start(c, a, &uc, pid_tgid, start_ns, message_bytes, msg_class, prefix_bytes, &prev);
+	} else if (c->head_left_bytes) {
+		bool ended = false;
+		__u32 sent = emit_continue(c, a, &uc, pid_tgid, now_ns, chunk_bytes, 0, c->head_left_bytes, &ended);
+		c->head_left_bytes = (ended || sent < chunk_bytes || sent >= c->head_left_bytes) ? 0 : c->head_left_bytes - sent;
 	}
 	if (account_bytes) {
 		c->cur_bytes += chunk_bytes;
 		c->cur_last_ns = now_ns;
+		if (c->cur_class == SONDE_CLASS_HTTP1_RESPONSE)
+			record_tail(c, a, chunk_bytes);
 	}
 }
 
@@ -378,16 +584,33 @@ static __always_inline void on_io_exit(long ret)
 	if (ret <= 0)
 		return;
 
-	if (args.direction == SONDE_DIR_INGRESS) {
-		on_chunk(&args, NULL, pid_tgid, ret, true);
-		return;
-	}
 	struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = args.fd };
 	struct sonde_conn_state *c = bpf_map_lookup_elem(&conn_states, &key);
 	if (!c || (c->flags & SONDE_CONN_IGNORED) || c->cur_direction != SONDE_DIR_EGRESS)
 		return;
 	c->cur_bytes += ret;
 	c->cur_last_ns = bpf_ktime_get_ns();
+	if (c->cur_class == SONDE_CLASS_HTTP1_RESPONSE)
+		record_tail(c, &args, ret);
+}
+
+/* Reads at exit only. The arguments are read from the registers the task
+ * saved on syscall entry, which the syscall leaves as they were (x86-64 and
+ * arm64 return in ax/x0 only; arm64 keeps the first argument in orig_x0). */
+static __always_inline void on_read_exit(long ret, __u8 kind)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (ret <= 0 || !is_selected(pid_tgid >> 32))
+		return;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct io_args a = {
+		.fd = PT_REGS_PARM1_CORE_SYSCALL(regs),
+		.ptr = PT_REGS_PARM2_CORE_SYSCALL(regs),
+		.count = kind == IO_MSG ? 0 : PT_REGS_PARM3_CORE_SYSCALL(regs),
+		.kind = kind,
+		.direction = SONDE_DIR_INGRESS,
+	};
+	on_chunk(&a, NULL, pid_tgid, ret, true);
 }
 
 /* accept()/connect() tell which end the process is; connections first seen
@@ -418,34 +641,6 @@ static __always_inline void on_conn_exit(long ret, __u8 role)
 	}
 	struct sonde_conn_key key = { .pid = tgid, .fd = fd };
 	new_conn_state(&key, sk, role);
-}
-
-SEC("tracepoint/syscalls/sys_enter_read")
-int sonde_tp_sys_enter_read(struct trace_event_raw_sys_enter *ctx)
-{
-	stash_args(ctx->args[1], ctx->args[2], ctx->args[0], IO_BUF, SONDE_DIR_INGRESS);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int sonde_tp_sys_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
-{
-	stash_args(ctx->args[1], ctx->args[2], ctx->args[0], IO_BUF, SONDE_DIR_INGRESS);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int sonde_tp_sys_enter_readv(struct trace_event_raw_sys_enter *ctx)
-{
-	stash_args(ctx->args[1], ctx->args[2], ctx->args[0], IO_IOV, SONDE_DIR_INGRESS);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int sonde_tp_sys_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	stash_args(ctx->args[1], 0, ctx->args[0], IO_MSG, SONDE_DIR_INGRESS);
-	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_write")
@@ -486,13 +681,13 @@ int sonde_tp_sys_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_read")
-int sonde_tp_sys_exit_read(struct trace_event_raw_sys_exit *ctx) { on_io_exit(ctx->ret); return 0; }
+int sonde_tp_sys_exit_read(struct trace_event_raw_sys_exit *ctx) { on_read_exit(ctx->ret, IO_BUF); return 0; }
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int sonde_tp_sys_exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { on_io_exit(ctx->ret); return 0; }
+int sonde_tp_sys_exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { on_read_exit(ctx->ret, IO_BUF); return 0; }
 SEC("tracepoint/syscalls/sys_exit_readv")
-int sonde_tp_sys_exit_readv(struct trace_event_raw_sys_exit *ctx) { on_io_exit(ctx->ret); return 0; }
+int sonde_tp_sys_exit_readv(struct trace_event_raw_sys_exit *ctx) { on_read_exit(ctx->ret, IO_IOV); return 0; }
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int sonde_tp_sys_exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { on_io_exit(ctx->ret); return 0; }
+int sonde_tp_sys_exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { on_read_exit(ctx->ret, IO_MSG); return 0; }
 SEC("tracepoint/syscalls/sys_exit_write")
 int sonde_tp_sys_exit_write(struct trace_event_raw_sys_exit *ctx) { on_io_exit(ctx->ret); return 0; }
 SEC("tracepoint/syscalls/sys_exit_sendto")
@@ -602,133 +797,27 @@ int sonde_tp_sched_process_exec(void *ctx)
 	if (!bpf_map_lookup_elem(&traced_comms, comm))
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u8 one = 1;
-	bpf_map_update_elem(&traced_pids, &tgid, &one, BPF_ANY);
+	__u8 one = SONDE_PID_SELECTED;
+	bpf_map_update_elem(&traced_pids, &tgid, &one, BPF_NOEXIST);
 	return 0;
 }
 
-/*
- * The same hooks through the two raw syscall tracepoints (selected by the
- * loader instead of the per-syscall ones above, and the default). A raw
- * tracepoint runs for every syscall, but skips the per-event perf buffer
- * that each syscalls:sys_* tracepoint fills before calling BPF: on this
- * project's VMs that halves the cost of a hooked syscall, and an unselected
- * process pays one switch and one map lookup.
- *
- * Syscall numbers: arch/x86/entry/syscalls/syscall_64.tbl and
- * include/uapi/asm-generic/unistd.h (arm64).
- */
-#if defined(__TARGET_ARCH_x86)
-#define SONDE_NR_read 0
-#define SONDE_NR_write 1
-#define SONDE_NR_close 3
-#define SONDE_NR_readv 19
-#define SONDE_NR_writev 20
-#define SONDE_NR_sendfile 40
-#define SONDE_NR_connect 42
-#define SONDE_NR_accept 43
-#define SONDE_NR_sendto 44
-#define SONDE_NR_recvfrom 45
-#define SONDE_NR_sendmsg 46
-#define SONDE_NR_recvmsg 47
-#define SONDE_NR_accept4 288
-#elif defined(__TARGET_ARCH_arm64)
-#define SONDE_NR_read 63
-#define SONDE_NR_write 64
-#define SONDE_NR_close 57
-#define SONDE_NR_readv 65
-#define SONDE_NR_writev 66
-#define SONDE_NR_sendfile 71
-#define SONDE_NR_connect 203
-#define SONDE_NR_accept 202
-#define SONDE_NR_sendto 206
-#define SONDE_NR_recvfrom 207
-#define SONDE_NR_sendmsg 211
-#define SONDE_NR_recvmsg 212
-#define SONDE_NR_accept4 242
-#else
-#error "syscall numbers for this architecture are missing"
-#endif
-
-SEC("raw_tracepoint/sys_enter")
-int sonde_raw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+/* A process selected with its descendants passes the selection on to
+ * every process it forks (a shell's server, a master's workers), at fork,
+ * before the child's first syscall. Threads share the tgid: nothing to do. */
+SEC("raw_tracepoint/sched_process_fork")
+int sonde_raw_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
 {
-	long id = ctx->args[1];
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
-
-	switch (id) {
-	case SONDE_NR_read:
-	case SONDE_NR_recvfrom:
-	case SONDE_NR_readv:
-	case SONDE_NR_recvmsg:
-	case SONDE_NR_write:
-	case SONDE_NR_sendto:
-	case SONDE_NR_writev:
-	case SONDE_NR_sendmsg:
-	case SONDE_NR_sendfile:
-	case SONDE_NR_accept:
-	case SONDE_NR_accept4:
-	case SONDE_NR_close:
-		break;
-	case SONDE_NR_connect:
-		on_connect_enter(PT_REGS_PARM1_CORE_SYSCALL(regs));
+	struct task_struct *parent = (struct task_struct *)ctx->args[0];
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	__u32 parent_tgid = BPF_CORE_READ(parent, tgid);
+	__u32 child_tgid = BPF_CORE_READ(child, tgid);
+	if (child_tgid == parent_tgid || child_tgid == self_pid)
 		return 0;
-	default:
+	__u8 *sel = bpf_map_lookup_elem(&traced_pids, &parent_tgid);
+	if (!sel || *sel != SONDE_PID_SELECTED_WITH_DESCENDANTS)
 		return 0;
-	}
-	/* Everything below is per-process work: pay for reading the syscall's
-	 * arguments only when the process is traced. */
-	if (!is_selected(bpf_get_current_pid_tgid() >> 32))
-		return 0;
-	int fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	switch (id) {
-	case SONDE_NR_read:
-	case SONDE_NR_recvfrom:
-		stash_args(PT_REGS_PARM2_CORE_SYSCALL(regs), PT_REGS_PARM3_CORE_SYSCALL(regs), fd, IO_BUF, SONDE_DIR_INGRESS);
-		break;
-	case SONDE_NR_readv:
-		stash_args(PT_REGS_PARM2_CORE_SYSCALL(regs), PT_REGS_PARM3_CORE_SYSCALL(regs), fd, IO_IOV, SONDE_DIR_INGRESS);
-		break;
-	case SONDE_NR_recvmsg:
-		stash_args(PT_REGS_PARM2_CORE_SYSCALL(regs), 0, fd, IO_MSG, SONDE_DIR_INGRESS);
-		break;
-	case SONDE_NR_write:
-	case SONDE_NR_sendto:
-		on_write_enter(PT_REGS_PARM2_CORE_SYSCALL(regs), PT_REGS_PARM3_CORE_SYSCALL(regs), fd, IO_BUF);
-		break;
-	case SONDE_NR_writev:
-		on_write_enter(PT_REGS_PARM2_CORE_SYSCALL(regs), PT_REGS_PARM3_CORE_SYSCALL(regs), fd, IO_IOV);
-		break;
-	case SONDE_NR_sendmsg:
-		on_write_enter(PT_REGS_PARM2_CORE_SYSCALL(regs), 0, fd, IO_MSG);
-		break;
-	case SONDE_NR_sendfile:
-		stash_args(0, PT_REGS_PARM4_CORE_SYSCALL(regs), fd, IO_SENDFILE, SONDE_DIR_EGRESS);
-		break;
-	case SONDE_NR_accept:
-	case SONDE_NR_accept4:
-		stash_args(0, 0, fd, IO_ACCEPT, SONDE_DIR_NONE);
-		break;
-	case SONDE_NR_close:
-		on_close_enter(fd);
-		break;
-	}
-	return 0;
-}
-
-SEC("raw_tracepoint/sys_exit")
-int sonde_raw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct io_args *a = bpf_map_lookup_elem(&active_io_args, &pid_tgid);
-	if (!a)
-		return 0;
-	long ret = ctx->args[1];
-	if (a->kind == IO_ACCEPT)
-		on_conn_exit(ret, SONDE_ROLE_SERVER);
-	else if (a->kind == IO_CONNECT)
-		on_conn_exit(ret, SONDE_ROLE_CLIENT);
-	else
-		on_io_exit(ret);
+	__u8 value = SONDE_PID_SELECTED_WITH_DESCENDANTS;
+	bpf_map_update_elem(&traced_pids, &child_tgid, &value, BPF_ANY);
 	return 0;
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Wire structs shared by bpf/sock_trace.bpf.c (producer) and native/src/core
- * (consumer). Every struct is laid out by hand with explicit padding and is
- * compiled with -Wpadded on both sides; native/src/core/layout_check.cc
- * static_asserts the sizes below so a change on one side cannot go unseen.
+ * (consumer). Every struct is laid out by hand with explicit padding;
+ * native/src/core/layout_check.cc compiles them with -Wpadded and
+ * static_asserts their sizes, so a change on one side cannot go unseen.
  *
  * Byte order: host (little-endian on every machine we build for), except
  * addresses, which stay in network order as the kernel stores them.
@@ -21,6 +21,16 @@
  * (rodata payload_capture_bytes) may be lower, never higher. */
 #define SONDE_MAX_PAYLOAD_BYTES 4096
 
+/* A request head is followed past the first capture, in continuation events,
+ * up to this many bytes in all: Node refuses heads over 16 KiB, nginx's
+ * default large_client_header_buffers hold 8 KiB per line. */
+#define SONDE_MAX_HEAD_BYTES 16384
+
+/* The last bytes of a response's latest chunk, kept in the connection's
+ * state: enough for the terminating chunk of a chunked body with a short
+ * trailer ("\r\n0\r\nX-T: 1\r\n\r\n" is 16). */
+#define SONDE_TAIL_BYTES 16
+
 /* Event kinds: the first byte of every ring-buffer record.
  * Requires update in native/src/core/ConnTracker.cc on change. */
 enum sonde_event_kind {
@@ -28,6 +38,7 @@ enum sonde_event_kind {
 	SONDE_EV_CLOSE = 2,        /* close() of a tracked connection */
 	SONDE_EV_SELF_CONNECT = 3, /* sonde's own outgoing connection (exporters) */
 	SONDE_EV_PROCESS_EXIT = 4, /* a selected process exited */
+	SONDE_EV_MSG_CONTINUE = 5, /* more of a request head than the start carried */
 };
 
 enum sonde_direction {
@@ -43,6 +54,12 @@ enum sonde_msg_class {
 	SONDE_CLASS_HTTP1_REQUEST = 1,
 	SONDE_CLASS_HTTP1_RESPONSE = 2,
 	SONDE_CLASS_HTTP2_PREFACE = 3,
+};
+
+/* Values of the traced_pids map. */
+enum sonde_pid_selection {
+	SONDE_PID_SELECTED = 1,
+	SONDE_PID_SELECTED_WITH_DESCENDANTS = 2, /* and every process it forks */
 };
 
 /* How the kernel learnt which end of the connection the process is. */
@@ -113,6 +130,17 @@ struct sonde_close_event {
 	struct sonde_prev_message last; /* the message open at close time */
 };
 
+/* The next bytes of the head of message hdr.msg_seq, in order: the rest of
+ * a first chunk longer than the capture, or the following chunks of a head
+ * that did not end in its first chunk (nginx reads 1 KiB at a time; a
+ * client may send "GE" and the rest later). */
+struct sonde_msg_continue_event {
+	struct sonde_event_header hdr;
+	__u32 chunk_bytes;   /* size of the syscall these bytes come from */
+	__u32 payload_bytes; /* bytes of payload[] that follow */
+	__u8 payload[SONDE_MAX_PAYLOAD_BYTES];
+};
+
 struct sonde_self_connect_event {
 	struct sonde_event_header hdr;
 	struct sonde_tuple tuple;
@@ -140,16 +168,29 @@ struct sonde_conn_state {
 	__u64 cur_start_ns;
 	__u64 cur_last_ns;
 	__u64 cur_bytes;
+	__u64 short_start_ns; /* when the held-back short chunk was seen */
 	struct sonde_tuple tuple;
 	__u32 generation;
 	__u32 msg_seq;
+	__u32 head_left_bytes; /* request-head bytes later chunks may still add */
 	__u8 role_hint;
 	__u8 cur_direction;
 	__u8 flags;
 	__u8 unknown_starts; /* message starts that did not look like HTTP */
+	__u8 cur_class;      /* enum sonde_msg_class of the current message */
+	__u8 tail_bytes;     /* valid bytes at the start of tail[] */
+	/* A chunk too short to classify ("GE") that may start a message: held
+	 * back until the next chunk in the same direction tells. */
+	__u8 short_bytes;
+	__u8 short_direction;
+	__u8 short_prefix[8];
+	/* The last tail_bytes bytes of the current response's latest chunk:
+	 * userspace recognises the end of a chunked body from them. */
+	__u8 tail[SONDE_TAIL_BYTES];
 	__u32 _pad;
 };
 
 #define SONDE_MSG_START_HEADER_BYTES (sizeof(struct sonde_msg_start_event) - SONDE_MAX_PAYLOAD_BYTES)
+#define SONDE_MSG_CONTINUE_HEADER_BYTES (sizeof(struct sonde_msg_continue_event) - SONDE_MAX_PAYLOAD_BYTES)
 
 #endif

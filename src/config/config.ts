@@ -16,7 +16,7 @@ export interface SondeConfig {
   exporters: ExporterConfig[];
   routes: string[];
   queue: { maxQueueSize: number; maxExportBatchSize: number; scheduledDelayMs: number; exportTimeoutMs: number; maxAttempts: number };
-  capture: { payloadCaptureBytes: number; ringBufferBytes: number; responseTimeoutMs: number; maxConnections: number; rawSyscallHooks: boolean };
+  capture: { payloadCaptureBytes: number; ringBufferBytes: number; responseTimeoutMs: number; maxConnections: number };
   statsIntervalMs: number;
   discoveryIntervalMs: number;
   nice: number;
@@ -176,7 +176,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Son
   const ringBufferBytes = int(raw, 'ringBufferBytes', 1 << 16, 1 << 30);
   if ((ringBufferBytes & (ringBufferBytes - 1)) !== 0) throw new ConfigError(`${raw.get('ringBufferBytes')?.source} must be a power of two (got ${ringBufferBytes})`);
   const hooks = (str(raw, 'hooks') ?? 'per-syscall').toLowerCase();
-  if (hooks !== 'raw' && hooks !== 'per-syscall') throw new ConfigError(`${raw.get('hooks')?.source ?? '--hooks'} must be raw or per-syscall (got "${hooks}")`);
+  if (hooks === 'raw') throw new ConfigError(`${raw.get('hooks')?.source ?? '--hooks'} raw was removed: reads are now seen at syscall exit alone, which the per-syscall tracepoints do for less (use per-syscall, the only hook set; docs/design-notes.md has the figures)`);
+  if (hooks !== 'per-syscall') throw new ConfigError(`${raw.get('hooks')?.source ?? '--hooks'} must be per-syscall (got "${hooks}")`);
   return {
     selection: { pids: intList(raw, 'pids', 1, 0x7fffffff), exes: list(raw, 'exes'), openPorts: intList(raw, 'openPorts', 1, 65535) },
     exporters: resolveExporters(raw),
@@ -193,7 +194,6 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Son
       ringBufferBytes,
       responseTimeoutMs: int(raw, 'responseTimeoutMs', 1, 3_600_000),
       maxConnections: int(raw, 'maxConnections', 16, 4_000_000),
-      rawSyscallHooks: hooks === 'raw',
     },
     statsIntervalMs: int(raw, 'statsIntervalMs', 0, 86_400_000),
     discoveryIntervalMs: int(raw, 'discoveryIntervalMs', 50, 600_000),

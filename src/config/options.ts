@@ -37,7 +37,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
 
   { key: 'payloadCaptureBytes', flag: '--payload-bytes', env: 'SONDE_PAYLOAD_CAPTURE_BYTES', kind: 'int', default: '1024', valueName: 'BYTES', group: 'Capture', help: 'bytes copied at the start of each message: request line and headers (64-4096)' },
   { key: 'ringBufferBytes', flag: '--ring-buffer-bytes', env: 'SONDE_RING_BUFFER_BYTES', kind: 'int', default: String(4 << 20), valueName: 'BYTES', group: 'Capture', help: 'kernel-to-sonde ring buffer, a power of two (mapped twice, so it counts double in RSS)' },
-  { key: 'hooks', flag: '--hooks', env: 'SONDE_HOOKS', kind: 'string', default: 'per-syscall', valueName: 'per-syscall|raw', group: 'Capture', help: 'per-syscall: one syscalls:sys_* tracepoint per hooked syscall (lowest cost for processes not traced); raw: raw_syscalls:sys_enter/exit (cheaper per hooked syscall, dearer for every other syscall on the host)' },
+  { key: 'hooks', flag: '--hooks', env: 'SONDE_HOOKS', kind: 'string', default: 'per-syscall', valueName: 'per-syscall', group: 'Capture', help: 'one syscalls:sys_* tracepoint per hooked syscall, the only hook set (raw was removed: it cost every syscall on the host more)' },
   { key: 'responseTimeoutMs', flag: '--response-timeout-ms', env: 'SONDE_RESPONSE_TIMEOUT_MS', kind: 'int', default: '30000', valueName: 'MS', group: 'Capture', help: 'a request unanswered this long becomes an error span' },
   { key: 'maxConnections', flag: '--max-connections', env: 'SONDE_MAX_CONNECTIONS', kind: 'int', default: '65536', valueName: 'N', group: 'Capture', help: 'connections followed at once; the least recently active is evicted past this' },
 

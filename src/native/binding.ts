@@ -15,16 +15,15 @@ export interface NativeTracerOptions {
   payloadCaptureBytes: number;
   /** Ring buffer size in bytes: a power of two, at least 64 KiB. */
   ringBufferBytes: number;
-  /**
-   * true: hook raw_syscalls:sys_enter/sys_exit (cheaper per hooked syscall);
-   * false: one syscalls:sys_*_NAME tracepoint per hooked syscall.
-   */
-  rawSyscallHooks: boolean;
   /** How often the reader drains the ring buffer, in ms. */
   pollIntervalMs: number;
-  /** A response quiet this long is closed at its last observed chunk, in ms. */
-  responseIdleFlushMs: number;
-  /** A request unanswered this long is reported without a response, in ms. */
+  /**
+   * A response quiet this long is checked against its framing (length
+   * reached, last chunk written) and reported when over; one whose head was
+   * longer than the capture is closed at its last chunk. In ms.
+   */
+  responseQuietMs: number;
+  /** A request unanswered, or a response still open and quiet, this long is closed out and flagged, in ms. */
   responseTimeoutMs: number;
   /** Connections the correlator follows at once; the least recently active is evicted past this. */
   maxConnections: number;
@@ -41,6 +40,8 @@ export interface NativeCounters {
   exchangesAbandoned: number;
   responsesWithoutRequest: number;
   requestsTimedOut: number;
+  /** Responses closed out before their framing said they were over. */
+  responsesIncomplete: number;
   connectionsOpened: number;
   connectionsEvicted: number;
   /** Gauge: connections in the table now. */
@@ -66,8 +67,10 @@ export interface NativeTracer {
   start(onBatch: (records: Buffer, exchanges: number) => void): { attached: string[] };
   // stop(): Buffer — records still in flight, closed out
   stop(): Buffer;
-  // setPidSelected(pid: number, selected: boolean): void
-  setPidSelected(pid: number, selected: boolean): void;
+  // setPidSelected(pid: number, selected: boolean, withDescendants?: boolean): void
+  // withDescendants: the kernel also selects every process this one forks
+  // from now on, and their children in turn (sched_process_fork).
+  setPidSelected(pid: number, selected: boolean, withDescendants?: boolean): void;
   // selectComm(comm: string): void — processes exec'ing this command name are selected in the kernel
   selectComm(comm: string): void;
   counters(): NativeTracerCounters;
@@ -75,6 +78,9 @@ export interface NativeTracer {
 
 export interface ReplayTracker {
   feed(event: Buffer): void;
+  // setKernelMessage(pid, fd, generation, seq, lastChunkNs, totalBytes, tail): void
+  // — stands in for the kernel's conn_states entry of that connection.
+  setKernelMessage(pid: number, fd: number, generation: number, seq: number, lastChunkNs: bigint, totalBytes: number, tail: Buffer): void;
   tick(nowNs: bigint): void;
   finish(nowNs: bigint): void;
   take(): Buffer;
@@ -94,7 +100,13 @@ export interface NativeLayout {
     chunkBytesOffset: number;
     payloadBytesOffset: number;
     maxPayloadBytes: number;
+    msgContinueHeaderBytes: number;
+    maxHeadBytes: number;
   };
+  /** enum sonde_event_kind of bpf/shared/events.h */
+  eventKinds: Record<string, number>;
+  /** enum ExchangeFlag of native/src/core/ExchangeRecord.h */
+  exchangeFlags: Record<string, number>;
 }
 
 export interface NativeModule {
@@ -109,9 +121,8 @@ export interface NativeModule {
 export const DEFAULT_NATIVE_OPTIONS: Omit<NativeTracerOptions, 'selfPid' | 'traceAllPids'> = {
   payloadCaptureBytes: 1024,
   ringBufferBytes: 4 << 20,
-  rawSyscallHooks: false,
   pollIntervalMs: 10,
-  responseIdleFlushMs: 100,
+  responseQuietMs: 100,
   responseTimeoutMs: 30_000,
   maxConnections: 65_536,
 };
@@ -158,7 +169,7 @@ export function validateNativeOptions(o: NativeTracerOptions): NativeTracerOptio
     throw new RangeError(`Option "ringBufferBytes" must be a power of two (got ${o.ringBufferBytes})`);
   }
   intIn('pollIntervalMs', 1, 1000);
-  intIn('responseIdleFlushMs', 1, 60_000);
+  intIn('responseQuietMs', 1, 60_000);
   intIn('responseTimeoutMs', 1, 3_600_000);
   intIn('maxConnections', 16, 4_000_000);
   intIn('selfPid', 0, 0x7fffffff);

@@ -46,6 +46,12 @@ export const ExchangeFlags = {
   EventsLost: 1 << 3,
   /** The connection was open before sonde first saw it. */
   PreexistingConnection: 1 << 4,
+  /**
+   * The response was closed out before its framing said it was over: still
+   * open and quiet for the response timeout, or its connection closed in
+   * the middle of a Content-Length body.
+   */
+  ResponseIncomplete: 1 << 5,
 } as const;
 
 /** How the exchange's trace context was decided. */

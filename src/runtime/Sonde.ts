@@ -84,7 +84,6 @@ export class Sonde {
       ringBufferBytes: config.capture.ringBufferBytes,
       responseTimeoutMs: config.capture.responseTimeoutMs,
       maxConnections: config.capture.maxConnections,
-      rawSyscallHooks: config.capture.rawSyscallHooks,
     });
     this.#tracer = new native.Tracer(options);
     // Select what is already running before attaching, so that its first
@@ -92,7 +91,7 @@ export class Sonde {
     this.#watcher.scanNow();
     const pipeline = this.#pipeline;
     const { attached } = this.#tracer.start((records) => pipeline.onBatch(records));
-    for (const p of this.#watcher.current()) this.#tracer.setPidSelected(p.pid, true);
+    for (const p of this.#watcher.current()) this.#select(p);
     // Plain names (no glob, no path) are also matched by the kernel at exec
     // time: a client that lives less than one /proc scan is still traced.
     for (const exe of config.selection.exes) {
@@ -110,8 +109,14 @@ export class Sonde {
     }
   }
 
+  #select(p: TracedProcess): void {
+    // With descendants, the kernel selects each fork at once: a worker is
+    // traced from its first syscall, not from the next /proc scan.
+    this.#tracer?.setPidSelected(p.pid, true, p.withDescendants);
+  }
+
   #onProcessStart(p: TracedProcess): void {
-    this.#tracer?.setPidSelected(p.pid, true);
+    this.#select(p);
     this.#log.info({ pid: p.pid, exe: p.info.exeName, service: p.serviceName, matchedBy: p.matchedBy }, 'tracing process');
   }
 

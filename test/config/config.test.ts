@@ -24,7 +24,7 @@ const DEFAULTS: SondeConfig = {
   exporters: [{ kind: 'console' }],
   routes: [],
   queue: { maxQueueSize: 8192, maxExportBatchSize: 1024, scheduledDelayMs: 1000, exportTimeoutMs: 10000, maxAttempts: 3 },
-  capture: { payloadCaptureBytes: 1024, ringBufferBytes: 4 * 1024 * 1024, responseTimeoutMs: 30000, maxConnections: 65536, rawSyscallHooks: false },
+  capture: { payloadCaptureBytes: 1024, ringBufferBytes: 4 * 1024 * 1024, responseTimeoutMs: 30000, maxConnections: 65536 },
   statsIntervalMs: 5000,
   discoveryIntervalMs: 1000,
   nice: 10,

@@ -18,7 +18,7 @@ const GET = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost:
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
 function tracker(options: Record<string, number> = {}): ReplayTracker {
-  return new native.ReplayTracker({ idSeed: 42, responseIdleFlushMs: 100, responseTimeoutMs: 1000, ...options });
+  return new native.ReplayTracker({ idSeed: 42, responseQuietMs: 100, responseTimeoutMs: 1000, ...options });
 }
 
 /** An exchange with its heads as views and its times as exact bigints, for assertions. */
@@ -83,14 +83,14 @@ test('keep-alive server: each request is paired with its response, the next requ
 });
 
 test('a quiet response is closed out after the idle period; without kernel state its end is marked estimated', () => {
-  const t = tracker({ responseIdleFlushMs: 100 });
+  const t = tracker({ responseQuietMs: 100 });
   const s = new ConnScript({ pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
   t.feed(s.message(1000n * MS, Dir.Ingress, Cls.Request, GET('/idle')));
   t.feed(s.message(1001n * MS, Dir.Egress, Cls.Response, OK));
   t.tick(1050n * MS);
   assert.equal(take(t).length, 0, 'not yet idle');
   t.tick(1200n * MS);
-  assert.equal(take(t).length, 0, 'the replay tracker has no kernel table to read, so it waits longer');
+  assert.equal(take(t).length, 0, 'without the kernel\'s entry for the connection it waits longer');
   t.tick(2100n * MS);
   const xs = take(t);
   assert.equal(xs.length, 1);

@@ -160,7 +160,7 @@ test('RECORD_OFFSETS describe a packed header with no overlaps and no gaps but _
 });
 
 test('ExchangeFlags bits match ExchangeRecord.h', () => {
-  assert.deepEqual(ExchangeFlags, { NoResponse: 1, ClosedBeforeResponse: 2, EndEstimated: 4, EventsLost: 8, PreexistingConnection: 16 });
+  assert.deepEqual(ExchangeFlags, { NoResponse: 1, ClosedBeforeResponse: 2, EndEstimated: 4, EventsLost: 8, PreexistingConnection: 16, ResponseIncomplete: 32 });
   assert.deepEqual([LinkSource.None, LinkSource.TraceparentHeader, LinkSource.PeerClient, LinkSource.EnclosingServer], [0, 1, 2, 3]);
 });
 

@@ -14,9 +14,10 @@ export const EVENT_LAYOUT = {
   closeEventBytes: 96,
   selfConnectEventBytes: 72,
   processExitEventBytes: 32,
+  msgContinueHeaderBytes: 40,
 } as const;
 
-export const Kind = { MsgStart: 1, Close: 2, SelfConnect: 3, ProcessExit: 4 } as const;
+export const Kind = { MsgStart: 1, Close: 2, SelfConnect: 3, ProcessExit: 4, MsgContinue: 5 } as const;
 export const Dir = { None: 0, Ingress: 1, Egress: 2 } as const;
 export const Cls = { Unknown: 0, Request: 1, Response: 2, H2Preface: 3 } as const;
 export const Role = { Unknown: 0, Server: 1, Client: 2 } as const;
@@ -94,6 +95,17 @@ export function msgStart(
   buf.writeUInt32LE(body.length, EVENT_LAYOUT.chunkBytesOffset);
   buf.writeUInt32LE(body.length, EVENT_LAYOUT.payloadBytesOffset);
   body.copy(buf, EVENT_LAYOUT.msgStartHeaderBytes);
+  return buf;
+}
+
+/** More bytes of the head of message `seq` (a continuation the kernel sends after a start). */
+export function msgContinue(h: HeaderFields & { seq: number }, direction: number, payload: string | Buffer, chunkBytes?: number): Buffer {
+  const body = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
+  const buf = Buffer.alloc(EVENT_LAYOUT.msgContinueHeaderBytes + body.length);
+  writeHeader(buf, Kind.MsgContinue, h, direction, 0);
+  buf.writeUInt32LE(chunkBytes ?? body.length, 32);
+  buf.writeUInt32LE(body.length, 36);
+  body.copy(buf, EVENT_LAYOUT.msgContinueHeaderBytes);
   return buf;
 }
 

@@ -5,8 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNativeModule } from '../../src/native/binding';
-import { RECORD_HEADER_BYTES, RECORD_OFFSETS } from '../../src/native/exchangeDecoder';
-import { EVENT_LAYOUT } from './fakeEvents';
+import { ExchangeFlags, RECORD_HEADER_BYTES, RECORD_OFFSETS } from '../../src/native/exchangeDecoder';
+import { EVENT_LAYOUT, Kind } from './fakeEvents';
 
 const layout = loadNativeModule().layout();
 
@@ -27,4 +27,10 @@ test('kernel event offsets used by the tests match events.h', () => {
   assert.equal(EVENT_LAYOUT.commOffset, layout.events.commOffset);
   assert.equal(EVENT_LAYOUT.chunkBytesOffset, layout.events.chunkBytesOffset);
   assert.equal(EVENT_LAYOUT.payloadBytesOffset, layout.events.payloadBytesOffset);
+});
+
+test('event kinds and exchange flags spelled out in TypeScript match the native enums', () => {
+  assert.equal(EVENT_LAYOUT.msgContinueHeaderBytes, layout.events.msgContinueHeaderBytes);
+  assert.deepEqual({ ...Kind }, layout.eventKinds);
+  assert.deepEqual({ ...ExchangeFlags }, layout.exchangeFlags);
 });

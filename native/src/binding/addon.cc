@@ -32,7 +32,7 @@ bool optBool(const Napi::Object& o, const char* name, bool fallback) {
 
 TrackerOptions trackerOptionsFrom(const Napi::Object& o) {
   TrackerOptions t;
-  t.response_idle_flush_ns = uint64_t(optUint(o, "responseIdleFlushMs", t.response_idle_flush_ns / 1'000'000)) * 1'000'000;
+  t.response_quiet_ns = uint64_t(optUint(o, "responseQuietMs", t.response_quiet_ns / 1'000'000)) * 1'000'000;
   t.response_timeout_ns = uint64_t(optUint(o, "responseTimeoutMs", t.response_timeout_ns / 1'000'000)) * 1'000'000;
   t.max_connections = optUint(o, "maxConnections", t.max_connections);
   t.max_pending_per_connection = optUint(o, "maxPendingPerConnection", t.max_pending_per_connection);
@@ -65,6 +65,7 @@ void putTrackerCounters(Napi::Object& out, const TrackerCounters& c) {
   put("exchangesAbandoned", c.exchanges_abandoned);
   put("responsesWithoutRequest", c.responses_without_request);
   put("requestsTimedOut", c.requests_timed_out);
+  put("responsesIncomplete", c.responses_incomplete);
   put("connectionsOpened", c.connections_opened);
   put("connectionsEvicted", c.connections_evicted);
   put("connectionsTracked", c.connections_tracked);
@@ -100,7 +101,6 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     opts.payload_capture_bytes = optUint(o, "payloadCaptureBytes", opts.payload_capture_bytes);
     opts.ring_buffer_bytes = optUint(o, "ringBufferBytes", opts.ring_buffer_bytes);
     opts.poll_interval_ms = optUint(o, "pollIntervalMs", opts.poll_interval_ms);
-    opts.raw_syscall_hooks = optBool(o, "rawSyscallHooks", opts.raw_syscall_hooks);
     opts.tracker = trackerOptionsFrom(o);
     tracer_ = std::make_unique<BpfTracer>(opts);
     napi_add_env_cleanup_hook(info.Env(), &Tracer::onEnvCleanup, this);
@@ -166,11 +166,13 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     return bufferFrom(info.Env(), last);
   }
 
-  // setPidSelected(pid: number, selected: boolean): void
+  // setPidSelected(pid: number, selected: boolean, withDescendants?: boolean): void
   Napi::Value JS_setPidSelected(const Napi::CallbackInfo& info) {
-    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBoolean())
-      throw Napi::TypeError::New(info.Env(), "Expected arguments (pid: number, selected: boolean)");
-    tracer_->setPidSelected(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Boolean>().Value());
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBoolean() ||
+        (info.Length() > 2 && !info[2].IsBoolean() && !info[2].IsUndefined()))
+      throw Napi::TypeError::New(info.Env(), "Expected arguments (pid: number, selected: boolean, withDescendants?: boolean)");
+    bool with_descendants = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+    tracer_->setPidSelected(info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Boolean>().Value(), with_descendants);
     return info.Env().Undefined();
   }
 
@@ -214,13 +216,21 @@ class ReplayTracker : public Napi::ObjectWrap<ReplayTracker> {
                            InstanceMethod("finish", &ReplayTracker::JS_finish),
                            InstanceMethod("take", &ReplayTracker::JS_take),
                            InstanceMethod("counters", &ReplayTracker::JS_counters),
+                           InstanceMethod("setKernelMessage", &ReplayTracker::JS_setKernelMessage),
                        });
   }
 
   explicit ReplayTracker(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ReplayTracker>(info) {
     Napi::Object o = optionsArg(info);
     uint32_t seed = optUint(o, "idSeed", 1);
-    tracker_ = std::make_unique<ConnTracker>(trackerOptionsFrom(o), nullptr, seed ? seed : 1);
+    // Stands in for the kernel's conn_states: what setKernelMessage said last.
+    auto lookup = [this](uint32_t pid, int32_t fd, uint32_t generation, uint32_t seq, KernelMessage* out) {
+      auto it = kernel_.find((uint64_t(pid) << 32) | uint32_t(fd));
+      if (it == kernel_.end() || it->second.generation != generation || it->second.seq != seq) return false;
+      *out = it->second.message;
+      return true;
+    };
+    tracker_ = std::make_unique<ConnTracker>(trackerOptionsFrom(o), lookup, seed ? seed : 1);
   }
 
  private:
@@ -254,6 +264,34 @@ class ReplayTracker : public Napi::ObjectWrap<ReplayTracker> {
     return out;
   }
 
+  // setKernelMessage(pid, fd, generation, seq, lastChunkNs: bigint, totalBytes, tail: Buffer): void
+  // — the kernel's view of that connection's current message, as the live
+  // tracer would read it from conn_states.
+  Napi::Value JS_setKernelMessage(const Napi::CallbackInfo& info) {
+    if (info.Length() < 7 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsNumber() ||
+        !info[5].IsNumber() || !info[6].IsBuffer())
+      throw Napi::TypeError::New(info.Env(), "Expected arguments (pid, fd, generation, seq, lastChunkNs, totalBytes, tail)");
+    KernelEntry e;
+    e.generation = info[2].As<Napi::Number>().Uint32Value();
+    e.seq = info[3].As<Napi::Number>().Uint32Value();
+    e.message.last_chunk_ns = bigintArg(info, 4, "fifth argument");
+    e.message.total_bytes = uint64_t(info[5].As<Napi::Number>().DoubleValue());
+    auto tail = info[6].As<Napi::Buffer<uint8_t>>();
+    size_t n = std::min<size_t>(tail.Length(), SONDE_TAIL_BYTES);
+    // as the kernel keeps it: the last bytes of the chunk
+    std::memcpy(e.message.tail, tail.Data() + tail.Length() - n, n);
+    e.message.tail_bytes = uint8_t(n);
+    uint64_t key = (uint64_t(info[0].As<Napi::Number>().Uint32Value()) << 32) | uint32_t(info[1].As<Napi::Number>().Int32Value());
+    kernel_[key] = e;
+    return info.Env().Undefined();
+  }
+
+  struct KernelEntry {
+    uint32_t generation = 0;
+    uint32_t seq = 0;
+    KernelMessage message;
+  };
+  std::unordered_map<uint64_t, KernelEntry> kernel_;
   std::unique_ptr<ConnTracker> tracker_;
 };
 
@@ -303,7 +341,26 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   ev.Set("chunkBytesOffset", Napi::Number::New(env, double(offsetof(sonde_msg_start_event, chunk_bytes))));
   ev.Set("payloadBytesOffset", Napi::Number::New(env, double(offsetof(sonde_msg_start_event, payload_bytes))));
   ev.Set("maxPayloadBytes", Napi::Number::New(env, double(SONDE_MAX_PAYLOAD_BYTES)));
+  ev.Set("msgContinueHeaderBytes", Napi::Number::New(env, double(SONDE_MSG_CONTINUE_HEADER_BYTES)));
+  ev.Set("maxHeadBytes", Napi::Number::New(env, double(SONDE_MAX_HEAD_BYTES)));
   out.Set("events", ev);
+
+  // Enums and flags that tests and decoders spell out in TypeScript.
+  Napi::Object kinds = Napi::Object::New(env);
+  kinds.Set("MsgStart", Napi::Number::New(env, SONDE_EV_MSG_START));
+  kinds.Set("Close", Napi::Number::New(env, SONDE_EV_CLOSE));
+  kinds.Set("SelfConnect", Napi::Number::New(env, SONDE_EV_SELF_CONNECT));
+  kinds.Set("ProcessExit", Napi::Number::New(env, SONDE_EV_PROCESS_EXIT));
+  kinds.Set("MsgContinue", Napi::Number::New(env, SONDE_EV_MSG_CONTINUE));
+  out.Set("eventKinds", kinds);
+  Napi::Object flags = Napi::Object::New(env);
+  flags.Set("NoResponse", Napi::Number::New(env, kNoResponse));
+  flags.Set("ClosedBeforeResponse", Napi::Number::New(env, kClosedBeforeResponse));
+  flags.Set("EndEstimated", Napi::Number::New(env, kEndEstimated));
+  flags.Set("EventsLost", Napi::Number::New(env, kEventsLost));
+  flags.Set("PreexistingConnection", Napi::Number::New(env, kPreexistingConnection));
+  flags.Set("ResponseIncomplete", Napi::Number::New(env, kResponseIncomplete));
+  out.Set("exchangeFlags", flags);
 #undef SONDE_OFFSET
   return out;
 }

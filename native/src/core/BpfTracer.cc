@@ -66,8 +66,8 @@ uint64_t realtimeNowNs() {
 
 BpfTracer::BpfTracer(const BpfTracerOptions& options) : options_(options) {
   tracker_ = std::make_unique<ConnTracker>(
-      options_.tracker, [this](uint32_t pid, int32_t fd, uint32_t gen, uint32_t seq, uint64_t* last, uint64_t* bytes) {
-        return lookupCurrentMessage(pid, fd, gen, seq, last, bytes);
+      options_.tracker, [this](uint32_t pid, int32_t fd, uint32_t gen, uint32_t seq, KernelMessage* out) {
+        return lookupCurrentMessage(pid, fd, gen, seq, out);
       });
 }
 
@@ -88,15 +88,6 @@ AttachReport BpfTracer::start(BatchSink sink) {
   skel_->rodata->payload_capture_bytes = options_.payload_capture_bytes;
   // Wake the reader early only when a quarter of the buffer is waiting.
   skel_->rodata->wakeup_threshold_bytes = options_.ring_buffer_bytes / 4;
-  // Load one of the two equivalent hook sets (see the end of sock_trace.bpf.c).
-  for (int i = 0; i < skel_->skeleton->prog_cnt; i++) {
-    bpf_program* prog = *skel_->skeleton->progs[i].prog;
-    std::string section = bpf_program__section_name(prog);
-    bool raw = section.rfind("raw_tracepoint/", 0) == 0;
-    bool per_syscall = section.rfind("tracepoint/syscalls/", 0) == 0;
-    if (raw) bpf_program__set_autoload(prog, options_.raw_syscall_hooks);
-    if (per_syscall) bpf_program__set_autoload(prog, !options_.raw_syscall_hooks);
-  }
   int err = bpf_map__set_max_entries(skel_->maps.events, options_.ring_buffer_bytes);
   if (err) {
     sock_trace__destroy(skel_);
@@ -190,12 +181,12 @@ std::vector<uint8_t> BpfTracer::stop() {
   return last;
 }
 
-void BpfTracer::setPidSelected(uint32_t pid, bool selected) {
+void BpfTracer::setPidSelected(uint32_t pid, bool selected, bool with_descendants) {
   if (!skel_) return;
   int fd = bpf_map__fd(skel_->maps.traced_pids);
-  uint8_t one = 1;
+  uint8_t value = with_descendants ? SONDE_PID_SELECTED_WITH_DESCENDANTS : SONDE_PID_SELECTED;
   if (selected)
-    bpf_map_update_elem(fd, &pid, &one, BPF_ANY);
+    bpf_map_update_elem(fd, &pid, &value, BPF_ANY);
   else
     bpf_map_delete_elem(fd, &pid);
 }
@@ -222,15 +213,16 @@ std::vector<uint64_t> BpfTracer::kernelDrops() const {
   return totals;
 }
 
-bool BpfTracer::lookupCurrentMessage(uint32_t pid, int32_t fd, uint32_t generation, uint32_t seq, uint64_t* last_ns,
-                                     uint64_t* bytes) {
+bool BpfTracer::lookupCurrentMessage(uint32_t pid, int32_t fd, uint32_t generation, uint32_t seq, KernelMessage* out) {
   if (!skel_) return false;
   sonde_conn_key key{pid, fd};
   sonde_conn_state state;
   if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.conn_states), &key, &state) != 0) return false;
   if (state.generation != generation || state.msg_seq != seq) return false;
-  *last_ns = state.cur_last_ns;
-  *bytes = state.cur_bytes;
+  out->last_chunk_ns = state.cur_last_ns;
+  out->total_bytes = state.cur_bytes;
+  out->tail_bytes = std::min<uint8_t>(state.tail_bytes, SONDE_TAIL_BYTES);
+  std::memcpy(out->tail, state.tail, out->tail_bytes);
   return true;
 }
 

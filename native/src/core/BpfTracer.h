@@ -27,9 +27,6 @@ struct BpfTracerOptions {
   uint32_t payload_capture_bytes = 1024;
   uint32_t ring_buffer_bytes = 4u << 20;
   uint32_t poll_interval_ms = 10;
-  // true: the two raw syscall tracepoints (cheaper per hooked syscall);
-  // false: one syscalls:sys_{enter,exit}_* tracepoint per hooked syscall.
-  bool raw_syscall_hooks = false;
   TrackerOptions tracker;
 };
 
@@ -52,7 +49,8 @@ class BpfTracer {
   // records; then detaches everything.
   std::vector<uint8_t> stop();
 
-  void setPidSelected(uint32_t pid, bool selected);
+  // with_descendants: the kernel selects the processes it forks from now on.
+  void setPidSelected(uint32_t pid, bool selected, bool with_descendants = false);
   // Processes that exec a program with this command name (at most 15
   // characters, as the kernel keeps it) are selected by the kernel.
   void selectComm(const std::string& comm);
@@ -67,8 +65,7 @@ class BpfTracer {
   static int onRingRecord(void* ctx, void* data, size_t len);
   void readLoop();
   void deliver();
-  bool lookupCurrentMessage(uint32_t pid, int32_t fd, uint32_t generation, uint32_t seq, uint64_t* last_ns,
-                            uint64_t* bytes);
+  bool lookupCurrentMessage(uint32_t pid, int32_t fd, uint32_t generation, uint32_t seq, KernelMessage* out);
 
   BpfTracerOptions options_;
   sock_trace* skel_ = nullptr;

@@ -28,15 +28,11 @@ Endpoint4 endpointOf(const sonde_tuple& t) {
   return e;
 }
 
-bool isInterimResponse(const uint8_t* payload, uint32_t len) {
-  // "HTTP/1.1 1xx": 100 Continue and 103 Early Hints precede the real one;
-  // 101 Switching Protocols is final (what follows is not HTTP/1).
-  return len >= 12 && payload[9] == '1' && !(payload[10] == '0' && payload[11] == '1');
-}
+// Request heads are followed up to the kernel's bound; a group of
+// pipelined requests keeps at most this much besides.
+constexpr size_t kMaxRequestGroupBytes = SONDE_MAX_HEAD_BYTES + SONDE_MAX_PAYLOAD_BYTES;
 
-bool isSwitchingProtocols(const uint8_t* payload, uint32_t len) {
-  return len >= 12 && payload[9] == '1' && payload[10] == '0' && payload[11] == '1';
-}
+bool requestIsHead(const std::string& request) { return request.compare(0, 5, "HEAD ") == 0; }
 
 }  // namespace
 
@@ -76,6 +72,14 @@ void ConnTracker::onEvent(const uint8_t* data, size_t len) {
       onMessageStart(ev, data + SONDE_MSG_START_HEADER_BYTES, ev.payload_bytes);
       return;
     }
+    case SONDE_EV_MSG_CONTINUE: {
+      if (len < SONDE_MSG_CONTINUE_HEADER_BYTES) break;
+      sonde_msg_continue_event ev;
+      std::memcpy(&ev, data, SONDE_MSG_CONTINUE_HEADER_BYTES);
+      if (ev.payload_bytes > len - SONDE_MSG_CONTINUE_HEADER_BYTES || ev.payload_bytes > SONDE_MAX_PAYLOAD_BYTES) break;
+      onMessageContinue(ev, data + SONDE_MSG_CONTINUE_HEADER_BYTES, ev.payload_bytes);
+      return;
+    }
     case SONDE_EV_CLOSE: {
       if (len < sizeof(sonde_close_event)) break;
       sonde_close_event ev;
@@ -112,7 +116,7 @@ ConnTracker::Conn* ConnTracker::findOrCreate(const sonde_event_header& hdr, cons
     auto victim = conns_.find(lru_.front());
     counters_.connections_evicted.fetch_add(1, std::memory_order_relaxed);
     for (auto& x : victim->second->exchanges) {
-      closeServerWindow(x.get());
+      leaveEnclosingCandidates(x.get());
       counters_.exchanges_abandoned.fetch_add(1, std::memory_order_relaxed);
     }
     victim->second->exchanges.clear();
@@ -149,7 +153,7 @@ void ConnTracker::touch(Conn* c, uint64_t now_ns) {
 void ConnTracker::applySummary(Conn* c, const sonde_prev_message& summary) {
   if (!c->current || summary.seq != c->last_seq) return;
   c->current->last_ns = std::max<uint64_t>(c->current->last_ns, summary.last_chunk_ns);
-  c->current->bytes += summary.total_bytes;
+  if (summary.total_bytes > c->current->group_offset) c->current->bytes += summary.total_bytes - c->current->group_offset;
   if (c->current_is_response) {
     Exchange* x = c->current_exchange;
     c->current = nullptr;
@@ -174,6 +178,8 @@ void ConnTracker::onMessageStart(const sonde_msg_start_event& ev, const uint8_t*
   }
   c->last_seq = ev.hdr.msg_seq;
   c->current = nullptr;
+  c->request_group.clear();
+  c->cut_at = 0;
   if (c->upgraded) {
     // After 101 Switching Protocols (WebSocket, h2c): the upgrade exchange
     // has just been closed out above; the rest is not HTTP/1.
@@ -200,65 +206,140 @@ void ConnTracker::onMessageStart(const sonde_msg_start_event& ev, const uint8_t*
 
   if (ev.hdr.direction == request_direction) {
     if (ev.hdr.msg_class == SONDE_CLASS_HTTP1_REQUEST) {
-      startRequest(c, ev, payload, len);
+      c->request_group.assign(reinterpret_cast<const char*>(payload), len);
+      c->group_start_ns = ev.hdr.timestamp_ns;
+      c->group_tid = ev.hdr.tid;
+      c->group_seq = ev.hdr.msg_seq;
+      Exchange* x = newRequest(c, ev.hdr.timestamp_ns, ev.hdr.tid, ev.hdr.msg_seq);
+      c->current = &x->request;
+      c->current_exchange = x;
+      c->current_is_response = false;
+      cutRequests(c);
     } else if (!c->exchanges.empty() && !c->exchanges.back()->has_response) {
       // A body sent after an interim response (Expect: 100-continue).
       c->current = &c->exchanges.back()->request;
       c->current_exchange = c->exchanges.back().get();
       c->current_is_response = false;
+      c->current->group_offset = 0;
     }
     return;
   }
-  if (ev.hdr.msg_class == SONDE_CLASS_HTTP1_RESPONSE && !isInterimResponse(payload, len)) {
-    startResponse(c, ev, payload, len);
-    if (isSwitchingProtocols(payload, len)) c->upgraded = true;
-  }
+  if (ev.hdr.msg_class == SONDE_CLASS_HTTP1_RESPONSE) startResponses(c, ev, payload, len);
 }
 
-void ConnTracker::startRequest(Conn* c, const sonde_msg_start_event& ev, const uint8_t* payload, uint32_t len) {
+void ConnTracker::onMessageContinue(const sonde_msg_continue_event& ev, const uint8_t* payload, uint32_t len) {
+  auto it = conns_.find(ConnKey{ev.hdr.pid, ev.hdr.fd});
+  if (it == conns_.end()) return;
+  Conn* c = it->second.get();
+  if (c->ignored || c->generation != ev.hdr.generation || ev.hdr.msg_seq != c->group_seq ||
+      ev.hdr.msg_seq != c->last_seq || c->current_is_response || !c->current_exchange)
+    return;
+  touch(c, ev.hdr.timestamp_ns);
+  size_t room = kMaxRequestGroupBytes - std::min(kMaxRequestGroupBytes, c->request_group.size());
+  c->request_group.append(reinterpret_cast<const char*>(payload), std::min<size_t>(len, room));
+  cutRequests(c);
+}
+
+ConnTracker::Exchange* ConnTracker::newRequest(Conn* c, uint64_t start_ns, uint32_t tid, uint32_t seq) {
   if (c->exchanges.size() >= options_.max_pending_per_connection) dropExchange(c, c->exchanges.front().get());
   auto x = std::make_unique<Exchange>();
   x->conn = c;
-  x->request.seq = ev.hdr.msg_seq;
-  x->request.tid = ev.hdr.tid;
-  x->request.start_ns = x->request.last_ns = ev.hdr.timestamp_ns;
-  x->request.payload.assign(reinterpret_cast<const char*>(payload), len);
+  x->request.seq = seq;
+  x->request.tid = tid;
+  x->request.start_ns = x->request.last_ns = start_ns;
   if (c->preexisting) x->flags |= kPreexistingConnection;
-  if (c->role == uint8_t(ExchangeRole::Server))
-    assignServerContext(c, x.get(), payload, len);
-  else
-    assignClientContext(c, x.get(), ev.hdr.tid);
-  c->current = &x->request;
-  c->current_exchange = x.get();
-  c->current_is_response = false;
+  Exchange* raw = x.get();
   c->exchanges.push_back(std::move(x));
+  return raw;
 }
 
-void ConnTracker::startResponse(Conn* c, const sonde_msg_start_event& ev, const uint8_t* payload, uint32_t len) {
-  Exchange* x = nullptr;
-  for (auto& e : c->exchanges) {
-    if (!e->has_response) {
-      x = e.get();
-      break;
+void ConnTracker::cutRequests(Conn* c) {
+  // The exchange whose head begins at cut_at is the newest one: it was
+  // opened when its first bytes were seen.
+  Exchange* x = c->current_exchange;
+  for (;;) {
+    const uint8_t* at = reinterpret_cast<const uint8_t*>(c->request_group.data()) + c->cut_at;
+    size_t left = c->request_group.size() - c->cut_at;
+    Http1Head head = parseRequestHead(at, left);
+    x->request.payload.assign(reinterpret_cast<const char*>(at), head.complete ? head.head_bytes : left);
+    if (!x->context_assigned) {
+      // Before any outgoing call of this request can be seen: the kernel
+      // reports the head's continuations before the process acts on them.
+      if (c->role == uint8_t(ExchangeRole::Server))
+        assignServerContext(c, x);
+      else
+        assignClientContext(c, x, x->request.tid);
+      x->context_assigned = true;
+    } else if (c->role == uint8_t(ExchangeRole::Server) && head.complete) {
+      adoptTraceparent(x);
     }
+    if (!head.complete) return;
+    uint64_t size = framedMessageBytes(head, at, left);
+    if (size == 0 || size >= left || !looksLikeRequestStart(at + size, left - size)) return;
+    // Another request follows in the same chunk (pipelining): this one is
+    // whole; the next starts where it ends, at the same moment.
+    x->request.bytes = size;
+    size_t next_offset = c->cut_at + size;
+    Exchange* next = newRequest(c, c->group_start_ns, c->group_tid, c->group_seq);
+    next->request.group_offset = x->request.group_offset + size;
+    c->cut_at = next_offset;
+    c->current = &next->request;
+    c->current_exchange = next;
+    x = next;
   }
-  if (!x) {
-    // Typically the response to a request sent before sonde started.
-    counters_.responses_without_request.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  x->has_response = true;
-  x->response.seq = ev.hdr.msg_seq;
-  x->response.tid = ev.hdr.tid;
-  x->response.start_ns = x->response.last_ns = ev.hdr.timestamp_ns;
-  x->response.payload.assign(reinterpret_cast<const char*>(payload), len);
-  closeServerWindow(x);
-  c->current = &x->response;
-  c->current_exchange = x;
-  c->current_is_response = true;
 }
 
-void ConnTracker::assignServerContext(Conn* c, Exchange* x, const uint8_t* payload, uint32_t len) {
+void ConnTracker::startResponses(Conn* c, const sonde_msg_start_event& ev, const uint8_t* payload, uint32_t len) {
+  uint32_t offset = 0;
+  while (offset < len) {
+    const uint8_t* at = payload + offset;
+    uint32_t left = len - offset;
+    if (!looksLikeResponseStart(at, left)) return;
+    Exchange* x = nullptr;
+    for (auto& e : c->exchanges) {
+      if (!e->has_response) {
+        x = e.get();
+        break;
+      }
+    }
+    Http1Head head = parseResponseHead(at, left, x && requestIsHead(x->request.payload));
+    bool interim = head.status >= 100 && head.status < 200 && head.status != 101;
+    uint64_t size = framedMessageBytes(head, at, left);
+    bool another_follows = size > 0 && size < left && looksLikeResponseStart(at + size, left - size);
+    if (interim) {
+      // 100 Continue and 103 Early Hints precede the real response.
+      if (!another_follows) return;
+      offset += uint32_t(size);
+      continue;
+    }
+    if (!x) {
+      // Typically the response to a request sent before sonde started.
+      counters_.responses_without_request.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    x->has_response = true;
+    x->response.seq = ev.hdr.msg_seq;
+    x->response.tid = ev.hdr.tid;
+    x->response.start_ns = x->response.last_ns = ev.hdr.timestamp_ns;
+    x->response.group_offset = offset;
+    x->response.payload.assign(reinterpret_cast<const char*>(at), head.complete ? head.head_bytes : left);
+    x->response_head = head;
+    leaveEnclosingCandidates(x);
+    if (head.status == 101) c->upgraded = true;
+    if (!another_follows) {
+      c->current = &x->response;
+      c->current_exchange = x;
+      c->current_is_response = true;
+      return;
+    }
+    // Whole inside this chunk, and the next response follows it.
+    x->response.bytes = size;
+    offset += uint32_t(size);
+    emit(c, x);
+  }
+}
+
+void ConnTracker::assignServerContext(Conn* c, Exchange* x) {
   auto peer = peer_contexts_.find(c->tuple.mirrored());
   bool linked = false;
   if (peer != peer_contexts_.end()) {
@@ -280,17 +361,21 @@ void ConnTracker::assignServerContext(Conn* c, Exchange* x, const uint8_t* paylo
     }
     if (peer->second.empty()) peer_contexts_.erase(peer);
   }
-  TraceparentValue tp;
-  if (findTraceparent(payload, len, &tp)) {
-    std::memcpy(x->trace_id, tp.trace_id, 16);
-    std::memcpy(x->parent_span_id, tp.parent_span_id, 8);
-    x->trace_flags = tp.trace_flags;
-    x->link_source = LinkSource::TraceparentHeader;
-    linked = true;
-  }
   if (!linked) ids_.traceId(x->trace_id);
+  adoptTraceparent(x);
   ids_.spanId(x->span_id);
   open_server_requests_[ThreadKey{c->key.pid, x->request.tid}].push_back(x);
+}
+
+void ConnTracker::adoptTraceparent(Exchange* x) {
+  if (x->link_source == LinkSource::TraceparentHeader) return;
+  TraceparentValue tp;
+  if (!findTraceparent(reinterpret_cast<const uint8_t*>(x->request.payload.data()), x->request.payload.size(), &tp))
+    return;
+  std::memcpy(x->trace_id, tp.trace_id, 16);
+  std::memcpy(x->parent_span_id, tp.parent_span_id, 8);
+  x->trace_flags = tp.trace_flags;
+  x->link_source = LinkSource::TraceparentHeader;
 }
 
 void ConnTracker::assignClientContext(Conn* c, Exchange* x, uint32_t tid) {
@@ -336,7 +421,9 @@ void ConnTracker::prunePeerContexts(uint64_t now_ns) {
   }
 }
 
-void ConnTracker::closeServerWindow(Exchange* x) {
+// A server request stops being a candidate parent of the outgoing calls on
+// its thread once its response starts.
+void ConnTracker::leaveEnclosingCandidates(Exchange* x) {
   if (x->conn->role != uint8_t(ExchangeRole::Server)) return;
   auto it = open_server_requests_.find(ThreadKey{x->conn->key.pid, x->request.tid});
   if (it == open_server_requests_.end()) return;
@@ -346,7 +433,7 @@ void ConnTracker::closeServerWindow(Exchange* x) {
 }
 
 void ConnTracker::emit(Conn* c, Exchange* x) {
-  closeServerWindow(x);
+  leaveEnclosingCandidates(x);
   ExchangeRecord rec{};
   rec.record_bytes = sizeof(rec) + x->request.payload.size() + x->response.payload.size();
   rec.role = c->role;
@@ -394,7 +481,7 @@ void ConnTracker::emit(Conn* c, Exchange* x) {
 }
 
 void ConnTracker::dropExchange(Conn* c, Exchange* x) {
-  closeServerWindow(x);
+  leaveEnclosingCandidates(x);
   counters_.exchanges_abandoned.fetch_add(1, std::memory_order_relaxed);
   if (c->current_exchange == x) {
     c->current = nullptr;
@@ -434,7 +521,14 @@ void ConnTracker::onClose(const sonde_close_event& ev) {
     counters_.messages_lost.fetch_add(ev.last.seq - c->last_seq, std::memory_order_relaxed);
   } else if (c->current) {
     c->current->last_ns = std::max<uint64_t>(c->current->last_ns, ev.last.last_chunk_ns);
-    c->current->bytes += ev.last.total_bytes;
+    if (ev.last.total_bytes > c->current->group_offset) c->current->bytes += ev.last.total_bytes - c->current->group_offset;
+    Exchange* x = c->current_exchange;
+    if (c->current_is_response && x->response_head.framing == BodyFraming::Length &&
+        x->response.bytes < framedMessageBytes(x->response_head, nullptr, 0)) {
+      // The peer or the process gave up in the middle of the body.
+      x->flags |= kResponseIncomplete;
+      counters_.responses_incomplete.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   c->current = nullptr;
   closeConn(c, kClosedBeforeResponse);
@@ -462,17 +556,51 @@ void ConnTracker::onSelfConnect(const sonde_self_connect_event& ev) {
   self_tuples_[endpointOf(ev.tuple)] = ev.hdr.timestamp_ns;
 }
 
-bool ConnTracker::readResponseEnd(Conn* c, Exchange* x) {
-  uint64_t last_ns = 0, bytes = 0;
-  if (!lookup_ || !lookup_(c->key.pid, c->key.fd, c->generation, x->response.seq, &last_ns, &bytes)) return false;
-  x->response.last_ns = std::max<uint64_t>(x->response.last_ns, last_ns);
-  x->response.bytes = bytes;
-  return true;
-}
-
-void ConnTracker::completeFront(Conn* c) {
+void ConnTracker::checkQuietResponse(Conn* c, uint64_t now_ns, bool final) {
   Exchange* x = c->current_exchange;
-  if (!readResponseEnd(c, x)) x->flags |= kEndEstimated;
+  Message& r = x->response;
+  KernelMessage k;
+  bool known = lookup_ && lookup_(c->key.pid, c->key.fd, c->generation, r.seq, &k);
+  if (!known) {
+    // The kernel has moved on (the event that says so is on its way) or
+    // lost the connection: give it a few periods, then close at what we have.
+    if (final || now_ns - c->last_event_ns >= kEstimateAfterIdlePeriods * options_.response_quiet_ns) {
+      x->flags |= kEndEstimated;
+      emit(c, x);
+    }
+    return;
+  }
+  uint64_t bytes = k.total_bytes > r.group_offset ? k.total_bytes - r.group_offset : 0;
+  const Http1Head& head = x->response_head;
+  bool over = false;
+  switch (head.framing) {
+    case BodyFraming::None:
+    case BodyFraming::Length:
+      over = bytes >= framedMessageBytes(head, nullptr, 0);
+      break;
+    case BodyFraming::Chunked:
+      over = endsChunkedBody(k.tail, k.tail_bytes, k.tail_bytes < SONDE_TAIL_BYTES);
+      break;
+    case BodyFraming::UntilClose:
+      break;  // the close event ends it
+    case BodyFraming::Unknown:
+      // The head was longer than the capture: nothing says where the body
+      // ends, so a quiet connection is taken as its end.
+      over = true;
+      x->flags |= kEndEstimated;
+      break;
+  }
+  bool quiet_too_long = now_ns > k.last_chunk_ns && now_ns - k.last_chunk_ns >= options_.response_timeout_ns;
+  if (!over && !final && !quiet_too_long) {
+    x->next_check_ns = now_ns + options_.response_quiet_ns;
+    return;
+  }
+  if (!over) {
+    x->flags |= kResponseIncomplete;
+    counters_.responses_incomplete.fetch_add(1, std::memory_order_relaxed);
+  }
+  r.last_ns = std::max<uint64_t>(r.last_ns, k.last_chunk_ns);
+  r.bytes = bytes;
   emit(c, x);
 }
 
@@ -482,18 +610,10 @@ void ConnTracker::onTick(uint64_t now_ns) {
     (void)key;
     Conn* c = conn.get();
     if (c->current && c->current_is_response && now_ns > c->last_event_ns &&
-        now_ns - c->last_event_ns >= options_.response_idle_flush_ns)
+        now_ns - c->last_event_ns >= options_.response_quiet_ns && now_ns >= c->current_exchange->next_check_ns)
       quiet.push_back(c);
   }
-  for (Conn* c : quiet) {
-    Exchange* x = c->current_exchange;
-    if (readResponseEnd(c, x)) {
-      emit(c, x);
-    } else if (now_ns - c->last_event_ns >= kEstimateAfterIdlePeriods * options_.response_idle_flush_ns) {
-      x->flags |= kEndEstimated;
-      emit(c, x);
-    }
-  }
+  for (Conn* c : quiet) checkQuietResponse(c, now_ns, false);
 
   if (now_ns - last_timeout_scan_ns_ < kTimeoutScanEveryNs) return;
   last_timeout_scan_ns_ = now_ns;
@@ -511,13 +631,12 @@ void ConnTracker::onTick(uint64_t now_ns) {
 }
 
 void ConnTracker::finishAll(uint64_t now_ns) {
-  (void)now_ns;
   std::vector<Conn*> all;
   for (auto& [key, conn] : conns_) all.push_back(conn.get());
   for (Conn* c : all) {
-    if (c->current && c->current_is_response) completeFront(c);
+    if (c->current && c->current_is_response) checkQuietResponse(c, now_ns, true);
     for (auto& x : c->exchanges) {
-      closeServerWindow(x.get());
+      leaveEnclosingCandidates(x.get());
       counters_.exchanges_abandoned.fetch_add(1, std::memory_order_relaxed);
     }
     c->exchanges.clear();

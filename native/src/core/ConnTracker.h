@@ -18,16 +18,21 @@
 
 #include "../../../bpf/shared/events.h"
 #include "ExchangeRecord.h"
+#include "Http1Framing.h"
 #include "IdSource.h"
 
 namespace sonde {
 
 struct TrackerOptions {
-  // A response whose connection has been quiet this long is closed out at
-  // its last chunk (read from the kernel's connection table): nothing else
-  // tells where a keep-alive response ends until the next request.
-  uint64_t response_idle_flush_ns = 100'000'000;
-  uint64_t response_timeout_ns = 30'000'000'000;  // request with no response
+  // A response whose connection has been quiet this long is checked against
+  // the kernel's connection table: done when its framing says so (length
+  // reached, last chunk written), and closed at its last chunk as an
+  // estimate when its head was not captured whole. Checked again at this
+  // interval while it is still open.
+  uint64_t response_quiet_ns = 100'000'000;
+  // A request with no response, or a response still open and quiet, this
+  // long is closed out and flagged.
+  uint64_t response_timeout_ns = 30'000'000'000;
   uint64_t peer_context_ttl_ns = 10'000'000'000;  // client ids awaiting their server
   size_t max_connections = 65536;
   size_t max_pending_per_connection = 64;          // pipelined requests
@@ -44,6 +49,7 @@ struct TrackerCounters {
   std::atomic<uint64_t> exchanges_abandoned{0};    // dropped: lost events, pending overflow, shutdown
   std::atomic<uint64_t> responses_without_request{0};
   std::atomic<uint64_t> requests_timed_out{0};
+  std::atomic<uint64_t> responses_incomplete{0};   // closed out before their framing said so
   std::atomic<uint64_t> connections_opened{0};
   std::atomic<uint64_t> connections_evicted{0};
   std::atomic<uint64_t> connections_tracked{0};    // gauge
@@ -51,12 +57,19 @@ struct TrackerCounters {
   std::atomic<uint64_t> self_connections_ignored{0};
 };
 
-// Reads the kernel's view of a connection's current message: used to close
-// out a response that went quiet. Returns false when the kernel no longer
+// The kernel's view of a connection's current message (conn_states).
+struct KernelMessage {
+  uint64_t last_chunk_ns = 0;
+  uint64_t total_bytes = 0;
+  uint8_t tail[SONDE_TAIL_BYTES] = {};  // last bytes of the latest chunk
+  uint8_t tail_bytes = 0;
+};
+
+// Reads the kernel's view of a connection's current message: used to tell
+// whether a quiet response is over. Returns false when the kernel no longer
 // has the connection or has moved on to another message.
 using CurrentMessageLookup = std::function<bool(uint32_t pid, int32_t fd, uint32_t generation,
-                                                uint32_t msg_seq, uint64_t* last_chunk_ns,
-                                                uint64_t* total_bytes)>;
+                                                uint32_t msg_seq, KernelMessage* out)>;
 
 struct Endpoint4 {
   std::array<uint8_t, 16> local_addr, remote_addr;
@@ -100,6 +113,9 @@ class ConnTracker {
     uint64_t start_ns = 0;
     uint64_t last_ns = 0;
     uint64_t bytes = 0;
+    // Bytes of the same kernel message that belong to the messages before
+    // this one (several pipelined messages in one chunk).
+    uint64_t group_offset = 0;
     std::string payload;
   };
   struct Exchange {
@@ -113,6 +129,9 @@ class ConnTracker {
     uint8_t span_id[8];
     uint8_t parent_span_id[8] = {};
     Conn* conn = nullptr;
+    bool context_assigned = false;
+    Http1Head response_head;
+    uint64_t next_check_ns = 0;  // when a quiet response is looked up again
   };
   struct ConnKey {
     uint32_t pid;
@@ -138,6 +157,14 @@ class ConnTracker {
     Message* current = nullptr;       // message that absorbs the next summary
     Exchange* current_exchange = nullptr;
     bool current_is_response = false;
+    // The request bytes of the current kernel message (start plus
+    // continuations), where pipelined requests are cut apart; `cut_at` is
+    // where the head of the request not yet complete begins.
+    std::string request_group;
+    size_t cut_at = 0;
+    uint64_t group_start_ns = 0;
+    uint32_t group_tid = 0;
+    uint32_t group_seq = 0;
     std::list<ConnKey>::iterator lru_pos;
   };
   struct ThreadKey {
@@ -155,21 +182,25 @@ class ConnTracker {
   };
 
   void onMessageStart(const sonde_msg_start_event& ev, const uint8_t* payload, uint32_t payload_len);
+  void onMessageContinue(const sonde_msg_continue_event& ev, const uint8_t* payload, uint32_t payload_len);
   void onClose(const sonde_close_event& ev);
   void onProcessExit(uint32_t pid, uint64_t now_ns);
   void onSelfConnect(const sonde_self_connect_event& ev);
 
   Conn* findOrCreate(const sonde_event_header& hdr, const sonde_tuple& tuple);
   void applySummary(Conn* c, const sonde_prev_message& summary);
-  void startRequest(Conn* c, const sonde_msg_start_event& ev, const uint8_t* payload, uint32_t len);
-  void startResponse(Conn* c, const sonde_msg_start_event& ev, const uint8_t* payload, uint32_t len);
-  void assignServerContext(Conn* c, Exchange* x, const uint8_t* payload, uint32_t len);
+  Exchange* newRequest(Conn* c, uint64_t start_ns, uint32_t tid, uint32_t seq);
+  // Cuts the request group from cut_at on: completes the head of the
+  // request in progress and opens one exchange per further request found.
+  void cutRequests(Conn* c);
+  void startResponses(Conn* c, const sonde_msg_start_event& ev, const uint8_t* payload, uint32_t len);
+  void assignServerContext(Conn* c, Exchange* x);
+  void adoptTraceparent(Exchange* x);
   void assignClientContext(Conn* c, Exchange* x, uint32_t tid);
-  void closeServerWindow(Exchange* x);
-  // Takes a quiet response's last chunk time and byte count from the
-  // kernel's connection table; false when the kernel no longer has them.
-  bool readResponseEnd(Conn* c, Exchange* x);
-  void completeFront(Conn* c);
+  void leaveEnclosingCandidates(Exchange* x);
+  // Checks a quiet response against the kernel's table and its framing;
+  // emits it when it is over. `final`: shutdown, emit whatever is known.
+  void checkQuietResponse(Conn* c, uint64_t now_ns, bool final);
   void emit(Conn* c, Exchange* x);
   void dropExchange(Conn* c, Exchange* x);
   void closeConn(Conn* c, uint8_t pending_flag);

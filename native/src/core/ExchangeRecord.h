@@ -21,6 +21,7 @@ enum ExchangeFlag : uint8_t {
   kEndEstimated = 1 << 2,      // response end not observed: last known chunk
   kEventsLost = 1 << 3,        // a boundary event of this connection was lost
   kPreexistingConnection = 1 << 4, // connection opened before sonde saw it
+  kResponseIncomplete = 1 << 5, // closed out before its framing said it was over
 };
 
 // How the trace context of the exchange was decided.
