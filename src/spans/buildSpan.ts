@@ -17,6 +17,17 @@ import { SpanKind, SpanStatusCode, WireSpan } from './WireSpan';
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY']);
 const NO_HEADERS = { headers: false } as const;
 
+/**
+ * Ends a URL value the capture cut short. OpenTelemetry has no truncation
+ * marker (SDK attribute limits cut values silently), so the cut is said
+ * twice: `sonde.url.truncated` to filter on in a backend, and this char for
+ * whoever reads the value, in a backend or on the console line, so that a
+ * cut URL never passes for the one the client asked for. It can never be a
+ * char the client sent: targets are decoded as latin1, so every char from
+ * the wire is below U+0100.
+ */
+const CUT_MARKER = '\u2026';
+
 export interface SpanBuildContext {
   clock: MonotonicClock;
   resource: Resource;
@@ -44,12 +55,16 @@ export function buildSpan(x: Exchange, ctx: SpanBuildContext): BuildResult {
   if (method === '_OTHER') attributes['http.request.method_original'] = request.method;
   if (isServer) setServerAttributes(attributes, x, request);
   else setClientAttributes(attributes, x, request);
-  attributes['network.protocol.version'] = request.version;
+  if (request.targetTruncated) attributes['sonde.url.truncated'] = true;
+  // Empty when the capture ended inside the request line.
+  if (request.version !== '') attributes['network.protocol.version'] = request.version;
   const userAgent = headerValue(request.headers, 'user-agent');
   if (userAgent !== undefined) attributes['user_agent.original'] = userAgent;
   if (x.requestBytes > 0) attributes['http.request.size'] = x.requestBytes;
   if (x.responseBytes > 0) attributes['http.response.size'] = x.responseBytes;
-  const route = isServer && request.path.charCodeAt(0) === 47 ? ctx.routes.match(request.path) : undefined;
+  if (x.flags & ExchangeFlags.ResponseIncomplete) attributes['sonde.response.incomplete'] = true;
+  // A cut path could match a route its full path does not.
+  const route = isServer && !isPathCut(request) && request.path.charCodeAt(0) === 47 ? ctx.routes.match(request.path) : undefined;
   if (route) attributes['http.route'] = route;
 
   const status = spanStatus(x, response, isServer, attributes);
@@ -73,10 +88,25 @@ export function buildSpan(x: Exchange, ctx: SpanBuildContext): BuildResult {
   return { ok: true, span };
 }
 
+/** A cut target ends in its query when it reached one, else in its path. */
+function isPathCut(request: RequestHead): boolean {
+  return request.targetTruncated && request.query === undefined;
+}
+
+/**
+ * The query with sensitive values redacted, marked when cut. Redaction comes
+ * first: it must judge the value the client sent, not the marker, and a
+ * parameter cut inside its value is redacted like a whole one.
+ */
+function exportedQuery(request: RequestHead, query: string): string {
+  const redacted = redactQuery(query);
+  return request.targetTruncated ? redacted + CUT_MARKER : redacted;
+}
+
 function setServerAttributes(a: Attributes, x: Exchange, request: RequestHead): void {
   a['url.scheme'] = 'http';
-  a['url.path'] = request.path;
-  if (request.query !== undefined) a['url.query'] = redactQuery(request.query);
+  a['url.path'] = isPathCut(request) ? request.path + CUT_MARKER : request.path;
+  if (request.query !== undefined) a['url.query'] = exportedQuery(request, request.query);
   const host = splitHost(headerValue(request.headers, 'host'));
   a['server.address'] = host?.name ?? x.localAddress;
   a['server.port'] = host?.port ?? x.localPort;
@@ -91,21 +121,26 @@ function setClientAttributes(a: Attributes, x: Exchange, request: RequestHead): 
   let serverPort: number;
   let full: string;
   if (target.startsWith('http://') || target.startsWith('https://')) {
-    // Absolute form: the client talks to a proxy; the server is the URL's.
-    const url = safeUrl(target);
+    // Absolute form: the client talks to a proxy; the server is the URL's,
+    // unless the capture ended before the URL's authority did.
+    const url = !request.targetTruncated || ABSOLUTE_AUTHORITY_COMPLETE.test(target) ? safeUrl(target) : undefined;
     serverAddress = url ? url.hostname.replace(/^\[|\]$/g, '') : x.remoteAddress;
     serverPort = url ? Number(url.port) || (url.protocol === 'https:' ? 443 : 80) : x.remotePort;
     const q = target.indexOf('?');
-    full = q < 0 ? target : `${target.slice(0, q)}?${redactQuery(target.slice(q + 1))}`;
+    if (q >= 0) full = `${target.slice(0, q)}?${exportedQuery(request, target.slice(q + 1))}`;
+    else full = request.targetTruncated ? target + CUT_MARKER : target;
   } else {
-    // CONNECT names its server in the target itself (host:port).
-    const host = splitHost(request.method === 'CONNECT' ? target : headerValue(request.headers, 'host'));
+    // CONNECT names its server in the target itself (host:port), when whole.
+    const hostField = request.method === 'CONNECT' ? (request.targetTruncated ? undefined : target) : headerValue(request.headers, 'host');
+    const host = splitHost(hostField);
     serverAddress = host?.name ?? x.remoteAddress;
     serverPort = host?.port ?? x.remotePort;
     const authority = serverPort === 80 ? bracketed(serverAddress) : `${bracketed(serverAddress)}:${serverPort}`;
-    if (request.method === 'CONNECT') full = `http://${target}`;
+    if (request.method === 'CONNECT') full = `http://${target}${request.targetTruncated ? CUT_MARKER : ''}`;
+    // Asterisk form and the like: the target is not part of the URL, so neither is its cut.
     else if (request.path.charCodeAt(0) !== 47) full = `http://${authority}`;
-    else full = `http://${authority}${request.path}${request.query !== undefined ? `?${redactQuery(request.query)}` : ''}`;
+    else if (request.query !== undefined) full = `http://${authority}${request.path}?${exportedQuery(request, request.query)}`;
+    else full = `http://${authority}${request.path}${request.targetTruncated ? CUT_MARKER : ''}`;
   }
   a['server.address'] = serverAddress;
   a['server.port'] = serverPort;
@@ -153,6 +188,9 @@ function splitHost(host: string | undefined): { name: string; port?: number } | 
   if (colon < 0 || host.indexOf(':') !== colon) return { name: host };
   return { name: host.slice(0, colon), port: validPort(host.slice(colon + 1)) };
 }
+
+/** "scheme://authority" followed by the start of a path, query or fragment. */
+const ABSOLUTE_AUTHORITY_COMPLETE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*[/?#]/;
 
 function safeUrl(text: string): URL | undefined {
   try {

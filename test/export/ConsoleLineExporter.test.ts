@@ -150,6 +150,26 @@ test('error span without a response shows error.type instead of a status code', 
   );
 });
 
+test('a request cut by the capture shows its cut, marked, on the line', () => {
+  assert.equal(
+    line({ requestHead: Buffer.from('GET /graphql?query=%7Bitems%7Bid&token=abc') }),
+    'checkout         SERVER GET    /graphql?query=%7Bitems%7Bid&token=REDACTED\u2026 200 2.50ms trace=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7',
+  );
+  assert.equal(
+    line({ requestHead: Buffer.from('GET /static/app.0123456789abcdef') }),
+    'checkout         SERVER GET    /static/app.0123456789abcdef\u2026 200 2.50ms trace=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7',
+  );
+  assert.equal(
+    line({ role: 'client', remoteAddress: '10.0.0.20', remotePort: 9000, requestHead: Buffer.from('GET /v1/search?q=shoe') }),
+    'checkout         CLIENT GET    http://10.0.0.20:9000/v1/search?q=shoe\u2026 200 2.50ms trace=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7',
+  );
+  // A route stands for the path, which was whole; the query is never shown with a route.
+  assert.equal(
+    line({ requestHead: Buffer.from('GET /users/42?expand=ord') }),
+    'checkout         SERVER GET    /users/:id 200 2.50ms trace=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7',
+  );
+});
+
 test('unknown methods are shown as sent, long methods are not cut', () => {
   assert.equal(
     line({ requestHead: Buffer.from('PURGE /cache HTTP/1.1\r\n\r\n') }),

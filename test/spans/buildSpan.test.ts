@@ -626,7 +626,8 @@ test('unparseable request bytes give ok:false with a reason', () => {
     ['request-not-http', Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0x0a])],
     ['request-not-http', wire('SSH-2.0-OpenSSH_9.6\r\n')],
     ['request-not-http', wire('GET /\r\n')],
-    ['request-truncated', wire('GET /very/long/path/that/was/cut')],
+    ['request-truncated', wire('GET')],
+    ['request-truncated', wire('GET ')],
     ['request-truncated', Buffer.alloc(0)],
     ['request-truncated', wire('\r\n\r\n')],
     ['request-malformed', wire('GET /a HTTP/1.x\r\n\r\n')],
@@ -635,6 +636,141 @@ test('unparseable request bytes give ok:false with a reason', () => {
   for (const [reason, head] of cases) {
     assert.deepEqual(buildSpan(exchange({ requestHead: head }), ctx()), { ok: false, reason }, `for ${JSON.stringify(head.toString('latin1'))}`);
   }
+});
+
+// ---------------------------------------------------------------------------
+// Heads larger than the capture
+// ---------------------------------------------------------------------------
+
+/** A GraphQL-style GET with a 5 KB query string, as browsers and gateways send. */
+const LONG_QUERY = `query=${'%7Bitems(first%3A100)%7Bid%20name%7D%7D'.repeat(140)}&x=1`;
+const LONG_REQUEST = wire(`GET /graphql?${LONG_QUERY} HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: Mozilla/5.0\r\n\r\n`);
+const CUT = '\u2026';
+
+test('a request cut at 1024 bytes inside a 5 KB query: a server span with the query cut and marked', () => {
+  assert.ok(LONG_REQUEST.length > 5000);
+  const span = build(exchange({ requestHead: LONG_REQUEST.subarray(0, 1024), requestBytes: LONG_REQUEST.length }));
+  assert.equal(span.name, 'GET');
+  assert.equal(span.kind, SpanKind.SERVER);
+  assert.deepEqual(span.status, { code: SpanStatusCode.UNSET });
+  assert.deepEqual(span.attributes, {
+    'url.scheme': 'http',
+    'url.path': '/graphql',
+    'url.query': LONG_QUERY.slice(0, 1024 - 'GET /graphql?'.length) + CUT,
+    'sonde.url.truncated': true,
+    'client.address': '10.0.0.9',
+    'network.peer.address': '10.0.0.9',
+    'network.peer.port': 51234,
+    // The Host header was past the cut.
+    'server.address': '10.0.0.5',
+    'server.port': 8080,
+    'http.request.method': 'GET',
+    'http.request.size': LONG_REQUEST.length,
+    'http.response.size': 342,
+    'http.response.status_code': 200,
+  });
+});
+
+test('a request cut inside its path: url.path cut and marked, no route guessed from the cut path', () => {
+  const span = build(
+    exchange({ requestHead: wire('POST /users/42/orders/7/items'), responseHead: wire('HTTP/1.1 503 Busy\r\n\r\n') }),
+    ctx(['/users/:id/orders/:orderId/items', '/users/:id']),
+  );
+  assert.equal(span.name, 'POST');
+  assert.equal(span.attributes['url.path'], `/users/42/orders/7/items${CUT}`);
+  assert.equal('url.query' in span.attributes, false);
+  assert.equal('http.route' in span.attributes, false);
+  assert.equal(span.attributes['sonde.url.truncated'], true);
+  assert.equal(span.attributes['http.response.status_code'], 503);
+  assert.deepEqual(span.status, { code: SpanStatusCode.ERROR });
+});
+
+test('a request cut inside its query keeps its route: the path was whole', () => {
+  const span = build(exchange({ requestHead: wire('GET /users/42?expand=orders,addr') }), ctx(['/users/:id']));
+  assert.equal(span.name, 'GET /users/:id');
+  assert.equal(span.attributes['http.route'], '/users/:id');
+  assert.equal(span.attributes['url.query'], `expand=orders,addr${CUT}`);
+});
+
+test('a request line cut after its target: nothing marked, no network.protocol.version', () => {
+  const span = build(exchange({ requestHead: wire('GET /a?b=1 HTTP/1.') }));
+  assert.equal(span.attributes['url.path'], '/a');
+  assert.equal(span.attributes['url.query'], 'b=1');
+  assert.equal('sonde.url.truncated' in span.attributes, false);
+  assert.equal('network.protocol.version' in span.attributes, false);
+});
+
+test('a sensitive parameter cut inside its value is still redacted, the marker after REDACTED', () => {
+  const cases: Array<[head: string, query: string]> = [
+    ['GET /cb?state=xyz&access_token=eyJhbGciOiJI', `state=xyz&access_token=REDACTED${CUT}`],
+    ['GET /cb?api_key=k', `api_key=REDACTED${CUT}`],
+    ['GET /cb?password=hunter2&remember=tr', `password=REDACTED&remember=tr${CUT}`],
+    // Cut right after '=' or inside the name: no value arrived, nothing to hide.
+    ['GET /cb?q=1&token=', `q=1&token=${CUT}`],
+    ['GET /cb?q=1&tok', `q=1&tok${CUT}`],
+  ];
+  for (const [head, query] of cases) {
+    const span = build(exchange({ requestHead: wire(head) }));
+    assert.equal(span.attributes['url.query'], query, head);
+  }
+  const full = build(exchange({ role: 'client', remotePort: 80, requestHead: wire('GET /cb?sig=0a1b2c&x=1&sig=ff') }));
+  assert.equal(full.attributes['url.full'], `http://10.0.0.9/cb?sig=REDACTED&x=1&sig=REDACTED${CUT}`);
+});
+
+test('client request cut at 1024 bytes: url.full cut and marked, server from the peer (Host was past the cut)', () => {
+  const span = build(
+    exchange({
+      role: 'client',
+      remoteAddress: '10.0.0.20',
+      remotePort: 9000,
+      requestHead: LONG_REQUEST.subarray(0, 1024),
+      responseHead: wire('HTTP/1.1 404 Not Found\r\n\r\n'),
+      requestBytes: 0,
+      responseBytes: 0,
+    }),
+  );
+  assert.equal(span.kind, SpanKind.CLIENT);
+  assert.deepEqual(span.status, { code: SpanStatusCode.ERROR });
+  assert.deepEqual(span.attributes, {
+    'server.address': '10.0.0.20',
+    'server.port': 9000,
+    'network.peer.address': '10.0.0.20',
+    'network.peer.port': 9000,
+    'url.full': `http://10.0.0.20:9000/graphql?${LONG_QUERY.slice(0, 1024 - 'GET /graphql?'.length)}${CUT}`,
+    'sonde.url.truncated': true,
+    'http.request.method': 'GET',
+    'http.response.status_code': 404,
+    'error.type': '404',
+  });
+});
+
+test('client cut in absolute form: the URL keeps its server unless the cut fell inside the authority', () => {
+  const cases: Array<[head: string, full: string, address: string, port: number]> = [
+    ['GET http://api.example.com:8081/v1/items?access_token=t0k', `http://api.example.com:8081/v1/items?access_token=REDACTED${CUT}`, 'api.example.com', 8081],
+    ['GET https://api.example.com/v1/ite', `https://api.example.com/v1/ite${CUT}`, 'api.example.com', 443],
+    ['GET http://api.example.com:80', `http://api.example.com:80${CUT}`, '10.0.0.1', 3128],
+    ['CONNECT db.exam', `http://db.exam${CUT}`, '10.0.0.1', 3128],
+  ];
+  for (const [head, full, address, port] of cases) {
+    const span = build(exchange({ role: 'client', remoteAddress: '10.0.0.1', remotePort: 3128, requestHead: wire(head) }));
+    assert.equal(span.attributes['url.full'], full, head);
+    assert.equal(span.attributes['server.address'], address, head);
+    assert.equal(span.attributes['server.port'], port, head);
+    assert.equal(span.attributes['sonde.url.truncated'], true, head);
+  }
+});
+
+test('ResponseIncomplete: sonde.response.incomplete, the status still follows the status code', () => {
+  const ok = build(exchange({ flags: ExchangeFlags.ResponseIncomplete }));
+  assert.equal(ok.attributes['sonde.response.incomplete'], true);
+  assert.equal(ok.attributes['http.response.status_code'], 200);
+  assert.deepEqual(ok.status, { code: SpanStatusCode.UNSET });
+  assert.equal('error.type' in ok.attributes, false);
+  const failed = build(exchange({ role: 'client', flags: ExchangeFlags.ResponseIncomplete | ExchangeFlags.PreexistingConnection, responseHead: wire('HTTP/1.1 502 Bad Gateway\r\n\r\n') }));
+  assert.equal(failed.attributes['sonde.response.incomplete'], true);
+  assert.deepEqual(failed.status, { code: SpanStatusCode.ERROR });
+  assert.equal(failed.attributes['error.type'], '502');
+  assert.equal('sonde.response.incomplete' in build(exchange()).attributes, false);
 });
 
 // ---------------------------------------------------------------------------
@@ -796,7 +932,7 @@ test('built spans go through a real InMemorySpanExporter unchanged', async () =>
       assert.ok(Number.isInteger(t[0]) && Number.isInteger(t[1]) && t[1] >= 0 && t[1] < 1e9, `bad HrTime ${t}`);
     }
     for (const [k, v] of Object.entries(s.attributes)) {
-      assert.ok(typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v)), `${k} has a ${typeof v}`);
+      assert.ok(typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v)) || v === true, `${k} is ${JSON.stringify(v)}`);
     }
   }
   await exporter.shutdown();

@@ -4,6 +4,13 @@
  * The input is whatever the probe copied: the first N bytes of a message,
  * cut anywhere, or bytes of some other protocol entirely. Parsing therefore
  * never throws and never trusts the input; every failure is a typed reason.
+ *
+ * A longer capture of the same message never contradicts a shorter one:
+ * "not-http" stays "not-http", and a complete start line keeps its fields and
+ * the headers already read. Only a verdict that says it saw a cut start line
+ * ("truncated-start-line", or a request with an empty `version`) may be
+ * refined by more bytes: its target grows, or the complete line turns out
+ * malformed.
  */
 
 export interface HeaderField {
@@ -16,8 +23,17 @@ export interface HeaderField {
 export interface RequestHead {
   /** As on the wire, e.g. "GET"; any RFC 9110 token is accepted. */
   method: string;
-  /** request-target as on the wire: "/a?x=1", "http://h:1/p", "*" or "host:443". */
+  /**
+   * request-target as on the wire: "/a?x=1", "http://h:1/p", "*" or
+   * "host:443"; only its beginning when `targetTruncated`.
+   */
   target: string;
+  /**
+   * True when the capture ends inside the request-target (a head larger than
+   * the capture, typically a long query string): `target`, and `query` or
+   * else `path`, hold only what was captured.
+   */
+  targetTruncated: boolean;
   /**
    * Path only: "/a" for origin form, the URL's path ("/" if empty) for absolute
    * form, "*" for asterisk form, and the authority itself ("host:443") for
@@ -26,7 +42,10 @@ export interface RequestHead {
   path: string;
   /** Query without the leading '?'; undefined when the target has no '?'. */
   query: string | undefined;
-  /** "1.1" or "1.0". */
+  /**
+   * "1.1" or "1.0"; "" when the capture ends inside the request line, which
+   * then has no headers either.
+   */
   version: string;
   /** Complete header lines only, in wire order. */
   headers: HeaderField[];
@@ -48,6 +67,14 @@ export interface ResponseHead {
   headBytes: number;
 }
 
+/**
+ * Why the bytes give no message head:
+ * - `empty`: nothing, or nothing but line endings;
+ * - `not-http`: another protocol, HTTP/0.9 or HTTP/2;
+ * - `truncated-start-line`: the capture ends too early in the start line to
+ *   tell (a request needs its method, SP and the first char of its target);
+ * - `malformed-start-line`: HTTP/1, but a start line that breaks the grammar.
+ */
 export type ParseFailure = 'empty' | 'not-http' | 'truncated-start-line' | 'malformed-start-line';
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: ParseFailure };
 
@@ -56,6 +83,9 @@ export const MAX_HEADERS = 100;
 
 /** Longest registered method is 17 chars; anything far longer is not an HTTP request. */
 const MAX_METHOD_LENGTH = 32;
+
+/** "HTTP/1.1" */
+const VERSION_LENGTH = 8;
 
 const HTAB = 9;
 const LF = 10;
@@ -138,10 +168,16 @@ interface Framed {
 }
 
 /**
+ * The verdict on a start line with no LF in `buf[start, end)`; `from` is
+ * where the parsed range began, for offsets in the result.
+ */
+type CutLineParser<T> = (buf: Buffer, from: number, start: number, end: number) => ParseResult<T>;
+
+/**
  * Locates the start line and decodes only the head: a captured body can be
  * far larger than the head and is never needed here.
  */
-function frame(bytes: Uint8Array, checkPartial: (text: string) => boolean, from: number, to: number | undefined): Framed | Failure {
+function frame<T>(bytes: Uint8Array, parseCutLine: CutLineParser<T>, from: number, to: number | undefined): Framed | ParseResult<T> {
   if (bytes == null) return EMPTY;
   if (!(bytes instanceof Uint8Array)) return NOT_HTTP;
   const end = to === undefined || to > bytes.length ? bytes.length : to;
@@ -151,13 +187,7 @@ function frame(bytes: Uint8Array, checkPartial: (text: string) => boolean, from:
   if (start === -1) return EMPTY;
   let lf = buf.indexOf(LF, start);
   if (lf >= end) lf = -1;
-  if (lf === -1) {
-    // The prefix is enough to tell garbage apart from a cut start line, and
-    // the same checks rerun on the full line, so a later capture of the same
-    // message never flips from not-http to something else.
-    const partial = buf.toString('latin1', start, Math.min(end, start + MAX_METHOD_LENGTH + 1));
-    return checkPartial(partial) ? TRUNCATED : NOT_HTTP;
-  }
+  if (lf === -1) return parseCutLine(buf, from, start, end);
   const headEnd = findHeadEnd(buf, lf + 1, end);
   // Offsets below are relative to `from`: the text starts there.
   const text = buf.toString('latin1', from, headEnd === -1 ? end : headEnd);
@@ -165,8 +195,13 @@ function frame(bytes: Uint8Array, checkPartial: (text: string) => boolean, from:
   return { text, lineStart: start - from, lineEnd: lineEnd - from, next: lf + 1 - from };
 }
 
-function isFailure(f: Framed | Failure): f is Failure {
-  return (f as Failure).ok === false;
+function isVerdict<T>(f: Framed | ParseResult<T>): f is ParseResult<T> {
+  return (f as ParseResult<T>).ok !== undefined;
+}
+
+/** Enough of a cut start line to tell garbage from a method or "HTTP/". */
+function cutLinePrefix(buf: Buffer, start: number, end: number): string {
+  return buf.toString('latin1', start, Math.min(end, start + MAX_METHOD_LENGTH + 1));
 }
 
 /**
@@ -184,8 +219,63 @@ function scanMethod(text: string, start: number, end: number): number {
   return i - start > MAX_METHOD_LENGTH ? -1 : -2;
 }
 
-function requestPrefixPlausible(partial: string): boolean {
-  return scanMethod(partial, 0, partial.length) !== -1;
+/** Part of a request-target: obs-text (>= 0x80) is tolerated, some clients send raw UTF-8 paths. */
+function isTargetChar(c: number): boolean {
+  return c > SP && c !== 0x7f;
+}
+
+const VERSION_STEM = 'HTTP/1.';
+
+/**
+ * Whether `text` from `from` on can still grow into "HTTP/1.0" or "HTTP/1.1"
+ * and the end of its line.
+ */
+function versionPrefixPlausible(text: string, from: number): boolean {
+  const n = text.length - from;
+  if (n > VERSION_LENGTH + 1) return false;
+  for (let i = 0; i < n && i < VERSION_STEM.length; i++) {
+    if (text.charCodeAt(from + i) !== VERSION_STEM.charCodeAt(i)) return false;
+  }
+  if (n >= VERSION_LENGTH) {
+    const minor = text.charCodeAt(from + VERSION_LENGTH - 1);
+    if (minor !== DIGIT_0 && minor !== DIGIT_1) return false;
+  }
+  return n <= VERSION_LENGTH || text.charCodeAt(from + VERSION_LENGTH) === CR;
+}
+
+/**
+ * A request line the capture ends inside: a head larger than the capture,
+ * typically a long query string. Once the method, its SP and the first char
+ * of the target are in, the span has what it needs: method, the target's
+ * beginning, and the response. A cut after a complete target is a request
+ * too, version unknown. Anything shorter, or anything the complete line
+ * cannot be (a control char in the target, a second SP not followed by the
+ * start of "HTTP/1.x"), stays "truncated-start-line" for the complete line to
+ * decide.
+ *
+ * "not-http" comes only from the method, which the complete line checks the
+ * same way, so a longer capture never flips it.
+ */
+function parseCutRequestLine(buf: Buffer, from: number, start: number, end: number): ParseResult<RequestHead> {
+  const prefix = cutLinePrefix(buf, start, end);
+  const methodEnd = scanMethod(prefix, 0, prefix.length);
+  if (methodEnd === -1) return NOT_HTTP;
+  if (methodEnd === -2) return TRUNCATED;
+  const line = buf.toString('latin1', start, end);
+  const ts = methodEnd + 1;
+  let te = ts;
+  while (te < line.length && isTargetChar(line.charCodeAt(te))) te++;
+  if (te === ts) return TRUNCATED;
+  const targetTruncated = te === line.length;
+  if (!targetTruncated && (line.charCodeAt(te) !== SP || !versionPrefixPlausible(line, te + 1))) return TRUNCATED;
+
+  const method = line.slice(0, methodEnd);
+  const target = line.slice(ts, te);
+  const { path, query } = splitTarget(method, target);
+  return {
+    ok: true,
+    value: { method, target, targetTruncated, path, query, version: '', headers: [], headersComplete: false, headBytes: start - from },
+  };
 }
 
 const HTTP_NAME = 'HTTP/';
@@ -207,8 +297,14 @@ function statusPrefixPlausible(text: string, start: number, end: number): boolea
   return true;
 }
 
-function responsePrefixPlausible(partial: string): boolean {
-  return statusPrefixPlausible(partial, 0, partial.length);
+/**
+ * A status line is short, so a cut one is only told apart from garbage; the
+ * same check reruns on the complete line, so a longer capture never flips
+ * "not-http".
+ */
+function parseCutStatusLine(buf: Buffer, _from: number, start: number, end: number): ParseResult<ResponseHead> {
+  const prefix = cutLinePrefix(buf, start, end);
+  return statusPrefixPlausible(prefix, 0, prefix.length) ? TRUNCATED : NOT_HTTP;
 }
 
 interface HeaderScan {
@@ -281,10 +377,36 @@ function absoluteAuthorityStart(target: string): number {
   return -1;
 }
 
+/**
+ * Path and query of a request-target. On a cut target each is what the
+ * capture holds of it: the path up to the cut when no '?' was reached, else
+ * the whole path and the query up to the cut.
+ */
+function splitTarget(method: string, target: string): { path: string; query: string | undefined } {
+  if (target.charCodeAt(0) === SLASH) return splitAtQuestion(target, 0);
+  if (target === '*' || method === 'CONNECT') return { path: target, query: undefined };
+  const authority = absoluteAuthorityStart(target);
+  if (authority === -1) return splitAtQuestion(target, 0);
+  let p = authority;
+  let c = 0;
+  for (; p < target.length; p++) {
+    c = target.charCodeAt(p);
+    if (c === SLASH || c === QUESTION || c === HASH) break;
+  }
+  if (p === target.length || c === HASH) return { path: '/', query: undefined };
+  if (c === QUESTION) return { path: '/', query: target.slice(p + 1) };
+  return splitAtQuestion(target, p);
+}
+
+function splitAtQuestion(target: string, pathStart: number): { path: string; query: string | undefined } {
+  const q = target.indexOf('?', pathStart);
+  return q === -1 ? { path: target.slice(pathStart), query: undefined } : { path: target.slice(pathStart, q), query: target.slice(q + 1) };
+}
+
 /** Parses the head of the request in `bytes[from, to)` (the whole of `bytes` by default). */
 export function parseRequestHead(bytes: Uint8Array, from = 0, to?: number): ParseResult<RequestHead> {
-  const f = frame(bytes, requestPrefixPlausible, from, to);
-  if (isFailure(f)) return f;
+  const f = frame(bytes, parseCutRequestLine, from, to);
+  if (isVerdict(f)) return f;
   const { text, lineStart: s, lineEnd: e } = f;
 
   const methodEnd = scanMethod(text, s, e);
@@ -304,58 +426,19 @@ export function parseRequestHead(bytes: Uint8Array, from = 0, to?: number): Pars
   const ts = methodEnd + 1;
   if (ts === lastSp) return MALFORMED;
   for (let i = ts; i < lastSp; i++) {
-    const c = text.charCodeAt(i);
-    // obs-text (>= 0x80) is tolerated: some clients send raw UTF-8 paths.
-    if (c <= SP || c === 0x7f) return MALFORMED;
+    if (!isTargetChar(text.charCodeAt(i))) return MALFORMED;
   }
 
   const method = text.slice(s, methodEnd);
   const target = text.slice(ts, lastSp);
-  let path: string;
-  let query: string | undefined;
-  if (target.charCodeAt(0) === SLASH) {
-    const q = target.indexOf('?');
-    path = q === -1 ? target : target.slice(0, q);
-    query = q === -1 ? undefined : target.slice(q + 1);
-  } else if (target === '*') {
-    path = '*';
-    query = undefined;
-  } else if (method === 'CONNECT') {
-    path = target;
-    query = undefined;
-  } else {
-    const authority = absoluteAuthorityStart(target);
-    if (authority === -1) {
-      const q = target.indexOf('?');
-      path = q === -1 ? target : target.slice(0, q);
-      query = q === -1 ? undefined : target.slice(q + 1);
-    } else {
-      let p = authority;
-      let c = 0;
-      for (; p < target.length; p++) {
-        c = target.charCodeAt(p);
-        if (c === SLASH || c === QUESTION || c === HASH) break;
-      }
-      if (p === target.length || c === HASH) {
-        path = '/';
-        query = undefined;
-      } else if (c === QUESTION) {
-        path = '/';
-        query = target.slice(p + 1);
-      } else {
-        const q = target.indexOf('?', p);
-        path = q === -1 ? target.slice(p) : target.slice(p, q);
-        query = q === -1 ? undefined : target.slice(q + 1);
-      }
-    }
-  }
-
+  const { path, query } = splitTarget(method, target);
   const scan = parseHeaders(text, f.next);
   return {
     ok: true,
     value: {
       method,
       target,
+      targetTruncated: false,
       path,
       query,
       version: minor === DIGIT_1 ? '1.1' : '1.0',
@@ -372,12 +455,12 @@ export function parseRequestHead(bytes: Uint8Array, from = 0, to?: number): Pars
  * at a fraction of the cost.
  */
 export function parseResponseHead(bytes: Uint8Array, from = 0, to?: number, options?: { headers?: boolean }): ParseResult<ResponseHead> {
-  const f = frame(bytes, responsePrefixPlausible, from, to);
-  if (isFailure(f)) return f;
+  const f = frame(bytes, parseCutStatusLine, from, to);
+  if (isVerdict(f)) return f;
   const { text, lineStart: s, lineEnd: e } = f;
 
   // A complete line must carry the whole protocol name; a cut one (see
-  // frame) only has to agree with the part of it that arrived.
+  // parseCutStatusLine) only has to agree with the part of it that arrived.
   if (e - s < HTTP_NAME.length || !statusPrefixPlausible(text, s, e)) return NOT_HTTP;
   // "HTTP/1.1 200" is the shortest valid status line.
   if (e - s < 12) return MALFORMED;

@@ -62,6 +62,7 @@ const fixtures: Fixture[] = [
     expect: {
       method: 'GET',
       target: '/api/users?id=42&sort=asc',
+      targetTruncated: false,
       path: '/api/users',
       query: 'id=42&sort=asc',
       version: '1.1',
@@ -78,6 +79,7 @@ const fixtures: Fixture[] = [
     expect: {
       method: 'POST',
       target: '/orders',
+      targetTruncated: false,
       path: '/orders',
       query: undefined,
       version: '1.1',
@@ -148,6 +150,7 @@ const fixtures: Fixture[] = [
     expect: {
       method: 'GET',
       target: 'http://example.com:8080/path/to?q=1&r=2',
+      targetTruncated: false,
       path: '/path/to',
       query: 'q=1&r=2',
       version: '1.1',
@@ -162,6 +165,7 @@ const fixtures: Fixture[] = [
     expect: {
       method: 'CONNECT',
       target: 'example.com:443',
+      targetTruncated: false,
       path: 'example.com:443',
       query: undefined,
       version: '1.1',
@@ -176,6 +180,7 @@ const fixtures: Fixture[] = [
     expect: {
       method: 'OPTIONS',
       target: '*',
+      targetTruncated: false,
       path: '*',
       query: undefined,
       version: '1.1',
@@ -192,6 +197,7 @@ const fixtures: Fixture[] = [
     expect: {
       method: 'GET',
       target: '/checkout',
+      targetTruncated: false,
       path: '/checkout',
       query: undefined,
       version: '1.1',
@@ -210,6 +216,7 @@ const fixtures: Fixture[] = [
     expect: {
       method: 'DELETE',
       target: '/items/7?',
+      targetTruncated: false,
       path: '/items/7',
       query: '',
       version: '1.0',
@@ -222,6 +229,23 @@ const fixtures: Fixture[] = [
     kind: 'response',
     wire: 'HTTP/1.1 204\nX-A: 1\n\n',
     expect: { version: '1.1', statusCode: 204, reason: '', headers: [h('x-a', '1')], headersComplete: true },
+  },
+  {
+    name: 'GraphQL GET with a query string and a credential in it',
+    kind: 'request',
+    wire:
+      'GET /graphql?query=%7Buser(id%3A%2242%22)%7Bname%7D%7D&access_token=s3cr3t&x=1 HTTP/1.1\r\n' +
+      'Host: api.example.com\r\nAccept: application/json\r\n\r\n',
+    expect: {
+      method: 'GET',
+      target: '/graphql?query=%7Buser(id%3A%2242%22)%7Bname%7D%7D&access_token=s3cr3t&x=1',
+      targetTruncated: false,
+      path: '/graphql',
+      query: 'query=%7Buser(id%3A%2242%22)%7Bname%7D%7D&access_token=s3cr3t&x=1',
+      version: '1.1',
+      headers: [h('host', 'api.example.com'), h('accept', 'application/json')],
+      headersComplete: true,
+    },
   },
 ];
 
@@ -261,24 +285,85 @@ function checkPrefix<T extends RequestHead | ResponseHead>(
   if (part.headersComplete) assert.deepEqual(part, full);
 }
 
+/**
+ * A request whose capture ends after `k` bytes, inside its request line:
+ * the method, what arrived of the target, and nothing else.
+ */
+function checkCutLine(wire: string, full: RequestHead, part: RequestHead, k: number): void {
+  const targetStart = wire.indexOf(' ') + 1;
+  const targetEnd = targetStart + full.target.length;
+  const truncated = k <= targetEnd;
+  assert.equal(part.method, full.method, `method at k=${k}`);
+  assert.equal(part.target, wire.slice(targetStart, Math.min(k, targetEnd)), `target at k=${k}`);
+  assert.equal(part.targetTruncated, truncated, `targetTruncated at k=${k}`);
+  assert.deepEqual([part.version, part.headers, part.headersComplete, part.headBytes], ['', [], false, 0], `k=${k}`);
+  if (!truncated) {
+    assert.deepEqual([part.path, part.query], [full.path, full.query], `path and query at k=${k}`);
+  } else if (full.target.startsWith('/')) {
+    // Origin form: the path is cut, or whole with the query cut.
+    if (part.query === undefined) assert.ok(full.path.startsWith(part.path), `path ${part.path} at k=${k}`);
+    else assert.ok(part.path === full.path && full.query?.startsWith(part.query), `path ${part.path} query ${part.query} at k=${k}`);
+  }
+}
+
+/**
+ * A longer capture of the same message never contradicts a shorter one
+ * (see parse.ts): not-http stays, a complete start line keeps its fields and
+ * headers, and a cut request line only grows its target.
+ */
+function checkRefines(part: ParseResult<RequestHead | ResponseHead>, full: ParseResult<RequestHead | ResponseHead>, label: string): void {
+  if (!part.ok) {
+    if (part.reason === 'not-http') assert.deepEqual(full, part, `not-http ${label}`);
+    return;
+  }
+  const p = part.value;
+  if ('method' in p && p.version === '') {
+    if (!full.ok) return;
+    const f = full.value as RequestHead;
+    assert.equal(f.method, p.method, `method ${label}`);
+    if (p.targetTruncated) assert.ok(f.target.startsWith(p.target), `target ${JSON.stringify(p.target)} grew into ${JSON.stringify(f.target)} ${label}`);
+    else assert.equal(f.target, p.target, `target ${label}`);
+    return;
+  }
+  assert.ok(full.ok, `a complete start line stays a message ${label}`);
+  assert.deepEqual(p.headers, full.value.headers.slice(0, p.headers.length), `headers ${label}`);
+  if ('method' in p) {
+    const f = full.value as RequestHead;
+    assert.deepEqual([f.method, f.target, f.targetTruncated, f.path, f.query, f.version], [p.method, p.target, false, p.path, p.query, p.version], `start line ${label}`);
+  } else {
+    const f = full.value as ResponseHead;
+    assert.deepEqual([f.version, f.statusCode, f.reason], [p.version, p.statusCode, p.reason], `status line ${label}`);
+  }
+}
+
 for (const fx of fixtures) {
   test(`every split point: ${fx.name}`, () => {
     const firstLf = fx.wire.indexOf('\n');
+    const methodSp = fx.wire.indexOf(' ');
+    const whole = fx.kind === 'request' ? req(fx.wire) : res(fx.wire);
+    let previous = fx.kind === 'request' ? req('') : res('');
     for (let k = 0; k <= fx.wire.length; k++) {
       for (const input of [bytes(fx.wire).subarray(0, k), embedded(fx.wire, k), Buffer.from(fx.wire, 'latin1').subarray(0, k)]) {
         const r = fx.kind === 'request' ? parseRequestHead(input) : parseResponseHead(input);
         if (k === 0) {
           assert.deepEqual(r, { ok: false, reason: 'empty' });
-        } else if (k <= firstLf) {
+        } else if (fx.kind === 'response' ? k <= firstLf : k <= methodSp + 1) {
+          // Responses: the whole status line is needed. Requests: up to the SP after the method.
           assert.deepEqual(r, { ok: false, reason: 'truncated-start-line' }, `k=${k}`);
+        } else if (fx.kind === 'request' && k <= firstLf) {
+          assert.ok(r.ok, `k=${k}`);
+          checkCutLine(fx.wire, okReq(fx.wire), r.value as RequestHead, k);
         } else if (fx.kind === 'request') {
           assert.ok(r.ok, `k=${k}`);
-          checkPrefix(okReq(fx.wire), r.value as RequestHead, k, ['method', 'target', 'path', 'query', 'version']);
+          checkPrefix(okReq(fx.wire), r.value as RequestHead, k, ['method', 'target', 'targetTruncated', 'path', 'query', 'version']);
         } else {
           assert.ok(r.ok, `k=${k}`);
           checkPrefix(okRes(fx.wire), r.value as ResponseHead, k, ['version', 'statusCode', 'reason']);
         }
+        checkRefines(previous, r, `from k=${k - 1} to k=${k}`);
+        checkRefines(r, whole, `from k=${k} to the whole message`);
       }
+      previous = fx.kind === 'request' ? req(bytes(fx.wire).subarray(0, k)) : res(bytes(fx.wire).subarray(0, k));
     }
   });
 }
@@ -304,6 +389,17 @@ function checkShape(r: ParseResult<RequestHead | ResponseHead>, input: Uint8Arra
     return;
   }
   const v = r.value;
+  if (kind === 'request' && v.version === '') {
+    // A cut request line: nothing after it was read, and nothing in it ends a line.
+    assert.deepEqual([v.headers, v.headersComplete], [[], false]);
+    assert.ok(Number.isInteger(v.headBytes) && v.headBytes >= 0 && v.headBytes < input.length);
+    assert.ok(!input.subarray(v.headBytes).includes(0x0a), 'a cut request line holds no LF');
+    const q = v as RequestHead;
+    assert.match(q.method, METHOD);
+    assert.ok(q.target.length > 0 && !/[\x00-\x20\x7f]/.test(q.target));
+    assert.equal(typeof q.targetTruncated, 'boolean');
+    return;
+  }
   assert.ok(v.version === '1.1' || v.version === '1.0');
   checkHeaders(v.headers);
   assert.ok(Number.isInteger(v.headBytes) && v.headBytes > 0 && v.headBytes <= input.length);
@@ -317,6 +413,7 @@ function checkShape(r: ParseResult<RequestHead | ResponseHead>, input: Uint8Arra
     const q = v as RequestHead;
     assert.match(q.method, METHOD);
     assert.ok(q.target.length > 0 && !/[\x00-\x20\x7f]/.test(q.target));
+    assert.equal(q.targetTruncated, false);
     assert.equal(typeof q.path, 'string');
     assert.ok(q.query === undefined || typeof q.query === 'string');
   } else {
@@ -393,26 +490,16 @@ test('seeded stress: random buffers and mutated fixtures never throw and stay we
     checkShape(rq, input, 'request');
     checkShape(rs, input, 'response');
     for (const r of [rq, rs]) {
-      const key = r.ok ? 'ok' : r.reason;
+      const key = !r.ok ? r.reason : r.value.version === '' ? 'ok-cut-request-line' : 'ok';
       outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
     }
 
-    // A longer capture of the same message must never contradict a shorter one.
     const k = Math.floor(rand() * (input.length + 1));
-    const pairs: [ParseResult<RequestHead | ResponseHead>, ParseResult<RequestHead | ResponseHead>][] = [
-      [parseRequestHead(input.subarray(0, k)), rq],
-      [parseResponseHead(input.subarray(0, k)), rs],
-    ];
-    for (const [part, full] of pairs) {
-      if (!part.ok && part.reason === 'not-http') assert.deepEqual(full, part, `not-http prefix k=${k}`);
-      if (part.ok) {
-        assert.ok(full.ok);
-        assert.deepEqual(part.value.headers, full.value.headers.slice(0, part.value.headers.length));
-      }
-    }
+    checkRefines(parseRequestHead(input.subarray(0, k)), rq, `request k=${k}`);
+    checkRefines(parseResponseHead(input.subarray(0, k)), rs, `response k=${k}`);
   }
   // The generator must actually reach the interesting branches.
-  for (const key of ['ok', 'not-http', 'truncated-start-line', 'malformed-start-line']) {
+  for (const key of ['ok', 'ok-cut-request-line', 'not-http', 'truncated-start-line', 'malformed-start-line']) {
     assert.ok((outcomes.get(key) ?? 0) > 0, `no ${key} outcome in stress run: ${JSON.stringify([...outcomes])}`);
   }
 });
@@ -483,9 +570,96 @@ test('empty and truncated input', () => {
   assert.deepEqual(res(new Uint8Array(0)), { ok: false, reason: 'empty' });
   assert.deepEqual(req('\r\n\r\n'), { ok: false, reason: 'empty' });
   assert.deepEqual(req('\r'), { ok: false, reason: 'empty' });
-  assert.deepEqual(req('GET /very/long/path/cut'), { ok: false, reason: 'truncated-start-line' });
+  assert.deepEqual(req('GET '), { ok: false, reason: 'truncated-start-line' });
   assert.deepEqual(res('HTT'), { ok: false, reason: 'truncated-start-line' });
   assert.deepEqual(res('HTTP/1.1 200 OK\r'), { ok: false, reason: 'truncated-start-line' });
+});
+
+/** What a cut request line gives besides its method and target. */
+const CUT_LINE = { version: '', headers: [], headersComplete: false, headBytes: 0 } as const;
+
+test('a request line cut inside the target is a request that says so', () => {
+  const longQuery = 'q=' + 'a'.repeat(5000);
+  const cases: Array<[wire: string, expected: Pick<RequestHead, 'method' | 'target' | 'path' | 'query'>]> = [
+    ['GET /very/long/path/cut', { method: 'GET', target: '/very/long/path/cut', path: '/very/long/path/cut', query: undefined }],
+    ['GET /', { method: 'GET', target: '/', path: '/', query: undefined }],
+    ['GET /search?', { method: 'GET', target: '/search?', path: '/search', query: '' }],
+    [`GET /search?${longQuery} HTTP/1.1\r\n`.slice(0, 1024), { method: 'GET', target: `/search?${longQuery}`.slice(0, 1020), path: '/search', query: longQuery.slice(0, 1012) }],
+    ['POST /graphql?query=%7Buser%7D&token=ab', { method: 'POST', target: '/graphql?query=%7Buser%7D&token=ab', path: '/graphql', query: 'query=%7Buser%7D&token=ab' }],
+    ['GET http://example.com:8080/path/to?q=1&r', { method: 'GET', target: 'http://example.com:8080/path/to?q=1&r', path: '/path/to', query: 'q=1&r' }],
+    ['GET http://example.com:8080/pa', { method: 'GET', target: 'http://example.com:8080/pa', path: '/pa', query: undefined }],
+    ['GET http://example.com:80', { method: 'GET', target: 'http://example.com:80', path: '/', query: undefined }],
+    ['GET http://h?x=1', { method: 'GET', target: 'http://h?x=1', path: '/', query: 'x=1' }],
+    ['CONNECT db.exam', { method: 'CONNECT', target: 'db.exam', path: 'db.exam', query: undefined }],
+    ['PURGE /cache/caf\xe9', { method: 'PURGE', target: '/cache/caf\xe9', path: '/cache/caf\xe9', query: undefined }],
+  ];
+  for (const [wire, expected] of cases) {
+    assert.deepEqual(okReq(wire), { ...expected, targetTruncated: true, ...CUT_LINE }, JSON.stringify(wire.slice(0, 60)));
+  }
+});
+
+test('a head larger than the 16 KiB capture: a 20 KB query cut at 16384 bytes', () => {
+  const query = 'variables=' + '%7B%22id%22%3A1%7D'.repeat(1200);
+  const wire = Buffer.from(`GET /graphql?${query} HTTP/1.1\r\nHost: api\r\n\r\n`, 'latin1');
+  assert.ok(wire.length > 20_000);
+  const v = okReq(wire.subarray(0, 16384));
+  assert.equal(v.targetTruncated, true);
+  assert.equal(v.path, '/graphql');
+  assert.equal(v.query, query.slice(0, 16384 - 'GET /graphql?'.length));
+  assert.equal(v.version, '');
+});
+
+test('a request line cut after its target: the target is whole, the version unknown', () => {
+  for (const wire of ['GET /a?b=1 ', 'GET /a?b=1 HTTP/', 'GET /a?b=1 HTTP/1.', 'GET /a?b=1 HTTP/1.1', 'GET /a?b=1 HTTP/1.0\r']) {
+    assert.deepEqual(okReq(wire), { method: 'GET', target: '/a?b=1', targetTruncated: false, path: '/a', query: 'b=1', ...CUT_LINE }, JSON.stringify(wire));
+  }
+});
+
+test('a cut request line is read in place: leading empty lines and offsets into a larger buffer', () => {
+  assert.deepEqual(okReq('\r\n\nGET /a?b'), { method: 'GET', target: '/a?b', targetTruncated: true, path: '/a', query: 'b', ...CUT_LINE, headBytes: 3 });
+  const buf = bytes('HTTP/1.1 200 OK\r\n\r\nGET /x?y=1 HTTP/1.1\r\n');
+  const from = 19;
+  assert.deepEqual(parseRequestHead(buf, from, from + 8), { ok: true, value: { method: 'GET', target: '/x?y', targetTruncated: true, path: '/x', query: 'y', ...CUT_LINE } });
+});
+
+test('a request line cut before its target begins, or that cannot become HTTP/1, stays truncated-start-line', () => {
+  for (const wire of [
+    'G',
+    'GET',
+    'GET ',
+    'GET  ',
+    'GET  /a',
+    'GET /a\r',
+    'GET /a\x01b',
+    'GET /a\x7f',
+    'GET /a b',
+    'GET /a HTTP/2',
+    'GET /a http/1.1',
+    'GET /a HTTP/1.2',
+    'GET /a HTTP/1.1 ',
+    'GET /a HTTP/1.10',
+    'GET /a HTTP/1.1\rx',
+    'PRI * HTTP/2',
+  ]) {
+    assert.deepEqual(req(wire), { ok: false, reason: 'truncated-start-line' }, JSON.stringify(wire));
+  }
+  // Only the method decides "not-http" on a cut line, as it does on a whole one.
+  for (const wire of ['A'.repeat(40), ' GET /a', '\x00GET /a', 'GE\x01 /a', '{"GET /a']) {
+    assert.deepEqual(req(wire), { ok: false, reason: 'not-http' }, JSON.stringify(wire));
+  }
+});
+
+test('a cut request line that the whole line proves wrong: the complete line decides', () => {
+  const cases: Array<[wire: string, whole: string]> = [
+    ['GET /a b HTTP/1.1\r\n\r\n', 'malformed-start-line'],
+    ['GET /legacy\r\n', 'not-http'],
+    ['GET /a HTTP/2.0\r\n\r\n', 'not-http'],
+    ['GET /a\x01 HTTP/1.1\r\n\r\n', 'malformed-start-line'],
+  ];
+  for (const [wire, whole] of cases) {
+    assert.equal(okReq(wire.slice(0, 6)).targetTruncated, true, wire);
+    assert.deepEqual(req(wire), { ok: false, reason: whole }, JSON.stringify(wire));
+  }
 });
 
 test('empty lines before the start line are skipped', () => {
