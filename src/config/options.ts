@@ -19,7 +19,7 @@ export interface OptionSpec {
 }
 
 export const OPTION_SPECS: readonly OptionSpec[] = [
-  { key: 'pids', flag: '--pid', env: 'SONDE_PIDS', kind: 'intList', valueName: 'PID', group: 'Selection', help: 'trace this process (repeat or comma-separate)' },
+  { key: 'pids', flag: '--pid', env: 'SONDE_PIDS', kind: 'intList', valueName: 'PID', group: 'Selection', help: 'trace this process and its descendants, present and future (repeat or comma-separate)' },
   { key: 'exes', flag: '--exe', env: 'SONDE_EXES', kind: 'list', valueName: 'NAME|GLOB', group: 'Selection', help: 'trace processes by executable name or path glob, e.g. node, python3, "/usr/sbin/*"' },
   { key: 'openPorts', flag: '--open-port', env: 'SONDE_OPEN_PORTS', kind: 'intList', valueName: 'PORT', group: 'Selection', help: 'trace processes listening on this TCP port, and the calls they make' },
 
