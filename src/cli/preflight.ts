@@ -4,6 +4,7 @@
  * instead of an errno from deep inside libbpf.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { execFileSync } from 'node:child_process';
 
 export class PreflightError extends Error {
@@ -33,12 +34,21 @@ export function missingCapabilities(capEff: bigint): string[] {
   return missing;
 }
 
+/** bpf_loop (5.17) and bpf_task_pt_regs (5.15) are the newest helpers the programs call. */
+export const MINIMUM_KERNEL: readonly [number, number] = [5, 17];
+
+/** "6.18.44-fc-v782" → [6, 18]; undefined when the release does not start with major.minor. */
+export function kernelVersion(release: string): [number, number] | undefined {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
+}
+
 export interface PreflightReport {
   tracefs: string;
   mountedTracefs: boolean;
 }
 
-export function preflight(options: { procSelfStatus?: string; btfPath?: string } = {}): PreflightReport {
+export function preflight(options: { procSelfStatus?: string; btfPath?: string; kernelRelease?: string } = {}): PreflightReport {
   const status = options.procSelfStatus ?? fs.readFileSync('/proc/self/status', 'utf8');
   const missing = missingCapabilities(effectiveCapabilities(status));
   if (missing.length > 0) {
@@ -52,11 +62,18 @@ export function preflight(options: { procSelfStatus?: string; btfPath?: string }
       77,
     );
   }
+  const release = options.kernelRelease ?? os.release();
+  const version = kernelVersion(release);
+  if (version && (version[0] < MINIMUM_KERNEL[0] || (version[0] === MINIMUM_KERNEL[0] && version[1] < MINIMUM_KERNEL[1]))) {
+    throw new PreflightError(
+      `sonde cannot trace: kernel ${release} is older than ${MINIMUM_KERNEL.join('.')}, whose eBPF helpers (bpf_loop, bpf_task_pt_regs) its programs call. Nothing was attached. Run it on kernel ${MINIMUM_KERNEL.join('.')} or newer (Debian 12 backports, Ubuntu 22.04 HWE, RHEL 9).`,
+    );
+  }
   const btf = options.btfPath ?? '/sys/kernel/btf/vmlinux';
   if (!fs.existsSync(btf)) {
     throw new PreflightError(
       `sonde cannot trace: this kernel exposes no BTF type information (${btf} is missing), which its CO-RE eBPF programs need. ` +
-        'Use a kernel built with CONFIG_DEBUG_INFO_BTF=y (the default on Debian 11+, Ubuntu 20.10+, RHEL 8.2+), kernel 5.8 or newer.',
+        'Use a kernel built with CONFIG_DEBUG_INFO_BTF=y (the default on Debian 11+, Ubuntu 20.10+, RHEL 8.2+), kernel 5.17 or newer.',
     );
   }
   for (const dir of ['/sys/kernel/tracing', '/sys/kernel/debug/tracing']) {

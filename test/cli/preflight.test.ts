@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { effectiveCapabilities, missingCapabilities, preflight, PreflightError } from '../../src/cli/preflight';
+import { PreflightError, effectiveCapabilities, kernelVersion, missingCapabilities, preflight } from '../../src/cli/preflight';
 
 /** A /proc/self/status as the kernel writes it, with the given capability masks. */
 function status(capEff: string, capPrm = capEff): string {
@@ -130,6 +130,21 @@ test('preflight with CAP_BPF+CAP_PERFMON+CAP_SYS_PTRACE gets past the capability
     () => preflight({ procSelfStatus: BPF_PERFMON_PTRACE, btfPath: '/nonexistent/sonde/vmlinux' }),
     (error: unknown) => error instanceof PreflightError && error.message.includes('CONFIG_DEBUG_INFO_BTF') && !error.message.includes('CAP_'),
   );
+});
+
+test('kernelVersion reads major.minor from a release string', () => {
+  assert.deepEqual(kernelVersion('6.18.44-fc-v782'), [6, 18]);
+  assert.deepEqual(kernelVersion('5.10.0-20-amd64'), [5, 10]);
+  assert.equal(kernelVersion('weird'), undefined);
+});
+
+test('preflight on a kernel older than 5.17 says which helpers are missing and what to run instead', () => {
+  assert.throws(
+    () => preflight({ procSelfStatus: ROOT, kernelRelease: '5.10.0-20-amd64' }),
+    (error: unknown) =>
+      error instanceof PreflightError && error.message.includes('kernel 5.10.0-20-amd64 is older than 5.17') && error.message.includes('bpf_loop') && error.message.includes('Nothing was attached'),
+  );
+  assert.throws(() => preflight({ procSelfStatus: ROOT, kernelRelease: '5.17.0', btfPath: '/nonexistent/vmlinux' }), /CONFIG_DEBUG_INFO_BTF/, '5.17 itself passes the version check');
 });
 
 test('PreflightError defaults to exit code 3', () => {
