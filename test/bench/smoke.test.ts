@@ -4,40 +4,28 @@
  * writes its files. Only the shape of the output is checked, never a
  * timing or a ratio: those depend on the machine.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-
-const REPO_ROOT = (() => {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'binding.gyp'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`no binding.gyp above ${__dirname}`);
-    dir = up;
-  }
-  return dir;
-})();
+import { REPO_ROOT, startProcess } from '../support/processes';
+import { setTimeLimits } from '../support/watchdog';
 
 const TIMEOUT_MS = 5 * 60_000;
 const SCENARIOS = ['worst-case', 'fixed-rate', 'capacity', 'idle-tax', 'churn'];
 
-function runSmoke(outDir: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist', 'bench', 'run.js'), '--smoke', '--out', outDir], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGINT'), TIMEOUT_MS - 15_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+// The one test may take its whole TIMEOUT_MS; the watchdog's limits sit
+// just above it, so the test's own timeout speaks first.
+setTimeLimits({ testMs: TIMEOUT_MS + 30_000, fileMs: TIMEOUT_MS + 60_000 });
+
+async function runSmoke(t: TestContext, outDir: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  // SIGINT: the benchmark stops its own servers, receiver and sonde.
+  const bench = startProcess(t, process.execPath, [path.join(REPO_ROOT, 'dist', 'bench', 'run.js'), '--smoke', '--out', outDir], { stopSignal: 'SIGINT' });
+  const timer = setTimeout(() => void bench.stop(), TIMEOUT_MS - 15_000);
+  const code = await bench.exited;
+  clearTimeout(timer);
+  return { code, stdout: bench.stdout(), stderr: bench.stderr() };
 }
 
 const isNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
@@ -55,10 +43,10 @@ function assertComparison(value: unknown, where: string): void {
   assert.ok(isNumber(c.ratio), `${where}.ratio is not a number`);
 }
 
-test('npm run bench -- --smoke runs every scenario and writes its report', { timeout: TIMEOUT_MS, skip: process.getuid?.() !== 0 ? 'needs root (sonde loads eBPF programs)' : false }, async () => {
+test('npm run bench -- --smoke runs every scenario and writes its report', { timeout: TIMEOUT_MS, skip: process.getuid?.() !== 0 ? 'needs root (sonde loads eBPF programs)' : false }, async (t) => {
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-bench-smoke-'));
   try {
-    const r = await runSmoke(outDir);
+    const r = await runSmoke(t, outDir);
     assert.equal(r.code, 0, `bench exited ${r.code}\nstdout:\n${r.stdout.slice(-4000)}\nstderr:\n${r.stderr.slice(-4000)}`);
 
     const latest = path.join(outDir, 'latest.json');

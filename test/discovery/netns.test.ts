@@ -4,12 +4,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { ProcessWatcher } from '../../src/discovery';
+import { startProcess } from '../support/processes';
 
 function canUnshareNet(): boolean {
   try {
-    execFileSync('unshare', ['--net', 'true'], { stdio: 'ignore' });
+    execFileSync('unshare', ['--net', 'true'], { stdio: 'ignore', timeout: 30_000, killSignal: 'SIGKILL' });
     return true;
   } catch {
     return false;
@@ -20,14 +21,8 @@ test('a listener in its own network namespace is found by port', { skip: canUnsh
   // Port 0 would be fine too, but a fixed port that sonde's own namespace
   // does not use proves the match came from the other namespace.
   const port = 40000 + (process.pid % 20000);
-  const child = spawn('unshare', ['--net', process.execPath, '-e', `require('http').createServer().listen(${port}, '127.0.0.1', () => console.log('up'))`], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  t.after(() => child.kill('SIGKILL'));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('up') && resolve());
-    child.on('exit', (code) => reject(new Error(`listener exited ${code}`)));
-  });
+  const child = startProcess(t, 'unshare', ['--net', process.execPath, '-e', `require('http').createServer().listen(${port}, '127.0.0.1', () => console.log('up'))`]);
+  await child.waitForOutput(/up/, 10_000, 'stdout');
   // unshare execs node: same pid.
   const watcher = new ProcessWatcher({ selection: { pids: [], exes: [], openPorts: [port] }, ownPid: process.pid });
   watcher.scanNow();

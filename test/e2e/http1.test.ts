@@ -19,19 +19,18 @@ const HELLO = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'hello-server.js')
 test('node server: keep-alive connection opened before sonde, one span per request on OTLP and Zipkin, traceparent honoured', async (t) => {
   const otlp = await startOtlpGrpcReceiver();
   const zipkin = await startZipkinReceiver();
-  const { proc: server, port } = await startService(process.execPath, [HELLO]);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   t.after(async () => {
     agent.destroy();
-    await server.stop('SIGTERM');
     await otlp.close();
     await zipkin.close();
   });
+  const { proc: server, port } = await startService(t, process.execPath, [HELLO]);
   const base = `http://127.0.0.1:${port}`;
   // Opened before sonde starts: must still be traced from its next request.
   await request(`${base}/warmup`, { agent });
 
-  const sonde = await startSonde(['--open-port', String(port)], {
+  const sonde = await startSonde(t, ['--open-port', String(port)], {
     OTEL_TRACES_EXPORTER: 'otlp,zipkin',
     OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
     OTEL_EXPORTER_ZIPKIN_ENDPOINT: zipkin.url,
@@ -113,17 +112,13 @@ test('node server: keep-alive connection opened before sonde, one span per reque
 
 test('node frontend calling a Python service: one trace of three linked spans', async (t) => {
   const otlp = await startOtlpGrpcReceiver();
-  const prices = await startService('python3', ['-u', path.join(REPO_ROOT, 'examples', 'prices.py')], { PORT: '0' });
-  const frontend = await startService(process.execPath, [path.join(REPO_ROOT, 'examples', 'frontend.js')], {
+  t.after(() => otlp.close());
+  const prices = await startService(t, 'python3', ['-u', path.join(REPO_ROOT, 'examples', 'prices.py')], { PORT: '0' });
+  const frontend = await startService(t, process.execPath, [path.join(REPO_ROOT, 'examples', 'frontend.js')], {
     PORT: '0',
     PRICES_PORT: String(prices.port),
   });
-  t.after(async () => {
-    await frontend.proc.stop('SIGTERM');
-    await prices.proc.stop('SIGTERM');
-    await otlp.close();
-  });
-  const sonde = await startSonde(['--open-port', String(frontend.port), '--open-port', String(prices.port)], {
+  const sonde = await startSonde(t, ['--open-port', String(frontend.port), '--open-port', String(prices.port)], {
     OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
     OTEL_BSP_SCHEDULE_DELAY: '200',
   });

@@ -12,19 +12,18 @@ import * as path from 'node:path';
 import * as http from 'node:http';
 import { decodeExportTraceServiceRequest } from '../support/otlp-decode';
 import { startOtlpGrpcReceiver, startZipkinReceiver, type ReceivedSpan } from '../support/receivers';
-import { REPO_ROOT, hasCommand, request, sleep, sondeProgramsLoaded, startProcess, startService, startSonde } from './support';
+import { REPO_ROOT, SYNC_LIMIT, hasCommand, nextCounters, request, settledCounters, sondeProgramsLoaded, startProcess, startService, startSonde, waitUntil } from './support';
 
 const HELLO = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'hello-server.js');
 const SONDE = path.join(REPO_ROOT, 'bin', 'sonde');
 
 function curl(url: string, extra: string[] = []): string {
-  return execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', ...extra, url], { encoding: 'utf8' });
+  return execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', ...extra, url], { encoding: 'utf8', ...SYNC_LIMIT });
 }
 
 test('with no exporter configured, each span is one readable line on the terminal', async (t) => {
-  const { proc: server, port } = await startService(process.execPath, [HELLO]);
-  t.after(() => server.stop('SIGTERM'));
-  const sonde = await startSonde(['--pid', String(server.child.pid)], {});
+  const { proc: server, port } = await startService(t, process.execPath, [HELLO]);
+  const sonde = await startSonde(t, ['--pid', String(server.child.pid)], {});
   assert.equal(curl(`http://127.0.0.1:${port}/hello?password=pw`), '200');
   const line = await sonde.waitForOutput(/hello-server\s+SERVER GET\s+\/hello\?password=REDACTED 200 [\d.]+ms trace=[0-9a-f]{32} span=[0-9a-f]{16}/, 10_000, 'stdout');
   assert.ok(line);
@@ -36,21 +35,22 @@ test('without a selection sonde traces every HTTP process except itself: python 
   const zipkin = await startZipkinReceiver();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-py-'));
   fs.writeFileSync(path.join(dir, 'index.html'), 'hi\n');
-  const py = startProcess('python3', ['-u', '-m', 'http.server', '0', '--bind', '127.0.0.1', '--directory', dir]);
-  const m = await py.waitForOutput(/port (\d+)/, 10_000, 'stdout');
-  const port = Number(m[1]);
   t.after(async () => {
-    await py.stop('SIGTERM');
     await zipkin.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
-  const sonde = await startSonde([], { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: zipkin.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  const py = startProcess(t, 'python3', ['-u', '-m', 'http.server', '0', '--bind', '127.0.0.1', '--directory', dir]);
+  const m = await py.waitForOutput(/port (\d+)/, 10_000, 'stdout');
+  const port = Number(m[1]);
+  const sonde = await startSonde(t, [], { OTEL_TRACES_EXPORTER: 'zipkin', OTEL_EXPORTER_ZIPKIN_ENDPOINT: zipkin.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
   assert.match(sonde.stderr(), /tracing every process/);
   // curl lives for one request: short-lived clients are traced too.
   assert.equal(curl(`http://127.0.0.1:${port}/index.html`), '200');
   assert.equal(curl(`http://127.0.0.1:${port}/missing`), '404');
   const spans = await zipkin.waitFor((s) => s.filter((x) => x.tags['url.path'] !== '/api/v2/spans').length >= 4, 20_000);
-  await sleep(500);
+  // Had sonde traced the export that just delivered these, that span would
+  // be built by its next counters line, and stop() flushes it to zipkin.
+  await nextCounters(sonde);
   assert.equal(await sonde.stop(), 0);
   const server = spans.filter((s) => s.kind === 'SERVER' && s.localEndpoint?.serviceName === 'http.server');
   const client = spans.filter((s) => s.kind === 'CLIENT' && s.localEndpoint?.serviceName === 'curl');
@@ -71,12 +71,9 @@ test('without a selection sonde traces every HTTP process except itself: python 
 
 test('--exe selects short-lived clients in the kernel at exec: each curl call is a client span, parent of the server span', async (t) => {
   const otlp = await startOtlpGrpcReceiver();
-  const { proc: server, port } = await startService(process.execPath, [HELLO]);
-  t.after(async () => {
-    await server.stop('SIGTERM');
-    await otlp.close();
-  });
-  const sonde = await startSonde(['--exe', 'curl', '--open-port', String(port)], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  t.after(() => otlp.close());
+  const { port } = await startService(t, process.execPath, [HELLO]);
+  const sonde = await startSonde(t, ['--exe', 'curl', '--open-port', String(port)], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
   for (let i = 0; i < 3; i++) assert.equal(curl(`http://127.0.0.1:${port}/short/${i}`), '200');
   const spans = await otlp.waitFor((s) => s.length >= 6, 20_000);
   assert.equal(await sonde.stop(), 0);
@@ -106,14 +103,16 @@ http { access_log off; sendfile on; keepalive_timeout 30;
   server { listen 127.0.0.1:${port}; root ${dir}; } }
 `,
   );
-  const nginx = startProcess('nginx', ['-c', path.join(dir, 'nginx.conf'), '-p', dir]);
   t.after(async () => {
-    await nginx.stop('SIGTERM');
     await otlp.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
-  for (let i = 0; i < 50 && !fs.existsSync(path.join(dir, 'nginx.pid')); i++) await sleep(100);
-  const sonde = await startSonde(['--open-port', String(port)], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  const nginx = startProcess(t, 'nginx', ['-c', path.join(dir, 'nginx.conf'), '-p', dir]);
+  // nginx writes its pid file once its sockets listen.
+  const pidFile = path.join(dir, 'nginx.pid');
+  await waitUntil(() => fs.existsSync(pidFile) || nginx.child.exitCode !== null, 10_000);
+  assert.ok(fs.existsSync(pidFile), `nginx did not start\n${nginx.stderr()}`);
+  const sonde = await startSonde(t, ['--open-port', String(port)], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
   await sonde.waitForOutput(/tracing process\s+pid=\d+ exe=nginx/, 5000);
   assert.equal(curl(`http://127.0.0.1:${port}/small.txt`), '200');
   assert.equal(curl(`http://127.0.0.1:${port}/big.bin`), '200');
@@ -130,9 +129,8 @@ http { access_log off; sendfile on; keepalive_timeout 30;
 });
 
 test('a dead backend: spans are dropped and counted, sonde keeps running and the service is unharmed', async (t) => {
-  const { proc: server, port } = await startService(process.execPath, [HELLO]);
-  t.after(() => server.stop('SIGTERM'));
-  const sonde = await startSonde(['--pid', String(server.child.pid), '--export-timeout-ms', '1500'], {
+  const { proc: server, port } = await startService(t, process.execPath, [HELLO]);
+  const sonde = await startSonde(t, ['--pid', String(server.child.pid), '--export-timeout-ms', '1500'], {
     OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
     OTEL_BSP_SCHEDULE_DELAY: '100',
   });
@@ -145,15 +143,12 @@ test('a dead backend: spans are dropped and counted, sonde keeps running and the
 
 test('a backend that fails for a moment loses nothing: the batch is tried again', async (t) => {
   const otlp = await startOtlpGrpcReceiver();
-  const { proc: server, port } = await startService(process.execPath, [HELLO]);
-  t.after(async () => {
-    await server.stop('SIGTERM');
-    await otlp.close();
-  });
+  t.after(() => otlp.close());
+  const { proc: server, port } = await startService(t, process.execPath, [HELLO]);
   otlp.setFailing(14); // UNAVAILABLE, as a restarting collector answers
-  const sonde = await startSonde(['--pid', String(server.child.pid)], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  const sonde = await startSonde(t, ['--pid', String(server.child.pid)], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
   for (let i = 0; i < 5; i++) assert.equal((await request(`http://127.0.0.1:${port}/retry/${i}`)).status, 200);
-  for (let i = 0; i < 100 && otlp.requests === 0; i++) await sleep(50);
+  await waitUntil(() => otlp.requests >= 1, 5_000);
   assert.ok(otlp.requests >= 1, 'the first attempt reached the failing backend');
   otlp.setFailing(null);
   const spans = await otlp.waitFor((s) => s.length >= 5, 15_000);
@@ -178,19 +173,19 @@ test('OTLP over HTTP/protobuf: OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf posts t
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   const receiverPort = (receiver.address() as { port: number }).port;
-  const { proc: server, port } = await startService(process.execPath, [HELLO]);
-  t.after(async () => {
-    await server.stop('SIGTERM');
+  t.after(() => {
     receiver.close();
+    receiver.closeAllConnections();
   });
-  const sonde = await startSonde(['--pid', String(server.child.pid)], {
+  const { proc: server, port } = await startService(t, process.execPath, [HELLO]);
+  const sonde = await startSonde(t, ['--pid', String(server.child.pid)], {
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiverPort}`,
     OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=s%20cret',
     OTEL_BSP_SCHEDULE_DELAY: '100',
   });
   for (let i = 0; i < 3; i++) assert.equal((await request(`http://127.0.0.1:${port}/proto/${i}`)).status, 200);
-  for (let i = 0; i < 200 && received.length < 3; i++) await sleep(50);
+  await waitUntil(() => received.length >= 3, 10_000);
   assert.equal(await sonde.stop(), 0);
   assert.deepEqual(received.map((s) => s.attributes['url.path']).sort(), ['/proto/0', '/proto/1', '/proto/2']);
   assert.equal(seenHeaders[0]['x-api-key'], 's cret');
@@ -199,19 +194,16 @@ test('OTLP over HTTP/protobuf: OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf posts t
 
 test('losses are never silent: with a tiny ring buffer under a burst, every missing span is in the counters', { skip: hasCommand('wrk') ? false : 'wrk is not installed (apt-get install wrk)' }, async (t) => {
   const otlp = await startOtlpGrpcReceiver();
-  const { proc: server, port } = await startService(process.execPath, [HELLO]);
-  t.after(async () => {
-    await server.stop('SIGTERM');
-    await otlp.close();
-  });
-  const sonde = await startSonde(['--pid', String(server.child.pid), '--ring-buffer-bytes', '65536', '--log-format', 'json'], {
+  t.after(() => otlp.close());
+  const { proc: server, port } = await startService(t, process.execPath, [HELLO]);
+  const sonde = await startSonde(t, ['--pid', String(server.child.pid), '--ring-buffer-bytes', '65536', '--log-format', 'json'], {
     OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
     OTEL_BSP_SCHEDULE_DELAY: '100',
   });
-  const out = execFileSync('wrk', ['-t1', '-c50', '-d2s', `http://127.0.0.1:${port}/burst`], { encoding: 'utf8' });
+  const out = execFileSync('wrk', ['-t1', '-c50', '-d2s', `http://127.0.0.1:${port}/burst`], { encoding: 'utf8', ...SYNC_LIMIT });
   const sent = Number(/(\d+) requests in/.exec(out)?.[1]);
   assert.ok(sent > 0, out);
-  await sleep(1500);
+  await settledCounters(sonde);
   assert.equal(await sonde.stop(), 0);
   const counters = sonde
     .stderr()
@@ -233,7 +225,7 @@ test('losses are never silent: with a tiny ring buffer under a burst, every miss
 test('bad configuration is refused with the flag named, before anything is attached', () => {
   const run = (args: string[], env: NodeJS.ProcessEnv = {}): { code: number; stderr: string } => {
     try {
-      execFileSync(process.execPath, [SONDE, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: 'pipe' });
+      execFileSync(process.execPath, [SONDE, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: 'pipe', ...SYNC_LIMIT });
       return { code: 0, stderr: '' };
     } catch (error) {
       const e = error as { status: number; stderr: Buffer };
@@ -243,7 +235,7 @@ test('bad configuration is refused with the flag named, before anything is attac
   assert.deepEqual(run(['--open-port', 'http']), { code: 2, stderr: 'sonde: --open-port must be an integer from 1 to 65535 (got "http")\n' });
   assert.equal(run([], { OTEL_TRACES_EXPORTER: 'jaeger' }).stderr, 'sonde: OTEL_TRACES_EXPORTER: unknown exporter "jaeger" (use otlp, zipkin, console or none)\n');
   assert.equal(run(['--frobnicate']).code, 2);
-  const help = execFileSync(process.execPath, [SONDE, '--help'], { encoding: 'utf8' });
+  const help = execFileSync(process.execPath, [SONDE, '--help'], { encoding: 'utf8', ...SYNC_LIMIT });
   assert.match(help, /--open-port PORT/);
   assert.match(help, /OTEL_EXPORTER_OTLP_ENDPOINT/);
   assert.deepEqual(sondeProgramsLoaded(), []);
@@ -259,6 +251,7 @@ test('without its capabilities sonde says what is missing and exits non-zero bef
     execFileSync('setpriv', ['--inh-caps=-all', '--bounding-set=-all', process.execPath, SONDE, '--open-port', '1'], {
       stdio: 'pipe',
       env: { PATH: process.env.PATH },
+      ...SYNC_LIMIT,
     });
   } catch (error) {
     const e = error as { status: number; stderr: Buffer };

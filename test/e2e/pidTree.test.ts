@@ -9,84 +9,19 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { listPids, readStat } from '../../src/discovery/procfs';
-import { startOtlpGrpcReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/receivers';
+import { startOtlpGrpcReceiver, type ReceivedSpan } from '../support/receivers';
 import { REPO_ROOT, request, startProcess, startSonde, type RunningProcess } from './support';
 
 const HELLO = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'hello-server.js');
 // `& … wait` keeps the shell as the parent: a lone command would be exec'd by the shell itself.
+// The server stays in the shell's process group, so stopping the shell ends it too.
 const START_SERVER = `"$0" "$1" & echo "child $!"; wait`;
 
-function descendantsOf(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const pid of listPids()) {
-    const stat = readStat(pid);
-    if (stat === undefined) continue;
-    const siblings = children.get(stat.ppid) ?? [];
-    siblings.push(pid);
-    children.set(stat.ppid, siblings);
-  }
-  const found: number[] = [];
-  const queue = [...(children.get(root) ?? [])];
-  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
-    found.push(pid);
-    queue.push(...(children.get(pid) ?? []));
-  }
-  return found;
-}
-
-interface KnownProcess {
-  pid: number;
-  startTimeTicks: number | undefined;
-}
-
-const known = (pid: number): KnownProcess => ({ pid, startTimeTicks: readStat(pid)?.startTimeTicks });
-
-/**
- * The shell is stopped first so that it forks nothing while its children
- * are killed. Children it no longer parents (it died first) are killed by
- * pid, if that pid still names the same process.
- */
-async function stopShellAndChildren(shell: RunningProcess, children: readonly KnownProcess[]): Promise<void> {
-  const pid = shell.child.pid;
-  const running = pid !== undefined && shell.child.exitCode === null && shell.child.signalCode === null;
-  if (running) shell.child.kill('SIGSTOP');
-  const doomed = new Set(running ? descendantsOf(pid) : []);
-  for (const child of children) {
-    if (child.startTimeTicks !== undefined && readStat(child.pid)?.startTimeTicks === child.startTimeTicks) doomed.add(child.pid);
-  }
-  for (const child of doomed) {
-    try {
-      process.kill(child, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
-  await shell.stop('SIGKILL');
-}
-
-/** Every cleanup step runs even when an earlier one throws. */
-function cleanUp(steps: Array<() => Promise<unknown> | unknown>): () => Promise<void> {
-  return async () => {
-    const failures: unknown[] = [];
-    for (const step of steps) {
-      try {
-        await step();
-      } catch (error) {
-        failures.push(error);
-      }
-    }
-    if (failures.length > 0) throw new AggregateError(failures, 'cleanup failed');
-  };
-}
-
-/** The server the shell started: recorded in `children` as soon as the shell names it, for the cleanup. */
-async function childAndPort(shell: RunningProcess, children: KnownProcess[]): Promise<{ childPid: number; port: number }> {
+/** The server the shell started, and the port it listens on. */
+async function childAndPort(shell: RunningProcess): Promise<{ childPid: number; port: number }> {
   const child = await shell.waitForOutput(/^child (\d+)$/m, 10_000, 'stdout');
-  const childPid = Number(child[1]);
-  children.push(known(childPid));
   const port = await shell.waitForOutput(/^(\d+)$/m, 10_000, 'stdout');
-  return { childPid, port: Number(port[1]) };
+  return { childPid: Number(child[1]), port: Number(port[1]) };
 }
 
 function serverSpansUnder(spans: ReceivedSpan[], prefix: string): ReceivedSpan[] {
@@ -103,16 +38,13 @@ function assertServedBy(spans: ReceivedSpan[], childPid: number): void {
 const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 test('--pid of a wrapper shell traces the node server it already started, and says so', async (t) => {
-  let otlp: OtlpReceiver | undefined;
-  let sonde: RunningProcess | undefined;
-  const children: KnownProcess[] = [];
-  const shell = startProcess('sh', ['-c', START_SERVER, process.execPath, HELLO]);
-  t.after(cleanUp([() => sonde?.stop(), () => stopShellAndChildren(shell, children), () => otlp?.close()]));
-  otlp = await startOtlpGrpcReceiver();
-  const { childPid, port } = await childAndPort(shell, children);
+  const otlp = await startOtlpGrpcReceiver();
+  t.after(() => otlp.close());
+  const shell = startProcess(t, 'sh', ['-c', START_SERVER, process.execPath, HELLO]);
+  const { childPid, port } = await childAndPort(shell);
   const shellPid = shell.child.pid!;
 
-  sonde = await startSonde(['--pid', String(shellPid)], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  const sonde = await startSonde(t, ['--pid', String(shellPid)], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
   assert.match(sonde.stderr(), new RegExp(`tracing process\\s+pid=${shellPid} exe=\\S+ service=\\S+ matchedBy=--pid ${shellPid}$`, 'm'));
   assert.match(
     sonde.stderr(),
@@ -129,30 +61,21 @@ test('--pid of a wrapper shell traces the node server it already started, and sa
 test('--pid of a shell traces a server the shell starts after sonde attached, from its first request', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-pidtree-'));
   const go = path.join(dir, 'go');
-  let otlp: OtlpReceiver | undefined;
-  let sonde: RunningProcess | undefined;
-  const children: KnownProcess[] = [];
-  const shell = startProcess('sh', ['-c', `while [ ! -e "$2" ]; do sleep 0.1; done; ${START_SERVER}`, process.execPath, HELLO, go]);
-  t.after(
-    cleanUp([
-      () => sonde?.stop(),
-      () => stopShellAndChildren(shell, children),
-      () => otlp?.close(),
-      () => fs.rmSync(dir, { recursive: true, force: true }),
-    ]),
-  );
-  otlp = await startOtlpGrpcReceiver();
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const otlp = await startOtlpGrpcReceiver();
+  t.after(() => otlp.close());
+  const shell = startProcess(t, 'sh', ['-c', `while [ ! -e "$2" ]; do sleep 0.1; done; ${START_SERVER}`, process.execPath, HELLO, go]);
   const shellPid = shell.child.pid!;
 
   // Scans far apart: the requests below come before the next one, so only
   // the kernel, following the shell's forks, can have selected the server.
-  sonde = await startSonde(['--pid', String(shellPid), '--discovery-interval-ms', '5000'], {
+  const sonde = await startSonde(t, ['--pid', String(shellPid), '--discovery-interval-ms', '5000'], {
     OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
     OTEL_BSP_SCHEDULE_DELAY: '100',
   });
   assert.match(sonde.stderr(), new RegExp(`tracing process\\s+pid=${shellPid} .*matchedBy=--pid ${shellPid}$`, 'm'));
   fs.writeFileSync(go, '');
-  const { childPid, port } = await childAndPort(shell, children);
+  const { childPid, port } = await childAndPort(shell);
 
   for (let i = 0; i < 3; i++) assert.equal((await request(`http://127.0.0.1:${port}/future/${i}`)).status, 200);
   const spans = serverSpansUnder(await otlp.waitFor((s) => serverSpansUnder(s, '/future/').length >= 3, 20_000), '/future/');

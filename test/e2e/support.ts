@@ -1,90 +1,114 @@
 /**
  * Plain processes for end-to-end tests: sonde itself (the real CLI, as a
  * user starts it) and the services it traces.
+ *
+ * Every helper that starts a process takes the test's context first and
+ * ties the process to it, so no process outlives its test, whatever the
+ * test asserts or throws:
+ *
+ *   startSonde(t, args, env)           sonde with --stats-interval-ms 1000 and a
+ *                                      clean environment (PATH, HOME, `env`);
+ *                                      resolves once it is running: startup
+ *                                      logged and its first counters line out.
+ *   startService(t, cmd, args, env?)   a service that prints its port on stdout;
+ *                                      resolves with { proc, port }.
+ *   startProcess(t, cmd, args, opts?)  anything else; opts: env, cwd,
+ *                                      stopSignal (default SIGTERM), graceMs.
+ *
+ * Each returns a RunningProcess: stdout(), stderr(), waitForOutput(pattern,
+ * timeoutMs, stream = 'stderr', since = 0), exited, and stop(signal?) which
+ * is idempotent and SIGKILLs the process group after the grace period.
+ * `t.after` calls stop() for you; call it yourself where the test asserts
+ * on the exit code or on what the process prints while stopping (sonde's
+ * final counters). Pass 'file' instead of `t` for a process shared by the
+ * file's tests: the file-level after hook stops it.
+ *
+ * Waiting: wait for a line (waitForOutput), for spans (the receivers'
+ * waitFor), for sonde's next counters line (nextCounters) or for them to
+ * stop moving (settledCounters), or for a state (waitUntil); never sleep a
+ * fixed time and then read.
+ *
+ * Synchronous commands (execFileSync: curl, wrk, sonde's refusals) block the
+ * event loop, so no timer can end them: always pass SYNC_LIMIT or a timeout.
+ *
+ * The file's and each test's time limit: test/support/watchdog.ts.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import { REPO_ROOT, startProcess, type Owner, type RunningProcess } from '../support/processes';
 
-export const REPO_ROOT = (() => {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'binding.gyp'))) dir = path.dirname(dir);
-  return dir;
-})();
+export { REPO_ROOT, startProcess, waitUntil, type Owner, type RunningProcess, type StartOptions } from '../support/processes';
 
-export interface RunningProcess {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  waitForOutput(pattern: RegExp, timeoutMs: number, stream?: 'stdout' | 'stderr'): Promise<RegExpMatchArray>;
-  /** Sends SIGINT (or `signal`) and resolves with the exit code. */
-  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
-}
+/** For execFileSync: a hung command is killed and throws instead of blocking the file for ever. */
+export const SYNC_LIMIT = { timeout: 30_000, killSignal: 'SIGKILL' } as const;
 
-export function startProcess(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): RunningProcess {
-  const child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd ?? REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  const waiters: Array<() => void> = [];
-  const notify = (): void => waiters.splice(0).forEach((w) => w());
-  child.stdout!.on('data', (d: Buffer) => {
-    out += d.toString();
-    notify();
-  });
-  child.stderr!.on('data', (d: Buffer) => {
-    err += d.toString();
-    notify();
-  });
-  let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => {
-    exitCode = code ?? (signal ? 128 : null);
-    notify();
-    resolve(exitCode);
-  }));
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    waitForOutput(pattern, timeoutMs, stream = 'stderr') {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern} in ${command} ${stream}\nstdout:\n${out}\nstderr:\n${err}`)), timeoutMs);
-        const check = (): void => {
-          const m = (stream === 'stdout' ? out : err).match(pattern);
-          if (m) {
-            clearTimeout(timer);
-            resolve(m);
-          } else if (exitCode !== undefined) {
-            clearTimeout(timer);
-            reject(new Error(`${command} exited (${exitCode}) before printing ${pattern}\nstdout:\n${out}\nstderr:\n${err}`));
-          } else waiters.push(check);
-        };
-        check();
-      });
-    },
-    async stop(signal = 'SIGINT', timeoutMs = 15_000) {
-      if (exitCode !== undefined) return exitCode;
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
-}
+/** One line of sonde's periodic counters, in either log format. */
+export const COUNTERS_LINE = /(?:INFO\s+counters\s|"msg":"counters")/;
 
-/** sonde as a user runs it; resolves once its probes are attached. */
-export async function startSonde(args: string[], env: NodeJS.ProcessEnv): Promise<RunningProcess> {
-  const sonde = startProcess(process.execPath, [path.join(REPO_ROOT, 'bin', 'sonde'), '--stats-interval-ms', '1000', ...args], {
+/**
+ * sonde as a user runs it. Resolves once its first counters line is out:
+ * 'exporting spans' is the last line of its startup, and the counters line
+ * comes from a timer, so by then startup has returned and sonde's SIGINT and
+ * SIGTERM handlers are installed (a stop is a clean one). A test must not
+ * turn the counters off (--stats-interval-ms 0).
+ */
+export async function startSonde(t: Owner, args: string[], env: NodeJS.ProcessEnv): Promise<RunningProcess> {
+  const sonde = startProcess(t, process.execPath, [path.join(REPO_ROOT, 'bin', 'sonde'), '--stats-interval-ms', '1000', ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    // sonde flushes on SIGINT and SIGTERM alike; SIGINT is what a user sends.
+    stopSignal: 'SIGINT',
   });
-  await sonde.waitForOutput(/attached eBPF programs/, 30_000);
+  await sonde.waitForOutput(/exporting spans/, 30_000);
+  await sonde.waitForOutput(COUNTERS_LINE, 30_000);
   return sonde;
 }
 
+/** Resolves at sonde's next counters line: one more turn of its stats timer, after whatever the test just did. */
+export function nextCounters(sonde: RunningProcess, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+  return sonde.waitForOutput(COUNTERS_LINE, timeoutMs, 'stderr', sonde.stderr().length);
+}
+
+export interface CountersLine {
+  requests: number;
+  exported: number;
+  eventsLost: number;
+  spansDropped: number;
+}
+
+/** The last counters line sonde printed, in either log format. */
+export function lastCounters(sonde: RunningProcess): CountersLine | undefined {
+  const line = sonde
+    .stderr()
+    .split('\n')
+    .filter((l) => COUNTERS_LINE.test(l))
+    .pop();
+  if (line === undefined) return undefined;
+  const field = (name: string): number => Number(new RegExp(`"?${name}"?[=:](\\d+)`).exec(line)?.[1] ?? NaN);
+  return { requests: field('requests'), exported: field('exported'), eventsLost: field('eventsLost'), spansDropped: field('spansDropped') };
+}
+
+/**
+ * Resolves once two successive counters lines agree on requests and
+ * exported: sonde has taken in everything the kernel handed over and has
+ * nothing left to send.
+ */
+export async function settledCounters(sonde: RunningProcess, timeoutMs = 30_000): Promise<CountersLine> {
+  const deadline = Date.now() + timeoutMs;
+  let previous = lastCounters(sonde);
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`sonde's counters did not settle within ${timeoutMs} ms; last: ${JSON.stringify(previous)}\n${sonde.stderr().split('\n').slice(-10).join('\n')}`);
+    await nextCounters(sonde, left);
+    const now = lastCounters(sonde)!;
+    if (previous && now.requests === previous.requests && now.exported === previous.exported) return now;
+    previous = now;
+  }
+}
+
 /** A service that prints its port on stdout once listening: alone on a line, or as "listening on http://host:PORT". */
-export async function startService(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ proc: RunningProcess; port: number }> {
-  const proc = startProcess(command, args, { env: { ...process.env, ...env } });
+export async function startService(t: Owner, command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ proc: RunningProcess; port: number }> {
+  const proc = startProcess(t, command, args, { env: { ...process.env, ...env } });
   const m = await proc.waitForOutput(/^(?:\d+|.*listening on http:\/\/[^\s]+:(\d+))\s*$/m, 10_000, 'stdout');
   return { proc, port: Number(m[1] ?? m[0]) };
 }
@@ -99,7 +123,7 @@ export interface ObservedRequest {
 
 const epochNs = (): bigint => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
 
-export function request(url: string, options: { agent?: http.Agent; headers?: Record<string, string>; method?: string; body?: string } = {}): Promise<ObservedRequest> {
+export function request(url: string, options: { agent?: http.Agent; headers?: Record<string, string>; method?: string; body?: string; timeoutMs?: number } = {}): Promise<ObservedRequest> {
   return new Promise((resolve, reject) => {
     const startNs = epochNs();
     const req = http.request(url, { agent: options.agent, headers: options.headers, method: options.method ?? 'GET' }, (res) => {
@@ -108,23 +132,29 @@ export function request(url: string, options: { agent?: http.Agent; headers?: Re
       res.on('data', (d: string) => (body += d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body, startNs, endNs: epochNs() }));
     });
+    req.setTimeout(options.timeoutMs ?? 20_000, () => req.destroy(new Error(`${options.method ?? 'GET'} ${url}: no response within ${options.timeoutMs ?? 20_000} ms`)));
     req.on('error', reject);
     req.end(options.body);
   });
 }
 
+/** Every loaded BPF program of sonde's (tracepoints and raw tracepoints alike: all are named sonde_*). */
 export function sondeProgramsLoaded(): string[] {
-  const out = execFileSync('bpftool', ['prog', 'show'], { encoding: 'utf8' });
-  return out.split('\n').filter((l) => /sonde_tp_/.test(l));
+  const out = execFileSync('bpftool', ['prog', 'show'], { encoding: 'utf8', ...SYNC_LIMIT });
+  return out.split('\n').filter((l) => /^\d+: .* name sonde_/.test(l));
 }
+
+/**
+ * A pause that is part of what a test does (pacing the pieces of a request),
+ * never a wait for a result: wait for that with the helpers above.
+ */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export function hasCommand(name: string): boolean {
   try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore', ...SYNC_LIMIT });
     return true;
   } catch {
     return false;
   }
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
