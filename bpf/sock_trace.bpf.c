@@ -280,19 +280,38 @@ static __always_inline bool ends_head(const __u8 *b, __u32 n)
 
 struct head_end_scan {
 	const __u8 *bytes;
-	__u32 window; /* the last four bytes seen, most recent lowest */
+	__u32 n;
 	bool found;
 };
 
-static long head_end_step(__u64 i, void *ctx)
+/* One 8-byte word per step: only a word holding a '\n' is looked at byte
+ * by byte (header lines are tens of bytes, so most words are skipped). */
+static long head_end_step(__u64 word, void *ctx)
 {
 	struct head_end_scan *scan = ctx;
-	if (i >= SONDE_MAX_PAYLOAD_BYTES)
+	__u64 start = word * 8;
+	if (start >= scan->n || start > SONDE_MAX_PAYLOAD_BYTES - 8)
 		return 1;
-	scan->window = (scan->window << 8) | scan->bytes[i];
-	if (scan->window == 0x0d0a0d0a) {
-		scan->found = true;
+	__u32 base = start & (SONDE_MAX_PAYLOAD_BYTES - 8); /* a bound the verifier sees */
+	__u64 w;
+	__builtin_memcpy(&w, scan->bytes + base, sizeof(w));
+	__u64 x = w ^ 0x0a0a0a0a0a0a0a0aULL;
+	if (!((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL))
+		return 0;
+	/* win[k] is byte base - 3 + k: the four bytes ending at base + j are
+	 * win[j .. j + 3]. */
+	__u8 win[11] = {};
+	if (base == 0)
+		__builtin_memcpy(win + 3, &w, sizeof(w));
+	else if (bpf_probe_read_kernel(win, sizeof(win), scan->bytes + base - 3))
 		return 1;
+	for (int j = 0; j < 8; j++) {
+		if (base + j >= scan->n)
+			break;
+		if (win[j] == '\r' && win[j + 1] == '\n' && win[j + 2] == '\r' && win[j + 3] == '\n') {
+			scan->found = true;
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -303,8 +322,8 @@ static long head_end_step(__u64 i, void *ctx)
  * keeps the verifier from walking every iteration. */
 static __always_inline bool contains_head_end(const __u8 *b, __u32 n)
 {
-	struct head_end_scan scan = { .bytes = b };
-	bpf_loop(n < SONDE_MAX_PAYLOAD_BYTES ? n : SONDE_MAX_PAYLOAD_BYTES, head_end_step, &scan, 0);
+	struct head_end_scan scan = { .bytes = b, .n = n };
+	bpf_loop((n + 7) / 8, head_end_step, &scan, 0);
 	return scan.found;
 }
 

@@ -162,7 +162,7 @@ test('a request line split across writes ("GE", then the rest 100 ms later) is o
     const span = byPath(spans).get(p);
     assert.ok(span, `a span for ${p}`);
     assert.equal(span.attributes['http.request.method'], 'GET');
-    assert.ok(durationNs(span) >= 100n * MS, `starts at "GE": ${durationNs(span) / MS} ms`);
+    assert.ok(durationNs(span) >= 90n * MS, `starts at "GE", 100 ms before the rest (timers may fire a little early): ${durationNs(span) / MS} ms`);
     assert.ok(span.startTimeUnixNano >= w.startNs - MS && span.endTimeUnixNano <= w.endNs + MS, 'inside what the client saw');
   }
 });
