@@ -81,6 +81,17 @@ void readFraming(const uint8_t* p, size_t end, Http1Head* h, bool* has_length, b
   }
 }
 
+// The head's extent and framing headers; false when the head did not end
+// inside the n captured bytes.
+bool readHead(const uint8_t* p, size_t n, Http1Head* h, bool* has_length, bool* chunked) {
+  size_t end = headEnd(p, n);
+  if (!end) return false;
+  h->complete = true;
+  h->head_bytes = uint32_t(end);
+  readFraming(p, end, h, has_length, chunked);
+  return true;
+}
+
 }  // namespace
 
 bool looksLikeRequestStart(const uint8_t* p, size_t n) {
@@ -94,14 +105,11 @@ bool looksLikeRequestStart(const uint8_t* p, size_t n) {
 
 bool looksLikeResponseStart(const uint8_t* p, size_t n) { return startsWith(p, n, "HTTP/1."); }
 
+
 Http1Head parseRequestHead(const uint8_t* p, size_t n) {
   Http1Head h;
-  size_t end = headEnd(p, n);
-  if (!end) return h;
-  h.complete = true;
-  h.head_bytes = uint32_t(end);
   bool has_length = false, chunked = false;
-  readFraming(p, end, &h, &has_length, &chunked);
+  if (!readHead(p, n, &h, &has_length, &chunked)) return h;
   if (chunked)
     h.framing = BodyFraming::Chunked;
   else if (has_length && h.content_length > 0)
@@ -116,12 +124,8 @@ Http1Head parseResponseHead(const uint8_t* p, size_t n, bool request_is_head) {
   if (n >= 12 && looksLikeResponseStart(p, n) && p[8] == ' ' && p[9] >= '0' && p[9] <= '9' && p[10] >= '0' &&
       p[10] <= '9' && p[11] >= '0' && p[11] <= '9')
     h.status = uint16_t((p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0'));
-  size_t end = headEnd(p, n);
-  if (!end) return h;
-  h.complete = true;
-  h.head_bytes = uint32_t(end);
   bool has_length = false, chunked = false;
-  readFraming(p, end, &h, &has_length, &chunked);
+  if (!readHead(p, n, &h, &has_length, &chunked)) return h;
   if (request_is_head || (h.status >= 100 && h.status < 200) || h.status == 204 || h.status == 304)
     h.framing = BodyFraming::None;
   else if (chunked)
