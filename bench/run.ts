@@ -42,7 +42,7 @@ const USAGE = `usage: node dist/bench/run.js [--quick | --smoke] [--out DIR] [--
   --smoke    seconds, tiny rates: proves the machinery works (used by the tests)
   --out DIR  where to write bench-<timestamp>.json, latest.json and latency.svg (default bench/results)
   --only     comma-separated subset of: ${SCENARIOS.map((s) => s.name).join(', ')}
-  --sonde-arg ARG  pass ARG to every sonde started (repeatable), e.g. --sonde-arg=--hooks=per-syscall`;
+  --sonde-arg ARG  pass ARG to every sonde started (repeatable), e.g. --sonde-arg=--nice=0`;
 
 interface Options {
   mode: Mode;

@@ -370,3 +370,9 @@ test('OPTION_SPECS: keys, flags and variables are unique, and every env var is S
   for (const f of flags) assert.match(f, /^--[a-z][a-z-]*$/);
   for (const s of OPTION_SPECS) for (const v of s.otelEnv ?? []) assert.match(v, /^OTEL_[A-Z_]+$/);
 });
+
+test('the removed raw hook set is refused with its replacement named, from the flag and the variable', () => {
+  throwsConfig(() => loadConfig(['--hooks', 'raw'], {}), '--hooks', 'removed', 'per-syscall');
+  throwsConfig(() => loadConfig([], { SONDE_HOOKS: 'raw' }), 'SONDE_HOOKS', 'removed', 'per-syscall');
+  assert.doesNotThrow(() => loadConfig(['--hooks', 'per-syscall'], {}));
+});
