@@ -327,58 +327,152 @@ static __always_inline bool contains_head_end(const __u8 *b, __u32 n)
 	return scan.found;
 }
 
-/* Up to `want` bytes of the chunk from `offset` as a continuation of the
- * current message's head; returns how many were sent. */
-static __always_inline __u32 emit_continue(const struct sonde_conn_state *c, const struct io_args *a,
-					   const struct user_chunk *uc, __u64 pid_tgid, __u64 now_ns,
-					   __u64 chunk_bytes, __u64 offset, __u64 want, bool *ended)
+/* Following a request head past its first capture: where the bytes are,
+ * how many more may be sent, and what the continuation events say. */
+struct head_follow {
+	__u64 base;        /* the user buffer */
+	__u64 len;
+	__u64 offset;      /* next byte of it to send */
+	__u64 chunk_bytes;
+	__u64 pid_tgid;
+	__u64 now_ns;
+	__u32 budget;      /* head bytes that may still be sent */
+	__s32 fd;
+	__u32 generation;
+	__u32 msg_seq;
+	__u8 direction;
+	__u8 role_hint;
+	__u8 msg_class;
+	bool ended;        /* a piece ended with the blank line */
+	bool stuck;        /* nothing could be sent */
+};
+
+static __always_inline void head_follow_init(struct head_follow *f, const struct sonde_conn_state *c,
+					     const struct io_args *a, const struct user_chunk *uc,
+					     __u64 pid_tgid, __u64 now_ns, __u64 chunk_bytes,
+					     __u64 offset, __u32 budget)
 {
-	__u32 zero = 0;
-	struct sonde_msg_continue_event *ev = bpf_map_lookup_elem(&msg_continue_scratch, &zero);
-	if (!ev || offset >= uc->len)
-		return 0;
-	__u64 n = uc->len - offset;
-	if (n > want)
-		n = want;
-	if (n > SONDE_MAX_PAYLOAD_BYTES)
-		n = SONDE_MAX_PAYLOAD_BYTES;
-	if (n == 0 || bpf_probe_read_user(ev->payload, n, (void *)(uc->base + offset)))
-		return 0;
-	fill_header(&ev->hdr, SONDE_EV_MSG_CONTINUE, pid_tgid, a->fd, c, now_ns);
-	ev->hdr.direction = a->direction;
-	ev->hdr.msg_class = c->cur_class;
-	ev->chunk_bytes = chunk_bytes > 0xffffffff ? 0xffffffff : chunk_bytes;
-	ev->payload_bytes = n;
-	*ended = ends_head(ev->payload, n);
-	if (bpf_ringbuf_output(&events, ev, SONDE_MSG_CONTINUE_HEADER_BYTES + n, ringbuf_flags()))
-		count_drop(SONDE_DROP_RINGBUF_FULL);
-	return n;
+	f->base = uc->base;
+	f->len = uc->len;
+	f->offset = offset;
+	f->chunk_bytes = chunk_bytes;
+	f->pid_tgid = pid_tgid;
+	f->now_ns = now_ns;
+	f->budget = budget;
+	f->fd = a->fd;
+	f->generation = c->generation;
+	f->msg_seq = c->msg_seq;
+	f->direction = a->direction;
+	f->role_hint = c->role_hint;
+	f->msg_class = c->cur_class;
+	f->ended = false;
+	f->stuck = false;
 }
 
-static __always_inline void emit_msg_start(struct sonde_conn_state *c, const struct io_args *a,
-					   const struct user_chunk *uc, __u64 pid_tgid, __u64 start_ns,
-					   __u64 chunk_bytes, __u8 msg_class, __u32 prefix_bytes,
-					   const struct sonde_prev_message *prev)
+/* Sends the next piece (at most SONDE_MAX_PAYLOAD_BYTES) as a continuation
+ * event. Global, so that the verifier checks it once rather than in every
+ * step of the bpf_loop below and on every path into it. */
+__noinline int head_follow_send(struct head_follow *f)
 {
 	__u32 zero = 0;
+	if (!f)
+		return 0;
+	struct sonde_msg_continue_event *ev = bpf_map_lookup_elem(&msg_continue_scratch, &zero);
+	__u64 n = f->offset < f->len ? f->len - f->offset : 0;
+	if (n > f->budget)
+		n = f->budget;
+	if (n > SONDE_MAX_PAYLOAD_BYTES)
+		n = SONDE_MAX_PAYLOAD_BYTES;
+	if (!ev || n == 0 || bpf_probe_read_user(ev->payload, n, (void *)(f->base + f->offset))) {
+		f->stuck = true;
+		return 0;
+	}
+	ev->hdr.kind = SONDE_EV_MSG_CONTINUE;
+	ev->hdr.direction = f->direction;
+	ev->hdr.msg_class = f->msg_class;
+	ev->hdr.role_hint = f->role_hint;
+	ev->hdr.pid = f->pid_tgid >> 32;
+	ev->hdr.tid = (__u32)f->pid_tgid;
+	ev->hdr.fd = f->fd;
+	ev->hdr.generation = f->generation;
+	ev->hdr.msg_seq = f->msg_seq;
+	ev->hdr.timestamp_ns = f->now_ns;
+	ev->chunk_bytes = f->chunk_bytes > 0xffffffff ? 0xffffffff : f->chunk_bytes;
+	ev->payload_bytes = n;
+	f->ended = ends_head(ev->payload, n);
+	f->offset += n;
+	f->budget -= n;
+	if (bpf_ringbuf_output(&events, ev, SONDE_MSG_CONTINUE_HEADER_BYTES + n, ringbuf_flags()))
+		count_drop(SONDE_DROP_RINGBUF_FULL);
+	return 0;
+}
+
+/* The next chunk of a request head that did not end in its first ones
+ * (global, like emit_msg_start, so it is verified once). */
+__noinline int follow_head(struct sonde_conn_state *c, struct head_follow *f)
+{
+	if (!c || !f)
+		return 0;
+	head_follow_send(f);
+	c->head_left_bytes = (f->ended || f->stuck || f->offset < f->chunk_bytes) ? 0 : f->budget;
+	return 0;
+}
+
+/* One piece per step, through bpf_loop: an unrolled loop of sends would be
+ * verified once per path through it, in every program that inlines it. */
+static long head_follow_step(__u64 i, void *ctx)
+{
+	struct head_follow *f = ctx;
+	if (f->ended || f->stuck || f->budget == 0 || f->offset >= f->len)
+		return 1;
+	head_follow_send(f);
+	return 0;
+}
+
+/* What a message start event is made of, for emit_msg_start. */
+struct msg_start {
+	struct io_args a;
+	struct user_chunk uc;
+	struct sonde_prev_message prev;
+	__u64 pid_tgid;
+	__u64 start_ns;
+	__u64 chunk_bytes; /* the held-back prefix included */
+	__u32 prefix_bytes;
+	__u8 msg_class;
+	__u8 _pad[3];
+};
+
+/* A global (not inlined) function: the verifier checks it once, on its
+ * own, instead of once per path through every program that calls it;
+ * that keeps sonde's load time near a tenth of a second. */
+__noinline int emit_msg_start(struct sonde_conn_state *c, const struct msg_start *m)
+{
+	__u32 zero = 0;
+	if (!c || !m)
+		return 0;
 	struct sonde_msg_start_event *ev = bpf_map_lookup_elem(&msg_start_scratch, &zero);
 	if (!ev)
-		return;
+		return 0;
+	const struct io_args *a = &m->a;
+	const struct user_chunk *uc = &m->uc;
+	__u64 pid_tgid = m->pid_tgid, start_ns = m->start_ns, chunk_bytes = m->chunk_bytes;
+	__u32 prefix_bytes = m->prefix_bytes & 7;
+	__u8 msg_class = m->msg_class;
 	fill_header(&ev->hdr, SONDE_EV_MSG_START, pid_tgid, a->fd, c, start_ns);
 	ev->hdr.direction = a->direction;
 	ev->hdr.msg_class = msg_class;
 	ev->tuple = c->tuple;
-	ev->prev = *prev;
+	ev->prev = m->prev;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	ev->chunk_bytes = chunk_bytes > 0xffffffff ? 0xffffffff : chunk_bytes;
 
 	__u32 cap = payload_capture_bytes;
 	if (cap > SONDE_MAX_PAYLOAD_BYTES - 8)
 		cap = SONDE_MAX_PAYLOAD_BYTES - 8;
-	for (int i = 0; i < 8; i++) {
-		if (i < prefix_bytes)
-			ev->payload[i] = c->short_prefix[i];
-	}
+	/* All 8 bytes, unconditionally: the chunk's own bytes overwrite those
+	 * past the prefix, and a copy per prefix length would multiply the
+	 * paths the verifier walks. */
+	__builtin_memcpy(ev->payload, c->short_prefix, sizeof(c->short_prefix));
 	__u32 off = prefix_bytes & 7;
 	/* Headers are what the parsers need, and they come first; a body in a
 	 * later iovec is not worth a second copy loop. */
@@ -393,12 +487,12 @@ static __always_inline void emit_msg_start(struct sonde_conn_state *c, const str
 
 	__u64 size = SONDE_MSG_START_HEADER_BYTES + copied;
 	if (size > sizeof(*ev))
-		return;
+		return 0;
 	if (bpf_ringbuf_output(&events, ev, size, ringbuf_flags()))
 		count_drop(SONDE_DROP_RINGBUF_FULL);
 
 	if (msg_class != SONDE_CLASS_HTTP1_REQUEST || ends_head(ev->payload, copied))
-		return;
+		return 0;
 	/* A request head that did not end in the capture: follow it. */
 	__u32 budget = head_capture_bytes > copied ? head_capture_bytes - copied : 0;
 	__u64 own_copied = copied - off;
@@ -407,19 +501,16 @@ static __always_inline void emit_msg_start(struct sonde_conn_state *c, const str
 		 * the head does not end inside what was captured (a large body
 		 * after a short head costs one scan, not a copy). */
 		if (contains_head_end(ev->payload, copied))
-			return;
-		bool ended = false;
-		for (int i = 0; i < SONDE_MAX_HEAD_BYTES / SONDE_MAX_PAYLOAD_BYTES && budget > 0 && !ended; i++) {
-			__u32 sent = emit_continue(c, a, uc, pid_tgid, start_ns, chunk_bytes, own_copied, budget, &ended);
-			if (sent == 0)
-				return;
-			own_copied += sent;
-			budget -= sent;
-		}
-		if (ended || own_copied < own)
-			return;
+			return 0;
+		struct head_follow f;
+		head_follow_init(&f, c, a, uc, pid_tgid, start_ns, chunk_bytes, own_copied, budget);
+		bpf_loop(SONDE_MAX_HEAD_BYTES / SONDE_MAX_PAYLOAD_BYTES, head_follow_step, &f, 0);
+		if (f.ended || f.offset < own)
+			return 0;
+		budget = f.budget;
 	}
 	c->head_left_bytes = budget;
+	return 0;
 }
 
 static __always_inline struct sonde_conn_state *
@@ -443,8 +534,10 @@ new_conn_state(struct sonde_conn_key *key, struct sock *sk, __u8 role_hint)
 /* Keeps the last bytes of a response chunk in the connection's state, at
  * syscall exit when `moved` bytes went through: from the buffer that holds
  * the chunk's last byte (the iovec walk is bounded; Node's writev has 1-3). */
-static __always_inline void record_tail(struct sonde_conn_state *c, const struct io_args *a, __u64 moved)
+__noinline int record_tail(struct sonde_conn_state *c, const struct io_args *a, __u64 moved)
 {
+	if (!c || !a)
+		return 0;
 	__u64 end = 0;
 	if (a->kind == IO_BUF) {
 		end = a->ptr + moved;
@@ -477,9 +570,10 @@ static __always_inline void record_tail(struct sonde_conn_state *c, const struct
 	if (n == 0 || bpf_probe_read_user(c->tail, n, (void *)(end - n)))
 		goto none;
 	c->tail_bytes = n;
-	return;
+	return 0;
 none:
 	c->tail_bytes = 0;
+	return 0;
 }
 
 /* One chunk of data moved on fd: decide whether it starts a message, emit
@@ -551,12 +645,23 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 				count_drop(SONDE_DROP_NOT_SYNCED);
 			}
 		}
-		if (c->flags & SONDE_CONN_SYNCED)
-			emit_msg_start(c, a, &uc, pid_tgid, start_ns, message_bytes, msg_class, prefix_bytes, &prev);
+		if (c->flags & SONDE_CONN_SYNCED) {
+			struct msg_start m = {
+				.a = *a,
+				.uc = uc,
+				.prev = prev,
+				.pid_tgid = pid_tgid,
+				.start_ns = start_ns,
+				.chunk_bytes = message_bytes,
+				.prefix_bytes = prefix_bytes,
+				.msg_class = msg_class,
+			};
+			emit_msg_start(c, &m);
+		}
 	} else if (c->head_left_bytes) {
-		bool ended = false;
-		__u32 sent = emit_continue(c, a, &uc, pid_tgid, now_ns, chunk_bytes, 0, c->head_left_bytes, &ended);
-		c->head_left_bytes = (ended || sent < chunk_bytes || sent >= c->head_left_bytes) ? 0 : c->head_left_bytes - sent;
+		struct head_follow f;
+		head_follow_init(&f, c, a, &uc, pid_tgid, now_ns, chunk_bytes, 0, c->head_left_bytes);
+		follow_head(c, &f);
 	}
 	if (account_bytes) {
 		c->cur_bytes += chunk_bytes;
