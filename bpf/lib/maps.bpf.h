@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* What every sonde program shares: the loader's settings, the selection,
+ * the connection table, the ring buffer and its drop counters. Included
+ * once per BPF object, by the object's .bpf.c. */
+#ifndef SONDE_LIB_MAPS_BPF_H
+#define SONDE_LIB_MAPS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "../shared/events.h"
+
+/* Set by the loader before load (libbpf-tools style rodata). */
+const volatile __u32 self_pid = 0;             /* sonde itself: never traced */
+const volatile __u8 trace_all_pids = 0;        /* no selection: every process */
+const volatile __u32 payload_capture_bytes = 1024;
+const volatile __u64 wakeup_threshold_bytes = 1 << 20;
+const volatile __u8 max_unknown_starts = 3;    /* then the connection is ignored */
+const volatile __u32 head_capture_bytes = SONDE_MAX_HEAD_BYTES;
+
+/* Every value in the tables below has a size; what does not fit is counted
+ * in drop_counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);  /* tgid */
+	__type(value, __u8);
+} traced_pids SEC(".maps");
+
+/* Command names (task comm, 15 chars) selected by --exe NAME: a process
+ * that execs one is selected by the kernel itself, before its first
+ * syscall, so that short-lived clients (curl) are not missed between two
+ * scans of /proc. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, char[16]);
+	__type(value, __u8);
+} traced_comms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct sonde_conn_key);
+	__type(value, struct sonde_conn_state);
+} conn_states SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized by the loader */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SONDE_DROP__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} drop_counters SEC(".maps");
+
+/* The message-start event is too large for the 512-byte BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sonde_msg_start_event);
+} msg_start_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sonde_msg_continue_event);
+} msg_continue_scratch SEC(".maps");
+
+__u64 next_generation = 1;
+
+static __always_inline void count_drop(__u32 reason)
+{
+	__u64 *n = bpf_map_lookup_elem(&drop_counters, &reason);
+	if (n)
+		*n += 1;
+}
+
+static __always_inline bool is_selected(__u32 tgid)
+{
+	if (tgid == self_pid)
+		return false;
+	if (trace_all_pids)
+		return true;
+	return bpf_map_lookup_elem(&traced_pids, &tgid) != NULL;
+}
+
+/* Never wake the reader per event: it polls on a timer, and is woken early
+ * only when the buffer is filling up (DESIGN.md: per-event wake-ups halve a
+ * service's throughput). */
+static __always_inline __u64 ringbuf_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_threshold_bytes
+		       ? BPF_RB_FORCE_WAKEUP
+		       : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void fill_header(struct sonde_event_header *h, __u8 kind, __u64 pid_tgid,
+					int fd, const struct sonde_conn_state *c, __u64 now_ns)
+{
+	h->kind = kind;
+	h->direction = 0;
+	h->msg_class = 0;
+	h->role_hint = c ? c->role_hint : 0;
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->fd = fd;
+	h->generation = c ? c->generation : 0;
+	h->msg_seq = c ? c->msg_seq : 0;
+	h->timestamp_ns = now_ns;
+}
+
+#endif
