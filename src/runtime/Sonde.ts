@@ -152,6 +152,8 @@ export class Sonde {
         spansDropped: droppedExport + c.native.exchangesDropped + c.native.exchangesAbandoned,
         unparsed,
         connections: c.native.connectionsTracked,
+        // Responses closed out while their framing said more was to come.
+        incomplete: c.native.responsesIncomplete,
       },
       'counters',
     );

@@ -218,3 +218,28 @@ test('heads larger than the first capture: a traceparent behind a 3 KB cookie is
   assert.equal(search.attributes['url.query'], query, 'the whole query, followed past the first capture');
   assert.ok(durationNs(search) <= long.endNs - long.startNs + MS);
 });
+
+test('a response still unfinished after the response timeout is closed out, marked and counted', async (t) => {
+  const otlp = await startOtlpGrpcReceiver();
+  const { proc: server, port } = await startService(t, process.execPath, [PACED]);
+  t.after(() => otlp.close());
+  const sonde = await startSonde(t, ['--pid', String(server.child.pid), '--response-timeout-ms', '1000'], {
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+  });
+  const startNs = epochNs();
+  const pending = request(`http://127.0.0.1:${port}/pause/3000`);
+  // The head is out at once; the body 3 s later, well past the timeout.
+  const spans = await otlp.waitFor((s) => s.length >= 1, 20_000);
+  const seenNs = epochNs();
+  assert.equal((await pending).body, 'later');
+  assert.equal(await sonde.stop(), 0);
+  assert.equal(spans.length, 1);
+  const span = spans[0];
+  assert.equal(span.attributes['url.path'], '/pause/3000');
+  assert.equal(span.attributes['http.response.status_code'], 200);
+  assert.equal(span.attributes['sonde.response.incomplete'], true);
+  assert.ok(seenNs - startNs < 3000n * MS, 'closed out before the body came, not at it');
+  assert.ok(durationNs(span) < 1000n * MS, `ends at the last byte seen, the head: ${durationNs(span) / MS} ms`);
+  assert.match(sonde.stderr(), /counters\s.*incomplete=1/);
+});
