@@ -37,7 +37,7 @@ const UNKNOWN: BuildResult = Object.freeze({ ok: false, reason: UNKNOWN_PROTOCOL
  * (1 = HTTP/1, 2 = HTTP/2); until it carries one every exchange is HTTP/1,
  * and once Exchange declares it this becomes a plain `x.protocol`.
  */
-function protocolOf(x: Exchange): number {
+export function protocolOf(x: Exchange): number {
   return (x as { protocol?: number }).protocol ?? 1;
 }
 
