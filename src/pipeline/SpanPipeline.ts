@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import type { ExportChannel } from '../export/ExportChannel';
 import type { MonotonicClock } from '../native/clock';
 import { decodeExchanges, type Exchange } from '../native/exchangeDecoder';
-import { buildSpan, type BuildFailure } from '../spans/buildSpan';
+import { describers, type DescriberRegistry } from '../protocols';
+import { buildSpan, UNKNOWN_PROTOCOL, type BuildFailure } from '../spans/buildSpan';
 import type { ProcessResource, ResourceRegistry } from '../spans/resources';
 import type { RouteMatcher } from '../spans/routes';
 import { SONDE_NAME, SONDE_VERSION } from '../version';
@@ -16,6 +17,10 @@ export interface PipelineCounters {
   exchanges: number;
   serverSpans: number;
   clientSpans: number;
+  /**
+   * Exchanges that gave no span, by reason: every reason of every
+   * registered describer (zero until it happens), and `unknown-protocol`.
+   */
   unparsed: Record<BuildFailure, number>;
   malformedBatches: number;
   unknownProcess: number;
@@ -26,26 +31,33 @@ export class SpanPipeline {
   readonly #resources: ResourceRegistry;
   readonly #routes: RouteMatcher;
   readonly #channels: ExportChannel[];
+  readonly #protocols: DescriberRegistry;
   readonly #log: Logger;
   readonly #scope = { name: SONDE_NAME, version: SONDE_VERSION };
   readonly #onExchangeBound = (x: Exchange): void => this.#onExchange(x);
   #lastPid = -1;
   #lastDescribed: ProcessResource | undefined;
-  readonly #counters: PipelineCounters = {
-    exchanges: 0,
-    serverSpans: 0,
-    clientSpans: 0,
-    unparsed: { 'request-not-http': 0, 'request-truncated': 0, 'request-malformed': 0 },
-    malformedBatches: 0,
-    unknownProcess: 0,
-  };
+  readonly #counters: PipelineCounters;
 
-  constructor(options: { clock: MonotonicClock; resources: ResourceRegistry; routes: RouteMatcher; channels: ExportChannel[]; log: Logger }) {
+  constructor(options: {
+    clock: MonotonicClock;
+    resources: ResourceRegistry;
+    routes: RouteMatcher;
+    channels: ExportChannel[];
+    log: Logger;
+    /** The built-in registry by default. */
+    protocols?: DescriberRegistry;
+  }) {
     this.#clock = options.clock;
     this.#resources = options.resources;
     this.#routes = options.routes;
     this.#channels = options.channels;
     this.#log = options.log;
+    this.#protocols = options.protocols ?? describers;
+    const unparsed: Record<BuildFailure, number> = {};
+    for (const describer of this.#protocols.values()) for (const reason of describer.failures) unparsed[reason] = 0;
+    unparsed[UNKNOWN_PROTOCOL] = 0;
+    this.#counters = { exchanges: 0, serverSpans: 0, clientSpans: 0, unparsed, malformedBatches: 0, unknownProcess: 0 };
   }
 
   get counters(): PipelineCounters {
@@ -75,18 +87,24 @@ export class SpanPipeline {
     const resource = described.resource;
     let result;
     try {
-      result = buildSpan(x, { clock: this.#clock, resource, scope: this.#scope, routes: this.#routes });
+      result = buildSpan(x, { clock: this.#clock, resource, scope: this.#scope, routes: this.#routes, protocols: this.#protocols });
     } catch (error) {
-      this.#counters.unparsed['request-malformed']++;
+      this.#count('request-malformed');
       this.#log.debug({ err: String(error) }, 'span build failed');
       return;
     }
     if (!result.ok) {
-      this.#counters.unparsed[result.reason]++;
+      this.#count(result.reason);
       return;
     }
     if (x.role === 'server') this.#counters.serverSpans++;
     else this.#counters.clientSpans++;
     for (const channel of this.#channels) channel.push(result.span);
+  }
+
+  // A reason missing from its describer's `failures` still counts, from
+  // its first occurrence on.
+  #count(reason: BuildFailure): void {
+    this.#counters.unparsed[reason] = (this.#counters.unparsed[reason] ?? 0) + 1;
   }
 }

@@ -1,0 +1,18 @@
+/**
+ * The protocols sonde understands, by the id the native record gives its
+ * exchange. Adding a protocol is its own folder and one line here.
+ */
+import type { ProtocolDescriber } from './Describer';
+import { http1Describer } from './http1/describe';
+
+export type { DescribeContext, DescribeFailure, Description, ProtocolDescriber } from './Describer';
+export { lastSeenNs } from './Describer';
+
+/** Protocol id → describer; span building counts an id missing here as `unknown-protocol`. */
+export type DescriberRegistry = ReadonlyMap<number, ProtocolDescriber>;
+
+// These ids need to line up with the record's protocol field
+// (native/src/core/ExchangeRecord.h).
+export const describers: DescriberRegistry = new Map<number, ProtocolDescriber>([
+  [1, http1Describer],
+]);
