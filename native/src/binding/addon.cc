@@ -314,6 +314,7 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   SONDE_OFFSET(rec, ExchangeRecord, family);
   SONDE_OFFSET(rec, ExchangeRecord, local_port);
   SONDE_OFFSET(rec, ExchangeRecord, remote_port);
+  SONDE_OFFSET(rec, ExchangeRecord, protocol);
   SONDE_OFFSET(rec, ExchangeRecord, local_addr);
   SONDE_OFFSET(rec, ExchangeRecord, remote_addr);
   SONDE_OFFSET(rec, ExchangeRecord, request_start_ns);
@@ -328,6 +329,7 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   SONDE_OFFSET(rec, ExchangeRecord, comm);
   SONDE_OFFSET(rec, ExchangeRecord, request_payload_bytes);
   SONDE_OFFSET(rec, ExchangeRecord, response_payload_bytes);
+  SONDE_OFFSET(rec, ExchangeRecord, stream_id);
   out.Set("exchangeRecord", rec);
 
   Napi::Object ev = Napi::Object::New(env);

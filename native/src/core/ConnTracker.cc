@@ -447,6 +447,7 @@ void ConnTracker::emit(Conn* c, Exchange* x) {
   rec.family = c->family;
   rec.local_port = c->tuple.local_port;
   rec.remote_port = c->tuple.remote_port;
+  rec.protocol = uint8_t(Protocol::Http1);
   std::memcpy(rec.local_addr, c->tuple.local_addr.data(), 16);
   std::memcpy(rec.remote_addr, c->tuple.remote_addr.data(), 16);
   rec.request_start_ns = x->request.start_ns;
