@@ -1,6 +1,6 @@
 /**
  * Decodes the batches of ExchangeRecords written by
- * native/src/core/ConnTracker.cc. These offsets need to line up with
+ * native/src/core/RecordWriter.cc. These offsets need to line up with
  * native/src/core/ExchangeRecord.h; test/native/layout.test.ts checks them
  * against the offsets the native build reports.
  */
