@@ -72,6 +72,9 @@ class ConnectionTable {
   // nullptr when the fd now holds another connection (or none).
   Connection* find(uint32_t pid, int32_t fd, uint32_t generation);
   void touch(Connection* c, uint64_t now_ns);
+  // Frees the connection and its stitcher state. Whenever this is used, the
+  // stitcher must have released its exchanges from the linker beforehand:
+  // the linker holds pointers to their trace contexts.
   void erase(Connection* c);
 
   // sonde's own outgoing connection: its server end, if traced on this host,
