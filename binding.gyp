@@ -17,6 +17,10 @@
       "dependencies": ["sonde_bpf"],
       "sources": [
         "native/src/core/ConnTracker.cc",
+        "native/src/core/ConnectionTable.cc",
+        "native/src/core/Http1Stitcher.cc",
+        "native/src/core/RecordWriter.cc",
+        "native/src/core/TraceLinker.cc",
         "native/src/core/Traceparent.cc",
         "native/src/core/Http1Framing.cc",
         "native/src/core/BpfTracer.cc",

@@ -107,6 +107,18 @@ export interface NativeLayout {
   eventKinds: Record<string, number>;
   /** enum ExchangeFlag of native/src/core/ExchangeRecord.h */
   exchangeFlags: Record<string, number>;
+  /** enum sonde_direction of bpf/shared/events.h */
+  directions: Record<string, number>;
+  /** enum sonde_role_hint of bpf/shared/events.h */
+  roleHints: Record<string, number>;
+  /** enum sonde_msg_class of bpf/shared/events.h */
+  msgClasses: Record<string, number>;
+  /** enum class LinkSource of native/src/core/ExchangeRecord.h */
+  linkSources: Record<string, number>;
+  /** enum class Protocol of native/src/core/ExchangeRecord.h */
+  protocols: Record<string, number>;
+  /** enum class ExchangeRole of native/src/core/ExchangeRecord.h, keyed by the decoded role */
+  exchangeRoles: Record<string, number>;
 }
 
 export interface NativeModule {

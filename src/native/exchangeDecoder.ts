@@ -1,6 +1,6 @@
 /**
  * Decodes the batches of ExchangeRecords written by
- * native/src/core/ConnTracker.cc. These offsets need to line up with
+ * native/src/core/RecordWriter.cc. These offsets need to line up with
  * native/src/core/ExchangeRecord.h; test/native/layout.test.ts checks them
  * against the offsets the native build reports.
  */
@@ -18,6 +18,7 @@ export const RECORD_OFFSETS = {
   family: 24,
   local_port: 26,
   remote_port: 28,
+  protocol: 30,
   local_addr: 32,
   remote_addr: 48,
   request_start_ns: 64,
@@ -32,8 +33,9 @@ export const RECORD_OFFSETS = {
   comm: 144,
   request_payload_bytes: 160,
   response_payload_bytes: 164,
+  stream_id: 168,
 } as const;
-export const RECORD_HEADER_BYTES = 168;
+export const RECORD_HEADER_BYTES = 176;
 
 /** Bits of {@link Exchange.flags}. */
 export const ExchangeFlags = {
@@ -66,7 +68,21 @@ export enum LinkSource {
   EnclosingServer = 3,
 }
 
+/**
+ * Which native stitcher produced the exchange, and so how its captured
+ * heads are to be read. Needs to line up with `enum class Protocol` in
+ * native/src/core/ExchangeRecord.h (checked by test/native/layout.test.ts).
+ */
+export enum ExchangeProtocol {
+  Http1 = 1,
+  /** Reserved: no stitcher produces it yet. */
+  Http2 = 2,
+}
+
 export type ExchangeRole = 'server' | 'client';
+
+/** Wire values of {@link ExchangeRole} (`enum class ExchangeRole` in ExchangeRecord.h). */
+export const EXCHANGE_ROLE_CODES = { server: 1, client: 2 } as const;
 
 /**
  * One request/response exchange seen on a TCP connection. Times are
@@ -75,6 +91,9 @@ export type ExchangeRole = 'server' | 'client';
  */
 export interface Exchange {
   role: ExchangeRole;
+  protocol: ExchangeProtocol;
+  /** The HTTP/2 stream the exchange travelled on; 0 for HTTP/1. */
+  streamId: number;
   flags: number;
   linkSource: LinkSource;
   traceFlags: number;
@@ -113,7 +132,11 @@ export interface Exchange {
   responseHeadEnd: number;
 }
 
-const ROLES: Record<number, ExchangeRole> = { 1: 'server', 2: 'client' };
+const ROLES: Record<number, ExchangeRole> = {
+  [EXCHANGE_ROLE_CODES.server]: 'server',
+  [EXCHANGE_ROLE_CODES.client]: 'client',
+};
+const PROTOCOLS = new Set<number>([ExchangeProtocol.Http1, ExchangeProtocol.Http2]);
 const TWO_POW_32 = 4294967296;
 
 export class MalformedBatchError extends Error {}
@@ -136,11 +159,15 @@ export function decodeExchanges(batch: Buffer, onExchange: (x: Exchange) => void
     }
     const role = ROLES[batch[offset + RECORD_OFFSETS.role]];
     if (!role) throw new MalformedBatchError(`bad role at ${offset}`);
+    const protocol = batch[offset + RECORD_OFFSETS.protocol];
+    if (!PROTOCOLS.has(protocol)) throw new MalformedBatchError(`bad protocol at ${offset}`);
     const payloadAt = offset + RECORD_HEADER_BYTES;
     const parentAt = offset + RECORD_OFFSETS.parent_span_id;
     const isRoot = batch.readUInt32LE(parentAt) === 0 && batch.readUInt32LE(parentAt + 4) === 0;
     onExchange({
       role,
+      protocol: protocol as ExchangeProtocol,
+      streamId: batch.readUInt32LE(offset + RECORD_OFFSETS.stream_id),
       flags: batch[offset + RECORD_OFFSETS.flags],
       linkSource: batch[offset + RECORD_OFFSETS.link_source] as LinkSource,
       traceFlags: batch[offset + RECORD_OFFSETS.trace_flags],

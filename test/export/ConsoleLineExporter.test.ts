@@ -8,7 +8,7 @@ import { buildSpan } from '../../src/spans/buildSpan';
 import { compileRoutes } from '../../src/spans/routes';
 import { WireSpan } from '../../src/spans/WireSpan';
 import { MonotonicClock } from '../../src/native/clock';
-import { ExchangeFlags, LinkSource, type Exchange } from '../../src/native/exchangeDecoder';
+import { ExchangeFlags, ExchangeProtocol, LinkSource, type Exchange } from '../../src/native/exchangeDecoder';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const SPAN = '00f067aa0ba902b7';
@@ -38,6 +38,8 @@ function exchange(over: ExchangeOverrides): Exchange {
   const responseHeadStart = requestHeadStart + requestHead.length + BETWEEN.length;
   return {
     role: 'server',
+    protocol: ExchangeProtocol.Http1,
+    streamId: 0,
     flags: 0,
     linkSource: LinkSource.None,
     traceFlags: 1,

@@ -1,5 +1,6 @@
 /**
- * The native correlator (native/src/core/ConnTracker.cc) driven through the
+ * The native correlator (native/src/core/ConnTracker.cc and the parts it
+ * dispatches to: ConnectionTable, Http1Stitcher, TraceLinker) driven through the
  * addon's ReplayTracker with synthetic kernel records and an explicit clock:
  * keep-alive, pipelining, missing responses, fd reuse, lost events, and the
  * three ways a span gets its parent.
@@ -7,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNativeModule, type ReplayTracker } from '../../src/native/binding';
-import { decodeExchanges, ExchangeFlags, LinkSource, requestHeadOf, responseHeadOf, type Exchange } from '../../src/native/exchangeDecoder';
+import { decodeExchanges, ExchangeFlags, ExchangeProtocol, LinkSource, requestHeadOf, responseHeadOf, type Exchange } from '../../src/native/exchangeDecoder';
 import { Cls, ConnScript, Dir, Role, closeEvent, mirrored, msgStart, processExit, selfConnect, type Tuple } from './fakeEvents';
 
 const native = loadNativeModule();
@@ -57,6 +58,8 @@ test('keep-alive server: each request is paired with its response, the next requ
   assert.equal(xs.length, 1);
   const a = xs[0];
   assert.equal(a.role, 'server');
+  assert.equal(a.protocol, ExchangeProtocol.Http1);
+  assert.equal(a.streamId, 0);
   assert.equal(a.pid, 100);
   assert.equal(a.localPort, 8080);
   assert.equal(a.remoteAddress, '127.0.0.1');

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   decodeExchanges,
   ExchangeFlags,
+  ExchangeProtocol,
   formatAddress,
   LinkSource,
   MalformedBatchError,
@@ -20,6 +21,8 @@ import {
 
 interface RecordSpec {
   role?: number;
+  protocol?: number;
+  streamId?: number;
   flags?: number;
   linkSource?: number;
   traceFlags?: number;
@@ -70,6 +73,8 @@ function encode(spec: RecordSpec = {}): Buffer {
   const b = Buffer.alloc(RECORD_HEADER_BYTES + request.length + response.length);
   b.writeUInt32LE(spec.recordBytes ?? b.length, o.record_bytes);
   b.writeUInt8(spec.role ?? 1, o.role);
+  b.writeUInt8(spec.protocol ?? ExchangeProtocol.Http1, o.protocol);
+  b.writeUInt32LE(spec.streamId ?? 0, o.stream_id);
   b.writeUInt8(spec.flags ?? 0, o.flags);
   b.writeUInt8(spec.linkSource ?? 0, o.link_source);
   b.writeUInt8(spec.traceFlags ?? 1, o.trace_flags);
@@ -118,7 +123,7 @@ function plain(x: Exchange): Omit<Exchange, 'payload'> & { requestHead: string; 
 // Layout
 // ---------------------------------------------------------------------------
 
-test('RECORD_OFFSETS describe a packed header with no overlaps and no gaps but _pad0', () => {
+test('RECORD_OFFSETS describe a packed header with no overlaps and no gaps but _pad0 and _pad1', () => {
   const sizes: Record<keyof typeof RECORD_OFFSETS, number> = {
     record_bytes: 4,
     role: 1,
@@ -132,6 +137,7 @@ test('RECORD_OFFSETS describe a packed header with no overlaps and no gaps but _
     family: 2,
     local_port: 2,
     remote_port: 2,
+    protocol: 1,
     local_addr: 16,
     remote_addr: 16,
     request_start_ns: 8,
@@ -146,17 +152,20 @@ test('RECORD_OFFSETS describe a packed header with no overlaps and no gaps but _
     comm: 16,
     request_payload_bytes: 4,
     response_payload_bytes: 4,
+    stream_id: 4,
   };
   const fields = (Object.keys(sizes) as Array<keyof typeof RECORD_OFFSETS>).sort((a, b) => RECORD_OFFSETS[a] - RECORD_OFFSETS[b]);
   let end = 0;
   for (const f of fields) {
     assert.ok(RECORD_OFFSETS[f] >= end, `${f} overlaps the field before it`);
-    // The only hole is the 2-byte _pad0 after remote_port.
+    // The only holes are the 1-byte _pad0 after protocol and the 4-byte
+    // _pad1 that ends the header.
     if (f !== 'local_addr') assert.equal(RECORD_OFFSETS[f], end, `${f} should follow the field before it`);
-    else assert.equal(RECORD_OFFSETS[f], end + 2);
+    else assert.equal(RECORD_OFFSETS[f], end + 1);
     end = RECORD_OFFSETS[f] + sizes[f];
   }
-  assert.equal(end, RECORD_HEADER_BYTES);
+  assert.equal(end + 4, RECORD_HEADER_BYTES);
+  assert.equal(RECORD_HEADER_BYTES % 8, 0, 'records stay 8-byte multiples');
 });
 
 test('ExchangeFlags bits match ExchangeRecord.h', () => {
@@ -194,6 +203,8 @@ test('decodes every field of a single server record', () => {
     spanId: '00f067aa0ba902b7',
     parentSpanId: 'b7ad6b7169203331',
     comm: 'gunicorn',
+    protocol: ExchangeProtocol.Http2,
+    streamId: 0xfffffffd,
     request: Buffer.from('GET /a HTTP/1.1\r\nHost: x\r\n\r\n'),
     response: Buffer.from('HTTP/1.1 200 OK\r\n\r\n'),
   });
@@ -201,6 +212,8 @@ test('decodes every field of a single server record', () => {
   assert.equal(x.payload, batch);
   assert.deepEqual(plain(x), {
     role: 'server',
+    protocol: ExchangeProtocol.Http2,
+    streamId: 0xfffffffd,
     flags: ExchangeFlags.EndEstimated | ExchangeFlags.PreexistingConnection,
     linkSource: LinkSource.TraceparentHeader,
     traceFlags: 1,
@@ -450,6 +463,13 @@ test('a bad role throws', () => {
   throwsMalformed(encode({ role: 3 }), /bad role at 0/);
   const good = encode();
   throwsMalformed(Buffer.concat([good, encode({ role: 0xff })]), new RegExp(`bad role at ${good.length}`));
+});
+
+test('an unknown protocol throws', () => {
+  throwsMalformed(encode({ protocol: 0 }), /^bad protocol at 0$/);
+  throwsMalformed(encode({ protocol: 3 }), /^bad protocol at 0$/);
+  const good = encode();
+  throwsMalformed(Buffer.concat([good, encode({ protocol: 0xff })]), new RegExp(`bad protocol at ${good.length}`));
 });
 
 test('MalformedBatchError is an Error', () => {

@@ -5,8 +5,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNativeModule } from '../../src/native/binding';
-import { ExchangeFlags, RECORD_HEADER_BYTES, RECORD_OFFSETS } from '../../src/native/exchangeDecoder';
-import { EVENT_LAYOUT, Kind } from './fakeEvents';
+import {
+  EXCHANGE_ROLE_CODES,
+  ExchangeFlags,
+  ExchangeProtocol,
+  LinkSource,
+  RECORD_HEADER_BYTES,
+  RECORD_OFFSETS,
+} from '../../src/native/exchangeDecoder';
+import { Cls, Dir, EVENT_LAYOUT, Kind, Role } from './fakeEvents';
 
 const layout = loadNativeModule().layout();
 
@@ -33,4 +40,21 @@ test('event kinds and exchange flags spelled out in TypeScript match the native 
   assert.equal(EVENT_LAYOUT.msgContinueHeaderBytes, layout.events.msgContinueHeaderBytes);
   assert.deepEqual({ ...Kind }, layout.eventKinds);
   assert.deepEqual({ ...ExchangeFlags }, layout.exchangeFlags);
+});
+
+/** A TypeScript numeric enum's names and values, without its reverse mapping. */
+function membersOf(e: Record<string, string | number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(e).filter((entry): entry is [string, number] => typeof entry[1] === 'number'));
+}
+
+test('directions, role hints and message classes in fakeEvents.ts match events.h', () => {
+  assert.deepEqual({ ...Dir }, layout.directions);
+  assert.deepEqual({ ...Role }, layout.roleHints);
+  assert.deepEqual({ ...Cls }, layout.msgClasses);
+});
+
+test('link sources, protocols and roles decoded by exchangeDecoder.ts match ExchangeRecord.h', () => {
+  assert.deepEqual(membersOf(LinkSource), layout.linkSources);
+  assert.deepEqual(membersOf(ExchangeProtocol), layout.protocols);
+  assert.deepEqual({ ...EXCHANGE_ROLE_CODES }, layout.exchangeRoles);
 });

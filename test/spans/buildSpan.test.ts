@@ -9,7 +9,7 @@ import { buildSpan, type BuildResult, type SpanBuildContext } from '../../src/sp
 import { WireSpan } from '../../src/spans/WireSpan';
 import { compileRoutes } from '../../src/spans/routes';
 import { MonotonicClock } from '../../src/native/clock';
-import { ExchangeFlags, LinkSource, requestHeadOf, responseHeadOf, type Exchange } from '../../src/native/exchangeDecoder';
+import { ExchangeFlags, ExchangeProtocol, LinkSource, requestHeadOf, responseHeadOf, type Exchange } from '../../src/native/exchangeDecoder';
 import { decodeExportTraceServiceRequest } from '../support/otlp-decode';
 
 // ---------------------------------------------------------------------------
@@ -74,6 +74,8 @@ function exchange(over: ExchangeOverrides = {}): Exchange {
   const responseHeadStart = requestHeadStart + requestHead.length + GARBAGE_BETWEEN.length;
   return {
     role: 'server',
+    protocol: ExchangeProtocol.Http1,
+    streamId: 0,
     flags: 0,
     linkSource: LinkSource.None,
     traceFlags: 1,

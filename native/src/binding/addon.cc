@@ -314,6 +314,7 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   SONDE_OFFSET(rec, ExchangeRecord, family);
   SONDE_OFFSET(rec, ExchangeRecord, local_port);
   SONDE_OFFSET(rec, ExchangeRecord, remote_port);
+  SONDE_OFFSET(rec, ExchangeRecord, protocol);
   SONDE_OFFSET(rec, ExchangeRecord, local_addr);
   SONDE_OFFSET(rec, ExchangeRecord, remote_addr);
   SONDE_OFFSET(rec, ExchangeRecord, request_start_ns);
@@ -328,6 +329,7 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   SONDE_OFFSET(rec, ExchangeRecord, comm);
   SONDE_OFFSET(rec, ExchangeRecord, request_payload_bytes);
   SONDE_OFFSET(rec, ExchangeRecord, response_payload_bytes);
+  SONDE_OFFSET(rec, ExchangeRecord, stream_id);
   out.Set("exchangeRecord", rec);
 
   Napi::Object ev = Napi::Object::New(env);
@@ -361,6 +363,26 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   flags.Set("PreexistingConnection", Napi::Number::New(env, kPreexistingConnection));
   flags.Set("ResponseIncomplete", Napi::Number::New(env, kResponseIncomplete));
   out.Set("exchangeFlags", flags);
+  // Named as test/native/fakeEvents.ts (Dir, Role, Cls) and
+  // src/native/exchangeDecoder.ts (LinkSource, ExchangeProtocol,
+  // EXCHANGE_ROLE_CODES) spell them.
+  auto enumObject = [&](std::initializer_list<std::pair<const char*, int>> members) {
+    Napi::Object o = Napi::Object::New(env);
+    for (const auto& [name, value] : members) o.Set(name, Napi::Number::New(env, value));
+    return o;
+  };
+  out.Set("directions", enumObject({{"None", SONDE_DIR_NONE}, {"Ingress", SONDE_DIR_INGRESS}, {"Egress", SONDE_DIR_EGRESS}}));
+  out.Set("roleHints", enumObject({{"Unknown", SONDE_ROLE_UNKNOWN}, {"Server", SONDE_ROLE_SERVER}, {"Client", SONDE_ROLE_CLIENT}}));
+  out.Set("msgClasses", enumObject({{"Unknown", SONDE_CLASS_UNKNOWN},
+                                    {"Request", SONDE_CLASS_HTTP1_REQUEST},
+                                    {"Response", SONDE_CLASS_HTTP1_RESPONSE},
+                                    {"H2Preface", SONDE_CLASS_HTTP2_PREFACE}}));
+  out.Set("linkSources", enumObject({{"None", int(LinkSource::None)},
+                                     {"TraceparentHeader", int(LinkSource::TraceparentHeader)},
+                                     {"PeerClient", int(LinkSource::PeerClient)},
+                                     {"EnclosingServer", int(LinkSource::EnclosingServer)}}));
+  out.Set("protocols", enumObject({{"Http1", int(Protocol::Http1)}, {"Http2", int(Protocol::Http2)}}));
+  out.Set("exchangeRoles", enumObject({{"server", int(ExchangeRole::Server)}, {"client", int(ExchangeRole::Client)}}));
 #undef SONDE_OFFSET
   return out;
 }

@@ -14,6 +14,14 @@ namespace sonde {
 
 enum class ExchangeRole : uint8_t { Server = 1, Client = 2 };
 
+// Which stitcher produced the record, and so how its payloads are to be
+// read. PROTOCOL_LIST: requires update in src/native/exchangeDecoder.ts
+// (ExchangeProtocol) and in JS_layout on a new protocol.
+enum class Protocol : uint8_t {
+  Http1 = 1,
+  Http2 = 2,  // reserved: no stitcher yet
+};
+
 // Bits of ExchangeRecord::flags.
 enum ExchangeFlag : uint8_t {
   kNoResponse = 1 << 0,        // timed out waiting for a response
@@ -46,7 +54,8 @@ struct ExchangeRecord {
   uint16_t family;
   uint16_t local_port;
   uint16_t remote_port;
-  uint16_t _pad0;
+  uint8_t protocol;       // Protocol
+  uint8_t _pad0;
   uint8_t local_addr[16];   // v4-mapped for IPv4
   uint8_t remote_addr[16];
   uint64_t request_start_ns;  // CLOCK_MONOTONIC
@@ -61,9 +70,11 @@ struct ExchangeRecord {
   char comm[16];             // the process's command name when the request started
   uint32_t request_payload_bytes;
   uint32_t response_payload_bytes;
+  uint32_t stream_id;     // HTTP/2 stream; 0 for HTTP/1
+  uint32_t _pad1;         // keeps records a multiple of 8 bytes
 };
 #pragma pack(pop)
 
-static_assert(sizeof(ExchangeRecord) == 168, "ExchangeRecord layout changed: update src/native/exchangeDecoder.ts");
+static_assert(sizeof(ExchangeRecord) == 176, "ExchangeRecord layout changed: update src/native/exchangeDecoder.ts");
 
 }  // namespace sonde

@@ -1,0 +1,45 @@
+// The protocol-neutral model the stitchers fill and the linker and the
+// record writer read: one request and its response, and the exchange's
+// trace context. A stitcher extends Exchange with what its protocol needs
+// to find the response's end.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ExchangeRecord.h"
+
+namespace sonde {
+
+struct Message {
+  uint32_t seq = 0;  // the kernel's msg_seq of the message that carried its start
+  uint32_t tid = 0;
+  uint64_t start_ns = 0;
+  uint64_t last_ns = 0;
+  uint64_t bytes = 0;
+  // Bytes of the same kernel message that belong to the messages before
+  // this one (several pipelined messages, or frames of several streams, in
+  // one chunk).
+  uint64_t group_offset = 0;
+  std::string payload;  // the captured head
+};
+
+struct TraceContext {
+  uint8_t trace_id[16] = {};
+  uint8_t span_id[8] = {};
+  uint8_t parent_span_id[8] = {};  // all zero for a root
+  uint8_t trace_flags = 1;
+  LinkSource link_source = LinkSource::None;
+};
+
+struct Exchange {
+  Message request;
+  Message response;
+  bool has_response = false;
+  uint8_t flags = 0;       // ExchangeFlag bits
+  uint32_t stream_id = 0;  // 0 where the protocol has no streams
+  bool linked = false;     // the linker has assigned `context`
+  TraceContext context;
+};
+
+}  // namespace sonde

@@ -1,0 +1,32 @@
+// Serializes finished exchanges into ExchangeRecords, back to back in one
+// buffer that crosses into JavaScript as one batch.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "ConnectionTable.h"
+#include "Exchange.h"
+#include "TrackerShared.h"
+
+namespace sonde {
+
+class RecordWriter {
+ public:
+  explicit RecordWriter(TrackerCounters& counters) : counters_(counters) {}
+
+  void write(const Connection& c, const Exchange& x, Protocol protocol);
+
+  bool empty() const { return output_.empty(); }
+  size_t bytes() const { return output_.size(); }
+  void take(std::vector<uint8_t>* out) {
+    out->swap(output_);
+    output_.clear();
+  }
+
+ private:
+  TrackerCounters& counters_;
+  std::vector<uint8_t> output_;
+};
+
+}  // namespace sonde
