@@ -3,6 +3,7 @@
  * exchange. Adding a protocol is its own folder and one line here.
  */
 import type { ProtocolDescriber } from './Describer';
+import { ExchangeProtocol } from '../native/exchangeDecoder';
 import { http1Describer } from './http1/describe';
 
 export type { DescribeContext, DescribeFailure, Description, ProtocolDescriber } from './Describer';
@@ -11,8 +12,8 @@ export { lastSeenNs } from './Describer';
 /** Protocol id → describer; span building counts an id missing here as `unknown-protocol`. */
 export type DescriberRegistry = ReadonlyMap<number, ProtocolDescriber>;
 
-// These ids need to line up with the record's protocol field
-// (native/src/core/ExchangeRecord.h).
+// PROTOCOL_LIST: keyed by ExchangeProtocol (src/native/exchangeDecoder.ts),
+// which lines up with Protocol in native/src/core/ExchangeRecord.h.
 export const describers: DescriberRegistry = new Map<number, ProtocolDescriber>([
-  [1, http1Describer],
+  [ExchangeProtocol.Http1, http1Describer],
 ]);

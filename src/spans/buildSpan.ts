@@ -32,17 +32,8 @@ export type BuildResult = { ok: true; span: WireSpan } | { ok: false; reason: Bu
 
 const UNKNOWN: BuildResult = Object.freeze({ ok: false, reason: UNKNOWN_PROTOCOL });
 
-/**
- * The record's protocol id. The native record is gaining a `protocol` field
- * (1 = HTTP/1, 2 = HTTP/2); until it carries one every exchange is HTTP/1,
- * and once Exchange declares it this becomes a plain `x.protocol`.
- */
-export function protocolOf(x: Exchange): number {
-  return (x as { protocol?: number }).protocol ?? 1;
-}
-
 export function buildSpan(x: Exchange, ctx: SpanBuildContext): BuildResult {
-  const describer = (ctx.protocols ?? describers).get(protocolOf(x));
+  const describer = (ctx.protocols ?? describers).get(x.protocol);
   if (describer === undefined) return UNKNOWN;
   const d = describer.describe(x, ctx);
   if (!d.ok) return d;

@@ -6,10 +6,10 @@ import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import pino from 'pino';
 import { ExportChannel } from '../../src/export/ExportChannel';
 import { MonotonicClock } from '../../src/native/clock';
-import { decodeExchanges, RECORD_HEADER_BYTES, RECORD_OFFSETS, type Exchange } from '../../src/native/exchangeDecoder';
+import { decodeExchanges, ExchangeProtocol, RECORD_HEADER_BYTES, RECORD_OFFSETS, type Exchange } from '../../src/native/exchangeDecoder';
 import { SpanPipeline } from '../../src/pipeline/SpanPipeline';
 import { describers, type DescriberRegistry, type ProtocolDescriber } from '../../src/protocols';
-import { buildSpan, protocolOf, type BuildResult, type SpanBuildContext } from '../../src/spans/buildSpan';
+import { buildSpan, type BuildResult, type SpanBuildContext } from '../../src/spans/buildSpan';
 import { ResourceRegistry } from '../../src/spans/resources';
 import { compileRoutes } from '../../src/spans/routes';
 
@@ -29,6 +29,7 @@ function batch(): Buffer {
   const b = Buffer.alloc(RECORD_HEADER_BYTES + request.length + response.length);
   b.writeUInt32LE(b.length, o.record_bytes);
   b.writeUInt8(1, o.role);
+  b.writeUInt8(ExchangeProtocol.Http1, o.protocol);
   b.writeUInt8(1, o.trace_flags);
   b.writeUInt32LE(4242, o.pid);
   b.writeUInt16LE(2, o.family);
@@ -120,14 +121,6 @@ test('the built-in registry reads protocol 1 as HTTP/1', () => {
   assert.equal(s.attributes['http.response.status_code'], 200);
 });
 
-// Goes, with the `?? 1` in protocolOf, once Exchange carries `protocol`.
-test('an exchange that names no protocol is HTTP/1, as every record was before the field', () => {
-  const x: Exchange & { protocol?: number } = { ...decoded() };
-  delete x.protocol;
-  assert.equal(protocolOf(x), 1);
-  assert.equal(span(buildSpan(x, ctx())).name, 'GET /orders/:id');
-});
-
 function pipeline(protocols?: DescriberRegistry) {
   const exporter = new InMemorySpanExporter();
   const channel = new ExportChannel('memory', exporter, { maxQueueSize: 10, maxExportBatchSize: 10, scheduledDelayMs: 1, exportTimeoutMs: 1000 });
@@ -147,7 +140,7 @@ test('the pipeline counts every reason of the built-in describers, and unknown-p
 });
 
 test('the pipeline hands a decoded record to the describer of its protocol id, and counts one it has none for', async () => {
-  const id = protocolOf(decoded());
+  const id = decoded().protocol;
   const known = pipeline(new Map([[id, fake]]));
   known.p.onBatch(batch());
   await known.channel.flush(1000);

@@ -16,7 +16,8 @@ enum class ExchangeRole : uint8_t { Server = 1, Client = 2 };
 
 // Which stitcher produced the record, and so how its payloads are to be
 // read. PROTOCOL_LIST: requires update in src/native/exchangeDecoder.ts
-// (ExchangeProtocol) and in JS_layout on a new protocol.
+// (ExchangeProtocol), in JS_layout, and a describer registered in
+// src/protocols/index.ts on a new protocol.
 enum class Protocol : uint8_t {
   Http1 = 1,
   Http2 = 2,  // reserved: no stitcher yet
