@@ -6,6 +6,9 @@ import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 
+/** Longer targets (a 5 KB query string) are cut for the terminal; the exported span keeps them whole. */
+export const MAX_TARGET_CHARS = 200;
+
 export function formatSpanLine(span: ReadableSpan): string {
   const a = span.attributes;
   const service = String(span.resource.attributes['service.name'] ?? 'unknown_service');
@@ -14,6 +17,7 @@ export function formatSpanLine(span: ReadableSpan): string {
   let target = String(a['http.route'] ?? a['url.path'] ?? '');
   if (span.kind === SpanKind.CLIENT && a['url.full']) target = String(a['url.full']);
   else if (a['url.query'] !== undefined && !a['http.route']) target += `?${String(a['url.query'])}`;
+  if (target.length > MAX_TARGET_CHARS) target = `${target.slice(0, MAX_TARGET_CHARS - 1)}…`;
   const status = a['http.response.status_code'] ?? (span.status.code === SpanStatusCode.ERROR ? String(a['error.type'] ?? 'error') : '-');
   const durationMs = span.duration[0] * 1e3 + span.duration[1] / 1e6;
   const ctx = span.spanContext();

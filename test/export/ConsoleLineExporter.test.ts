@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { SpanKind, SpanStatusCode, type Attributes, type HrTime } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { ConsoleLineExporter, formatSpanLine } from '../../src/export/ConsoleLineExporter';
+import { ConsoleLineExporter, formatSpanLine, MAX_TARGET_CHARS } from '../../src/export/ConsoleLineExporter';
 import { buildSpan } from '../../src/spans/buildSpan';
 import { compileRoutes } from '../../src/spans/routes';
 import { WireSpan } from '../../src/spans/WireSpan';
@@ -209,4 +209,16 @@ test('ConsoleLineExporter writes one line per span and reports success', async (
   assert.equal(empty.code, ExportResultCode.SUCCESS);
   assert.equal(lines.length, 2);
   await exporter.shutdown();
+});
+
+test('a 5 KB query string is cut to a terminal-sized target with a marker; the span keeps it whole', () => {
+  const query = `q=${'x'.repeat(5000)}`;
+  const r = buildSpan(exchange({ requestHead: Buffer.from(`GET /search?${query} HTTP/1.1\r\nHost: shop\r\n\r\n`) }), ctx);
+  assert.ok(r.ok);
+  assert.equal(r.span.attributes['url.query'], query);
+  const text = formatSpanLine(r.span);
+  const target = text.split(' ').filter(Boolean)[3];
+  assert.equal(target.length, MAX_TARGET_CHARS);
+  assert.ok(target.startsWith('/search?q=xxx') && target.endsWith('…'), target);
+  assert.match(text, / 200 2\.50ms trace=/);
 });
