@@ -59,7 +59,7 @@ void ConnTracker::onEvent(const uint8_t* data, size_t len) {
       if (len < sizeof(sonde_self_connect_event)) break;
       sonde_self_connect_event ev;
       std::memcpy(&ev, data, sizeof(ev));
-      table_.addSelfTuple(ev.tuple, ev.hdr.timestamp_ns);
+      table_.addSelfTuple(ev.tuple);
       return;
     }
     case SONDE_EV_PROCESS_EXIT: {

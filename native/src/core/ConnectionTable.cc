@@ -59,13 +59,13 @@ void ConnectionTable::erase(Connection* c) {
   counters_.connections_tracked.store(conns_.size(), std::memory_order_relaxed);
 }
 
-void ConnectionTable::addSelfTuple(const sonde_tuple& tuple, uint64_t now_ns) {
+void ConnectionTable::addSelfTuple(const sonde_tuple& tuple) {
   if (self_tuples_.size() >= options_.max_self_tuples) {
     // Oldest first would need another list; these are few (one per export
     // connection) and short-lived, so starting over is good enough.
     self_tuples_.clear();
   }
-  self_tuples_[ConnTuple::from(tuple)] = now_ns;
+  self_tuples_.insert(ConnTuple::from(tuple));
 }
 
 std::vector<Connection*> ConnectionTable::all() const {

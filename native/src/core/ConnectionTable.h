@@ -9,6 +9,7 @@
 #include <list>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "../../../bpf/shared/events.h"
@@ -79,7 +80,7 @@ class ConnectionTable {
 
   // sonde's own outgoing connection: its server end, if traced on this host,
   // is ignored from its first event so sonde never traces its own exports.
-  void addSelfTuple(const sonde_tuple& tuple, uint64_t now_ns);
+  void addSelfTuple(const sonde_tuple& tuple);
 
   // Snapshots: the callers erase connections while walking them.
   std::vector<Connection*> all() const;
@@ -96,7 +97,7 @@ class ConnectionTable {
   DepartureHandler on_departure_;
   std::unordered_map<ConnKey, std::unique_ptr<Connection>, ConnKeyHash> conns_;
   std::list<ConnKey> lru_;  // least recently active first
-  std::unordered_map<ConnTuple, uint64_t, ConnTupleHash> self_tuples_;
+  std::unordered_set<ConnTuple, ConnTupleHash> self_tuples_;
 };
 
 }  // namespace sonde
