@@ -25,7 +25,9 @@ export class MonotonicClock {
 
   constructor(readPair: ClockPair, options: { refreshEveryMs?: number; nowMs?: () => number } = {}) {
     this.#readPair = readPair;
-    this.#refreshEveryMs = options.refreshEveryMs ?? 10_000;
+    // NTP slews the wall clock by up to 500 ppm: refreshed each second,
+    // exported times stay within half a millisecond of it.
+    this.#refreshEveryMs = options.refreshEveryMs ?? 1000;
     this.#nowMs = options.nowMs ?? Date.now;
     this.refresh();
   }

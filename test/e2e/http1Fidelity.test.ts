@@ -11,13 +11,12 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { startOtlpGrpcReceiver, type ReceivedSpan } from '../support/receivers';
-import { REPO_ROOT, request, sleep, startService, startSonde } from './support';
+import { REPO_ROOT, epochNs, request, sleep, startService, startSonde } from './support';
 
 const PACED = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'paced-server.js');
 const THREADED = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'threaded-server.py');
 const MS = 1_000_000n;
 
-const epochNs = (): bigint => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
 const durationNs = (s: ReceivedSpan): bigint => s.endTimeUnixNano - s.startTimeUnixNano;
 
 /** A raw TCP client: writes exactly the pieces it is given, reads whole responses. */

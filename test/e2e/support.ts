@@ -34,6 +34,7 @@
  * The file's and each test's time limit: test/support/watchdog.ts.
  */
 import { execFileSync } from 'node:child_process';
+import { loadNativeModule } from '../../src/native/binding';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { REPO_ROOT, startProcess, type Owner, type RunningProcess } from '../support/processes';
@@ -121,7 +122,14 @@ export interface ObservedRequest {
   endNs: bigint;
 }
 
-const epochNs = (): bigint => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+/**
+ * The wall clock now, in ns, read from CLOCK_REALTIME itself: sonde's
+ * exported times follow it (NTP slewing included), and so must a test's
+ * idea of when a request started. performance.timeOrigin does not: it is
+ * fixed when the test process starts and drifts from the wall clock while
+ * NTP slews it.
+ */
+export const epochNs = (): bigint => loadNativeModule().clock()[0];
 
 export function request(url: string, options: { agent?: http.Agent; headers?: Record<string, string>; method?: string; body?: string; timeoutMs?: number } = {}): Promise<ObservedRequest> {
   return new Promise((resolve, reject) => {
