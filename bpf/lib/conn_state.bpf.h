@@ -166,6 +166,9 @@ __noinline int head_follow_send(struct head_follow *f)
 	ev->hdr.generation = f->generation;
 	ev->hdr.msg_seq = f->msg_seq;
 	ev->hdr.timestamp_ns = f->now_ns;
+	ev->hdr.source = SONDE_SOURCE_SOCKET;
+	ev->hdr.protocol = SONDE_PROTO_HTTP1; /* only HTTP/1 heads are followed */
+	__builtin_memset(ev->hdr._pad, 0, sizeof(ev->hdr._pad));
 	ev->chunk_bytes = f->chunk_bytes > 0xffffffff ? 0xffffffff : f->chunk_bytes;
 	ev->payload_bytes = n;
 	f->ended = ends_head(ev->payload, n);
@@ -408,6 +411,7 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 		c->head_left_bytes = 0;
 		if (msg_class != SONDE_CLASS_UNKNOWN) {
 			c->flags |= SONDE_CONN_SYNCED;
+			c->protocol = msg_class == SONDE_CLASS_HTTP2_PREFACE ? SONDE_PROTO_HTTP2 : SONDE_PROTO_HTTP1;
 		} else if (!(c->flags & SONDE_CONN_SYNCED)) {
 			if (++c->unknown_starts >= max_unknown_starts) {
 				c->flags |= SONDE_CONN_IGNORED;

@@ -112,6 +112,9 @@ static __always_inline void fill_header(struct sonde_event_header *h, __u8 kind,
 	h->generation = c ? c->generation : 0;
 	h->msg_seq = c ? c->msg_seq : 0;
 	h->timestamp_ns = now_ns;
+	h->source = SONDE_SOURCE_SOCKET;
+	h->protocol = c ? c->protocol : SONDE_PROTO_UNKNOWN;
+	__builtin_memset(h->_pad, 0, sizeof(h->_pad));
 }
 
 #endif

@@ -56,6 +56,20 @@ enum sonde_msg_class {
 	SONDE_CLASS_HTTP2_PREFACE = 3,
 };
 
+/* Where an event's bytes were seen. Requires update in JS_layout and
+ * test/native/fakeEvents.ts on change. */
+enum sonde_source {
+	SONDE_SOURCE_SOCKET = 1, /* syscalls on the socket */
+	SONDE_SOURCE_TLS = 2,    /* a TLS library's plaintext (uprobes; not yet) */
+};
+
+/* The protocol the connection was recognised as, from its message starts. */
+enum sonde_protocol {
+	SONDE_PROTO_UNKNOWN = 0,
+	SONDE_PROTO_HTTP1 = 1,
+	SONDE_PROTO_HTTP2 = 2, /* by its client preface */
+};
+
 /* Values of the traced_pids map. */
 enum sonde_pid_selection {
 	SONDE_PID_SELECTED = 1,
@@ -102,6 +116,9 @@ struct sonde_event_header {
 	__u32 generation; /* distinguishes successive connections on one fd */
 	__u32 msg_seq;    /* per connection, +1 per message start: gaps = loss */
 	__u64 timestamp_ns; /* CLOCK_MONOTONIC */
+	__u8 source;      /* enum sonde_source */
+	__u8 protocol;    /* enum sonde_protocol, as known so far */
+	__u8 _pad[6];
 };
 
 /* The message that just ended on this connection (the one before msg_seq). */
@@ -187,7 +204,8 @@ struct sonde_conn_state {
 	/* The last tail_bytes bytes of the current response's latest chunk:
 	 * userspace recognises the end of a chunked body from them. */
 	__u8 tail[SONDE_TAIL_BYTES];
-	__u32 _pad;
+	__u8 protocol;       /* enum sonde_protocol */
+	__u8 _pad[3];
 };
 
 #define SONDE_MSG_START_HEADER_BYTES (sizeof(struct sonde_msg_start_event) - SONDE_MAX_PAYLOAD_BYTES)

@@ -90,6 +90,9 @@ export interface ReplayTracker {
 export interface NativeLayout {
   exchangeRecord: Record<string, number> & { size: number };
   events: {
+    headerBytes: number;
+    sourceOffset: number;
+    protocolOffset: number;
     msgStartHeaderBytes: number;
     closeEventBytes: number;
     selfConnectEventBytes: number;
@@ -111,6 +114,10 @@ export interface NativeLayout {
   directions: Record<string, number>;
   /** enum sonde_role_hint of bpf/shared/events.h */
   roleHints: Record<string, number>;
+  /** enum sonde_source: where an event's bytes were seen */
+  sources: Record<string, number>;
+  /** enum sonde_protocol: what the kernel recognised a connection as */
+  connProtocols: Record<string, number>;
   /** enum sonde_msg_class of bpf/shared/events.h */
   msgClasses: Record<string, number>;
   /** enum class LinkSource of native/src/core/ExchangeRecord.h */

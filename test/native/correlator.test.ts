@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNativeModule, type ReplayTracker } from '../../src/native/binding';
 import { decodeExchanges, ExchangeFlags, ExchangeProtocol, LinkSource, requestHeadOf, responseHeadOf, type Exchange } from '../../src/native/exchangeDecoder';
-import { Cls, ConnScript, Dir, Role, closeEvent, mirrored, msgStart, processExit, selfConnect, type Tuple } from './fakeEvents';
+import { Cls, ConnScript, Dir, EVENT_LAYOUT, Role, closeEvent, mirrored, msgStart, processExit, selfConnect, type Tuple } from './fakeEvents';
 
 const native = loadNativeModule();
 const MS = 1_000_000n;
@@ -348,7 +348,7 @@ test('garbage records are counted and never crash the correlator', () => {
 test('a truncated or oversized payload length is rejected as malformed', () => {
   const t = tracker();
   const ev = msgStart({ pid: 1, fd: 3, generation: 1, seq: 1, ts: 1n }, serverTuple, Dir.Ingress, Cls.Request, GET('/'));
-  ev.writeUInt32LE(100_000, 116);
+  ev.writeUInt32LE(100_000, EVENT_LAYOUT.payloadBytesOffset);
   t.feed(ev);
   t.feed(closeEvent({ pid: 1, fd: 3, generation: 1, seq: 1, ts: 2n }, serverTuple, { lastNs: 2n, bytes: 1, seq: 1, direction: 1 }).subarray(0, 50));
   assert.equal(t.counters().eventsMalformed, 2);

@@ -4,23 +4,27 @@
  * checks these offsets against the native build.
  */
 export const EVENT_LAYOUT = {
-  headerBytes: 32,
-  tupleOffset: 32,
-  prevOffset: 72,
-  commOffset: 96,
-  chunkBytesOffset: 112,
-  payloadBytesOffset: 116,
-  msgStartHeaderBytes: 120,
-  closeEventBytes: 96,
-  selfConnectEventBytes: 72,
-  processExitEventBytes: 32,
-  msgContinueHeaderBytes: 40,
+  headerBytes: 40,
+  sourceOffset: 32,
+  protocolOffset: 33,
+  tupleOffset: 40,
+  prevOffset: 80,
+  commOffset: 104,
+  chunkBytesOffset: 120,
+  payloadBytesOffset: 124,
+  msgStartHeaderBytes: 128,
+  closeEventBytes: 104,
+  selfConnectEventBytes: 80,
+  processExitEventBytes: 40,
+  msgContinueHeaderBytes: 48,
 } as const;
 
 export const Kind = { MsgStart: 1, Close: 2, SelfConnect: 3, ProcessExit: 4, MsgContinue: 5 } as const;
 export const Dir = { None: 0, Ingress: 1, Egress: 2 } as const;
 export const Cls = { Unknown: 0, Request: 1, Response: 2, H2Preface: 3 } as const;
 export const Role = { Unknown: 0, Server: 1, Client: 2 } as const;
+export const Source = { Socket: 1, Tls: 2 } as const;
+export const Proto = { Unknown: 0, Http1: 1, Http2: 2 } as const;
 
 export interface Tuple {
   localAddr: string; // dotted IPv4, stored v4-mapped
@@ -38,6 +42,10 @@ export interface HeaderFields {
   ts: bigint;
   role?: number;
   comm?: string;
+  /** Default: Source.Socket. */
+  source?: number;
+  /** Default: Proto.Http1, as the kernel says once a connection classified. */
+  protocol?: number;
 }
 
 function writeV4Mapped(buf: Buffer, at: number, addr: string): void {
@@ -58,14 +66,17 @@ function writeHeader(buf: Buffer, kind: number, h: HeaderFields, direction = 0, 
   buf.writeUInt32LE(h.generation, 16);
   buf.writeUInt32LE(h.seq ?? 0, 20);
   buf.writeBigUInt64LE(h.ts, 24);
+  buf[EVENT_LAYOUT.sourceOffset] = h.source ?? Source.Socket;
+  buf[EVENT_LAYOUT.protocolOffset] = h.protocol ?? Proto.Http1;
 }
 
 function writeTuple(buf: Buffer, t: Tuple): void {
-  writeV4Mapped(buf, 32, t.localAddr);
-  writeV4Mapped(buf, 48, t.remoteAddr);
-  buf.writeUInt16LE(t.localPort, 64);
-  buf.writeUInt16LE(t.remotePort, 66);
-  buf.writeUInt16LE(2, 68);
+  const at = EVENT_LAYOUT.tupleOffset;
+  writeV4Mapped(buf, at, t.localAddr);
+  writeV4Mapped(buf, at + 16, t.remoteAddr);
+  buf.writeUInt16LE(t.localPort, at + 32);
+  buf.writeUInt16LE(t.remotePort, at + 34);
+  buf.writeUInt16LE(2, at + 36);
 }
 
 export interface PrevMessage {
@@ -73,6 +84,15 @@ export interface PrevMessage {
   bytes: number;
   seq: number;
   direction: number;
+}
+
+/** struct sonde_prev_message, where msg-start and close events carry it. */
+function writePrev(buf: Buffer, m: PrevMessage): void {
+  const at = EVENT_LAYOUT.prevOffset;
+  buf.writeBigUInt64LE(m.lastNs, at);
+  buf.writeBigUInt64LE(BigInt(m.bytes), at + 8);
+  buf.writeUInt32LE(m.seq, at + 16);
+  buf[at + 20] = m.direction;
 }
 
 export function msgStart(
@@ -87,10 +107,7 @@ export function msgStart(
   const buf = Buffer.alloc(EVENT_LAYOUT.msgStartHeaderBytes + body.length);
   writeHeader(buf, Kind.MsgStart, h, direction, msgClass);
   writeTuple(buf, tuple);
-  buf.writeBigUInt64LE(prev.lastNs, 72);
-  buf.writeBigUInt64LE(BigInt(prev.bytes), 80);
-  buf.writeUInt32LE(prev.seq, 88);
-  buf[92] = prev.direction;
+  writePrev(buf, prev);
   buf.write(h.comm ?? 'fake', EVENT_LAYOUT.commOffset, 15, 'latin1');
   buf.writeUInt32LE(body.length, EVENT_LAYOUT.chunkBytesOffset);
   buf.writeUInt32LE(body.length, EVENT_LAYOUT.payloadBytesOffset);
@@ -103,8 +120,8 @@ export function msgContinue(h: HeaderFields & { seq: number }, direction: number
   const body = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
   const buf = Buffer.alloc(EVENT_LAYOUT.msgContinueHeaderBytes + body.length);
   writeHeader(buf, Kind.MsgContinue, h, direction, 0);
-  buf.writeUInt32LE(chunkBytes ?? body.length, 32);
-  buf.writeUInt32LE(body.length, 36);
+  buf.writeUInt32LE(chunkBytes ?? body.length, EVENT_LAYOUT.headerBytes);
+  buf.writeUInt32LE(body.length, EVENT_LAYOUT.headerBytes + 4);
   body.copy(buf, EVENT_LAYOUT.msgContinueHeaderBytes);
   return buf;
 }
@@ -113,10 +130,7 @@ export function closeEvent(h: HeaderFields & { seq: number }, tuple: Tuple, last
   const buf = Buffer.alloc(EVENT_LAYOUT.closeEventBytes);
   writeHeader(buf, Kind.Close, h);
   writeTuple(buf, tuple);
-  buf.writeBigUInt64LE(last.lastNs, 72);
-  buf.writeBigUInt64LE(BigInt(last.bytes), 80);
-  buf.writeUInt32LE(last.seq, 88);
-  buf[92] = last.direction;
+  writePrev(buf, last);
   return buf;
 }
 

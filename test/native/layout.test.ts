@@ -13,7 +13,7 @@ import {
   RECORD_HEADER_BYTES,
   RECORD_OFFSETS,
 } from '../../src/native/exchangeDecoder';
-import { Cls, Dir, EVENT_LAYOUT, Kind, Role } from './fakeEvents';
+import { Cls, Dir, EVENT_LAYOUT, Kind, Proto, Role, Source } from './fakeEvents';
 
 const layout = loadNativeModule().layout();
 
@@ -29,6 +29,9 @@ test('kernel event offsets used by the tests match events.h', () => {
   assert.equal(EVENT_LAYOUT.closeEventBytes, layout.events.closeEventBytes);
   assert.equal(EVENT_LAYOUT.selfConnectEventBytes, layout.events.selfConnectEventBytes);
   assert.equal(EVENT_LAYOUT.processExitEventBytes, layout.events.processExitEventBytes);
+  assert.equal(EVENT_LAYOUT.headerBytes, layout.events.headerBytes);
+  assert.equal(EVENT_LAYOUT.sourceOffset, layout.events.sourceOffset);
+  assert.equal(EVENT_LAYOUT.protocolOffset, layout.events.protocolOffset);
   assert.equal(EVENT_LAYOUT.tupleOffset, layout.events.tupleOffset);
   assert.equal(EVENT_LAYOUT.prevOffset, layout.events.prevOffset);
   assert.equal(EVENT_LAYOUT.commOffset, layout.events.commOffset);
@@ -47,7 +50,9 @@ function membersOf(e: Record<string, string | number>): Record<string, number> {
   return Object.fromEntries(Object.entries(e).filter((entry): entry is [string, number] => typeof entry[1] === 'number'));
 }
 
-test('directions, role hints and message classes in fakeEvents.ts match events.h', () => {
+test('directions, role hints, message classes, sources and connection protocols in fakeEvents.ts match events.h', () => {
+  assert.deepEqual({ ...Source }, layout.sources);
+  assert.deepEqual({ ...Proto }, layout.connProtocols);
   assert.deepEqual({ ...Dir }, layout.directions);
   assert.deepEqual({ ...Role }, layout.roleHints);
   assert.deepEqual({ ...Cls }, layout.msgClasses);

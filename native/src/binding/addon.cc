@@ -337,6 +337,9 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   ev.Set("closeEventBytes", Napi::Number::New(env, double(sizeof(sonde_close_event))));
   ev.Set("selfConnectEventBytes", Napi::Number::New(env, double(sizeof(sonde_self_connect_event))));
   ev.Set("processExitEventBytes", Napi::Number::New(env, double(sizeof(sonde_process_exit_event))));
+  ev.Set("headerBytes", Napi::Number::New(env, double(sizeof(sonde_event_header))));
+  ev.Set("sourceOffset", Napi::Number::New(env, double(offsetof(sonde_event_header, source))));
+  ev.Set("protocolOffset", Napi::Number::New(env, double(offsetof(sonde_event_header, protocol))));
   ev.Set("tupleOffset", Napi::Number::New(env, double(offsetof(sonde_msg_start_event, tuple))));
   ev.Set("prevOffset", Napi::Number::New(env, double(offsetof(sonde_msg_start_event, prev))));
   ev.Set("commOffset", Napi::Number::New(env, double(offsetof(sonde_msg_start_event, comm))));
@@ -373,6 +376,8 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   };
   out.Set("directions", enumObject({{"None", SONDE_DIR_NONE}, {"Ingress", SONDE_DIR_INGRESS}, {"Egress", SONDE_DIR_EGRESS}}));
   out.Set("roleHints", enumObject({{"Unknown", SONDE_ROLE_UNKNOWN}, {"Server", SONDE_ROLE_SERVER}, {"Client", SONDE_ROLE_CLIENT}}));
+  out.Set("sources", enumObject({{"Socket", SONDE_SOURCE_SOCKET}, {"Tls", SONDE_SOURCE_TLS}}));
+  out.Set("connProtocols", enumObject({{"Unknown", SONDE_PROTO_UNKNOWN}, {"Http1", SONDE_PROTO_HTTP1}, {"Http2", SONDE_PROTO_HTTP2}}));
   out.Set("msgClasses", enumObject({{"Unknown", SONDE_CLASS_UNKNOWN},
                                     {"Request", SONDE_CLASS_HTTP1_REQUEST},
                                     {"Response", SONDE_CLASS_HTTP1_RESPONSE},
