@@ -11,6 +11,7 @@ namespace {
 
 constexpr uint64_t kStaticEntries = 61;  // RFC 7541 Appendix A
 constexpr uint64_t kEntryOverheadBytes = 32;  // RFC 7541 §4.1
+constexpr uint32_t kDefaultTableBytes = 4096;  // RFC 9113 §6.5.2
 
 // §5.1: an integer with an N-bit prefix. Values past 2^32 are refused: no
 // index or length of a bounded decoder gets near them.
@@ -108,9 +109,15 @@ struct HpackDecoder::Walk {
 
 HpackDecoder::HpackDecoder(const HpackOptions& options) : options_(options) {
   options_.max_table_bytes = std::min(options_.max_table_bytes, options_.table_bytes_ceiling);
-  if (nghttp2_hd_inflate_new(&inflater_) != 0 || nghttp2_hd_inflate_new(&scratch_) != 0 ||
-      nghttp2_hd_inflate_change_table_size(inflater_, options_.max_table_bytes) != 0)
+  if (nghttp2_hd_inflate_new(&inflater_) != 0 || nghttp2_hd_inflate_new(&scratch_) != 0) {
     broken_ = true;
+    return;
+  }
+  // A table below the 4096-byte default makes nghttp2 demand a size update
+  // at the start of the next block (§4.2). Mid-life, the peer sent it long
+  // ago, so keep nghttp2's larger bound: laxer, never wrong.
+  if (options_.mid_life && options_.max_table_bytes < kDefaultTableBytes) return;
+  if (nghttp2_hd_inflate_change_table_size(inflater_, options_.max_table_bytes) != 0) broken_ = true;
 }
 
 HpackDecoder::~HpackDecoder() {
