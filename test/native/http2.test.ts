@@ -390,6 +390,17 @@ test('hpack: an index no table could hold is an error even mid-life; on a connec
   );
 });
 
+test('hpack, mid-life: an entry evicted by our smaller idea of the table is unknown, not an error', () => {
+  // Two 4000-byte entries in one block, then the first: a 4096-byte table
+  // has evicted it, the peer's (raised by SETTINGS before attach) may not have.
+  const big = (c: string) => Buffer.concat([hex('4001'), Buffer.from(c), hex('7f801e'), Buffer.alloc(3967, c)]);
+  const block = Buffer.concat([big('a'), big('b'), hex('bf')]);
+  const mid = h2.decodeHpack([block], { midLife: true });
+  assert.equal(mid.blocks[0].status, 'unknownDynamicEntry');
+  assert.deepEqual(mid.blocks[0].fields.map((f) => [f.name, f.value.length, !!f.nameUnknown]), [['a', 3967, false], ['b', 3967, false], ['', 0, true]]);
+  assert.equal(h2.decodeHpack([block]).blocks[0].status, 'error', 'seen whole, the table size is known');
+});
+
 test('hpack: malformed blocks are errors, never exceptions', () => {
   const bad: Array<[string, Buffer]> = [
     ['index 0', hex('80')],

@@ -236,6 +236,7 @@ void FrameReader::finishFrame(FrameSink& sink) {
 
 Plausible startsWithClientPreface(const uint8_t* data, size_t len) {
   size_t n = std::min(len, kClientPrefaceBytes);
+  if (n == 0) return Plausible::kNeedMore;  // an empty Buffer's data may be null
   if (std::memcmp(data, kClientPreface, n) != 0) return Plausible::kNo;
   return n == kClientPrefaceBytes ? Plausible::kYes : Plausible::kNeedMore;
 }

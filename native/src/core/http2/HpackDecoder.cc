@@ -323,9 +323,17 @@ DecodedBlock HpackDecoder::decode(const uint8_t* block, size_t len) {
     walk.unknown_refs = false;
   }
   if (!desynchronised_ && !walk.unknown_refs) {
-    if (!inflate(block, len, &out)) return fail();
-    if (walk.clears_table) options_.mid_life = false;
-    return out;
+    if (inflate(block, len, &out)) {
+      if (walk.clears_table) options_.mid_life = false;
+      return out;
+    }
+    // The scan counts insertions but not evictions. If the peer's table is
+    // larger than we were told (SETTINGS sent before attach), nghttp2 evicts
+    // entries the peer still holds and fails on them: a gap, not an error.
+    // The walk below still fails on what is malformed in itself.
+    out.fields.clear();
+    out.fields_dropped = 0;
+    walk.changes_table = true;
   }
   if (!desynchronised_ && walk.changes_table) {
     // The peer inserted into a table whose older part we lack: indices
