@@ -1,6 +1,11 @@
 // HPACK (RFC 7541) for one direction of one HTTP/2 connection: nghttp2's
 // inflater, plus a walk of the block's representations (§6) for the
 // connections sonde joined mid-life, whose dynamic table began before it.
+//
+// Inside node, the nghttp2_* symbols bind to node's own exported copy
+// (1.61 in Node 20), not to Debian's libnghttp2.so (1.52) that we link: only
+// the stable public nghttp2_hd_inflate_* API is used, so either serves.
+// nghttp2_hd_inflate_hd3 is newer than Debian's header, hence hd2.
 #pragma once
 
 #include <cstddef>
