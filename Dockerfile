@@ -16,7 +16,7 @@ ENV npm_config_nodedir=/usr/local
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make g++ python3 \
+      clang llvm libbpf-dev libelf-dev zlib1g-dev libnghttp2-dev bpftool make g++ python3 \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/sonde

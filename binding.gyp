@@ -25,6 +25,9 @@
         "native/src/core/Http1Framing.cc",
         "native/src/core/BpfTracer.cc",
         "native/src/core/layout_check.cc",
+        "native/src/core/http2/FrameReader.cc",
+        "native/src/core/http2/HpackDecoder.cc",
+        "native/src/binding/http2TestHook.cc",
         "native/src/binding/addon.cc"
       ],
       "include_dirs": [
@@ -35,7 +38,7 @@
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
       "cflags_cc!": ["-fno-exceptions"],
-      "libraries": ["-lbpf", "-lelf", "-lz"]
+      "libraries": ["-lbpf", "-lelf", "-lz", "-lnghttp2"]
     }
   ]
 }

@@ -12,9 +12,10 @@ log() { echo "[sonde setup] $*" >&2; }
 need_pkgs=()
 check_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$1"); }
 # Build: clang/llvm compile the BPF programs, bpftool generates vmlinux.h and
-# the skeleton, libbpf/libelf/zlib are what the addon links against.
+# the skeleton, libbpf/libelf/zlib are what the addon links against, and
+# libnghttp2-dev brings the HPACK inflater the HTTP/2 stitcher decodes with.
 # Tests and examples: curl, nginx, wrk, python3 (already on the image).
-for p in clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool make g++ curl nginx-light wrk hey; do check_pkg "$p"; done
+for p in clang llvm libbpf-dev libelf-dev zlib1g-dev libnghttp2-dev bpftool make g++ curl nginx-light wrk hey; do check_pkg "$p"; done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing Debian packages: ${need_pkgs[*]}"

@@ -128,6 +128,112 @@ export interface NativeLayout {
   exchangeRoles: Record<string, number>;
 }
 
+/** Options of http2Test.decodeHpack, and of decodeFrames' `hpack`. */
+export interface Http2TestHpackOptions {
+  /** SETTINGS_HEADER_TABLE_SIZE of the receiver, in bytes; default 4096. */
+  maxTableBytes?: number;
+  /** Bound on maxTableBytes, in bytes; default 65536. */
+  tableBytesCeiling?: number;
+  /** The connection was open before sonde saw it. */
+  midLife?: boolean;
+  maxFields?: number;
+  /** Bound on the name and value bytes kept per block; default 65536. */
+  maxDecodedBytes?: number;
+}
+
+export interface Http2TestField {
+  name: string;
+  value: string;
+  /** Present and true only when set. */
+  nameUnknown?: true;
+  valueUnknown?: true;
+  neverIndexed?: true;
+}
+
+export interface Http2TestDecodedBlock {
+  /**
+   * - `ok`: every field decoded;
+   * - `unknownDynamicEntry`: some fields refer to dynamic-table entries inserted before we saw the connection;
+   * - `error`: the block breaks RFC 7541, and the decoder is broken from here on;
+   * - `broken`: an earlier block broke the decoder.
+   */
+  status: 'ok' | 'unknownDynamicEntry' | 'error' | 'broken';
+  fields: Http2TestField[];
+  fieldsDropped?: number;
+}
+
+export interface Http2TestHpackCounters {
+  blocks: number;
+  blocksWithUnknownEntries: number;
+  fieldsUnknown: number;
+  errors: number;
+  desynchronised: number;
+  broken: boolean;
+}
+
+export type Http2TestEvent =
+  | { kind: 'frame'; length: number; type: number; flags: number; streamId: number }
+  | {
+      kind: 'headers' | 'pushPromise';
+      streamId: number;
+      promisedStreamId?: number;
+      endStream: boolean;
+      truncated: boolean;
+      truncatedBytes?: number;
+      block: Buffer;
+      hpack?: Http2TestDecodedBlock;
+    }
+  | { kind: 'data'; streamId: number; dataBytes: number; endStream: boolean }
+  | { kind: 'rstStream'; streamId: number; errorCode: number }
+  | { kind: 'goaway'; lastStreamId: number; errorCode: number }
+  | { kind: 'setting'; id: number; value: number };
+
+export type Http2TestPlausible = 'yes' | 'no' | 'needMore';
+
+/**
+ * Test hook: native/src/binding/http2TestHook.cc drives the HTTP/2 frame
+ * reader and HPACK decoder of native/src/core/http2 from tests.
+ * Not for production use: it copies every block and field into JS objects.
+ */
+export interface Http2TestHook {
+  // decodeFrames(chunks: Buffer[], options?): one FrameReader fed the chunks in order
+  decodeFrames(
+    chunks: Buffer[],
+    options?: {
+      clientPreface?: boolean;
+      maxFrameBytes?: number;
+      maxHeaderBlockBytes?: number;
+      /** Decode each whole header block with one HpackDecoder. */
+      hpack?: Http2TestHpackOptions;
+      /** Count events without building them (for the fuzz test). */
+      summary?: boolean;
+    },
+  ): {
+    events?: Http2TestEvent[];
+    eventCount: number;
+    /** BrokenReason of FrameReader.h, or null. */
+    broken: string | null;
+    counters: {
+      bytes: number;
+      frames: number;
+      unknownFramesSkipped: number;
+      headerBlocks: number;
+      headerBlocksTruncated: number;
+      headerBytesTruncated: number;
+    };
+    hpack?: Http2TestHpackCounters;
+  };
+  // decodeHpack(blocks: Buffer[], options?): one HpackDecoder, state carried from block to block
+  decodeHpack(
+    blocks: Buffer[],
+    options?: Http2TestHpackOptions,
+  ): { blocks: Http2TestDecodedBlock[]; counters: Http2TestHpackCounters; desynchronised: boolean };
+  // looksLikeFrames(bytes: Buffer, options?): looksLikeHttp2Frames of FrameReader.h
+  looksLikeFrames(bytes: Buffer, options?: { sender?: 'client' | 'server'; maxFrameBytes?: number }): Http2TestPlausible;
+  // startsWithClientPreface(bytes: Buffer)
+  startsWithClientPreface(bytes: Buffer): Http2TestPlausible;
+}
+
 export interface NativeModule {
   Tracer: new (options: NativeTracerOptions) => NativeTracer;
   // not exposed: id seeding of the live tracer (ids must be random there)
@@ -135,6 +241,8 @@ export interface NativeModule {
   layout(): NativeLayout;
   /** [CLOCK_REALTIME ns, CLOCK_MONOTONIC ns], read back to back. */
   clock(): [bigint, bigint];
+  // not for production use: a test hook (see Http2TestHook)
+  http2Test: Http2TestHook;
 }
 
 export const DEFAULT_NATIVE_OPTIONS: Omit<NativeTracerOptions, 'selfPid' | 'traceAllPids'> = {

@@ -7,6 +7,7 @@
 #include "../core/BpfTracer.h"
 #include "../core/ConnTracker.h"
 #include "../core/ExchangeRecord.h"
+#include "http2TestHook.h"
 #include "napi_setup.h"
 
 namespace sonde {
@@ -408,6 +409,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ReplayTracker", ReplayTracker::Define(env));
   exports.Set("layout", Napi::Function::New(env, JS_layout));
   exports.Set("clock", Napi::Function::New(env, JS_clock));
+  // A test hook, not for production use: see http2TestHook.h.
+  exports.Set("http2Test", http2TestHook(env));
   return exports;
 }
 
