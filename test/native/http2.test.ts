@@ -11,6 +11,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import { loadNativeModule, type Http2TestEvent } from '../../src/native/binding';
+import { mulberry32 } from '../support/random';
 
 const h2 = loadNativeModule().http2Test;
 
@@ -469,17 +470,6 @@ test('hpack: real client bytes from Node http2, whole and joined mid-life', asyn
 // ---------------------------------------------------------------------------
 // Fuzz: random and mutated inputs through frame reader and HPACK.
 // ---------------------------------------------------------------------------
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('fuzz: seeded random and mutated inputs never crash, throw or grow memory', { timeout: 600_000 }, () => {
   const count = Number(process.env.SONDE_HTTP2_FUZZ_COUNT ?? 100_000);

@@ -9,6 +9,7 @@ import {
   RequestHead,
   ResponseHead,
 } from '../../../src/protocols/http1/parse';
+import { mulberry32 } from '../../support/random';
 
 function bytes(wire: string): Uint8Array {
   return new Uint8Array(Buffer.from(wire, 'latin1'));
@@ -421,17 +422,6 @@ function checkShape(r: ParseResult<RequestHead | ResponseHead>, input: Uint8Arra
     assert.ok(Number.isInteger(s.statusCode) && s.statusCode >= 100 && s.statusCode <= 999);
     assert.equal(typeof s.reason, 'string');
   }
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const INTERESTING = Buffer.from('\r\n\r\n :\t\x00\xffGET HTTP/1.1 200?&/*', 'latin1');
