@@ -88,7 +88,7 @@ test('--exe selects short-lived clients in the kernel at exec: each curl call is
   }
 });
 
-test('nginx serving a static file is traced, requests and errors alike', { skip: hasCommand('nginx') ? false : 'nginx is not installed (apt-get install nginx-light)' }, async (t) => {
+test('nginx serving a static file is traced, requests and errors alike, and heads it reads 1 KiB at a time are followed', { skip: hasCommand('nginx') ? false : 'nginx is not installed (apt-get install nginx-light)' }, async (t) => {
   const otlp = await startOtlpGrpcReceiver();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-nginx-'));
   fs.writeFileSync(path.join(dir, 'small.txt'), 'small file\n');
@@ -117,9 +117,20 @@ http { access_log off; sendfile on; keepalive_timeout 30;
   assert.equal(curl(`http://127.0.0.1:${port}/small.txt`), '200');
   assert.equal(curl(`http://127.0.0.1:${port}/big.bin`), '200');
   assert.equal(curl(`http://127.0.0.1:${port}/nope`), '404');
-  const spans = await otlp.waitFor((s) => s.length >= 3, 20_000);
+  // nginx reads a head into a 1 KiB buffer first (client_header_buffer_size):
+  // a traceparent behind a 3 KB cookie arrives in a later read.
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  assert.equal(curl(`http://127.0.0.1:${port}/small.txt?behind=cookie`, ['-H', `Cookie: sid=${'c'.repeat(3000)}`, '-H', `traceparent: ${traceparent}`]), '200');
+  const query = `q=${'x'.repeat(5000)}`;
+  assert.equal(curl(`http://127.0.0.1:${port}/small.txt?${query}`), '200');
+  const spans = await otlp.waitFor((s) => s.length >= 5, 20_000);
   assert.equal(await sonde.stop(), 0);
-  const byPath = new Map(spans.map((s) => [s.attributes['url.path'], s]));
+  const behind = spans.find((s) => s.attributes['url.query'] === 'behind=cookie');
+  assert.ok(behind, 'a span for the request with the 3 KB cookie');
+  assert.equal(behind.traceId, '4bf92f3577b34da6a3ce929d0e0e4736');
+  assert.equal(behind.parentSpanId, '00f067aa0ba902b7');
+  assert.ok(spans.some((s) => s.attributes['url.query'] === query), 'the 5 KB query string, whole');
+  const byPath = new Map(spans.filter((s) => s.attributes['url.query'] === undefined).map((s) => [s.attributes['url.path'], s]));
   assert.equal(byPath.get('/small.txt')?.attributes['http.response.status_code'], 200);
   assert.equal(byPath.get('/nope')?.attributes['http.response.status_code'], 404);
   assert.equal(byPath.get('/nope')?.statusCode, 'UNSET', 'a 404 is not a server error');
