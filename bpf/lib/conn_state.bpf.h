@@ -112,6 +112,7 @@ struct head_follow {
 	__u8 direction;
 	__u8 role_hint;
 	__u8 msg_class;
+	__u8 protocol;     /* enum sonde_protocol of the connection */
 	bool ended;        /* a piece ended with the blank line */
 	bool stuck;        /* nothing could be sent */
 };
@@ -134,6 +135,7 @@ static __always_inline void head_follow_init(struct head_follow *f, const struct
 	f->direction = a->direction;
 	f->role_hint = c->role_hint;
 	f->msg_class = c->cur_class;
+	f->protocol = c->protocol;
 	f->ended = false;
 	f->stuck = false;
 }
@@ -167,7 +169,7 @@ __noinline int head_follow_send(struct head_follow *f)
 	ev->hdr.msg_seq = f->msg_seq;
 	ev->hdr.timestamp_ns = f->now_ns;
 	ev->hdr.source = SONDE_SOURCE_SOCKET;
-	ev->hdr.protocol = SONDE_PROTO_HTTP1; /* only HTTP/1 heads are followed */
+	ev->hdr.protocol = f->protocol;
 	__builtin_memset(ev->hdr._pad, 0, sizeof(ev->hdr._pad));
 	ev->chunk_bytes = f->chunk_bytes > 0xffffffff ? 0xffffffff : f->chunk_bytes;
 	ev->payload_bytes = n;
