@@ -34,6 +34,7 @@ export const RECORD_OFFSETS = {
   request_payload_bytes: 160,
   response_payload_bytes: 164,
   stream_id: 168,
+  end_error_code: 172,
 } as const;
 export const RECORD_HEADER_BYTES = 176;
 
@@ -54,6 +55,13 @@ export const ExchangeFlags = {
    * the middle of a Content-Length body.
    */
   ResponseIncomplete: 1 << 5,
+  /**
+   * HTTP/2: some header fields are unknown (their HPACK entry predates
+   * sonde), or a header block was over its bound or broke HPACK.
+   */
+  HeadersIncomplete: 1 << 6,
+  /** HTTP/2: RST_STREAM or GOAWAY ended the stream; see {@link Exchange.endErrorCode}. */
+  StreamReset: 1 << 7,
 } as const;
 
 /** How the exchange's trace context was decided. */
@@ -75,7 +83,10 @@ export enum LinkSource {
  */
 export enum ExchangeProtocol {
   Http1 = 1,
-  /** Reserved: no stitcher produces it yet. */
+  /**
+   * HTTP/2 and gRPC: payloads are decoded header fields as text lines
+   * ("HTTP2_PAYLOAD" in native/src/core/ExchangeRecord.h).
+   */
   Http2 = 2,
 }
 
@@ -94,6 +105,8 @@ export interface Exchange {
   protocol: ExchangeProtocol;
   /** The HTTP/2 stream the exchange travelled on; 0 for HTTP/1. */
   streamId: number;
+  /** HTTP/2 error code of the RST_STREAM or GOAWAY that ended the stream; 0 otherwise. */
+  endErrorCode: number;
   flags: number;
   linkSource: LinkSource;
   traceFlags: number;
@@ -168,6 +181,7 @@ export function decodeExchanges(batch: Buffer, onExchange: (x: Exchange) => void
       role,
       protocol: protocol as ExchangeProtocol,
       streamId: batch.readUInt32LE(offset + RECORD_OFFSETS.stream_id),
+      endErrorCode: batch.readUInt32LE(offset + RECORD_OFFSETS.end_error_code),
       flags: batch[offset + RECORD_OFFSETS.flags],
       linkSource: batch[offset + RECORD_OFFSETS.link_source] as LinkSource,
       traceFlags: batch[offset + RECORD_OFFSETS.trace_flags],

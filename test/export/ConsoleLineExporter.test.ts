@@ -40,6 +40,7 @@ function exchange(over: ExchangeOverrides): Exchange {
     role: 'server',
     protocol: ExchangeProtocol.Http1,
     streamId: 0,
+    endErrorCode: 0,
     flags: 0,
     linkSource: LinkSource.None,
     traceFlags: 1,

@@ -23,6 +23,7 @@ interface RecordSpec {
   role?: number;
   protocol?: number;
   streamId?: number;
+  endErrorCode?: number;
   flags?: number;
   linkSource?: number;
   traceFlags?: number;
@@ -75,6 +76,7 @@ function encode(spec: RecordSpec = {}): Buffer {
   b.writeUInt8(spec.role ?? 1, o.role);
   b.writeUInt8(spec.protocol ?? ExchangeProtocol.Http1, o.protocol);
   b.writeUInt32LE(spec.streamId ?? 0, o.stream_id);
+  b.writeUInt32LE(spec.endErrorCode ?? 0, o.end_error_code);
   b.writeUInt8(spec.flags ?? 0, o.flags);
   b.writeUInt8(spec.linkSource ?? 0, o.link_source);
   b.writeUInt8(spec.traceFlags ?? 1, o.trace_flags);
@@ -123,7 +125,7 @@ function plain(x: Exchange): Omit<Exchange, 'payload'> & { requestHead: string; 
 // Layout
 // ---------------------------------------------------------------------------
 
-test('RECORD_OFFSETS describe a packed header with no overlaps and no gaps but _pad0 and _pad1', () => {
+test('RECORD_OFFSETS describe a packed header with no overlaps and no gaps but _pad0', () => {
   const sizes: Record<keyof typeof RECORD_OFFSETS, number> = {
     record_bytes: 4,
     role: 1,
@@ -153,23 +155,23 @@ test('RECORD_OFFSETS describe a packed header with no overlaps and no gaps but _
     request_payload_bytes: 4,
     response_payload_bytes: 4,
     stream_id: 4,
+    end_error_code: 4,
   };
   const fields = (Object.keys(sizes) as Array<keyof typeof RECORD_OFFSETS>).sort((a, b) => RECORD_OFFSETS[a] - RECORD_OFFSETS[b]);
   let end = 0;
   for (const f of fields) {
     assert.ok(RECORD_OFFSETS[f] >= end, `${f} overlaps the field before it`);
-    // The only holes are the 1-byte _pad0 after protocol and the 4-byte
-    // _pad1 that ends the header.
+    // The only hole is the 1-byte _pad0 after protocol.
     if (f !== 'local_addr') assert.equal(RECORD_OFFSETS[f], end, `${f} should follow the field before it`);
     else assert.equal(RECORD_OFFSETS[f], end + 1);
     end = RECORD_OFFSETS[f] + sizes[f];
   }
-  assert.equal(end + 4, RECORD_HEADER_BYTES);
+  assert.equal(end, RECORD_HEADER_BYTES);
   assert.equal(RECORD_HEADER_BYTES % 8, 0, 'records stay 8-byte multiples');
 });
 
 test('ExchangeFlags bits match ExchangeRecord.h', () => {
-  assert.deepEqual(ExchangeFlags, { NoResponse: 1, ClosedBeforeResponse: 2, EndEstimated: 4, EventsLost: 8, PreexistingConnection: 16, ResponseIncomplete: 32 });
+  assert.deepEqual(ExchangeFlags, { NoResponse: 1, ClosedBeforeResponse: 2, EndEstimated: 4, EventsLost: 8, PreexistingConnection: 16, ResponseIncomplete: 32, HeadersIncomplete: 64, StreamReset: 128 });
   assert.deepEqual([LinkSource.None, LinkSource.TraceparentHeader, LinkSource.PeerClient, LinkSource.EnclosingServer], [0, 1, 2, 3]);
 });
 
@@ -205,6 +207,7 @@ test('decodes every field of a single server record', () => {
     comm: 'gunicorn',
     protocol: ExchangeProtocol.Http2,
     streamId: 0xfffffffd,
+    endErrorCode: 0x8,
     request: Buffer.from('GET /a HTTP/1.1\r\nHost: x\r\n\r\n'),
     response: Buffer.from('HTTP/1.1 200 OK\r\n\r\n'),
   });
@@ -214,6 +217,7 @@ test('decodes every field of a single server record', () => {
     role: 'server',
     protocol: ExchangeProtocol.Http2,
     streamId: 0xfffffffd,
+    endErrorCode: 0x8,
     flags: ExchangeFlags.EndEstimated | ExchangeFlags.PreexistingConnection,
     linkSource: LinkSource.TraceparentHeader,
     traceFlags: 1,

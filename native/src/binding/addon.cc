@@ -331,6 +331,7 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   SONDE_OFFSET(rec, ExchangeRecord, request_payload_bytes);
   SONDE_OFFSET(rec, ExchangeRecord, response_payload_bytes);
   SONDE_OFFSET(rec, ExchangeRecord, stream_id);
+  SONDE_OFFSET(rec, ExchangeRecord, end_error_code);
   out.Set("exchangeRecord", rec);
 
   Napi::Object ev = Napi::Object::New(env);
@@ -366,6 +367,8 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   flags.Set("EventsLost", Napi::Number::New(env, kEventsLost));
   flags.Set("PreexistingConnection", Napi::Number::New(env, kPreexistingConnection));
   flags.Set("ResponseIncomplete", Napi::Number::New(env, kResponseIncomplete));
+  flags.Set("HeadersIncomplete", Napi::Number::New(env, kHeadersIncomplete));
+  flags.Set("StreamReset", Napi::Number::New(env, kStreamReset));
   out.Set("exchangeFlags", flags);
   // Named as test/native/fakeEvents.ts (Dir, Role, Cls) and
   // src/native/exchangeDecoder.ts (LinkSource, ExchangeProtocol,

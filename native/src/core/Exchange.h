@@ -38,6 +38,7 @@ struct Exchange {
   bool has_response = false;
   uint8_t flags = 0;       // ExchangeFlag bits
   uint32_t stream_id = 0;  // 0 where the protocol has no streams
+  uint32_t end_error_code = 0;  // HTTP/2: code of the RST_STREAM/GOAWAY that ended it
   bool linked = false;     // the linker has assigned `context`
   TraceContext context;
 };

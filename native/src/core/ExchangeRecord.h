@@ -20,8 +20,20 @@ enum class ExchangeRole : uint8_t { Server = 1, Client = 2 };
 // src/protocols/index.ts on a new protocol.
 enum class Protocol : uint8_t {
   Http1 = 1,
-  Http2 = 2,  // reserved: no stitcher yet
+  Http2 = 2,  // payloads: header fields as text lines (HTTP2_PAYLOAD below)
 };
+
+// HTTP2_PAYLOAD: how an HTTP/2 exchange's payloads read. Both are decoded
+// header fields, one per line ending in "\r\n", in wire order, pseudo-header
+// fields included (":method: GET"):
+//   "name: value"  a field;
+//   "?name"        a field whose value refers to an HPACK dynamic-table
+//                  entry inserted before sonde saw the connection;
+//   "?"            the same, with the name unknown too.
+// The response payload holds the response's header fields, then, when the
+// stream ended with trailers, an empty line and the trailer fields. HPACK
+// forbids CR, LF and NUL in names and values (RFC 9113 §8.2.1); the
+// stitcher replaces any with a space, so lines never break inside a field.
 
 // Bits of ExchangeRecord::flags.
 enum ExchangeFlag : uint8_t {
@@ -31,6 +43,11 @@ enum ExchangeFlag : uint8_t {
   kEventsLost = 1 << 3,        // a boundary event of this connection was lost
   kPreexistingConnection = 1 << 4, // connection opened before sonde saw it
   kResponseIncomplete = 1 << 5, // closed out before its framing said it was over
+  // HTTP/2: some header fields are unknown ("?" lines), or a header block
+  // was over its bound or broke HPACK and is missing altogether.
+  kHeadersIncomplete = 1 << 6,
+  // HTTP/2: RST_STREAM or GOAWAY ended the stream (end_error_code says why).
+  kStreamReset = 1 << 7,
 };
 
 // How the trace context of the exchange was decided.
@@ -72,7 +89,7 @@ struct ExchangeRecord {
   uint32_t request_payload_bytes;
   uint32_t response_payload_bytes;
   uint32_t stream_id;     // HTTP/2 stream; 0 for HTTP/1
-  uint32_t _pad1;         // keeps records a multiple of 8 bytes
+  uint32_t end_error_code; // HTTP/2 error code of the RST_STREAM/GOAWAY that ended the stream
 };
 #pragma pack(pop)
 

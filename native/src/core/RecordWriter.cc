@@ -36,6 +36,7 @@ void RecordWriter::write(const Connection& c, const Exchange& x, Protocol protoc
   rec.request_payload_bytes = x.request.payload.size();
   rec.response_payload_bytes = x.response.payload.size();
   rec.stream_id = x.stream_id;
+  rec.end_error_code = x.end_error_code;
 
   size_t at = output_.size();
   output_.resize(at + rec.record_bytes);
