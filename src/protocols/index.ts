@@ -5,6 +5,7 @@
 import type { ProtocolDescriber } from './Describer';
 import { ExchangeProtocol } from '../native/exchangeDecoder';
 import { http1Describer } from './http1/describe';
+import { http2Describer } from './http2/describe';
 
 export type { DescribeContext, DescribeFailure, Description, ProtocolDescriber } from './Describer';
 export { lastSeenNs } from './Describer';
@@ -16,4 +17,5 @@ export type DescriberRegistry = ReadonlyMap<number, ProtocolDescriber>;
 // which lines up with Protocol in native/src/core/ExchangeRecord.h.
 export const describers: DescriberRegistry = new Map<number, ProtocolDescriber>([
   [ExchangeProtocol.Http1, http1Describer],
+  [ExchangeProtocol.Http2, http2Describer],
 ]);

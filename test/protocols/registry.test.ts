@@ -22,14 +22,16 @@ const TEST_PROTOCOL = 99;
  * these tests keep up with the record as it gains fields. The heads are
  * HTTP/1: a fake describer must be the one that makes them into a span.
  */
-function batch(): Buffer {
-  const request = Buffer.from('GET /orders/7 HTTP/1.1\r\n\r\n');
-  const response = Buffer.from('HTTP/1.1 200 OK\r\n\r\n');
+function batch(
+  protocol: ExchangeProtocol = ExchangeProtocol.Http1,
+  request = Buffer.from('GET /orders/7 HTTP/1.1\r\n\r\n'),
+  response = Buffer.from('HTTP/1.1 200 OK\r\n\r\n'),
+): Buffer {
   const o = RECORD_OFFSETS;
   const b = Buffer.alloc(RECORD_HEADER_BYTES + request.length + response.length);
   b.writeUInt32LE(b.length, o.record_bytes);
   b.writeUInt8(1, o.role);
-  b.writeUInt8(ExchangeProtocol.Http1, o.protocol);
+  b.writeUInt8(protocol, o.protocol);
   b.writeUInt8(1, o.trace_flags);
   b.writeUInt32LE(4242, o.pid);
   b.writeUInt16LE(2, o.family);
@@ -112,13 +114,22 @@ test('a protocol id with no describer is an unknown-protocol failure, not a thro
   assert.deepEqual(buildSpan(decoded(1), ctx(new Map([[TEST_PROTOCOL, fake]]))), { ok: false, reason: 'unknown-protocol' });
 });
 
-test('the built-in registry reads protocol 1 as HTTP/1', () => {
-  assert.deepEqual([...describers.keys()], [1]);
+test('the built-in registry reads protocol 1 as HTTP/1, protocol 2 as HTTP/2 and gRPC', () => {
+  assert.deepEqual([...describers.keys()], [1, 2]);
   const s = span(buildSpan(decoded(1), ctx()));
   assert.equal(s.name, 'GET /orders/:id');
   assert.equal(s.kind, SpanKind.SERVER);
   assert.equal(s.attributes['http.route'], '/orders/:id');
   assert.equal(s.attributes['http.response.status_code'], 200);
+
+  const h2: Exchange[] = [];
+  const request = Buffer.from(':method: GET\r\n:scheme: http\r\n:authority: shop:8080\r\n:path: /orders/7\r\n');
+  const response = Buffer.from(':status: 200\r\n');
+  decodeExchanges(batch(ExchangeProtocol.Http2, request, response), (x) => h2.push(x));
+  const s2 = span(buildSpan(h2[0], ctx()));
+  assert.equal(s2.name, 'GET /orders/:id');
+  assert.equal(s2.attributes['network.protocol.version'], '2');
+  assert.equal(s2.attributes['http.response.status_code'], 200);
 });
 
 function pipeline(protocols?: DescriberRegistry) {
@@ -136,7 +147,13 @@ function pipeline(protocols?: DescriberRegistry) {
 }
 
 test('the pipeline counts every reason of the built-in describers, and unknown-protocol, from zero', () => {
-  assert.deepEqual(pipeline().p.counters.unparsed, { 'request-not-http': 0, 'request-truncated': 0, 'request-malformed': 0, 'unknown-protocol': 0 });
+  assert.deepEqual(pipeline().p.counters.unparsed, {
+    'request-not-http': 0,
+    'request-truncated': 0,
+    'request-malformed': 0,
+    'http2-request-headers-missing': 0,
+    'unknown-protocol': 0,
+  });
 });
 
 test('the pipeline hands a decoded record to the describer of its protocol id, and counts one it has none for', async () => {
