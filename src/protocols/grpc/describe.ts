@@ -52,6 +52,9 @@ export function describeGrpc(x: Exchange, request: FieldBlock, response: Http2Re
     attributes['sonde.rpc.method_unknown'] = true;
   }
   setEndpointAttributes(attributes, x, serverEndpoint(x, request));
+  // Unlike an HTTP span's, an RPC span's transport is not implied by its other attributes.
+  attributes['network.protocol.name'] = 'http';
+  attributes['network.protocol.version'] = '2';
   setCaptureAttributes(attributes, x, [request, response.headers, response.trailers]);
   return {
     ok: true,

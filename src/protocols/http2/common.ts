@@ -43,8 +43,6 @@ export function setEndpointAttributes(a: Attributes, x: Exchange, server: Server
   if (x.role === 'server') a['client.address'] = x.remoteAddress;
   a['network.peer.address'] = x.remoteAddress;
   a['network.peer.port'] = x.remotePort;
-  a['network.protocol.name'] = 'http';
-  a['network.protocol.version'] = '2';
 }
 
 /**

@@ -59,6 +59,9 @@ export function describeHttp2(x: Exchange, ctx: DescribeContext): Description | 
   if (isServer) setServerUrl(attributes, target);
   else setClientUrl(attributes, x, target, server);
   setEndpointAttributes(attributes, x, server);
+  // network.protocol.name is left out as for HTTP/1: the HTTP conventions
+  // ask for it only when it is not "http".
+  attributes['network.protocol.version'] = '2';
 
   const userAgent = fieldValue(request, 'user-agent');
   if (typeof userAgent === 'string') attributes['user_agent.original'] = userAgent;

@@ -117,10 +117,6 @@ function parseLine(text: string, start: number, end: number): Http2Field {
       return { name: lowerCased(text.slice(start, i)), value: text.slice(i + 2, end) };
     }
   }
-  // "name: " with an empty value may reach here with its SP as the last char.
-  if (end - start >= 2 && text.charCodeAt(end - 2) === COLON && text.charCodeAt(end - 1) === SP) {
-    return { name: lowerCased(text.slice(start, end - 2)), value: '' };
-  }
   return { name: undefined, value: undefined };
 }
 

@@ -56,7 +56,6 @@ test('server GET: query redacted, :authority gives server.address/port, HTTP/2 p
     'client.address': '10.0.0.9',
     'network.peer.address': '10.0.0.9',
     'network.peer.port': 51234,
-    'network.protocol.name': 'http',
     'network.protocol.version': '2',
     'user_agent.original': 'curl/8.5.0',
     'http.response.body.size': 1234,
@@ -82,7 +81,6 @@ test('client GET: url.full from :scheme, :authority and :path, query redacted', 
     'server.port': 443,
     'network.peer.address': '10.0.0.20',
     'network.peer.port': 443,
-    'network.protocol.name': 'http',
     'network.protocol.version': '2',
     'http.response.status_code': 200,
   });
@@ -209,7 +207,6 @@ test('request headers missing (block lost, HeadersIncomplete): still a span, eve
     'client.address': '10.0.0.9',
     'network.peer.address': '10.0.0.9',
     'network.peer.port': 51234,
-    'network.protocol.name': 'http',
     'network.protocol.version': '2',
     'http.response.status_code': 200,
   });
