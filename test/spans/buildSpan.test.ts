@@ -917,6 +917,107 @@ test('an end before the start gives a zero duration, never a negative one', () =
 // Validity as ReadableSpans, secrets
 // ---------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------
+// HTTP/2 and gRPC (protocol id 2): header fields as text lines
+// ---------------------------------------------------------------------------
+
+function h2Lines(...pairs: [string, string][]): Buffer {
+  return wire(pairs.map(([n, v]) => `${n}: ${v}\r\n`).join(''));
+}
+
+test('an HTTP/2 exchange becomes an HTTP span through the built-in registry, with ids and exact times', () => {
+  const span = build(
+    exchange({
+      protocol: ExchangeProtocol.Http2,
+      streamId: 5,
+      parentSpanId: PARENT_ID,
+      requestHead: h2Lines([':method', 'GET'], [':scheme', 'https'], [':authority', 'shop:8443'], [':path', '/users/7?session=abc&x=1'], ['authorization', SECRET_AUTH], ['cookie', SECRET_COOKIE]),
+      responseHead: h2Lines([':status', '200'], ['set-cookie', SECRET_SET_COOKIE]),
+    }),
+    ctx(['/users/:id']),
+  );
+  assert.equal(span.name, 'GET /users/:id');
+  assert.equal(span.kind, SpanKind.SERVER);
+  assert.deepEqual(span.attributes, {
+    'http.request.method': 'GET',
+    'url.scheme': 'https',
+    'url.path': '/users/7',
+    'url.query': 'session=REDACTED&x=1',
+    'http.route': '/users/:id',
+    'server.address': 'shop',
+    'server.port': 8443,
+    'client.address': '10.0.0.9',
+    'network.peer.address': '10.0.0.9',
+    'network.peer.port': 51234,
+    'network.protocol.version': '2',
+    'http.request.body.size': 187,
+    'http.response.body.size': 342,
+    'http.response.status_code': 200,
+  });
+  assert.deepEqual(span.startTime, [1_700_000_004, 0]);
+  assert.deepEqual(span.endTime, [1_700_000_004, 249_999_999]);
+  assert.equal(span.parentSpanContext?.spanId, PARENT_ID);
+});
+
+test('an HTTP/2 client stream reset by the server: ERROR named by the error code', () => {
+  const span = build(
+    exchange({
+      protocol: ExchangeProtocol.Http2,
+      role: 'client',
+      flags: ExchangeFlags.StreamReset,
+      endErrorCode: 7,
+      requestHead: h2Lines([':method', 'POST'], [':scheme', 'http'], [':authority', 'inv:9000'], [':path', '/v1/reserve'], ['cookie', SECRET_COOKIE]),
+      responseHead: Buffer.alloc(0),
+      responseStartNs: 0,
+      responseEndNs: 0,
+    }),
+  );
+  assert.equal(span.name, 'POST');
+  assert.equal(span.status.code, SpanStatusCode.ERROR);
+  assert.equal(span.attributes['error.type'], 'REFUSED_STREAM');
+  assert.equal(span.attributes['sonde.http2.error_code'], 'REFUSED_STREAM');
+  assert.equal(span.attributes['url.full'], 'http://inv:9000/v1/reserve');
+  // No response: the span ends with the request.
+  assert.deepEqual(span.endTime, [1_700_000_004, 99_999]);
+});
+
+test('a gRPC call on protocol id 2 becomes an RPC span, and serializes to OTLP', () => {
+  const result = buildSpan(
+    exchange({
+      protocol: ExchangeProtocol.Http2,
+      role: 'client',
+      remoteAddress: '10.0.0.30',
+      remotePort: 50051,
+      requestHead: h2Lines([':method', 'POST'], [':scheme', 'http'], [':path', '/shop.v1.Inventory/GetItem'], [':authority', 'inventory:50051'], ['content-type', 'application/grpc'], ['authorization', SECRET_AUTH]),
+      responseHead: Buffer.concat([h2Lines([':status', '200'], ['content-type', 'application/grpc']), wire('\r\n'), h2Lines(['grpc-status', '5'], ['grpc-message', 'item%207%20not%20found'])]),
+    }),
+    ctx(['/*']),
+  );
+  const span = ok(result);
+  assert.equal(span.name, 'shop.v1.Inventory/GetItem');
+  assert.equal(span.kind, SpanKind.CLIENT);
+  assert.deepEqual(span.status, { code: SpanStatusCode.ERROR, message: 'item 7 not found' });
+  assert.deepEqual(span.attributes, {
+    'rpc.system': 'grpc',
+    'rpc.service': 'shop.v1.Inventory',
+    'rpc.method': 'GetItem',
+    'rpc.grpc.status_code': 5,
+    'error.type': 'NOT_FOUND',
+    'server.address': 'inventory',
+    'server.port': 50051,
+    'network.peer.address': '10.0.0.30',
+    'network.peer.port': 50051,
+    'network.protocol.name': 'http',
+    'network.protocol.version': '2',
+  });
+  const bytes = ProtobufTraceSerializer.serializeRequest([span]);
+  assert.ok(bytes);
+  const [received] = decodeExportTraceServiceRequest(bytes);
+  assert.equal(received.name, 'shop.v1.Inventory/GetItem');
+  assert.equal(received.statusCode, 'ERROR');
+  assert.deepEqual(received.attributes, span.attributes as Record<string, string | number>);
+});
+
 test('built spans go through a real InMemorySpanExporter unchanged', async () => {
   assert.ok(built.length >= 10, `expected the tests above to have built spans, got ${built.length}`);
   const exporter = new InMemorySpanExporter();
