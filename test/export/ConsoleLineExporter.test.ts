@@ -223,3 +223,58 @@ test('a 5 KB query string is cut to a terminal-sized target with a marker; the s
   assert.ok(target.startsWith('/search?q=xxx') && target.endsWith('…'), target);
   assert.match(text, / 200 2\.50ms trace=/);
 });
+
+function h2(...lines: string[]): Buffer {
+  return Buffer.from(lines.map((l) => `${l}\r\n`).join(''), 'latin1');
+}
+
+test('HTTP/2 spans read like HTTP/1 ones; what the capture could not tell shows as "?"', () => {
+  const protocol = ExchangeProtocol.Http2;
+  assert.equal(
+    line({ protocol, requestHead: h2(':method: GET', ':scheme: https', ':authority: shop', ':path: /users/42?expand=1'), responseHead: h2(':status: 200') }),
+    'checkout         SERVER GET    /users/:id 200 2.50ms trace=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7',
+  );
+  assert.equal(
+    line({ protocol, flags: ExchangeFlags.HeadersIncomplete, requestHead: h2('?:method', ':scheme: http', '?:path'), responseHead: h2(':status: 200') }),
+    'checkout         SERVER ?      ? 200 2.50ms trace=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7',
+  );
+  assert.equal(
+    line({ protocol, role: 'client', flags: ExchangeFlags.HeadersIncomplete, requestHead: h2(':method: GET', ':scheme: http', ':authority: inv:9000', '?'), responseHead: h2('?:status') }),
+    'checkout         CLIENT GET    http://inv:9000/? ? 2.50ms trace=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7',
+  );
+  assert.equal(
+    line({
+      protocol,
+      role: 'client',
+      flags: ExchangeFlags.StreamReset,
+      endErrorCode: 8,
+      requestHead: h2(':method: POST', ':scheme: http', ':authority: inv:9000', ':path: /v1/x'),
+      responseHead: Buffer.alloc(0),
+      responseStartNs: 0,
+      responseEndNs: 0,
+    }),
+    'checkout         CLIENT POST   http://inv:9000/v1/x CANCEL 0.10ms trace=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7',
+  );
+});
+
+test('gRPC spans: "gRPC", the call, and the status by name on either side', () => {
+  const protocol = ExchangeProtocol.Http2;
+  const call = h2(':method: POST', ':scheme: http', ':path: /shop.v1.Inventory/GetItem', 'content-type: application/grpc');
+  const trailers = (status: string) => Buffer.concat([h2(':status: 200', 'content-type: application/grpc'), h2(''), h2(`grpc-status: ${status}`)]);
+  assert.equal(
+    line({ protocol, requestHead: call, responseHead: trailers('0') }),
+    'checkout         SERVER gRPC   shop.v1.Inventory/GetItem OK 2.50ms trace=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7',
+  );
+  assert.equal(
+    line({ protocol, requestHead: call, responseHead: trailers('5') }),
+    'checkout         SERVER gRPC   shop.v1.Inventory/GetItem NOT_FOUND 2.50ms trace=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7',
+  );
+  assert.equal(
+    line({ protocol, role: 'client', flags: ExchangeFlags.HeadersIncomplete, requestHead: h2(':method: POST', '?:path', 'content-type: application/grpc'), responseHead: h2(':status: 200') }),
+    'checkout         CLIENT gRPC   ? ? 2.50ms trace=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7',
+  );
+  assert.equal(
+    line({ protocol, role: 'client', flags: ExchangeFlags.StreamReset, endErrorCode: 7, requestHead: call, responseHead: Buffer.alloc(0), responseStartNs: 0, responseEndNs: 0 }),
+    'checkout         CLIENT gRPC   shop.v1.Inventory/GetItem REFUSED_STREAM 0.10ms trace=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7',
+  );
+});
