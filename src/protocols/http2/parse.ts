@@ -45,7 +45,6 @@ export interface Http2Response {
 export const UNKNOWN: unique symbol = Symbol('unknown');
 export type Unknown = typeof UNKNOWN;
 
-const LF = 10;
 const CR = 13;
 const SP = 32;
 const COLON = 58;
