@@ -19,6 +19,7 @@
         "native/src/core/ConnTracker.cc",
         "native/src/core/ConnectionTable.cc",
         "native/src/core/Http1Stitcher.cc",
+        "native/src/core/Http2Stitcher.cc",
         "native/src/core/RecordWriter.cc",
         "native/src/core/TraceLinker.cc",
         "native/src/core/Traceparent.cc",

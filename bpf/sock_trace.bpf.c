@@ -88,7 +88,13 @@ static __always_inline void on_io_exit(long ret)
 
 	struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = args.fd };
 	struct sonde_conn_state *c = bpf_map_lookup_elem(&conn_states, &key);
-	if (!c || (c->flags & SONDE_CONN_IGNORED) || c->cur_direction != SONDE_DIR_EGRESS)
+	if (!c || (c->flags & SONDE_CONN_IGNORED))
+		return;
+	if (c->protocol == SONDE_PROTO_HTTP2) {
+		h2_walk(c, &args, pid_tgid, ret, bpf_ktime_get_ns());
+		return;
+	}
+	if (c->cur_direction != SONDE_DIR_EGRESS)
 		return;
 	c->cur_bytes += ret;
 	c->cur_last_ns = bpf_ktime_get_ns();

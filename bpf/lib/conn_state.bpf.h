@@ -71,6 +71,8 @@ static __always_inline struct user_chunk resolve_chunk(const struct io_args *a)
 	return uc;
 }
 
+#include "http2_frames.bpf.h"
+
 /* Classifies the first 8 bytes of a message: the held-back short chunk
  * (prefix_bytes of c->short_prefix, 0..7), then the chunk's own bytes. */
 static __always_inline __u8 peek_class(const struct sonde_conn_state *c, __u32 prefix_bytes,
@@ -368,6 +370,13 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 	}
 	if (c->flags & SONDE_CONN_IGNORED)
 		return;
+	if (c->protocol == SONDE_PROTO_HTTP2) {
+		/* Frames, not messages: reads are walked here, writes at exit
+		 * (where the byte count says how much really went). */
+		if (account_bytes)
+			h2_walk(c, a, pid_tgid, chunk_bytes, now_ns);
+		return;
+	}
 
 	struct user_chunk uc = resolved ? *resolved : resolve_chunk(a);
 	__u32 prefix_bytes = 0;
@@ -396,6 +405,9 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 	/* Peek at every chunk, not only at flips, so that pipelined messages
 	 * written one per syscall are told apart. */
 	__u8 msg_class = peek_class(c, prefix_bytes, &uc, chunk_bytes);
+	if (msg_class == SONDE_CLASS_UNKNOWN && !(c->flags & SONDE_CONN_SYNCED) && !prefix_bytes &&
+	    h2_chunk_starts_with_frames(uc.base, uc.len < chunk_bytes ? uc.len : chunk_bytes))
+		msg_class = SONDE_CLASS_HTTP2_FRAMES;
 	if (flipped || msg_class != SONDE_CLASS_UNKNOWN) {
 		struct sonde_prev_message prev = {
 			.last_chunk_ns = c->cur_last_ns,
@@ -413,7 +425,8 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 		c->head_left_bytes = 0;
 		if (msg_class != SONDE_CLASS_UNKNOWN) {
 			c->flags |= SONDE_CONN_SYNCED;
-			c->protocol = msg_class == SONDE_CLASS_HTTP2_PREFACE ? SONDE_PROTO_HTTP2 : SONDE_PROTO_HTTP1;
+			bool h2 = msg_class == SONDE_CLASS_HTTP2_PREFACE || msg_class == SONDE_CLASS_HTTP2_FRAMES;
+			c->protocol = h2 ? SONDE_PROTO_HTTP2 : SONDE_PROTO_HTTP1;
 		} else if (!(c->flags & SONDE_CONN_SYNCED)) {
 			if (++c->unknown_starts >= max_unknown_starts) {
 				c->flags |= SONDE_CONN_IGNORED;
@@ -432,6 +445,13 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 				.msg_class = msg_class,
 			};
 			emit_msg_start(c, &m);
+			if (c->protocol == SONDE_PROTO_HTTP2) {
+				h2_start(c, a->direction, msg_class == SONDE_CLASS_HTTP2_PREFACE,
+					 c->role_hint == SONDE_ROLE_UNKNOWN);
+				if (account_bytes)
+					h2_walk(c, a, pid_tgid, chunk_bytes, now_ns);
+				return;
+			}
 		}
 	} else if (c->head_left_bytes) {
 		struct head_follow f;

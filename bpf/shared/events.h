@@ -31,6 +31,19 @@
  * trailer ("\r\n0\r\nX-T: 1\r\n\r\n" is 16). */
 #define SONDE_TAIL_BYTES 16
 
+/* HTTP/2 connections are walked frame by frame in the kernel. Each frame
+ * travels as its 9-byte header, followed by its payload except for DATA
+ * frames, whose payload never leaves the kernel. Of any other frame, at
+ * most SONDE_H2_COPY_BOUND payload bytes are copied (the protocol's default
+ * SETTINGS_MAX_FRAME_SIZE): a header block frame longer than that reaches
+ * userspace cut, and is counted as truncated there. An event carries at
+ * most SONDE_H2_EVENT_BYTES; a syscall with more gives several events. */
+#define SONDE_H2_COPY_BOUND 16384
+#define SONDE_H2_EVENT_BYTES 16384
+/* Walk steps per syscall (a frame header, a copy of up to 4 KiB, a skip, or
+ * the next iovec): about 2000 frames. A syscall with more loses the walk. */
+#define SONDE_H2_MAX_STEPS 4096
+
 /* Event kinds: the first byte of every ring-buffer record.
  * Requires update in native/src/core/ConnTracker.cc on change. */
 enum sonde_event_kind {
@@ -39,6 +52,7 @@ enum sonde_event_kind {
 	SONDE_EV_SELF_CONNECT = 3, /* sonde's own outgoing connection (exporters) */
 	SONDE_EV_PROCESS_EXIT = 4, /* a selected process exited */
 	SONDE_EV_MSG_CONTINUE = 5, /* more of a request head than the start carried */
+	SONDE_EV_H2_FRAMES = 6,    /* an HTTP/2 connection's frames, DATA payload left out */
 };
 
 enum sonde_direction {
@@ -54,6 +68,7 @@ enum sonde_msg_class {
 	SONDE_CLASS_HTTP1_REQUEST = 1,
 	SONDE_CLASS_HTTP1_RESPONSE = 2,
 	SONDE_CLASS_HTTP2_PREFACE = 3,
+	SONDE_CLASS_HTTP2_FRAMES = 4, /* HTTP/2 frames on a connection seen mid-life */
 };
 
 /* Where an event's bytes were seen. Requires update in JS_layout and
@@ -67,7 +82,7 @@ enum sonde_source {
 enum sonde_protocol {
 	SONDE_PROTO_UNKNOWN = 0,
 	SONDE_PROTO_HTTP1 = 1,
-	SONDE_PROTO_HTTP2 = 2, /* by its client preface */
+	SONDE_PROTO_HTTP2 = 2, /* by its client preface, or its frame headers */
 };
 
 /* Values of the traced_pids map. */
@@ -158,6 +173,36 @@ struct sonde_msg_continue_event {
 	__u8 payload[SONDE_MAX_PAYLOAD_BYTES];
 };
 
+/* Bits of sonde_h2_frames_event.flags. Requires update in
+ * native/src/core/Http2Stitcher.cc on change. */
+enum sonde_h2_frames_flags {
+	/* The walk of this direction (re)starts at first_frame_offset: frames
+	 * before it were never seen, so the reader starts afresh. */
+	SONDE_H2_SYNC_START = 1,
+	/* ... on a connection seen mid-life, or after a loss: the HPACK
+	 * dynamic table holds entries inserted before. */
+	SONDE_H2_MID_LIFE = 2,
+	/* The walk lost the frame boundaries after these bytes (a frame header
+	 * that breaks the protocol, an unreadable buffer, too many frames): the
+	 * direction waits for a chunk that starts with plausible frames. */
+	SONDE_H2_LOST = 4,
+};
+
+/* The frames one syscall moved in one direction of an HTTP/2 connection,
+ * in order, DATA payload left out (see SONDE_H2_COPY_BOUND). Successive
+ * events of a direction continue each other: a frame may begin in one and
+ * end in the next. hdr.msg_seq counts these events with the message starts,
+ * so a gap shows a loss. */
+struct sonde_h2_frames_event {
+	struct sonde_event_header hdr;
+	__u32 chunk_bytes;        /* bytes the syscall moved */
+	__u32 payload_bytes;      /* bytes of payload[] that follow */
+	__u16 first_frame_offset; /* where the first frame header in payload[] starts; 0xffff: none */
+	__u8 flags;               /* enum sonde_h2_frames_flags */
+	__u8 _pad[5];
+	__u8 payload[SONDE_H2_EVENT_BYTES];
+};
+
 struct sonde_self_connect_event {
 	struct sonde_event_header hdr;
 	struct sonde_tuple tuple;
@@ -173,6 +218,22 @@ struct sonde_process_exit_event {
 struct sonde_conn_key {
 	__u32 pid;
 	__s32 fd;
+};
+
+/* Where the kernel's walk of one direction of an HTTP/2 connection is. */
+enum sonde_h2_walk_state {
+	SONDE_H2_WALK_OFF = 0,      /* not an HTTP/2 connection */
+	SONDE_H2_WALK_UNSYNCED = 1, /* waiting for a chunk that starts with plausible frames */
+	SONDE_H2_WALK_SYNCED = 2,
+};
+
+struct sonde_h2_walk {
+	__u32 left;          /* payload bytes of the current frame still to pass */
+	__u32 copy_left;     /* of those, bytes still to copy */
+	__u8 state;          /* enum sonde_h2_walk_state */
+	__u8 pending_flags;  /* SONDE_H2_SYNC_START/MID_LIFE for the next event */
+	__u8 hdr_have;       /* bytes of a frame header split across syscalls */
+	__u8 hdr[9];
 };
 
 enum sonde_conn_flags {
@@ -206,9 +267,12 @@ struct sonde_conn_state {
 	__u8 tail[SONDE_TAIL_BYTES];
 	__u8 protocol;       /* enum sonde_protocol */
 	__u8 _pad[3];
+	/* HTTP/2: the frame walk of each direction, [direction - 1]. */
+	struct sonde_h2_walk h2[2];
 };
 
 #define SONDE_MSG_START_HEADER_BYTES (sizeof(struct sonde_msg_start_event) - SONDE_MAX_PAYLOAD_BYTES)
 #define SONDE_MSG_CONTINUE_HEADER_BYTES (sizeof(struct sonde_msg_continue_event) - SONDE_MAX_PAYLOAD_BYTES)
+#define SONDE_H2_FRAMES_HEADER_BYTES (sizeof(struct sonde_h2_frames_event) - SONDE_H2_EVENT_BYTES)
 
 #endif

@@ -48,6 +48,16 @@ export interface NativeCounters {
   connectionsTracked: number;
   linksAmbiguous: number;
   selfConnectionsIgnored: number;
+  /** HTTP/2 streams not followed: a connection had max_streams_per_connection open. */
+  h2StreamsDropped: number;
+  /** HTTP/2 header blocks over a bound, not decoded. */
+  h2HeaderBlocksTruncated: number;
+  /** HTTP/2 header blocks that broke HPACK; that direction's decoder starts again. */
+  h2HpackErrors: number;
+  /** HTTP/2 frame boundaries lost, in the kernel's walk or the reader. */
+  h2FrameErrors: number;
+  /** HTTP/2 exchanges with header fields whose HPACK entry predates sonde. */
+  h2HeadersUnknown: number;
 }
 
 export interface NativeTracerCounters extends NativeCounters {

@@ -19,9 +19,9 @@ export const EVENT_LAYOUT = {
   msgContinueHeaderBytes: 48,
 } as const;
 
-export const Kind = { MsgStart: 1, Close: 2, SelfConnect: 3, ProcessExit: 4, MsgContinue: 5 } as const;
+export const Kind = { MsgStart: 1, Close: 2, SelfConnect: 3, ProcessExit: 4, MsgContinue: 5, H2Frames: 6 } as const;
 export const Dir = { None: 0, Ingress: 1, Egress: 2 } as const;
-export const Cls = { Unknown: 0, Request: 1, Response: 2, H2Preface: 3 } as const;
+export const Cls = { Unknown: 0, Request: 1, Response: 2, H2Preface: 3, H2Frames: 4 } as const;
 export const Role = { Unknown: 0, Server: 1, Client: 2 } as const;
 export const Source = { Socket: 1, Tls: 2 } as const;
 export const Proto = { Unknown: 0, Http1: 1, Http2: 2 } as const;

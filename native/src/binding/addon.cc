@@ -71,6 +71,11 @@ void putTrackerCounters(Napi::Object& out, const TrackerCounters& c) {
   put("connectionsEvicted", c.connections_evicted);
   put("connectionsTracked", c.connections_tracked);
   put("linksAmbiguous", c.links_ambiguous);
+  put("h2StreamsDropped", c.h2_streams_dropped);
+  put("h2HeaderBlocksTruncated", c.h2_header_blocks_truncated);
+  put("h2HpackErrors", c.h2_hpack_errors);
+  put("h2FrameErrors", c.h2_frame_errors);
+  put("h2HeadersUnknown", c.h2_headers_unknown);
   put("selfConnectionsIgnored", c.self_connections_ignored);
 }
 
@@ -350,6 +355,9 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   ev.Set("maxPayloadBytes", Napi::Number::New(env, double(SONDE_MAX_PAYLOAD_BYTES)));
   ev.Set("msgContinueHeaderBytes", Napi::Number::New(env, double(SONDE_MSG_CONTINUE_HEADER_BYTES)));
   ev.Set("maxHeadBytes", Napi::Number::New(env, double(SONDE_MAX_HEAD_BYTES)));
+  ev.Set("h2FramesHeaderBytes", Napi::Number::New(env, double(SONDE_H2_FRAMES_HEADER_BYTES)));
+  ev.Set("h2EventBytes", Napi::Number::New(env, double(SONDE_H2_EVENT_BYTES)));
+  ev.Set("h2CopyBound", Napi::Number::New(env, double(SONDE_H2_COPY_BOUND)));
   out.Set("events", ev);
 
   // Enums and flags that tests and decoders spell out in TypeScript.
@@ -359,6 +367,7 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   kinds.Set("SelfConnect", Napi::Number::New(env, SONDE_EV_SELF_CONNECT));
   kinds.Set("ProcessExit", Napi::Number::New(env, SONDE_EV_PROCESS_EXIT));
   kinds.Set("MsgContinue", Napi::Number::New(env, SONDE_EV_MSG_CONTINUE));
+  kinds.Set("H2Frames", Napi::Number::New(env, SONDE_EV_H2_FRAMES));
   out.Set("eventKinds", kinds);
   Napi::Object flags = Napi::Object::New(env);
   flags.Set("NoResponse", Napi::Number::New(env, kNoResponse));
@@ -385,7 +394,11 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   out.Set("msgClasses", enumObject({{"Unknown", SONDE_CLASS_UNKNOWN},
                                     {"Request", SONDE_CLASS_HTTP1_REQUEST},
                                     {"Response", SONDE_CLASS_HTTP1_RESPONSE},
-                                    {"H2Preface", SONDE_CLASS_HTTP2_PREFACE}}));
+                                    {"H2Preface", SONDE_CLASS_HTTP2_PREFACE},
+                                    {"H2Frames", SONDE_CLASS_HTTP2_FRAMES}}));
+  out.Set("h2FramesFlags", enumObject({{"SyncStart", SONDE_H2_SYNC_START},
+                                       {"MidLife", SONDE_H2_MID_LIFE},
+                                       {"Lost", SONDE_H2_LOST}}));
   out.Set("linkSources", enumObject({{"None", int(LinkSource::None)},
                                      {"TraceparentHeader", int(LinkSource::TraceparentHeader)},
                                      {"PeerClient", int(LinkSource::PeerClient)},

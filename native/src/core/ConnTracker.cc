@@ -15,6 +15,7 @@ ConnTracker::ConnTracker(const TrackerOptions& options, CurrentMessageLookup loo
       writer_(counters_),
       linker_(options_, counters_, id_seed),
       http1_(options_, linker_, writer_, counters_, lookup_),
+      http2_(options_, linker_, writer_, counters_),
       table_(options_, counters_, [this](Connection& c, ConnectionTable::Departure why) {
         if (why == ConnectionTable::Departure::FdReused)
           retire(c, false);
@@ -48,6 +49,14 @@ void ConnTracker::onEvent(const uint8_t* data, size_t len) {
       onMessageContinue(ev, data + SONDE_MSG_CONTINUE_HEADER_BYTES, ev.payload_bytes);
       return;
     }
+    case SONDE_EV_H2_FRAMES: {
+      if (len < SONDE_H2_FRAMES_HEADER_BYTES) break;
+      sonde_h2_frames_event ev;
+      std::memcpy(&ev, data, SONDE_H2_FRAMES_HEADER_BYTES);
+      if (ev.payload_bytes > len - SONDE_H2_FRAMES_HEADER_BYTES || ev.payload_bytes > SONDE_H2_EVENT_BYTES) break;
+      onH2Frames(ev, data + SONDE_H2_FRAMES_HEADER_BYTES, ev.payload_bytes);
+      return;
+    }
     case SONDE_EV_CLOSE: {
       if (len < sizeof(sonde_close_event)) break;
       sonde_close_event ev;
@@ -77,6 +86,9 @@ Stitcher* ConnTracker::stitcherFor(uint8_t msg_class) {
     case SONDE_CLASS_HTTP1_REQUEST:
     case SONDE_CLASS_HTTP1_RESPONSE:
       return &http1_;
+    case SONDE_CLASS_HTTP2_PREFACE:
+    case SONDE_CLASS_HTTP2_FRAMES:
+      return &http2_;
     default:
       return nullptr;
   }
@@ -96,13 +108,16 @@ void ConnTracker::onMessageStart(const sonde_msg_start_event& ev, const uint8_t*
   bool prev_applies = !lost && ev.prev.seq == c->last_seq;
   c->last_seq = ev.hdr.msg_seq;
 
+  Stitcher* wanted = stitcherFor(ev.hdr.msg_class);
+  if (wanted == &http2_ && c->stitcher && c->stitcher != wanted) {
+    // h2c: HTTP/1 upgraded to HTTP/2 (the 101 exchange is over by now), and
+    // the kernel walks frames from here on.
+    c->stitcher->onGone(*c, false);
+    c->state.reset();
+    c->stitcher = nullptr;
+  }
   if (!c->stitcher) {
-    if (ev.hdr.msg_class == SONDE_CLASS_HTTP2_PREFACE) {
-      // HTTP/2 needs whole frames and HPACK state: not followed yet.
-      c->ignored = true;
-      return;
-    }
-    c->stitcher = stitcherFor(ev.hdr.msg_class);
+    c->stitcher = wanted;
     if (!c->stitcher) return;
   }
   c->stitcher->onMessageStart(*c, MessageStart{ev.hdr, ev.prev, prev_applies, payload, len});
@@ -112,6 +127,19 @@ void ConnTracker::onMessageContinue(const sonde_msg_continue_event& ev, const ui
   Connection* c = table_.find(ev.hdr.pid, ev.hdr.fd, ev.hdr.generation);
   if (!c || c->ignored || !c->stitcher) return;
   if (c->stitcher->onContinue(*c, MessageContinue{ev.hdr, payload, len})) table_.touch(c, ev.hdr.timestamp_ns);
+}
+
+void ConnTracker::onH2Frames(const sonde_h2_frames_event& ev, const uint8_t* payload, uint32_t len) {
+  Connection* c = table_.find(ev.hdr.pid, ev.hdr.fd, ev.hdr.generation);
+  if (!c || c->ignored || !c->stitcher) return;
+  table_.touch(c, ev.hdr.timestamp_ns);
+  bool lost = c->last_seq != 0 && ev.hdr.msg_seq != c->last_seq + 1;
+  if (lost) {
+    counters_.messages_lost.fetch_add(ev.hdr.msg_seq - c->last_seq - 1, std::memory_order_relaxed);
+    c->stitcher->onEventsLost(*c);
+  }
+  c->last_seq = ev.hdr.msg_seq;
+  c->stitcher->onFrames(*c, FramesChunk{ev.hdr, ev.flags, ev.first_frame_offset, payload, len});
 }
 
 void ConnTracker::onClose(const sonde_close_event& ev) {

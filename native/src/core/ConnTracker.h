@@ -14,6 +14,7 @@
 #include "../../../bpf/shared/events.h"
 #include "ConnectionTable.h"
 #include "Http1Stitcher.h"
+#include "Http2Stitcher.h"
 #include "RecordWriter.h"
 #include "TraceLinker.h"
 #include "TrackerShared.h"
@@ -44,6 +45,7 @@ class ConnTracker {
  private:
   void onMessageStart(const sonde_msg_start_event& ev, const uint8_t* payload, uint32_t payload_len);
   void onMessageContinue(const sonde_msg_continue_event& ev, const uint8_t* payload, uint32_t payload_len);
+  void onH2Frames(const sonde_h2_frames_event& ev, const uint8_t* payload, uint32_t payload_len);
   void onClose(const sonde_close_event& ev);
   void onProcessExit(uint32_t pid);
   // The stitcher that follows a connection whose first message is of this
@@ -61,6 +63,7 @@ class ConnTracker {
   RecordWriter writer_;
   TraceLinker linker_;
   Http1Stitcher http1_;
+  Http2Stitcher http2_;
   ConnectionTable table_;
   uint64_t last_timeout_scan_ns_ = 0;
 };

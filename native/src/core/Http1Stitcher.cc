@@ -49,15 +49,10 @@ void Http1Stitcher::onMessageStart(Connection& c, const MessageStart& m) {
   s.request_group.clear();
   s.cut_at = 0;
   if (s.upgraded) {
-    // After 101 Switching Protocols (WebSocket, h2c): the upgrade exchange
-    // has just been closed out above; the rest is not HTTP/1.
+    // After 101 Switching Protocols (WebSocket; h2c moves to the HTTP/2
+    // stitcher at its preface): the upgrade exchange has just been closed
+    // out above; the rest is not HTTP/1.
     c.ignored = true;
-    return;
-  }
-  if (m.hdr.msg_class == SONDE_CLASS_HTTP2_PREFACE) {
-    // HTTP/2 needs whole frames and HPACK state: not followed yet.
-    c.ignored = true;
-    while (!s.exchanges.empty()) drop(c, s, s.exchanges.front().get());
     return;
   }
   if (c.role == 0) {

@@ -34,6 +34,16 @@ struct MessageContinue {
   uint32_t payload_bytes;
 };
 
+// The frames one syscall moved in one direction of a framed protocol
+// (HTTP/2), as the kernel's frame walk left them: sonde_h2_frames_event.
+struct FramesChunk {
+  const sonde_event_header& hdr;
+  uint8_t flags;                // enum sonde_h2_frames_flags
+  uint16_t first_frame_offset;  // 0xffff: no frame header starts in payload
+  const uint8_t* payload;
+  uint32_t payload_bytes;
+};
+
 class Stitcher {
  public:
   virtual ~Stitcher() = default;
@@ -44,6 +54,8 @@ class Stitcher {
   // False when the bytes are not the continuation of a head it is
   // following (a stale or unexpected event): the connection is not touched.
   virtual bool onContinue(Connection& c, const MessageContinue& m) = 0;
+  // Frames of a connection whose protocol the kernel walks frame by frame.
+  virtual void onFrames(Connection& /*c*/, const FramesChunk& /*f*/) {}
   // Boundary events of the connection were lost (ring buffer full): what is
   // in flight can no longer be paired with certainty, and is dropped.
   virtual void onEventsLost(Connection& c) = 0;

@@ -7,7 +7,9 @@
 namespace sonde {
 namespace {
 
-constexpr size_t kMaxPeerContextsPerTuple = 64;
+// HTTP/1 keeps a few in flight per connection; an HTTP/2 connection may
+// carry a hundred concurrent streams or more.
+constexpr size_t kMaxPeerContextsPerTuple = 256;
 
 }  // namespace
 
@@ -17,7 +19,24 @@ TraceLinker::TraceLinker(const TrackerOptions& options, TrackerCounters& counter
 void TraceLinker::linkServerRequest(const RequestHints& hints, TraceContext* ctx) {
   auto peer = peer_contexts_.find(hints.tuple->mirrored());
   bool linked = false;
-  if (peer != peer_contexts_.end()) {
+  if (peer != peer_contexts_.end() && hints.stream_id != 0) {
+    // HTTP/2: the client's context for the same stream, wherever it is.
+    auto& q = peer->second;
+    auto it = std::find_if(q.begin(), q.end(), [&](const PeerContext& pc) { return pc.stream_id == hints.stream_id; });
+    if (it != q.end()) {
+      PeerContext pc = *it;
+      q.erase(it);
+      peer_context_count_--;
+      if (!(hints.start_ns > pc.created_ns && hints.start_ns - pc.created_ns > options_.peer_context_ttl_ns)) {
+        std::memcpy(ctx->trace_id, pc.trace_id, 16);
+        std::memcpy(ctx->parent_span_id, pc.span_id, 8);
+        ctx->trace_flags = pc.trace_flags;
+        ctx->link_source = LinkSource::PeerClient;
+        linked = true;
+      }
+    }
+    if (q.empty()) peer_contexts_.erase(peer);
+  } else if (peer != peer_contexts_.end()) {
     // Always consume, so the client's FIFO stays aligned with its requests
     // even when a traceparent header takes precedence below.
     while (!peer->second.empty()) {
@@ -74,6 +93,7 @@ void TraceLinker::linkClientRequest(const RequestHints& hints, TraceContext* ctx
   std::memcpy(pc.trace_id, ctx->trace_id, 16);
   std::memcpy(pc.span_id, ctx->span_id, 8);
   pc.trace_flags = ctx->trace_flags;
+  pc.stream_id = hints.stream_id;
   pc.created_ns = hints.start_ns;
   queue.push_back(pc);
   peer_context_count_++;

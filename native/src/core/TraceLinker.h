@@ -27,6 +27,9 @@ struct RequestHints {
   uint64_t start_ns = 0;
   const ConnTuple* tuple = nullptr;             // the connection, as the traced process sees it
   const TraceparentValue* traceparent = nullptr;  // found in the request, if any
+  // HTTP/2: the stream, which a client and its server on this host share on
+  // the mirrored connection. 0: requests pair in order (HTTP/1).
+  uint32_t stream_id = 0;
 };
 
 class TraceLinker {
@@ -64,6 +67,7 @@ class TraceLinker {
     uint8_t trace_id[16];
     uint8_t span_id[8];
     uint8_t trace_flags;
+    uint32_t stream_id;
     uint64_t created_ns;
   };
 

@@ -26,6 +26,10 @@ struct TrackerOptions {
   size_t max_pending_per_connection = 64;          // pipelined requests
   size_t max_peer_contexts = 65536;
   size_t max_self_tuples = 4096;
+  size_t max_streams_per_connection = 1024;       // HTTP/2 streams open at once
+  // HTTP/2 header fields kept per message as text lines; fields past it are
+  // decoded (HPACK needs them) but not kept.
+  size_t max_header_text_bytes = 8192;
 };
 
 // Counters are written by the tracker's thread and read from JavaScript's.
@@ -43,6 +47,12 @@ struct TrackerCounters {
   std::atomic<uint64_t> connections_tracked{0};    // gauge
   std::atomic<uint64_t> links_ambiguous{0};        // client call with >1 open server request on its thread
   std::atomic<uint64_t> self_connections_ignored{0};
+  // HTTP/2
+  std::atomic<uint64_t> h2_streams_dropped{0};       // over max_streams_per_connection
+  std::atomic<uint64_t> h2_header_blocks_truncated{0};  // over a bound: not decoded
+  std::atomic<uint64_t> h2_hpack_errors{0};          // a block broke HPACK: the decoder starts again
+  std::atomic<uint64_t> h2_frame_errors{0};          // frame boundaries lost (kernel walk or reader)
+  std::atomic<uint64_t> h2_headers_unknown{0};       // exchanges with fields whose HPACK entry predates sonde
 };
 
 // The kernel's view of a connection's current message (conn_states).

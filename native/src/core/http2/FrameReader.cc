@@ -132,11 +132,11 @@ void FrameReader::feed(const uint8_t* data, size_t len, FrameSink& sink) {
           pos_ += uint32_t(n);
           i += n;
         } else {
-          size_t n = std::min<size_t>(cur_.length - pos_, len - i);
+          size_t n = std::min<size_t>(present_ - pos_, len - i);
           pos_ += uint32_t(n);
           i += n;
         }
-        if (state_ == State::kPayload && pos_ == cur_.length) finishFrame(sink);
+        if (state_ == State::kPayload && pos_ == present_) finishFrame(sink);
         break;
       }
     }
@@ -168,12 +168,17 @@ void FrameReader::startFrame(FrameSink& sink) {
   }
   pos_ = 0;
   setting_have_ = 0;
-  prefix_need_ = prefixBytes(cur_);
+  bool elided = options_.data_payload_elided && cur_.type == kData;
+  present_ = elided ? 0 : std::min(cur_.length, options_.payload_copy_bound);
+  // A payload the input does not carry (elided DATA) has no prefix to read:
+  // its size is the whole length, padding included.
+  prefix_need_ = elided ? 0 : std::min(prefixBytes(cur_), present_);
   body_start_ = prefix_need_;
-  body_end_ = cur_.length;
+  body_end_ = elided ? cur_.length : present_;
+  cut_bytes_ = cur_.length - present_;
   state_ = State::kPayload;
-  if (prefix_need_ == 0) prefixDone();
-  if (state_ == State::kPayload && cur_.length == 0) finishFrame(sink);
+  if (prefix_need_ == 0 && !elided) prefixDone();
+  if (state_ == State::kPayload && present_ == 0) finishFrame(sink);
 }
 
 void FrameReader::prefixDone() {
@@ -183,7 +188,10 @@ void FrameReader::prefixDone() {
     at = 1;
     // §6.1, §6.2, §6.6: padding may not reach into the fixed fields.
     if (pad > cur_.length - prefix_need_) return fail(BrokenReason::kBadPadding);
-    body_end_ = cur_.length - pad;
+    // Padding sits at the end: of a cut payload, only what reaches into it goes.
+    uint32_t padding_present = cut_bytes_ >= pad ? 0 : pad - cut_bytes_;
+    body_end_ = present_ - padding_present;
+    cut_bytes_ = cut_bytes_ >= pad ? cut_bytes_ - pad : 0;
   }
   if (cur_.type == kPushPromise) block_.promised_stream_id = read32(prefix_ + at) & 0x7fffffffu;
 }
@@ -207,6 +215,8 @@ void FrameReader::consumeBody(const uint8_t* p, size_t n, FrameSink& sink) {
 
 void FrameReader::finishFrame(FrameSink& sink) {
   state_ = State::kHeader;
+  // Header block bytes the kernel's copy bound cut off.
+  if (inHeaderFamily()) block_.truncated_bytes += cut_bytes_;
   switch (cur_.type) {
     case kData: sink.onData(cur_.stream_id, body_end_ - body_start_, cur_.flags & kEndStream); break;
     case kRstStream: sink.onRstStream(cur_.stream_id, read32(prefix_)); break;

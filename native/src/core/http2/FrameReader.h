@@ -103,6 +103,12 @@ struct FrameReaderOptions {
   uint32_t max_frame_bytes = kMaxFrameBytesCeiling;
   // Header blocks longer than this are reported truncated.
   uint32_t max_header_block_bytes = 64 * 1024;
+  // The bytes come from the kernel's frame walk (bpf/lib/http2_frames.bpf.h),
+  // not the wire: DATA frames arrive as their header alone, and of any other
+  // frame at most `payload_copy_bound` payload bytes follow its header (a
+  // header block frame cut there is reported truncated).
+  bool data_payload_elided = false;
+  uint32_t payload_copy_bound = kMaxFrameBytesCeiling;
 };
 
 struct FrameReaderCounters {
@@ -148,6 +154,7 @@ class FrameReader {
   size_t preface_have_ = 0;
 
   FrameHeader cur_;
+  uint32_t present_ = 0;  // payload bytes of cur_ that the input carries
   uint32_t pos_ = 0;  // payload bytes of cur_ consumed
   // Fixed fields before the payload's variable part (Pad Length, priority,
   // promised stream id, error codes): at most 8 bytes, GOAWAY's.
@@ -155,6 +162,7 @@ class FrameReader {
   uint32_t prefix_need_ = 0;
   uint32_t body_start_ = 0;
   uint32_t body_end_ = 0;
+  uint32_t cut_bytes_ = 0;  // of the body (padding excluded), bytes past present_
   uint8_t setting_[6];
   size_t setting_have_ = 0;
 

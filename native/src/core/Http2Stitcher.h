@@ -1,0 +1,86 @@
+// HTTP/2 (and gRPC over it): one exchange per stream, from the request's
+// first HEADERS to the END_STREAM of the response, RST_STREAM or GOAWAY.
+// The kernel walks each direction frame by frame (bpf/lib/http2_frames.bpf.h)
+// and sends frame headers with every payload but DATA's; here a FrameReader
+// per direction puts header blocks back together and an HpackDecoder per
+// direction decodes them. Decoded fields travel to the describer as text
+// lines (HTTP2_PAYLOAD in ExchangeRecord.h).
+#pragma once
+
+#include <array>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "Exchange.h"
+#include "RecordWriter.h"
+#include "Stitcher.h"
+#include "TraceLinker.h"
+#include "TrackerShared.h"
+#include "http2/FrameReader.h"
+#include "http2/HpackDecoder.h"
+
+namespace sonde {
+
+class Http2Stitcher : public Stitcher {
+ public:
+  Http2Stitcher(const TrackerOptions& options, TraceLinker& linker, RecordWriter& writer, TrackerCounters& counters);
+
+  Protocol protocol() const override { return Protocol::Http2; }
+
+  void onMessageStart(Connection& c, const MessageStart& m) override;
+  bool onContinue(Connection&, const MessageContinue&) override { return false; }
+  void onFrames(Connection& c, const FramesChunk& f) override;
+  void onEventsLost(Connection& c) override;
+  void onClose(Connection& c, const sonde_prev_message& last, bool last_applies) override;
+  void onGone(Connection& c, bool process_exited) override;
+  void onTick(Connection&, uint64_t) override {}
+  void onTimeoutScan(Connection& c, uint64_t now_ns) override;
+  void onShutdown(Connection& c, uint64_t now_ns) override;
+  void onEvicted(Connection& c) override;
+
+ private:
+  struct Stream : Exchange {
+    bool request_headers_seen = false;
+    bool request_ended = false;
+    bool response_headers_seen = false;  // a final (non-1xx) response
+    bool has_trailers = false;
+    uint64_t last_activity_ns = 0;
+  };
+  struct Direction {
+    std::unique_ptr<http2::FrameReader> reader;
+    std::unique_ptr<http2::HpackDecoder> decoder;
+    // Frame boundaries were lost: skip bytes until an event says where the
+    // next frame header starts.
+    bool awaiting_sync = true;
+  };
+  struct ConnState : StitcherState {
+    std::array<Direction, 2> dirs;  // [direction - 1]: ingress, egress
+    std::map<uint32_t, std::unique_ptr<Stream>> streams;
+    bool mid_life = false;  // joined after the preface: HPACK state began before us
+  };
+  class Sink;
+  friend class Sink;
+
+  static ConnState& stateOf(Connection& c);
+  void resetDirection(ConnState& s, int d, bool mid_life);
+  // A decoded header block from direction `d` on its stream.
+  void onHeaders(Connection& c, ConnState& s, int d, const http2::HeaderBlock& block, const FramesChunk& f);
+  void onData(Connection& c, ConnState& s, int d, uint32_t stream_id, uint32_t bytes, bool end_stream, uint64_t ts);
+  void onReset(Connection& c, ConnState& s, uint32_t stream_id, uint32_t error_code, uint64_t ts);
+  void onGoaway(Connection& c, ConnState& s, int d, uint32_t last_stream_id, uint32_t error_code, uint64_t ts);
+  // Which direction carries requests, once the connection's role is known.
+  int requestDirection(const Connection& c) const;
+  Stream* openStream(Connection& c, ConnState& s, uint32_t stream_id);
+  void link(Connection& c, Stream* x);
+  void finish(Connection& c, ConnState& s, uint32_t stream_id);
+  void writeOutAll(Connection& c, ConnState& s, uint8_t flag_without_response, uint8_t flag_with_response);
+  void abandonAll(Connection& c, ConnState& s);
+
+  TrackerOptions options_;
+  TraceLinker& linker_;
+  RecordWriter& writer_;
+  TrackerCounters& counters_;
+};
+
+}  // namespace sonde
