@@ -2,7 +2,7 @@
  * sonde's benchmark: sonde against an untraced baseline, in the same run,
  * alternating untraced (A) and traced (B) runs.
  *
- *   npm run bench [-- --quick | --smoke] [--out DIR] [--only worst-case,churn]
+ *   npm run bench [-- --quick | --smoke] [--out DIR] [--only worst-case,grpc-unary]
  *
  * Prints one table per scenario, writes DIR/bench-<timestamp>.json,
  * DIR/latest.json (every run's raw figures, the medians, the machine) and
@@ -25,6 +25,7 @@ import { capacity } from './scenarios/capacity';
 import { churn } from './scenarios/churn';
 import type { Scenario, ScenarioContext, ScenarioOutput } from './scenarios/common';
 import { fixedRate } from './scenarios/fixedRate';
+import { grpcUnary, protocolsSideBySide } from './scenarios/grpcUnary';
 import { idleTax } from './scenarios/idleTax';
 import { worstCase } from './scenarios/worstCase';
 
@@ -34,6 +35,7 @@ const SCENARIOS: Array<{ name: string; run: Scenario; tools: string[] }> = [
   { name: 'capacity', run: capacity, tools: ['hey'] },
   { name: 'idle-tax', run: idleTax, tools: ['cc'] },
   { name: 'churn', run: churn, tools: ['hey'] },
+  { name: 'grpc-unary', run: grpcUnary, tools: ['h2load'] },
 ];
 
 const USAGE = `usage: node dist/bench/run.js [--quick | --smoke] [--out DIR] [--only SCENARIO,...]
@@ -186,6 +188,8 @@ async function main(): Promise<number> {
     if (o.out) out.push(...o.out.sections.map(renderSection).join('\n\n').split('\n'));
     else out.push(`== ${o.name}: FAILED`, ...o.error!.split('\n').slice(0, 6).map((l) => `   ${l}`));
   }
+  const sideBySide = protocolsSideBySide(results as Record<string, { status: string; summary?: unknown }>);
+  if (sideBySide) out.push('', ...renderSection(sideBySide).split('\n'));
   out.push('', renderTargets(targets));
   if (opts.mode.name === 'smoke') out.push('  (smoke run: rates and durations are too small to judge any target; use --quick or the full run)');
   if (anomalies.length) out.push('', '== noticed during the run', ...anomalies.map((a) => `  - ${a}`));

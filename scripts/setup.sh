@@ -15,7 +15,12 @@ check_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install o
 # the skeleton, libbpf/libelf/zlib are what the addon links against, and
 # libnghttp2-dev brings the HPACK inflater the HTTP/2 stitcher decodes with.
 # Tests and examples: curl, nginx, wrk, python3 (already on the image).
-for p in clang llvm libbpf-dev libelf-dev zlib1g-dev libnghttp2-dev bpftool make g++ curl nginx-light wrk hey; do check_pkg "$p"; done
+# HTTP/2 and gRPC peers for the tests and the benchmark: python3-grpcio (a
+# second gRPC implementation, for Debian's /usr/bin/python3), nghttp2-server
+# (nghttpd, an h2c static server) and nghttp2-client (h2load drives the
+# gRPC benchmark; nghttp).
+for p in clang llvm libbpf-dev libelf-dev zlib1g-dev libnghttp2-dev bpftool make g++ curl nginx-light wrk hey \
+  python3-grpcio nghttp2-server nghttp2-client; do check_pkg "$p"; done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing Debian packages: ${need_pkgs[*]}"

@@ -1,13 +1,14 @@
 /**
- * Load generators (wrk for saturation, hey for fixed rates) and parsers for
- * their text output. Parsers are pure functions so they can be checked on
- * captured output.
+ * Load generators (wrk for saturation, hey for fixed rates, h2load for
+ * HTTP/2 and gRPC) and parsers for their text output. Parsers are pure
+ * functions so they can be checked on captured output.
  */
+import * as fs from 'node:fs';
 import { runCommand, round, tool } from './proc';
 
 export interface LoadResult {
-  tool: 'wrk' | 'hey';
-  /** Completed requests: wrk's "N requests in", hey's sum of status codes. */
+  tool: 'wrk' | 'hey' | 'h2load';
+  /** Completed requests: wrk's "N requests in", hey's sum of status codes, h2load's "done". */
   requests: number;
   /** Achieved requests per second. */
   rps: number;
@@ -147,4 +148,67 @@ export async function runHeyMax(o: { url: string; durationS: number; workers: nu
   if (r.timedOut) throw new Error(`${command} did not finish in time`);
   if (r.code !== 0) throw new Error(`${command} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
   return { ...parseHey(r.stdout), command };
+}
+
+/**
+ * Parses h2load's summary, and its --log-file (one line per finished
+ * request: start in µs since the epoch, HTTP status, duration in µs) for
+ * the latency percentiles its summary lacks (min, max, mean and sd only).
+ */
+export function parseH2load(text: string, log: string): Omit<LoadResult, 'command'> {
+  const finished = text.match(/finished in ([\d.]+)(us|ms|s|m|h), ([\d.]+) req\/s/);
+  const counts = text.match(/requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/);
+  if (!finished || !counts) throw new Error(`cannot parse h2load output:\n${text}`);
+  const durationS = toMs(finished[1], finished[2]) / 1000;
+  const requests = Number(counts[3]);
+  const statusCounts: Record<string, number> = {};
+  const durationsMs: number[] = [];
+  for (const line of log.split('\n')) {
+    const [, status, us] = line.split('\t');
+    if (us === undefined) continue;
+    statusCounts[status] = (statusCounts[status] ?? 0) + 1;
+    durationsMs.push(Number(us) / 1000);
+  }
+  durationsMs.sort((a, b) => a - b);
+  const latencyMs: Record<string, number> = {};
+  if (durationsMs.length > 0) {
+    for (const p of [50, 75, 90, 99]) latencyMs[`p${p}`] = round(durationsMs[Math.min(durationsMs.length - 1, Math.ceil((p / 100) * durationsMs.length) - 1)], 4);
+  }
+  const non2xx = Object.entries(statusCounts)
+    .filter(([code]) => !/^[23]/.test(code))
+    .reduce((a, [, n]) => a + n, 0);
+  return { tool: 'h2load', requests, durationS, rps: Number(finished[3]), latencyMs, errors: Number(counts[5]) + Number(counts[6]) + Number(counts[7]), non2xx, statusCounts };
+}
+
+export interface H2loadOptions {
+  url: string;
+  /** Connections (h2load -c). */
+  clients: number;
+  /** Concurrent streams per connection (h2load -m). */
+  streams: number;
+  durationS: number;
+  /** Request body, sent as DATA with every request (h2load -d): makes it a POST. */
+  dataFile?: string;
+  headers?: string[];
+  /** Where h2load writes its per-request log; read and removed once parsed. */
+  logFile: string;
+}
+
+/** h2load for `durationS` seconds, one thread, `clients` connections of `streams` streams each. */
+export async function runH2load(o: H2loadOptions): Promise<LoadResult> {
+  const args = ['-D', String(o.durationS), '-t', '1', '-c', String(o.clients), '-m', String(o.streams), `--log-file=${o.logFile}`];
+  for (const h of o.headers ?? []) args.push('-H', h);
+  if (o.dataFile) args.push('-d', o.dataFile);
+  args.push(o.url);
+  const r = await runCommand('h2load', tool('h2load'), args, (o.durationS + 20) * 1000);
+  const command = `h2load ${args.join(' ')}`;
+  if (r.timedOut) throw new Error(`${command} did not finish in time`);
+  if (r.code !== 0) throw new Error(`${command} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+  let log = '';
+  try {
+    log = fs.readFileSync(o.logFile, 'utf8');
+  } finally {
+    fs.rmSync(o.logFile, { force: true });
+  }
+  return { ...parseH2load(r.stdout, log), command };
 }

@@ -34,6 +34,7 @@ export function describeMachine(): MachineDescription {
   const tools: Record<string, string> = {};
   if (which('wrk')) tools.wrk = firstLine(tool('wrk'), ['-v']).replace(/\s*\[.*$/, '');
   if (which('hey')) tools.hey = `hey ${dpkgVersion('hey')} (Debian package)`;
+  if (which('h2load')) tools.h2load = firstLine(tool('h2load'), ['--version']);
   if (which('nginx')) tools.nginx = firstLine(tool('nginx'), ['-v']).replace(/^nginx version:\s*/, '');
   if (which('python3')) tools.python3 = firstLine(tool('python3'), ['--version']);
   if (which('cc')) tools.cc = firstLine(tool('cc'), ['--version']);
@@ -69,6 +70,7 @@ const INSTALL: Record<string, string> = {
   nginx: 'apt-get install -y nginx-light',
   python3: 'apt-get install -y python3',
   cc: 'apt-get install -y gcc',
+  h2load: 'apt-get install -y nghttp2-client',
   bpftool: 'apt-get install -y bpftool',
 };
 

@@ -1,5 +1,5 @@
 /**
- * The services under test: the Node and Python fixtures, and nginx with a
+ * The services under test: the Node, gRPC and Python fixtures, and nginx with a
  * generated configuration in a temporary directory. Each reports the pids
  * sonde must select and whose CPU is measured.
  */
@@ -37,6 +37,18 @@ async function stopProc(proc: Tracked): Promise<void> {
 
 export function startNodeServer(): Promise<Server> {
   return startPortPrinter('node', process.execPath, [path.join(FIXTURES, 'node-server.js')]);
+}
+
+/**
+ * The grpc-js echo service (demo.Echo/Unary over h2c). It answers no
+ * HTTP/1 GET, so readiness is its port line alone: it prints the port from
+ * the bind callback, once listening.
+ */
+export async function startGrpcServer(): Promise<Server> {
+  const proc = spawnTracked('grpc', process.execPath, [path.join(FIXTURES, 'grpc-server.js')]);
+  const m = await proc.waitFor(/^(\d+)\s*$/m, 15_000, 'stdout');
+  const port = Number(m[1]);
+  return { kind: 'grpc', url: `http://127.0.0.1:${port}/demo.Echo/Unary`, port, pids: [proc.pid], stop: () => stopProc(proc) };
 }
 
 let pythonPath: string | undefined;

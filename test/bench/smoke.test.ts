@@ -13,7 +13,7 @@ import { REPO_ROOT, startProcess } from '../support/processes';
 import { setTimeLimits } from '../support/watchdog';
 
 const TIMEOUT_MS = 5 * 60_000;
-const SCENARIOS = ['worst-case', 'fixed-rate', 'capacity', 'idle-tax', 'churn'];
+const SCENARIOS = ['worst-case', 'fixed-rate', 'capacity', 'idle-tax', 'churn', 'grpc-unary'];
 
 // The one test may take its whole TIMEOUT_MS; the watchdog's limits sit
 // just above it, so the test's own timeout speaks first.
@@ -101,6 +101,15 @@ test('npm run bench -- --smoke runs every scenario and writes its report', { tim
     for (const k of ['startMB', 'peakMB', 'endMB', 'growthMB']) assertSpread(churn.summary.rss[k], `churn.summary.rss.${k}`);
     assertSpread(churn.summary.connectionsAfterLoad, 'churn.summary.connectionsAfterLoad');
     assertSpread(churn.summary.spansPerRequest, 'churn.summary.spansPerRequest');
+
+    const grpc = report.scenarios['grpc-unary'];
+    assertComparison(grpc.summary.throughputRps, 'grpc-unary.summary.throughputRps');
+    assertComparison(grpc.summary.latencyMs.p99, 'grpc-unary.summary.latencyMs.p99');
+    assertSpread(grpc.summary.spansPerRequest, 'grpc-unary.summary.spansPerRequest');
+    const g = grpc.runs.traced[0];
+    assert.ok(g.load.tool === 'h2load' && g.load.requests > 0 && isNumber(g.receiver.spans), `grpc-unary: h2load completed calls: ${JSON.stringify(g.load)}`);
+    assert.equal(g.load.non2xx, 0, 'grpc-unary: every call answered 200 (the gRPC status is in trailers)');
+    assert.match(r.stdout, /HTTP\/1 and gRPC at saturation, side by side/, 'the side-by-side table of HTTP/1 and gRPC');
 
     assert.ok(Array.isArray(report.targets) && report.targets.length > 0, 'targets');
     const svg = fs.readFileSync(path.join(outDir, 'latency.svg'), 'utf8');

@@ -28,12 +28,20 @@
  * stop moving (settledCounters), or for a state (waitUntil); never sleep a
  * fixed time and then read.
  *
+ * Client fixtures that print a JSON summary line when done (grpc-client.js,
+ * grpc_client.py, http2-client.js): clientSummary(proc) resolves with it once
+ * the client exited 0, and throws with its output otherwise, so a broken
+ * fixture never passes for missing spans. listeningPortOf(pid) finds the
+ * port of a server that does not print it (nghttpd on port 0);
+ * pythonWithGrpc() the interpreter python3-grpcio installed for.
+ *
  * Synchronous commands (execFileSync: curl, wrk, sonde's refusals) block the
  * event loop, so no timer can end them: always pass SYNC_LIMIT or a timeout.
  *
  * The file's and each test's time limit: test/support/watchdog.ts.
  */
 import { execFileSync } from 'node:child_process';
+import { listeningTcpPorts, socketInodesOf } from '../../src/discovery/procfs';
 import { loadNativeModule } from '../../src/native/binding';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -165,4 +173,54 @@ export function hasCommand(name: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The TCP port `pid` listens on, for a service that does not print it
+ * (nghttpd on port 0): its socket inodes matched against /proc/net/tcp{,6}.
+ * undefined while it does not listen yet; wait for it with waitUntil.
+ */
+export function listeningPortOf(pid: number): number | undefined {
+  const listening = listeningTcpPorts();
+  for (const inode of socketInodesOf(pid)) {
+    const port = listening.get(inode);
+    if (port !== undefined) return port;
+  }
+  return undefined;
+}
+
+let grpcPython: string | null | undefined;
+/**
+ * A Python interpreter that can `import grpc`, or undefined: `python3` on
+ * PATH first, then Debian's /usr/bin/python3, where python3-grpcio installs
+ * it (a pyenv `python3` earlier on PATH does not see Debian's packages).
+ */
+export function pythonWithGrpc(): string | undefined {
+  if (grpcPython === undefined) {
+    grpcPython = null;
+    for (const candidate of ['python3', '/usr/bin/python3']) {
+      try {
+        execFileSync(candidate, ['-c', 'import grpc'], { stdio: 'ignore', ...SYNC_LIMIT });
+        grpcPython = candidate;
+        break;
+      } catch {
+        // Not this one.
+      }
+    }
+  }
+  return grpcPython ?? undefined;
+}
+
+/**
+ * The JSON summary line a client fixture prints when done (grpc-client.js,
+ * grpc_client.py, http2-client.js), once it has exited 0; throws with its
+ * output otherwise, so that a broken fixture is not mistaken for missing spans.
+ */
+export async function clientSummary<T>(client: RunningProcess, timeoutMs = 30_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([client.exited, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)))]);
+  clearTimeout(timer);
+  const out = client.stdout().trimEnd();
+  if (code !== 0) throw new Error(`client ${code === 'timeout' ? `still running after ${timeoutMs} ms` : `exited ${code}`}\nstdout:\n${out}\nstderr:\n${client.stderr()}`);
+  return JSON.parse(out.slice(out.lastIndexOf('\n') + 1)) as T;
 }
