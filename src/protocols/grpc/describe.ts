@@ -20,7 +20,8 @@ const RESPONSE_MAYBE_CUT = ExchangeFlags.HeadersIncomplete | ExchangeFlags.Respo
  * Whether the stream is a gRPC call: a content-type starting with
  * "application/grpc" (+proto, +json, -web...) on either side. When neither
  * content-type is known, a grpc-status or grpc-message field in the
- * response says it instead.
+ * response says it instead, or, failing that, the shape every gRPC call has
+ * ({@link looksLikeGrpcCall}).
  */
 export function isGrpc(request: FieldBlock, response: Http2Response): boolean {
   const requestType = fieldValue(request, 'content-type');
@@ -31,7 +32,27 @@ export function isGrpc(request: FieldBlock, response: Http2Response): boolean {
     typeof fieldValue(response.headers, 'grpc-status') === 'string' ||
     typeof fieldValue(response.headers, 'grpc-message') === 'string' ||
     (response.trailers !== undefined &&
-      (typeof fieldValue(response.trailers, 'grpc-status') === 'string' || typeof fieldValue(response.trailers, 'grpc-message') === 'string'))
+      (typeof fieldValue(response.trailers, 'grpc-status') === 'string' || typeof fieldValue(response.trailers, 'grpc-message') === 'string')) ||
+    looksLikeGrpcCall(request, response)
+  );
+}
+
+/**
+ * On a connection sonde joined mid-life, a gRPC client's content-type and
+ * the server's grpc-status are HPACK entries inserted before sonde came, so
+ * they are unknown. What stays known is the call's shape: a POST to
+ * "/package.Service/Method", answered with trailers. Plain HTTP/2 rarely has
+ * trailers at all; the span says the system was inferred
+ * (`sonde.rpc.system_inferred`).
+ */
+function looksLikeGrpcCall(request: FieldBlock, response: Http2Response): boolean {
+  const path = fieldValue(request, ':path');
+  return (
+    fieldValue(request, ':method') === 'POST' &&
+    typeof path === 'string' &&
+    splitCallPath(path) !== undefined &&
+    response.trailers !== undefined &&
+    fieldValue(request, 'content-type') === UNKNOWN
   );
 }
 
@@ -50,6 +71,9 @@ export function describeGrpc(x: Exchange, request: FieldBlock, response: Http2Re
     attributes['rpc.method'] = call.method;
   } else {
     attributes['sonde.rpc.method_unknown'] = true;
+  }
+  if (!isGrpcContentType(fieldValue(request, 'content-type')) && !isGrpcContentType(fieldValue(response.headers, 'content-type')) && looksLikeGrpcCall(request, response)) {
+    attributes['sonde.rpc.system_inferred'] = true;
   }
   setEndpointAttributes(attributes, x, serverEndpoint(x, request));
   // Unlike an HTTP span's, an RPC span's transport is not implied by its other attributes.

@@ -189,3 +189,21 @@ test('status helpers', () => {
   assert.equal(parseGrpcStatus(' 1'), undefined);
   assert.equal(parseGrpcStatus('12345678901'), undefined);
 });
+
+test('joined mid-life: content-type and grpc-status unknown, a POST to a call path answered with trailers is gRPC, marked inferred', () => {
+  const request = fields([':method', 'POST'], [':scheme', 'http'], [':path', '/shop.v1.Inventory/GetItem'], '?', '?');
+  const d = span({ flags: ExchangeFlags.HeadersIncomplete, request, response: withTrailers(fields([':status', '200'], '?'), fields('?', '?')) });
+  assert.equal(d.name, 'shop.v1.Inventory/GetItem');
+  assert.equal(d.attributes['rpc.system'], 'grpc');
+  assert.equal(d.attributes['sonde.rpc.system_inferred'], true);
+  assert.equal(d.attributes['rpc.grpc.status_code'], undefined);
+  assert.equal(d.attributes['sonde.rpc.status_unknown'], true);
+  assert.deepEqual(d.status, { code: SpanStatusCode.UNSET });
+  // Without trailers, or not a POST, or not a call path, nothing says gRPC: an HTTP/2 span.
+  const noTrailers = span({ flags: ExchangeFlags.HeadersIncomplete, request, response: fields([':status', '200'], '?') });
+  assert.equal(noTrailers.attributes['rpc.system'], undefined);
+  const get = span({ flags: ExchangeFlags.HeadersIncomplete, request: fields([':method', 'GET'], [':path', '/shop.v1.Inventory/GetItem'], '?'), response: withTrailers(fields([':status', '200']), fields('?')) });
+  assert.equal(get.attributes['rpc.system'], undefined);
+  // A declared gRPC content-type is not "inferred".
+  assert.equal(span({}).attributes['sonde.rpc.system_inferred'], undefined);
+});
