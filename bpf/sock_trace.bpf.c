@@ -67,6 +67,14 @@ static __always_inline void on_write_enter(__u64 ptr, __u64 count, int fd, __u8 
 	if (!is_selected(pid_tgid >> 32))
 		return;
 	struct io_args a = { .ptr = ptr, .count = count, .fd = fd, .kind = kind, .direction = SONDE_DIR_EGRESS };
+	/* HTTP/2 is walked at exit alone: no need to read the buffer here. */
+	struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = fd };
+	struct sonde_conn_state *c = bpf_map_lookup_elem(&conn_states, &key);
+	if (c && c->protocol == SONDE_PROTO_HTTP2) {
+		if (bpf_map_update_elem(&active_io_args, &pid_tgid, &a, BPF_ANY))
+			count_drop(SONDE_DROP_ARGS_TABLE_FULL);
+		return;
+	}
 	struct user_chunk uc = resolve_chunk(&a);
 	if (uc.len == 0)
 		return;
