@@ -78,7 +78,7 @@ static __always_inline void on_write_enter(__u64 ptr, __u64 count, int fd, __u8 
 	struct user_chunk uc = resolve_chunk(&a);
 	if (uc.len == 0)
 		return;
-	on_chunk(&a, &uc, pid_tgid, uc.len, false);
+	on_chunk(&a, &uc, c, pid_tgid, uc.len, false);
 	if (bpf_map_update_elem(&active_io_args, &pid_tgid, &a, BPF_ANY))
 		count_drop(SONDE_DROP_ARGS_TABLE_FULL);
 }
@@ -126,7 +126,7 @@ static __always_inline void on_read_exit(long ret, __u8 kind)
 		.kind = kind,
 		.direction = SONDE_DIR_INGRESS,
 	};
-	on_chunk(&a, NULL, pid_tgid, ret, true);
+	on_chunk(&a, NULL, NULL, pid_tgid, ret, true);
 }
 
 /* accept()/connect() tell which end the process is; connections first seen

@@ -355,12 +355,16 @@ none:
 /* One chunk of data moved on fd: decide whether it starts a message, emit
  * the boundary event if so, and account its bytes. `resolved` is the
  * syscall's first user buffer when the caller already had to read it, else
- * NULL: it is then read here, only for connections that are followed. */
+ * NULL: it is then read here, only for connections that are followed. `c`
+ * is the connection's state when the caller already looked it up, else
+ * NULL (looked up, or created, here). */
 static __always_inline void on_chunk(const struct io_args *a, const struct user_chunk *resolved,
-				     __u64 pid_tgid, __u64 chunk_bytes, bool account_bytes)
+				     struct sonde_conn_state *c, __u64 pid_tgid, __u64 chunk_bytes,
+				     bool account_bytes)
 {
 	struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = a->fd };
-	struct sonde_conn_state *c = bpf_map_lookup_elem(&conn_states, &key);
+	if (!c)
+		c = bpf_map_lookup_elem(&conn_states, &key);
 	__u64 now_ns = bpf_ktime_get_ns();
 
 	if (!c) {
