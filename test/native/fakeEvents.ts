@@ -212,6 +212,8 @@ export class ConnScript {
   /** An H2 frames event: counted in msg_seq with the message starts, as the kernel does. */
   frames(ts: bigint, direction: number, payload: Buffer, o: H2FramesOptions = {}): Buffer {
     this.seq += 1;
+    // The kernel's close event reports msg_seq as it stands, frames included.
+    this.#cur = { ...this.#cur, seq: this.seq };
     return h2Frames({ ...this.h, ts, seq: this.seq }, direction, payload, o);
   }
 
