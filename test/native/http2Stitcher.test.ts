@@ -603,6 +603,50 @@ test('a header block that breaks HPACK: counted, HeadersIncomplete, and the deco
   assert.equal(t.counters().h2HpackErrors, 1);
 });
 
+test("a SETTINGS_HEADER_TABLE_SIZE the server wrote before the client's preface applies to the client's blocks", () => {
+  // The server raises the table it decodes with to 8192; the client's encoder
+  // takes it up with a size update (RFC 7541 §4.2, §6.3) at the start of its
+  // next block, as python-h2's does.
+  const update8192 = Buffer.from(hpackInt(8192, 5, 0x20));
+  const req = (id: number, path: string): Buffer => headers(id, Buffer.concat([update8192, block(GET(path))]), END_STREAM);
+  for (const order of ['settings first', 'preface first'] as const) {
+    const t = tracker();
+    const c = new H2Conn(t, { pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+    if (order === 'settings first') {
+      c.start(999n * MS, Dir.Egress, Cls.H2Frames).send(999n * MS, Dir.Egress, settings([[0x1, 8192]]));
+      c.send(1000n * MS, Dir.Ingress, Buffer.concat([settings(), settingsAck()]));
+    } else {
+      c.start(999n * MS, Dir.Ingress).send(999n * MS, Dir.Ingress, settings());
+      c.send(999n * MS, Dir.Egress, settings([[0x1, 8192]]));
+      c.send(1000n * MS, Dir.Ingress, settingsAck());
+    }
+    c.send(1000n * MS, Dir.Ingress, req(1, '/a'));
+    c.send(1001n * MS, Dir.Egress, headers(1, STATUS(200), END_STREAM));
+    const x = only(take(t));
+    assert.equal(x.req, lines(GET('/a')), order);
+    assert.equal(x.flags, 0, order);
+    assert.equal(t.counters().h2HpackErrors, 0, order);
+    // ... and still after a loss makes that direction start again.
+    c.lose();
+    c.send(1002n * MS, Dir.Ingress, req(3, '/b'), { firstFrameOffset: 0 });
+    c.send(1003n * MS, Dir.Egress, headers(3, STATUS(200), END_STREAM), { firstFrameOffset: 0 });
+    assert.equal(only(take(t)).req, lines(GET('/b')), `${order}, after a loss`);
+    assert.equal(t.counters().h2HpackErrors, 0, `${order}, after a loss`);
+  }
+});
+
+test('a smaller SETTINGS_HEADER_TABLE_SIZE seen before the decoder existed does not fail a block written before the peer took it up', () => {
+  const t = tracker();
+  const c = new H2Conn(t, { pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  c.start(999n * MS, Dir.Egress, Cls.H2Frames).send(999n * MS, Dir.Egress, settings([[0x1, 0]]));
+  // The client wrote this before it read the server's SETTINGS: no size update.
+  c.send(1000n * MS, Dir.Ingress, Buffer.concat([settings(), headers(1, GET('/a'), END_STREAM)]));
+  c.send(1001n * MS, Dir.Ingress, Buffer.concat([settingsAck(), headers(3, Buffer.concat([Buffer.from([0x20]), block(GET('/b'))]), END_STREAM)]));
+  c.send(1002n * MS, Dir.Egress, Buffer.concat([headers(1, STATUS(200), END_STREAM), headers(3, STATUS(200), END_STREAM)]));
+  assert.deepEqual(take(t).map((x) => [x.req, x.flags]), [[lines(GET('/a')), 0], [lines(GET('/b')), 0]]);
+  assert.equal(t.counters().h2HpackErrors, 0);
+});
+
 test('close with streams open: ClosedBeforeResponse without a response, ResponseIncomplete with one', () => {
   const t = tracker();
   const c = new H2Conn(t, { pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
