@@ -547,6 +547,7 @@ test('LOST: the frames before it count, then the direction waits for SYNC_START 
     const xs = take(t);
     assert.deepEqual(xs.map((x) => [x.streamId, x.res]), [[1, lines(STATUS(201))], [3, lines(STATUS(203))]], resync);
     assert.equal(xs[1].req, lines(GET('/3')), resync);
+    assert.equal(xs[1].flags, 0, `${resync}: a resync does not make the connection preexisting`);
     assert.equal(t.counters().h2FrameErrors, 1, resync);
     assert.equal(t.counters().messagesLost, 0, resync);
   }

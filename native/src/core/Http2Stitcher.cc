@@ -293,7 +293,9 @@ Http2Stitcher::Stream* Http2Stitcher::openStream(Connection& c, ConnState& s, ui
   }
   auto x = std::make_unique<Stream>();
   x->stream_id = stream_id;
-  if (c.preexisting || s.mid_life) x->flags |= kPreexistingConnection;
+  // Not s.mid_life: the kernel also says MID_LIFE when its walk resyncs after
+  // a loss, on a connection whose accept or connect it saw.
+  if (c.preexisting) x->flags |= kPreexistingConnection;
   Stream* raw = x.get();
   s.streams.emplace(stream_id, std::move(x));
   return raw;
