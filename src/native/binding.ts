@@ -115,6 +115,13 @@ export interface NativeLayout {
     maxPayloadBytes: number;
     msgContinueHeaderBytes: number;
     maxHeadBytes: number;
+    h2FramesHeaderBytes: number;
+    h2EventBytes: number;
+    h2CopyBound: number;
+    h2ChunkBytesOffset: number;
+    h2PayloadBytesOffset: number;
+    h2FirstFrameOffsetOffset: number;
+    h2FlagsOffset: number;
   };
   /** enum sonde_event_kind of bpf/shared/events.h */
   eventKinds: Record<string, number>;
@@ -130,6 +137,8 @@ export interface NativeLayout {
   connProtocols: Record<string, number>;
   /** enum sonde_msg_class of bpf/shared/events.h */
   msgClasses: Record<string, number>;
+  /** enum sonde_h2_frames_flags of bpf/shared/events.h */
+  h2FramesFlags: Record<string, number>;
   /** enum class LinkSource of native/src/core/ExchangeRecord.h */
   linkSources: Record<string, number>;
   /** enum class Protocol of native/src/core/ExchangeRecord.h */
@@ -213,6 +222,10 @@ export interface Http2TestHook {
       clientPreface?: boolean;
       maxFrameBytes?: number;
       maxHeaderBlockBytes?: number;
+      /** The bytes are the kernel's frame walk: DATA frames arrive as their 9-byte header alone. */
+      dataPayloadElided?: boolean;
+      /** Of any other frame, at most this many payload bytes follow its header (SONDE_H2_COPY_BOUND). */
+      payloadCopyBound?: number;
       /** Decode each whole header block with one HpackDecoder. */
       hpack?: Http2TestHpackOptions;
       /** Count events without building them (for the fuzz test). */

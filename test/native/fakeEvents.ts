@@ -17,6 +17,16 @@ export const EVENT_LAYOUT = {
   selfConnectEventBytes: 80,
   processExitEventBytes: 40,
   msgContinueHeaderBytes: 48,
+  /** struct sonde_h2_frames_event: header, chunk_bytes, payload_bytes, first_frame_offset, flags, 5 pad bytes. */
+  h2FramesHeaderBytes: 56,
+  h2ChunkBytesOffset: 40,
+  h2PayloadBytesOffset: 44,
+  h2FirstFrameOffsetOffset: 48,
+  h2FlagsOffset: 50,
+  /** SONDE_H2_EVENT_BYTES: most payload one frames event carries. */
+  h2EventBytes: 16384,
+  /** SONDE_H2_COPY_BOUND: most payload bytes of a non-DATA frame the kernel copies. */
+  h2CopyBound: 16384,
 } as const;
 
 export const Kind = { MsgStart: 1, Close: 2, SelfConnect: 3, ProcessExit: 4, MsgContinue: 5, H2Frames: 6 } as const;
@@ -25,6 +35,10 @@ export const Cls = { Unknown: 0, Request: 1, Response: 2, H2Preface: 3, H2Frames
 export const Role = { Unknown: 0, Server: 1, Client: 2 } as const;
 export const Source = { Socket: 1, Tls: 2 } as const;
 export const Proto = { Unknown: 0, Http1: 1, Http2: 2 } as const;
+/** enum sonde_h2_frames_flags */
+export const H2Flags = { SyncStart: 1, MidLife: 2, Lost: 4 } as const;
+/** first_frame_offset when no frame header starts in the event's payload. */
+export const NO_FRAME_START = 0xffff;
 
 export interface Tuple {
   localAddr: string; // dotted IPv4, stored v4-mapped
@@ -126,6 +140,33 @@ export function msgContinue(h: HeaderFields & { seq: number }, direction: number
   return buf;
 }
 
+export interface H2FramesOptions {
+  /** enum sonde_h2_frames_flags bits; default none. */
+  flags?: number;
+  /** Where the first frame header in the payload starts; default NO_FRAME_START. */
+  firstFrameOffset?: number;
+  /** Bytes the syscall moved; default the payload's length. */
+  chunkBytes?: number;
+}
+
+/**
+ * struct sonde_h2_frames_event: the frames one syscall moved in one direction
+ * of an HTTP/2 connection, as the kernel's walk leaves them (DATA frames as
+ * their header alone, other payloads cut at SONDE_H2_COPY_BOUND). Unlike the
+ * kernel, it does not cap the payload at SONDE_H2_EVENT_BYTES, so that tests
+ * can write oversized events.
+ */
+export function h2Frames(h: HeaderFields & { seq: number }, direction: number, payload: Buffer, o: H2FramesOptions = {}): Buffer {
+  const buf = Buffer.alloc(EVENT_LAYOUT.h2FramesHeaderBytes + payload.length);
+  writeHeader(buf, Kind.H2Frames, { protocol: Proto.Http2, ...h }, direction, 0);
+  buf.writeUInt32LE(o.chunkBytes ?? payload.length, EVENT_LAYOUT.h2ChunkBytesOffset);
+  buf.writeUInt32LE(payload.length, EVENT_LAYOUT.h2PayloadBytesOffset);
+  buf.writeUInt16LE(o.firstFrameOffset ?? NO_FRAME_START, EVENT_LAYOUT.h2FirstFrameOffsetOffset);
+  buf[EVENT_LAYOUT.h2FlagsOffset] = o.flags ?? 0;
+  payload.copy(buf, EVENT_LAYOUT.h2FramesHeaderBytes);
+  return buf;
+}
+
 export function closeEvent(h: HeaderFields & { seq: number }, tuple: Tuple, last: PrevMessage): Buffer {
   const buf = Buffer.alloc(EVENT_LAYOUT.closeEventBytes);
   writeHeader(buf, Kind.Close, h);
@@ -166,6 +207,14 @@ export class ConnScript {
     const ev = msgStart({ ...this.h, ts, seq: this.seq }, this.tuple, direction, msgClass, payload, this.#cur);
     this.#cur = { lastNs, bytes, seq: this.seq, direction };
     return ev;
+  }
+
+  /** An H2 frames event: counted in msg_seq with the message starts, as the kernel does. */
+  frames(ts: bigint, direction: number, payload: Buffer, o: H2FramesOptions = {}): Buffer {
+    this.seq += 1;
+    // The kernel's close event reports msg_seq as it stands, frames included.
+    this.#cur = { ...this.#cur, seq: this.seq };
+    return h2Frames({ ...this.h, ts, seq: this.seq }, direction, payload, o);
   }
 
   close(ts: bigint): Buffer {

@@ -218,6 +218,107 @@ test('frames: header blocks over the bound are reported truncated and counted', 
   assert.equal(r.hpack?.blocks, 0, 'a truncated block never reaches HPACK');
 });
 
+// ---------------------------------------------------------------------------
+// The kernel's view (data_payload_elided, payload_copy_bound): DATA frames
+// arrive as their header alone, other payloads cut at SONDE_H2_COPY_BOUND.
+// ---------------------------------------------------------------------------
+
+const ELIDED = { dataPayloadElided: true, payloadCopyBound: 16384 } as const;
+/** A frame header whose payload the input does not carry. */
+const headerOnly = (length: number, type: number, flags: number, streamId: number): Buffer => {
+  const h = frame(type, flags, streamId);
+  h.writeUIntBE(length, 0, 3);
+  return h;
+};
+
+test('frames, elided: DATA frames without payload report their length, padding included, and END_STREAM', () => {
+  const bytes = Buffer.concat([
+    headerOnly(5, DATA, 0, 1),
+    headerOnly(14, DATA, PADDED | END_STREAM, 1),
+    headerOnly(0, DATA, END_STREAM, 3),
+    headerOnly(16384, DATA, 0, 5),
+    frame(HEADERS, END_HEADERS | END_STREAM, 7, block1),
+  ]);
+  const want: Http2TestEvent[] = [
+    fh(5, DATA, 0, 1),
+    { kind: 'data', streamId: 1, dataBytes: 5, endStream: false },
+    fh(14, DATA, PADDED | END_STREAM, 1),
+    { kind: 'data', streamId: 1, dataBytes: 14, endStream: true },
+    fh(0, DATA, END_STREAM, 3),
+    { kind: 'data', streamId: 3, dataBytes: 0, endStream: true },
+    fh(16384, DATA, 0, 5),
+    { kind: 'data', streamId: 5, dataBytes: 16384, endStream: false },
+    fh(block1.length, HEADERS, END_HEADERS | END_STREAM, 7),
+    headersEvent(7, block1, true),
+  ];
+  const r = h2.decodeFrames([bytes], ELIDED);
+  assert.equal(r.broken, null);
+  assert.deepEqual(r.events, want);
+  for (let at = 0; at <= bytes.length; at++)
+    assert.deepEqual(h2.decodeFrames([bytes.subarray(0, at), bytes.subarray(at)], ELIDED).events, want, `split at ${at}`);
+  // The same bytes read as the wire: the DATA headers swallow what follows.
+  assert.notDeepEqual(h2.decodeFrames([bytes]).events, want);
+});
+
+test('frames, elided: a header block frame over the copy bound is reported truncated by the bytes cut', () => {
+  const length = 20_000;
+  const cut = length - 16384;
+  const payload = Buffer.alloc(length, 0x41);
+  const next = frame(HEADERS, END_HEADERS, 3, block1);
+  const cases: Array<[string, Buffer, number, number]> = [
+    ['plain', frame(HEADERS, END_HEADERS, 1, payload).subarray(0, 9 + 16384), cut, 16384],
+    // Pad Length 10: of the 3616 bytes cut, 10 were padding.
+    ['padded, cut past the padding', frame(HEADERS, END_HEADERS | PADDED, 1, Buffer.concat([Buffer.from([10]), payload.subarray(1)])).subarray(0, 9 + 16384), cut - 10, 16383],
+    ['with priority', frame(HEADERS, END_HEADERS | PRIORITY_FLAG, 1, payload).subarray(0, 9 + 16384), cut, 16384 - 5],
+  ];
+  for (const [name, bytes, truncatedBytes, kept] of cases) {
+    const r = h2.decodeFrames([bytes, next], { ...ELIDED, hpack: {} });
+    assert.equal(r.broken, null, name);
+    const blocks = (r.events ?? []).flatMap((e) => (e.kind === 'headers' ? [e] : []));
+    assert.equal(blocks.length, 2, name);
+    assert.equal(blocks[0].truncated, true, name);
+    assert.equal(blocks[0].truncatedBytes, truncatedBytes, name);
+    assert.equal(blocks[0].block.length, kept, name);
+    assert.equal(blocks[1].truncated, false, `${name}: the next frame is read in step`);
+    assert.deepEqual(blocks[1].hpack?.fields, fields(C_REQUESTS[0]), name);
+    assert.equal(r.counters.headerBlocksTruncated, 1, name);
+    assert.equal(r.counters.headerBytesTruncated, truncatedBytes, name);
+  }
+  // A HEADERS cut at the bound, then its CONTINUATION (also cut): one block, both cuts counted.
+  const two = Buffer.concat([
+    frame(HEADERS, 0, 1, payload).subarray(0, 9 + 16384),
+    frame(CONTINUATION, END_HEADERS, 1, payload).subarray(0, 9 + 16384),
+  ]);
+  const r = h2.decodeFrames([two], ELIDED);
+  const blocks = (r.events ?? []).filter((e) => e.kind === 'headers');
+  assert.deepEqual(blocks.map((b) => b.kind === 'headers' && [b.truncated, b.truncatedBytes, b.block.length]), [[true, 2 * cut, 2 * 16384]]);
+});
+
+test('frames, elided: padded HEADERS cut inside its padding is whole', () => {
+  // Pad Length 10, block1, 10 bytes of padding: 31 bytes, of which a bound
+  // of 25 keeps the block and 4 bytes of padding.
+  const whole = frame(HEADERS, END_HEADERS | PADDED | END_STREAM, 1, Buffer.concat([Buffer.from([10]), block1, Buffer.alloc(10)]));
+  for (const bound of [1 + block1.length, 25, 30, 31, 100]) {
+    const present = Math.min(31, bound);
+    const bytes = Buffer.concat([whole.subarray(0, 9 + present), frame(RST_STREAM, 0, 1, u32(8))]);
+    const r = h2.decodeFrames([bytes], { dataPayloadElided: true, payloadCopyBound: bound, hpack: {} });
+    assert.equal(r.broken, null, `bound ${bound}`);
+    const blocks = (r.events ?? []).flatMap((e) => (e.kind === 'headers' ? [e] : []));
+    assert.equal(blocks.length, 1);
+    assert.equal(blocks[0].truncated, false, `bound ${bound}`);
+    assert.deepEqual(blocks[0].block, block1, `bound ${bound}`);
+    assert.deepEqual(blocks[0].hpack?.fields, fields(C_REQUESTS[0]));
+    assert.ok(r.events?.some((e) => e.kind === 'rstStream' && e.errorCode === 8), `bound ${bound}: in step after`);
+  }
+  // One byte into the block instead: truncated by that byte.
+  const bytes = whole.subarray(0, 9 + block1.length);
+  const r = h2.decodeFrames([bytes], { dataPayloadElided: true, payloadCopyBound: block1.length });
+  const b = (r.events ?? []).find((e) => e.kind === 'headers');
+  assert.ok(b && b.kind === 'headers');
+  assert.equal(b.truncated, true);
+  assert.equal(b.truncatedBytes, 1);
+});
+
 const MALFORMED: Array<{ name: string; bytes: Buffer; broken: string; maxFrameBytes?: number; clientPreface?: boolean }> = [
   { name: 'CONTINUATION without HEADERS', bytes: frame(CONTINUATION, END_HEADERS, 1, block1), broken: 'unexpectedContinuation' },
   {

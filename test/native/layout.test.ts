@@ -13,7 +13,7 @@ import {
   RECORD_HEADER_BYTES,
   RECORD_OFFSETS,
 } from '../../src/native/exchangeDecoder';
-import { Cls, Dir, EVENT_LAYOUT, Kind, Proto, Role, Source } from './fakeEvents';
+import { Cls, Dir, EVENT_LAYOUT, H2Flags, Kind, Proto, Role, Source } from './fakeEvents';
 
 const layout = loadNativeModule().layout();
 
@@ -37,6 +37,17 @@ test('kernel event offsets used by the tests match events.h', () => {
   assert.equal(EVENT_LAYOUT.commOffset, layout.events.commOffset);
   assert.equal(EVENT_LAYOUT.chunkBytesOffset, layout.events.chunkBytesOffset);
   assert.equal(EVENT_LAYOUT.payloadBytesOffset, layout.events.payloadBytesOffset);
+});
+
+test('HTTP/2 frames event offsets, bounds and flags used by the tests match events.h', () => {
+  assert.equal(EVENT_LAYOUT.h2FramesHeaderBytes, layout.events.h2FramesHeaderBytes);
+  assert.equal(EVENT_LAYOUT.h2ChunkBytesOffset, layout.events.h2ChunkBytesOffset);
+  assert.equal(EVENT_LAYOUT.h2PayloadBytesOffset, layout.events.h2PayloadBytesOffset);
+  assert.equal(EVENT_LAYOUT.h2FirstFrameOffsetOffset, layout.events.h2FirstFrameOffsetOffset);
+  assert.equal(EVENT_LAYOUT.h2FlagsOffset, layout.events.h2FlagsOffset);
+  assert.equal(EVENT_LAYOUT.h2EventBytes, layout.events.h2EventBytes);
+  assert.equal(EVENT_LAYOUT.h2CopyBound, layout.events.h2CopyBound);
+  assert.deepEqual({ ...H2Flags }, layout.h2FramesFlags);
 });
 
 test('event kinds and exchange flags spelled out in TypeScript match the native enums', () => {

@@ -358,6 +358,10 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   ev.Set("h2FramesHeaderBytes", Napi::Number::New(env, double(SONDE_H2_FRAMES_HEADER_BYTES)));
   ev.Set("h2EventBytes", Napi::Number::New(env, double(SONDE_H2_EVENT_BYTES)));
   ev.Set("h2CopyBound", Napi::Number::New(env, double(SONDE_H2_COPY_BOUND)));
+  ev.Set("h2ChunkBytesOffset", Napi::Number::New(env, double(offsetof(sonde_h2_frames_event, chunk_bytes))));
+  ev.Set("h2PayloadBytesOffset", Napi::Number::New(env, double(offsetof(sonde_h2_frames_event, payload_bytes))));
+  ev.Set("h2FirstFrameOffsetOffset", Napi::Number::New(env, double(offsetof(sonde_h2_frames_event, first_frame_offset))));
+  ev.Set("h2FlagsOffset", Napi::Number::New(env, double(offsetof(sonde_h2_frames_event, flags))));
   out.Set("events", ev);
 
   // Enums and flags that tests and decoders spell out in TypeScript.

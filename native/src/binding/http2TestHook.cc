@@ -172,6 +172,8 @@ Napi::Value JS_decodeFrames(const Napi::CallbackInfo& info) {
   ro.expect_client_preface = optBool(o, "clientPreface", false);
   ro.max_frame_bytes = optUint(o, "maxFrameBytes", ro.max_frame_bytes);
   ro.max_header_block_bytes = optUint(o, "maxHeaderBlockBytes", ro.max_header_block_bytes);
+  ro.data_payload_elided = optBool(o, "dataPayloadElided", ro.data_payload_elided);
+  ro.payload_copy_bound = optUint(o, "payloadCopyBound", ro.payload_copy_bound);
   std::unique_ptr<HpackDecoder> hpack;
   Napi::Value hv = o.Get("hpack");
   if (hv.IsObject()) hpack = std::make_unique<HpackDecoder>(hpackOptionsFrom(hv.As<Napi::Object>()));

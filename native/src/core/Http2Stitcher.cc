@@ -64,6 +64,10 @@ class Http2Stitcher::Sink : public http2::FrameSink {
   // header blocks: its limits apply there.
   void onSetting(uint16_t id, uint32_t value) override {
     Direction& other = s_.dirs[d_ ^ 1];
+    if (id == kSettingsHeaderTableSize) {
+      s_.advertised_table_bytes[d_ ^ 1] = value;
+      s_.table_bytes_advertised[d_ ^ 1] = true;
+    }
     if (id == kSettingsHeaderTableSize && other.decoder) other.decoder->setMaxTableBytes(value);
     if (id == kSettingsMaxFrameSize && other.reader) other.reader->setMaxFrameBytes(value);
   }
@@ -85,14 +89,24 @@ Http2Stitcher::ConnState& Http2Stitcher::stateOf(Connection& c) {
   return static_cast<ConnState&>(*c.state);
 }
 
+std::unique_ptr<http2::HpackDecoder> Http2Stitcher::newDecoder(const ConnState& s, int d, bool mid_life) {
+  http2::HpackOptions ho;
+  ho.mid_life = mid_life;
+  // A table size advertised before this decoder existed. Whether the peer's
+  // encoder has taken up a smaller one yet is not known here (it must say so
+  // with a size update, which the default allows): only a larger one is
+  // applied, so that size updates up to it are not taken for errors.
+  if (s.table_bytes_advertised[d] && s.advertised_table_bytes[d] > ho.max_table_bytes)
+    ho.max_table_bytes = s.advertised_table_bytes[d];
+  return std::make_unique<http2::HpackDecoder>(ho);
+}
+
 void Http2Stitcher::resetDirection(ConnState& s, int d, bool mid_life) {
   http2::FrameReaderOptions ro;
   ro.data_payload_elided = true;
   ro.payload_copy_bound = SONDE_H2_COPY_BOUND;
-  http2::HpackOptions ho;
-  ho.mid_life = mid_life;
   s.dirs[d].reader = std::make_unique<http2::FrameReader>(ro);
-  s.dirs[d].decoder = std::make_unique<http2::HpackDecoder>(ho);
+  s.dirs[d].decoder = newDecoder(s, d, mid_life);
   s.dirs[d].awaiting_sync = false;
 }
 
@@ -149,13 +163,13 @@ void Http2Stitcher::onHeaders(Connection& c, ConnState& s, int d, const HeaderBl
   if (block.truncated) {
     // Not decodable, and what it inserted into the peer's table is lost.
     counters_.h2_header_blocks_truncated.fetch_add(1, std::memory_order_relaxed);
-    dir.decoder = std::make_unique<http2::HpackDecoder>(http2::HpackOptions{.mid_life = true});
+    dir.decoder = newDecoder(s, d, true);
     incomplete = true;
   } else {
     decoded = dir.decoder->decode(block.bytes, block.size);
     if (decoded.status == HpackStatus::kError || decoded.status == HpackStatus::kBroken) {
       counters_.h2_hpack_errors.fetch_add(1, std::memory_order_relaxed);
-      dir.decoder = std::make_unique<http2::HpackDecoder>(http2::HpackOptions{.mid_life = true});
+      dir.decoder = newDecoder(s, d, true);
       decoded.fields.clear();
       incomplete = true;
     } else if (decoded.status == HpackStatus::kUnknownDynamicEntry) {
@@ -279,7 +293,9 @@ Http2Stitcher::Stream* Http2Stitcher::openStream(Connection& c, ConnState& s, ui
   }
   auto x = std::make_unique<Stream>();
   x->stream_id = stream_id;
-  if (c.preexisting || s.mid_life) x->flags |= kPreexistingConnection;
+  // Not s.mid_life: the kernel also says MID_LIFE when its walk resyncs after
+  // a loss, on a connection whose accept or connect it saw.
+  if (c.preexisting) x->flags |= kPreexistingConnection;
   Stream* raw = x.get();
   s.streams.emplace(stream_id, std::move(x));
   return raw;

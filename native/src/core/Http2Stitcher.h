@@ -58,12 +58,18 @@ class Http2Stitcher : public Stitcher {
     std::array<Direction, 2> dirs;  // [direction - 1]: ingress, egress
     std::map<uint32_t, std::unique_ptr<Stream>> streams;
     bool mid_life = false;  // joined after the preface: HPACK state began before us
+    // SETTINGS_HEADER_TABLE_SIZE each direction's receiver advertised
+    // ([direction - 1]; 0 while none was seen), for the decoders made after
+    // it: a direction's first frames often come after its peer's SETTINGS.
+    std::array<uint32_t, 2> advertised_table_bytes{};
+    std::array<bool, 2> table_bytes_advertised{};
   };
   class Sink;
   friend class Sink;
 
   static ConnState& stateOf(Connection& c);
   void resetDirection(ConnState& s, int d, bool mid_life);
+  static std::unique_ptr<http2::HpackDecoder> newDecoder(const ConnState& s, int d, bool mid_life);
   // A decoded header block from direction `d` on its stream.
   void onHeaders(Connection& c, ConnState& s, int d, const http2::HeaderBlock& block, const FramesChunk& f);
   void onData(Connection& c, ConnState& s, int d, uint32_t stream_id, uint32_t bytes, bool end_stream, uint64_t ts);
