@@ -305,7 +305,7 @@ test('a process exit closes its connections', () => {
   assert.equal(t.counters().connectionsTracked, 0);
 });
 
-test('HTTP/2 connections are left alone for now', () => {
+test('an HTTP/2 connection gives no exchange from its message starts alone: its streams come in frames events', () => {
   const t = tracker();
   const s = new ConnScript({ pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
   t.feed(s.message(1000n * MS, Dir.Ingress, Cls.H2Preface, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'));

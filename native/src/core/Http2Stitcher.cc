@@ -160,6 +160,7 @@ void Http2Stitcher::onHeaders(Connection& c, ConnState& s, int d, const HeaderBl
   Direction& dir = s.dirs[d];
   DecodedBlock decoded;
   bool incomplete = false;
+  bool predates_sonde = false;  // fields refer to HPACK entries inserted before we saw the connection
   if (block.truncated) {
     // Not decodable, and what it inserted into the peer's table is lost.
     counters_.h2_header_blocks_truncated.fetch_add(1, std::memory_order_relaxed);
@@ -174,6 +175,7 @@ void Http2Stitcher::onHeaders(Connection& c, ConnState& s, int d, const HeaderBl
       incomplete = true;
     } else if (decoded.status == HpackStatus::kUnknownDynamicEntry) {
       incomplete = true;
+      predates_sonde = true;
     }
   }
   if (block.type == http2::kPushPromise) return;  // decoded for the table's sake only
@@ -209,7 +211,7 @@ void Http2Stitcher::onHeaders(Connection& c, ConnState& s, int d, const HeaderBl
     x->request.seq = f.hdr.msg_seq;
     x->last_activity_ns = ts;
     if (incomplete) x->flags |= kHeadersIncomplete;
-    if (incomplete && decoded.fields.empty()) x->request.payload.clear();
+    if (predates_sonde) x->fields_predate_sonde = true;
     for (const HeaderField& field : decoded.fields) appendField(&x->request.payload, field, options_.max_header_text_bytes);
     if (block.end_stream) x->request_ended = true;
     // A client's context is decided now, before its server end (on this
@@ -225,6 +227,7 @@ void Http2Stitcher::onHeaders(Connection& c, ConnState& s, int d, const HeaderBl
   }
   x->last_activity_ns = ts;
   if (incomplete) x->flags |= kHeadersIncomplete;
+  if (predates_sonde) x->fields_predate_sonde = true;
   if (!x->response_headers_seen) {
     // An interim (1xx) response is followed by the final one.
     bool interim = status && status->value.size() == 3 && status->value[0] == '1';
@@ -328,7 +331,7 @@ void Http2Stitcher::finish(Connection& c, ConnState& s, uint32_t stream_id) {
   if (it == s.streams.end()) return;
   Stream* x = it->second.get();
   link(c, x);
-  if (x->flags & kHeadersIncomplete) counters_.h2_headers_unknown.fetch_add(1, std::memory_order_relaxed);
+  if (x->fields_predate_sonde) counters_.h2_headers_unknown.fetch_add(1, std::memory_order_relaxed);
   writer_.write(c, *x, Protocol::Http2);
   s.streams.erase(it);
 }

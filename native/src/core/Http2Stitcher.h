@@ -45,6 +45,7 @@ class Http2Stitcher : public Stitcher {
     bool request_ended = false;
     bool response_headers_seen = false;  // a final (non-1xx) response
     bool has_trailers = false;
+    bool fields_predate_sonde = false;  // some fields' HPACK entries were inserted before we came
     uint64_t last_activity_ns = 0;
   };
   struct Direction {
