@@ -6,18 +6,13 @@
 // switched on for the run and off again at the end. Run as root from the
 // repository: node bench/tools/h2WalkCost.js [N]
 const { spawn, execFileSync } = require('node:child_process');
+const { progStats } = require('./bpfStats');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const repo = path.resolve(__dirname, '..', '..');
 const N = Number(process.argv[2] || 20000);
 
-function progStats() {
-  const out = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' }));
-  const m = {};
-  for (const p of out) if (p.name && p.name.startsWith('sonde_')) m[p.name] = { ns: p.run_time_ns || 0, cnt: p.run_cnt || 0 };
-  return m;
-}
 
 async function main() {
   execFileSync('sysctl', ['-q', '-w', 'kernel.bpf_stats_enabled=1']);

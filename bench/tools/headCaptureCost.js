@@ -5,15 +5,10 @@
 // (kernel.bpf_stats_enabled, switched off again at the end). Run as root
 // from the repository: node bench/tools/headCaptureCost.js [REPO]
 const { spawn, execFileSync } = require('node:child_process');
+const { progStats } = require('./bpfStats');
 const net = require('node:net');
 const repo = process.argv[2] || require('node:path').resolve(__dirname, "..", "..");
 const N = 3000;
-function progStats() {
-  const out = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' }));
-  const m = {};
-  for (const p of out) if (p.name && p.name.startsWith('sonde_')) m[p.name] = { ns: p.run_time_ns || 0, cnt: p.run_cnt || 0 };
-  return m;
-}
 async function main() {
   execFileSync('sysctl', ['-q', '-w', 'kernel.bpf_stats_enabled=1']);
   const server = spawn(process.execPath, [`${repo}/test/e2e/fixtures/paced-server.js`], { stdio: ['ignore', 'pipe', 'inherit'] });

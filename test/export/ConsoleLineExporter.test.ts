@@ -8,7 +8,8 @@ import { buildSpan } from '../../src/spans/buildSpan';
 import { compileRoutes } from '../../src/spans/routes';
 import { WireSpan } from '../../src/spans/WireSpan';
 import { MonotonicClock } from '../../src/native/clock';
-import { ExchangeFlags, ExchangeProtocol, LinkSource, type Exchange } from '../../src/native/exchangeDecoder';
+import { ExchangeFlags, ExchangeProtocol, type Exchange } from '../../src/native/exchangeDecoder';
+import { EXCHANGE_DEFAULTS, exchangeOf } from '../support/exchange';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const SPAN = '00f067aa0ba902b7';
@@ -34,42 +35,21 @@ const AFTER = Buffer.from('\r\nHTTP/1.1 598 Garbage\r\n\r\n');
 
 function exchange(over: ExchangeOverrides): Exchange {
   const { requestHead = Buffer.from('GET / HTTP/1.1\r\n\r\n'), responseHead = Buffer.from('HTTP/1.1 200 OK\r\n\r\n'), ...rest } = over;
-  const requestHeadStart = BEFORE.length;
-  const responseHeadStart = requestHeadStart + requestHead.length + BETWEEN.length;
-  return {
-    role: 'server',
-    protocol: ExchangeProtocol.Http1,
-    streamId: 0,
-    endErrorCode: 0,
-    flags: 0,
-    linkSource: LinkSource.None,
-    traceFlags: 1,
-    pid: 1,
-    tid: 1,
-    fd: 3,
-    generation: 1,
-    family: 2,
-    localAddress: '10.0.0.5',
-    localPort: 8080,
-    remoteAddress: '10.0.0.9',
-    remotePort: 50000,
-    requestStartNs: 5_000_000_000,
-    requestEndNs: 5_000_100_000,
-    responseStartNs: 5_002_000_000,
-    responseEndNs: 5_002_500_000,
-    requestBytes: 0,
-    responseBytes: 0,
-    traceId: TRACE,
-    spanId: SPAN,
-    parentSpanId: '',
-    comm: 'node',
-    ...rest,
-    payload: Buffer.concat([BEFORE, requestHead, BETWEEN, responseHead, AFTER]),
-    requestHeadStart,
-    requestHeadEnd: requestHeadStart + requestHead.length,
-    responseHeadStart,
-    responseHeadEnd: responseHeadStart + responseHead.length,
-  };
+  return exchangeOf(
+    {
+      ...EXCHANGE_DEFAULTS,
+      pid: 1,
+      tid: 1,
+      fd: 3,
+      remotePort: 50000,
+      requestStartNs: 5_000_000_000,
+      responseEndNs: 5_002_500_000,
+      traceId: TRACE,
+      spanId: SPAN,
+      ...rest,
+    },
+    { before: BEFORE, request: requestHead, between: BETWEEN, response: responseHead, after: AFTER },
+  );
 }
 
 function line(over: ExchangeOverrides): string {

@@ -11,6 +11,7 @@ import { compileRoutes } from '../../src/spans/routes';
 import { MonotonicClock } from '../../src/native/clock';
 import { ExchangeFlags, ExchangeProtocol, LinkSource, requestHeadOf, responseHeadOf, type Exchange } from '../../src/native/exchangeDecoder';
 import { decodeExportTraceServiceRequest } from '../support/otlp-decode';
+import { EXCHANGE_DEFAULTS, exchangeOf, type HeadFields } from '../support/exchange';
 
 // ---------------------------------------------------------------------------
 // Fixtures
@@ -59,7 +60,6 @@ const GARBAGE_BEFORE = wire('PUT /garbage-before HTTP/1.0\r\nHost: garbage-befor
 const GARBAGE_BETWEEN = wire(' HTTP/1.1\r\nHost: garbage-between:2\r\n\r\n');
 const GARBAGE_AFTER = wire('\r\nHTTP/1.1 599 Garbage After\r\n\r\n');
 
-type HeadFields = 'payload' | 'requestHeadStart' | 'requestHeadEnd' | 'responseHeadStart' | 'responseHeadEnd';
 /** Exchange fields, with the heads given as separate buffers. */
 type ExchangeOverrides = Partial<Omit<Exchange, HeadFields>> & { requestHead?: Buffer; responseHead?: Buffer };
 
@@ -69,43 +69,10 @@ function exchange(over: ExchangeOverrides = {}): Exchange {
     responseHead = wire('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'),
     ...rest
   } = over;
-  const payload = Buffer.concat([GARBAGE_BEFORE, requestHead, GARBAGE_BETWEEN, responseHead, GARBAGE_AFTER]);
-  const requestHeadStart = GARBAGE_BEFORE.length;
-  const responseHeadStart = requestHeadStart + requestHead.length + GARBAGE_BETWEEN.length;
-  return {
-    role: 'server',
-    protocol: ExchangeProtocol.Http1,
-    streamId: 0,
-    endErrorCode: 0,
-    flags: 0,
-    linkSource: LinkSource.None,
-    traceFlags: 1,
-    pid: 4242,
-    tid: 4243,
-    fd: 17,
-    generation: 1,
-    family: 2,
-    localAddress: '10.0.0.5',
-    localPort: 8080,
-    remoteAddress: '10.0.0.9',
-    remotePort: 51234,
-    requestStartNs: 5_000_000_001,
-    requestEndNs: 5_000_100_000,
-    responseStartNs: 5_002_000_000,
-    responseEndNs: 5_250_000_000,
-    requestBytes: 187,
-    responseBytes: 342,
-    traceId: TRACE_ID,
-    spanId: SPAN_ID,
-    parentSpanId: '',
-    comm: 'node',
-    ...rest,
-    payload,
-    requestHeadStart,
-    requestHeadEnd: requestHeadStart + requestHead.length,
-    responseHeadStart,
-    responseHeadEnd: responseHeadStart + responseHead.length,
-  };
+  return exchangeOf(
+    { ...EXCHANGE_DEFAULTS, requestBytes: 187, responseBytes: 342, traceId: TRACE_ID, spanId: SPAN_ID, ...rest },
+    { before: GARBAGE_BEFORE, request: requestHead, between: GARBAGE_BETWEEN, response: responseHead, after: GARBAGE_AFTER },
+  );
 }
 
 test('the exchange fixture places the heads at their offsets, among garbage', () => {

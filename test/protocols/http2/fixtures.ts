@@ -3,9 +3,10 @@
  * native/src/core/ExchangeRecord.h): header fields as text lines, laid out
  * in one payload among garbage as decodeExchanges leaves them in a batch.
  */
-import { ExchangeProtocol, LinkSource, type Exchange } from '../../../src/native/exchangeDecoder';
+import { ExchangeProtocol, type Exchange } from '../../../src/native/exchangeDecoder';
 import { compileRoutes } from '../../../src/spans/routes';
 import type { DescribeContext } from '../../../src/protocols';
+import { EXCHANGE_DEFAULTS, exchangeOf, type HeadFields } from '../../support/exchange';
 
 /** One "\r\n"-ended line per entry: "name: value" pairs, or a raw line as given ("?", "?name"). */
 export function fields(...entries: (readonly [string, string] | string)[]): Buffer {
@@ -25,7 +26,6 @@ const BEFORE = fields([':method', 'DELETE'], [':path', '/garbage-before'], [':st
 const BETWEEN = fields([':status', '598'], ['content-type', 'application/grpc'], ['grpc-status', '14']);
 const AFTER = fields(['grpc-status', '15'], [':status', '597']);
 
-type HeadFields = 'payload' | 'requestHeadStart' | 'requestHeadEnd' | 'responseHeadStart' | 'responseHeadEnd';
 export type H2Overrides = Partial<Omit<Exchange, HeadFields>> & { request?: Buffer; response?: Buffer };
 
 export function h2Exchange(over: H2Overrides = {}): Exchange {
@@ -34,43 +34,10 @@ export function h2Exchange(over: H2Overrides = {}): Exchange {
     response = fields([':status', '200']),
     ...rest
   } = over;
-  const payload = Buffer.concat([BEFORE, request, BETWEEN, response, AFTER]);
-  const requestHeadStart = BEFORE.length;
-  const responseHeadStart = requestHeadStart + request.length + BETWEEN.length;
-  return {
-    role: 'server',
-    protocol: ExchangeProtocol.Http2,
-    streamId: 3,
-    endErrorCode: 0,
-    flags: 0,
-    linkSource: LinkSource.None,
-    traceFlags: 1,
-    pid: 4242,
-    tid: 4243,
-    fd: 17,
-    generation: 1,
-    family: 10,
-    localAddress: '10.0.0.5',
-    localPort: 8080,
-    remoteAddress: '10.0.0.9',
-    remotePort: 51234,
-    requestStartNs: 5_000_000_001,
-    requestEndNs: 5_000_100_000,
-    responseStartNs: 5_002_000_000,
-    responseEndNs: 5_250_000_000,
-    requestBytes: 0,
-    responseBytes: 0,
-    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-    spanId: '00f067aa0ba902b7',
-    parentSpanId: '',
-    comm: 'node',
-    ...rest,
-    payload,
-    requestHeadStart,
-    requestHeadEnd: requestHeadStart + request.length,
-    responseHeadStart,
-    responseHeadEnd: responseHeadStart + response.length,
-  };
+  return exchangeOf(
+    { ...EXCHANGE_DEFAULTS, protocol: ExchangeProtocol.Http2, streamId: 3, family: 10, ...rest },
+    { before: BEFORE, request, between: BETWEEN, response, after: AFTER },
+  );
 }
 
 export function describeContext(routes: string[] = []): DescribeContext {
