@@ -71,8 +71,12 @@ static __always_inline void on_write_enter(__u64 ptr, __u64 count, int fd, __u8 
 	struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = fd };
 	struct sonde_conn_state *c = bpf_map_lookup_elem(&conn_states, &key);
 	if (c && c->protocol == SONDE_PROTO_HTTP2) {
-		if (bpf_map_update_elem(&active_io_args, &pid_tgid, &a, BPF_ANY))
+		if (bpf_map_update_elem(&active_io_args, &pid_tgid, &a, BPF_ANY)) {
 			count_drop(SONDE_DROP_ARGS_TABLE_FULL);
+			/* This write will not be walked: the walk of the direction
+			 * waits for a chunk that starts with frames. */
+			c->h2[SONDE_DIR_EGRESS - 1].state = SONDE_H2_WALK_UNSYNCED;
+		}
 		return;
 	}
 	struct user_chunk uc = resolve_chunk(&a);

@@ -451,7 +451,7 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 			emit_msg_start(c, &m);
 			if (c->protocol == SONDE_PROTO_HTTP2) {
 				h2_start(c, a->direction, msg_class == SONDE_CLASS_HTTP2_PREFACE,
-					 c->role_hint == SONDE_ROLE_UNKNOWN);
+					 c->role_hint == SONDE_ROLE_UNKNOWN, prefix_bytes);
 				if (account_bytes)
 					h2_walk(c, a, pid_tgid, chunk_bytes, now_ns);
 				return;

@@ -299,7 +299,7 @@ static __always_inline void h2_walk(struct sonde_conn_state *c, const struct io_
 	x.chunk_bytes = moved;
 	x.fd = a->fd;
 	x.generation = c->generation;
-	x.msg_seq = c->msg_seq;
+	x.msg_seq = w->seq;
 	x.direction = a->direction;
 	x.role_hint = c->role_hint;
 	x.first_off = 0xffff;
@@ -323,8 +323,10 @@ static __always_inline void h2_walk(struct sonde_conn_state *c, const struct io_
 		x.iov_count = a->count;
 		if (a->kind == IO_MSG) {
 			struct user_msghdr msg = {};
-			if (bpf_probe_read_user(&msg, sizeof(msg), (void *)a->ptr))
-				return;
+			if (bpf_probe_read_user(&msg, sizeof(msg), (void *)a->ptr)) {
+				x.lost = 1;
+				goto out;
+			}
 			x.iov_ptr = (__u64)msg.msg_iov;
 			x.iov_count = msg.msg_iovlen;
 		}
@@ -359,7 +361,7 @@ static __always_inline void h2_walk(struct sonde_conn_state *c, const struct io_
 
 out:
 	h2_flush(&x);
-	c->msg_seq = x.msg_seq;
+	w->seq = x.msg_seq;
 	if (x.lost) {
 		/* Wait for a syscall that starts with frames; the reader and
 		 * decoder in userspace start again from there. */
@@ -382,13 +384,21 @@ out:
  * began before us. Either way the other direction waits for a chunk that
  * starts with frames or with the preface. Each direction is set field by
  * field: clang dropped a whole-struct store into the map value here. */
-static __always_inline void h2_start(struct sonde_conn_state *c, __u8 direction, bool by_preface, bool mid_life)
+static __always_inline void h2_start(struct sonde_conn_state *c, __u8 direction, bool by_preface, bool mid_life,
+				     __u32 preface_held_back)
 {
 	__u32 d = (direction - 1) & 1;
+	/* A preface seen whole: its HPACK tables are fresh, whatever else
+	 * was missed. */
+	if (by_preface)
+		mid_life = false;
+	/* The preface bytes held back as a short chunk are not in this one. */
+	__u32 preface_left = H2_CLIENT_PREFACE_BYTES - (preface_held_back & 7);
 	for (__u32 i = 0; i < 2; i++) {
 		struct sonde_h2_walk *w = &c->h2[i];
 		bool own = i == d;
-		w->left = by_preface && own ? H2_CLIENT_PREFACE_BYTES : 0;
+		w->seq = 0;
+		w->left = by_preface && own ? preface_left : 0;
 		w->copy_left = 0;
 		w->hdr_have = 0;
 		w->state = by_preface || own ? SONDE_H2_WALK_SYNCED : SONDE_H2_WALK_UNSYNCED;

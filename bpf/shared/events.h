@@ -191,8 +191,8 @@ enum sonde_h2_frames_flags {
 /* The frames one syscall moved in one direction of an HTTP/2 connection,
  * in order, DATA payload left out (see SONDE_H2_COPY_BOUND). Successive
  * events of a direction continue each other: a frame may begin in one and
- * end in the next. hdr.msg_seq counts these events with the message starts,
- * so a gap shows a loss. */
+ * end in the next. hdr.msg_seq counts these events per direction, from 1
+ * (sonde_h2_walk.seq), so a gap shows a loss. */
 struct sonde_h2_frames_event {
 	struct sonde_event_header hdr;
 	__u32 chunk_bytes;        /* bytes the syscall moved */
@@ -234,6 +234,10 @@ struct sonde_h2_walk {
 	__u8 pending_flags;  /* SONDE_H2_SYNC_START/MID_LIFE for the next event */
 	__u8 hdr_have;       /* bytes of a frame header split across syscalls */
 	__u8 hdr[9];
+	/* Frames events sent for this direction: their hdr.msg_seq. One count
+	 * per direction, because a connection's reads and writes are walked
+	 * on different threads at once by some runtimes (Go, gRPC C core). */
+	__u32 seq;
 };
 
 enum sonde_conn_flags {

@@ -58,6 +58,11 @@ export interface NativeCounters {
   h2FrameErrors: number;
   /** HTTP/2 exchanges with header fields whose HPACK entry predates sonde. */
   h2HeadersUnknown: number;
+  /**
+   * HTTP/2 frames events of a connection the table does not hold (its start
+   * event was lost, or it was evicted): that connection stays untraced.
+   */
+  h2FramesUnmatched: number;
 }
 
 export interface NativeTracerCounters extends NativeCounters {

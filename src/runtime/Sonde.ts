@@ -155,8 +155,10 @@ export class Sonde {
         // Responses closed out while their framing said more was to come.
         incomplete: c.native.responsesIncomplete,
         // HTTP/2 sonde could not read: frames lost, blocks that broke HPACK
-        // or their bound, streams over the per-connection bound.
-        h2Unreadable: c.native.h2FrameErrors + c.native.h2HpackErrors + c.native.h2HeaderBlocksTruncated + c.native.h2StreamsDropped,
+        // or their bound, streams over the per-connection bound, frames of
+        // connections it does not hold.
+        h2Unreadable:
+          c.native.h2FrameErrors + c.native.h2HpackErrors + c.native.h2HeaderBlocksTruncated + c.native.h2StreamsDropped + c.native.h2FramesUnmatched,
         h2HeadersUnknown: c.native.h2HeadersUnknown,
       },
       'counters',

@@ -209,12 +209,14 @@ export class ConnScript {
     return ev;
   }
 
-  /** An H2 frames event: counted in msg_seq with the message starts, as the kernel does. */
+  /** Frames events sent per direction (sonde_h2_walk.seq), as the kernel numbers them. */
+  framesSeq: Record<number, number> = {};
+
+  /** An H2 frames event, numbered per direction from 1, apart from the message starts, as the kernel does. */
   frames(ts: bigint, direction: number, payload: Buffer, o: H2FramesOptions = {}): Buffer {
-    this.seq += 1;
-    // The kernel's close event reports msg_seq as it stands, frames included.
-    this.#cur = { ...this.#cur, seq: this.seq };
-    return h2Frames({ ...this.h, ts, seq: this.seq }, direction, payload, o);
+    const seq = (this.framesSeq[direction] ?? 0) + 1;
+    this.framesSeq[direction] = seq;
+    return h2Frames({ ...this.h, ts, seq }, direction, payload, o);
   }
 
   close(ts: bigint): Buffer {

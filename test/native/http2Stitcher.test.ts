@@ -123,7 +123,7 @@ function tracker(options: Record<string, number> = {}): ReplayTracker {
 
 /**
  * One end of an HTTP/2 connection as the kernel reports it: a message start,
- * then frames events numbered with it; each direction's first event carries
+ * then frames events numbered per direction; each direction's first event carries
  * SYNC_START (and MID_LIFE on a connection joined mid-life).
  */
 class H2Conn {
@@ -176,9 +176,9 @@ class H2Conn {
     return this;
   }
 
-  /** An event the kernel sent that never arrived (ring buffer full): a msg_seq gap. */
-  lose(): this {
-    this.s.seq += 1;
+  /** A frames event of `direction` the kernel sent that never arrived (ring buffer full): a gap in that direction's numbers. */
+  lose(direction: number): this {
+    this.s.framesSeq[direction] = (this.s.framesSeq[direction] ?? 0) + 1;
     return this;
   }
 
@@ -451,6 +451,23 @@ test('same host: the server stream continues the client stream of the mirrored c
   assert.notEqual(clients[0].traceId, clients[1].traceId, 'each stream is a trace of its own');
 });
 
+test('same host: a server that answers after the peer-context lifetime (10 s) still continues the client stream', () => {
+  const t = tracker({ responseTimeoutMs: 60_000 });
+  const client = new H2Conn(t, { pid: 200, fd: 20, generation: 1, role: Role.Client }, mirrored(serverTuple));
+  const server = new H2Conn(t, { pid: 100, fd: 7, generation: 2, role: Role.Server }, serverTuple);
+  client.start(1000n * MS, Dir.Egress).send(1000n * MS, Dir.Egress, headers(1, POST('/slow')));
+  server.start(1001n * MS, Dir.Ingress).send(1001n * MS, Dir.Ingress, headers(1, POST('/slow')));
+  // Ticks prune what is older than the lifetime, every second.
+  for (let s = 2n; s <= 25n; s++) t.tick(s * 1000n * MS);
+  server.send(25_000n * MS, Dir.Egress, headers(1, STATUS(200), END_STREAM));
+  client.send(25_001n * MS, Dir.Ingress, headers(1, STATUS(200), END_STREAM));
+  const xs = take(t);
+  const c = xs.find((x) => x.role === 'client')!;
+  const s = xs.find((x) => x.role === 'server')!;
+  assert.equal(s.linkSource, LinkSource.PeerClient);
+  assert.equal(s.parentSpanId, c.spanId);
+});
+
 test('a traceparent header gives the server stream its trace id and parent', () => {
   const t = tracker();
   const c = new H2Conn(t, { pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
@@ -506,7 +523,7 @@ test('loss: a msg_seq gap abandons the streams in flight; the next event resyncs
   const t = tracker();
   const c = new H2Conn(t, { pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
   c.start(1000n * MS, Dir.Ingress).send(1000n * MS, Dir.Ingress, Buffer.concat([headers(1, GET('/1'), END_STREAM), headers(3, POST('/3'))]));
-  c.lose();
+  c.lose(Dir.Ingress);
   // The lost event held the start of a DATA frame's neighbour: this one opens
   // with 5 bytes of a payload, then frames.
   const tail = Buffer.from([0x00, 0x01, 0x02, 0x03, 0x04]);
@@ -526,7 +543,7 @@ test('loss: after a gap, an event in which no frame starts is skipped', () => {
   const t = tracker();
   const c = new H2Conn(t, { pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
   c.start(1000n * MS, Dir.Ingress).send(1000n * MS, Dir.Ingress, settings());
-  c.lose();
+  c.lose(Dir.Ingress);
   // Garbage that would break a reader, had it read it.
   c.send(1001n * MS, Dir.Ingress, Buffer.alloc(40, 0xff), { firstFrameOffset: NO_FRAME_START });
   c.send(1002n * MS, Dir.Ingress, headers(3, GET('/3'), END_STREAM), { firstFrameOffset: 0 });
@@ -629,7 +646,7 @@ test("a SETTINGS_HEADER_TABLE_SIZE the server wrote before the client's preface 
     assert.equal(x.flags, 0, order);
     assert.equal(t.counters().h2HpackErrors, 0, order);
     // ... and still after a loss makes that direction start again.
-    c.lose();
+    c.lose(Dir.Ingress);
     c.send(1002n * MS, Dir.Ingress, req(3, '/b'), { firstFrameOffset: 0 });
     c.send(1003n * MS, Dir.Egress, headers(3, STATUS(200), END_STREAM), { firstFrameOffset: 0 });
     assert.equal(only(take(t)).req, lines(GET('/b')), `${order}, after a loss`);
@@ -667,7 +684,7 @@ test('close with streams open: ClosedBeforeResponse without a response, Response
   assert.equal(k.connectionsTracked, 0);
 });
 
-test('streams quiet past the response timeout are closed out', () => {
+test('streams quiet past the response timeout are closed out; one whose response started (a long-lived gRPC stream) gets ten times as long', () => {
   const t = tracker({ responseTimeoutMs: 1000 });
   const c = new H2Conn(t, { pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
   c.start(1000n * MS, Dir.Ingress).send(1000n * MS, Dir.Ingress, Buffer.concat([headers(1, GET('/1'), END_STREAM), headers(3, GET('/3'), END_STREAM)]));
@@ -675,9 +692,12 @@ test('streams quiet past the response timeout are closed out', () => {
   t.tick(1500n * MS);
   assert.equal(take(t).length, 0);
   t.tick(3000n * MS);
-  const xs = take(t);
-  assert.deepEqual(xs.map((x) => [x.streamId, x.flags]), [[1, ExchangeFlags.NoResponse], [3, ExchangeFlags.ResponseIncomplete]]);
+  assert.deepEqual(take(t).map((x) => [x.streamId, x.flags]), [[1, ExchangeFlags.NoResponse]]);
   assert.equal(t.counters().requestsTimedOut, 1);
+  t.tick(9000n * MS);
+  assert.equal(take(t).length, 0, 'a stream with a response is not cut at the response timeout');
+  t.tick(12000n * MS);
+  assert.deepEqual(take(t).map((x) => [x.streamId, x.flags]), [[3, ExchangeFlags.ResponseIncomplete]]);
 });
 
 test('at most max_streams_per_connection (1024) streams are followed at once; the others are counted', () => {
@@ -858,7 +878,7 @@ test('fuzz: random and mutated frames events never crash, every record decodes, 
     else if (r < 11) flags = int(8);
     else if (r < 14) first = pick([int(bytes.length + 20), NO_FRAME_START, 0]);
     else if (r < 17) bytes = bytes.subarray(0, int(bytes.length + 1));
-    else if (r < 19) c.lose();
+    else if (r < 19) c.lose(dir);
     else if (r < 20) bytes = Buffer.from(Array.from({ length: int(200) }, () => int(256)));
     else if (r < 21) dir = pick([0, 3, Dir.Ingress, Dir.Egress]);
     c.send(now, dir, bytes, { firstFrameOffset: first, flags });

@@ -76,6 +76,7 @@ void putTrackerCounters(Napi::Object& out, const TrackerCounters& c) {
   put("h2HpackErrors", c.h2_hpack_errors);
   put("h2FrameErrors", c.h2_frame_errors);
   put("h2HeadersUnknown", c.h2_headers_unknown);
+  put("h2FramesUnmatched", c.h2_frames_unmatched);
   put("selfConnectionsIgnored", c.self_connections_ignored);
 }
 

@@ -102,7 +102,9 @@ void ConnTracker::onMessageStart(const sonde_msg_start_event& ev, const uint8_t*
 
   bool lost = c->last_seq != 0 && ev.hdr.msg_seq != c->last_seq + 1;
   if (lost) {
-    counters_.messages_lost.fetch_add(ev.hdr.msg_seq - c->last_seq - 1, std::memory_order_relaxed);
+    // A number from the past (events reordered across CPUs) is no loss to count.
+    if (ev.hdr.msg_seq > c->last_seq)
+      counters_.messages_lost.fetch_add(ev.hdr.msg_seq - c->last_seq - 1, std::memory_order_relaxed);
     if (c->stitcher) c->stitcher->onEventsLost(*c);
   }
   bool prev_applies = !lost && ev.prev.seq == c->last_seq;
@@ -110,9 +112,9 @@ void ConnTracker::onMessageStart(const sonde_msg_start_event& ev, const uint8_t*
 
   Stitcher* wanted = stitcherFor(ev.hdr.msg_class);
   if (wanted == &http2_ && c->stitcher && c->stitcher != wanted) {
-    // h2c: HTTP/1 upgraded to HTTP/2 (the 101 exchange is over by now), and
-    // the kernel walks frames from here on.
-    c->stitcher->onGone(*c, false);
+    // h2c: HTTP/1 upgraded to HTTP/2, and the kernel walks frames from
+    // here on. The summary of the 101 response ends it, as a close would.
+    c->stitcher->onClose(*c, ev.prev, prev_applies);
     c->state.reset();
     c->stitcher = nullptr;
   }
@@ -131,14 +133,15 @@ void ConnTracker::onMessageContinue(const sonde_msg_continue_event& ev, const ui
 
 void ConnTracker::onH2Frames(const sonde_h2_frames_event& ev, const uint8_t* payload, uint32_t len) {
   Connection* c = table_.find(ev.hdr.pid, ev.hdr.fd, ev.hdr.generation);
-  if (!c || c->ignored || !c->stitcher) return;
-  table_.touch(c, ev.hdr.timestamp_ns);
-  bool lost = c->last_seq != 0 && ev.hdr.msg_seq != c->last_seq + 1;
-  if (lost) {
-    counters_.messages_lost.fetch_add(ev.hdr.msg_seq - c->last_seq - 1, std::memory_order_relaxed);
-    c->stitcher->onEventsLost(*c);
+  if (!c || !c->stitcher) {
+    // Its start event was lost, or the table evicted it: the connection
+    // stays dark until it closes, and this says so.
+    if (!c || !c->ignored) counters_.h2_frames_unmatched.fetch_add(1, std::memory_order_relaxed);
+    return;
   }
-  c->last_seq = ev.hdr.msg_seq;
+  if (c->ignored) return;
+  table_.touch(c, ev.hdr.timestamp_ns);
+  // hdr.msg_seq counts frames events per direction: the stitcher checks it.
   c->stitcher->onFrames(*c, FramesChunk{ev.hdr, ev.flags, ev.first_frame_offset, payload, len});
 }
 
@@ -146,7 +149,8 @@ void ConnTracker::onClose(const sonde_close_event& ev) {
   Connection* c = table_.find(ev.hdr.pid, ev.hdr.fd, ev.hdr.generation);
   if (!c) return;
   bool lost = c->last_seq != 0 && ev.last.seq != c->last_seq;
-  if (lost) counters_.messages_lost.fetch_add(ev.last.seq - c->last_seq, std::memory_order_relaxed);
+  if (lost && ev.last.seq > c->last_seq)
+    counters_.messages_lost.fetch_add(ev.last.seq - c->last_seq, std::memory_order_relaxed);
   if (c->stitcher) c->stitcher->onClose(*c, ev.last, !lost);
   forgetClientIds(*c);
   table_.erase(c);

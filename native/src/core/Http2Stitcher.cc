@@ -125,6 +125,14 @@ void Http2Stitcher::onFrames(Connection& c, const FramesChunk& f) {
   ConnState& s = stateOf(c);
   int d = (f.hdr.direction - 1) & 1;
   Direction& dir = s.dirs[d];
+  // Frames events are numbered per direction: a gap is a lost event, whose
+  // header blocks (and stream ends) are gone.
+  uint32_t seq = f.hdr.msg_seq;
+  if (dir.last_seq != 0 && seq != dir.last_seq + 1) {
+    if (seq > dir.last_seq) counters_.messages_lost.fetch_add(seq - dir.last_seq - 1, std::memory_order_relaxed);
+    onEventsLost(c);
+  }
+  dir.last_seq = seq;
   uint32_t from = 0;
   if (f.flags & SONDE_H2_SYNC_START) {
     bool mid_life = (f.flags & SONDE_H2_MID_LIFE) || s.mid_life;
@@ -373,9 +381,15 @@ void Http2Stitcher::onGone(Connection& c, bool) {
 
 void Http2Stitcher::onTimeoutScan(Connection& c, uint64_t now_ns) {
   ConnState& s = stateOf(c);
+  // A stream with no response yet is given the response timeout. One whose
+  // response has started may be a long-lived gRPC stream (a watch) that is
+  // quiet for minutes and still ends with its trailers: it is given ten.
+  auto quiet_for = [&](const Stream& x) { return now_ns > x.last_activity_ns ? now_ns - x.last_activity_ns : 0; };
   std::vector<uint32_t> quiet;
-  for (auto& [id, x] : s.streams)
-    if (now_ns > x->last_activity_ns && now_ns - x->last_activity_ns > options_.response_timeout_ns) quiet.push_back(id);
+  for (auto& [id, x] : s.streams) {
+    uint64_t limit = x->has_response ? 10 * options_.response_timeout_ns : options_.response_timeout_ns;
+    if (quiet_for(*x) > limit) quiet.push_back(id);
+  }
   for (uint32_t id : quiet) {
     Stream* x = s.streams[id].get();
     if (x->has_response) {

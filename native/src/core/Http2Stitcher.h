@@ -54,6 +54,7 @@ class Http2Stitcher : public Stitcher {
     // Frame boundaries were lost: skip bytes until an event says where the
     // next frame header starts.
     bool awaiting_sync = true;
+    uint32_t last_seq = 0;  // hdr.msg_seq of this direction's latest frames event
   };
   struct ConnState : StitcherState {
     std::array<Direction, 2> dirs;  // [direction - 1]: ingress, egress

@@ -24,16 +24,17 @@ void TraceLinker::linkServerRequest(const RequestHints& hints, TraceContext* ctx
     auto& q = peer->second;
     auto it = std::find_if(q.begin(), q.end(), [&](const PeerContext& pc) { return pc.stream_id == hints.stream_id; });
     if (it != q.end()) {
+      // No age limit: the stream id says which it is, however slow the
+      // server was to answer (a stream's context waits for its server end
+      // until the client's connection closes, or the bounds push it out).
       PeerContext pc = *it;
       q.erase(it);
       peer_context_count_--;
-      if (!(hints.start_ns > pc.created_ns && hints.start_ns - pc.created_ns > options_.peer_context_ttl_ns)) {
-        std::memcpy(ctx->trace_id, pc.trace_id, 16);
-        std::memcpy(ctx->parent_span_id, pc.span_id, 8);
-        ctx->trace_flags = pc.trace_flags;
-        ctx->link_source = LinkSource::PeerClient;
-        linked = true;
-      }
+      std::memcpy(ctx->trace_id, pc.trace_id, 16);
+      std::memcpy(ctx->parent_span_id, pc.span_id, 8);
+      ctx->trace_flags = pc.trace_flags;
+      ctx->link_source = LinkSource::PeerClient;
+      linked = true;
     }
     if (q.empty()) peer_contexts_.erase(peer);
   } else if (peer != peer_contexts_.end()) {
@@ -102,7 +103,11 @@ void TraceLinker::linkClientRequest(const RequestHints& hints, TraceContext* ctx
 void TraceLinker::pruneExpired(uint64_t now_ns) {
   for (auto it = peer_contexts_.begin(); it != peer_contexts_.end();) {
     auto& q = it->second;
-    while (!q.empty() && now_ns > q.front().created_ns && now_ns - q.front().created_ns > options_.peer_context_ttl_ns) {
+    // HTTP/1 contexts (stream 0) are taken in order, so an old one at the
+    // front is one its server end will never take; HTTP/2 contexts are
+    // taken by stream id and wait for their server end (see above).
+    while (!q.empty() && q.front().stream_id == 0 && now_ns > q.front().created_ns &&
+           now_ns - q.front().created_ns > options_.peer_context_ttl_ns) {
       q.pop_front();
       peer_context_count_--;
     }

@@ -53,6 +53,7 @@ struct TrackerCounters {
   std::atomic<uint64_t> h2_hpack_errors{0};          // a block broke HPACK: the decoder starts again
   std::atomic<uint64_t> h2_frame_errors{0};          // frame boundaries lost (kernel walk or reader)
   std::atomic<uint64_t> h2_headers_unknown{0};       // exchanges with fields whose HPACK entry predates sonde
+  std::atomic<uint64_t> h2_frames_unmatched{0};      // frames events of a connection the table does not hold
 };
 
 // The kernel's view of a connection's current message (conn_states).
