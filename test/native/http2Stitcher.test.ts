@@ -516,7 +516,29 @@ test('mid-life, client: a request on egress makes the role client; a later stray
   assert.equal(x.res, lines(STATUS(404)));
   assert.ok(has(x, ExchangeFlags.PreexistingConnection));
   assert.equal(x.flags & ExchangeFlags.HeadersIncomplete, 0);
+  // The answer on stream 9 waits for a request (it may be late, below) for
+  // the response timeout, then is counted.
+  assert.equal(t.counters().responsesWithoutRequest, 0);
+  t.tick(1500n * MS);
+  t.tick(3000n * MS);
+  assert.equal(take(t).length, 0);
   assert.equal(t.counters().responsesWithoutRequest, 1);
+});
+
+test('client: an answer read before its request event (reads and writes on two threads) waits for it', () => {
+  const t = tracker();
+  const c = new H2Conn(t, { pid: 200, fd: 20, generation: 1, role: Role.Client }, mirrored(serverTuple));
+  c.start(1000n * MS, Dir.Egress);
+  // The request's write exit is reported after the reader thread's read.
+  c.send(1002n * MS, Dir.Ingress, headers(1, STATUS(200), END_STREAM));
+  assert.equal(take(t).length, 0);
+  c.send(1003n * MS, Dir.Egress, headers(1, GET('/early'), END_STREAM));
+  const x = only(take(t));
+  assert.equal(x.role, 'client');
+  assert.equal(x.req, lines(GET('/early')));
+  assert.equal(x.res, lines(STATUS(200)));
+  assert.ok(x.requestStartNs <= x.responseStartNs, 'the request starts no later than its answer');
+  assert.equal(t.counters().responsesWithoutRequest, 0);
 });
 
 test('loss: a msg_seq gap abandons the streams in flight; the next event resyncs at its first_frame_offset', () => {

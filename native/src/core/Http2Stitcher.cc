@@ -222,12 +222,24 @@ void Http2Stitcher::onHeaders(Connection& c, ConnState& s, int d, const HeaderBl
     if (predates_sonde) x->fields_predate_sonde = true;
     for (const HeaderField& field : decoded.fields) appendField(&x->request.payload, field, options_.max_header_text_bytes);
     if (block.end_stream) x->request_ended = true;
+    if (x->has_response && x->response.start_ns < ts) {
+      // Its answer was seen first (below): the request was sent before.
+      x->request.start_ns = x->response.start_ns;
+      x->request.last_ns = x->response.start_ns;
+    }
     // A client's context is decided now, before its server end (on this
     // host) reads the stream; a server's when its response starts.
     if (!c.isServer()) link(c, x);
+    if (x->response_ended) finish(c, s, block.stream_id);
     return;
   }
 
+  if (!x && !c.isServer()) {
+    // A client's request is reported at the exit of its write, which an
+    // answer read on another thread (Go, gRPC C core) can beat: the answer
+    // waits for it, for the response timeout at most.
+    x = openStream(c, s, block.stream_id);
+  }
   if (!x) {
     // The request was before we joined, or was dropped.
     counters_.responses_without_request.fetch_add(1, std::memory_order_relaxed);
@@ -253,7 +265,14 @@ void Http2Stitcher::onHeaders(Connection& c, ConnState& s, int d, const HeaderBl
     for (const HeaderField& field : decoded.fields) appendField(&x->response.payload, field, options_.max_header_text_bytes);
   }
   x->response.last_ns = ts;
-  if (block.end_stream) finish(c, s, block.stream_id);
+  if (block.end_stream) endResponse(c, s, block.stream_id);
+}
+
+void Http2Stitcher::endResponse(Connection& c, ConnState& s, uint32_t stream_id) {
+  auto it = s.streams.find(stream_id);
+  if (it == s.streams.end()) return;
+  it->second->response_ended = true;
+  if (it->second->request_headers_seen) finish(c, s, stream_id);
 }
 
 void Http2Stitcher::onData(Connection& c, ConnState& s, int d, uint32_t stream_id, uint32_t bytes, bool end_stream,
@@ -271,7 +290,7 @@ void Http2Stitcher::onData(Connection& c, ConnState& s, int d, uint32_t stream_i
   }
   x->response.bytes += bytes;
   x->response.last_ns = ts;
-  if (end_stream) finish(c, s, stream_id);
+  if (end_stream) endResponse(c, s, stream_id);
 }
 
 void Http2Stitcher::onReset(Connection& c, ConnState& s, uint32_t stream_id, uint32_t error_code, uint64_t ts) {
@@ -338,6 +357,12 @@ void Http2Stitcher::finish(Connection& c, ConnState& s, uint32_t stream_id) {
   auto it = s.streams.find(stream_id);
   if (it == s.streams.end()) return;
   Stream* x = it->second.get();
+  if (!x->request_headers_seen) {
+    // An answer whose request never came (see onHeaders): nothing to write.
+    counters_.responses_without_request.fetch_add(1, std::memory_order_relaxed);
+    s.streams.erase(it);
+    return;
+  }
   link(c, x);
   if (x->fields_predate_sonde) counters_.h2_headers_unknown.fetch_add(1, std::memory_order_relaxed);
   writer_.write(c, *x, Protocol::Http2);
@@ -348,7 +373,7 @@ void Http2Stitcher::writeOutAll(Connection& c, ConnState& s, uint8_t flag_withou
   while (!s.streams.empty()) {
     Stream* x = s.streams.begin()->second.get();
     x->flags |= x->has_response ? flag_with_response : flag_without_response;
-    if (x->has_response) counters_.responses_incomplete.fetch_add(1, std::memory_order_relaxed);
+    if (x->has_response && x->request_headers_seen) counters_.responses_incomplete.fetch_add(1, std::memory_order_relaxed);
     finish(c, s, s.streams.begin()->first);
   }
 }
@@ -387,11 +412,16 @@ void Http2Stitcher::onTimeoutScan(Connection& c, uint64_t now_ns) {
   auto quiet_for = [&](const Stream& x) { return now_ns > x.last_activity_ns ? now_ns - x.last_activity_ns : 0; };
   std::vector<uint32_t> quiet;
   for (auto& [id, x] : s.streams) {
-    uint64_t limit = x->has_response ? 10 * options_.response_timeout_ns : options_.response_timeout_ns;
+    bool long_lived = x->has_response && x->request_headers_seen;
+    uint64_t limit = long_lived ? 10 * options_.response_timeout_ns : options_.response_timeout_ns;
     if (quiet_for(*x) > limit) quiet.push_back(id);
   }
   for (uint32_t id : quiet) {
     Stream* x = s.streams[id].get();
+    if (!x->request_headers_seen) {
+      finish(c, s, id);  // an answer whose request never came: dropped, counted
+      continue;
+    }
     if (x->has_response) {
       x->flags |= kResponseIncomplete;
       counters_.responses_incomplete.fetch_add(1, std::memory_order_relaxed);
@@ -408,7 +438,7 @@ void Http2Stitcher::onShutdown(Connection& c, uint64_t) {
   // Streams whose response has started are written as far as known.
   std::vector<uint32_t> answered;
   for (auto& [id, x] : s.streams)
-    if (x->has_response) answered.push_back(id);
+    if (x->has_response && x->request_headers_seen) answered.push_back(id);
   for (uint32_t id : answered) {
     s.streams[id]->flags |= kResponseIncomplete;
     counters_.responses_incomplete.fetch_add(1, std::memory_order_relaxed);

@@ -44,6 +44,7 @@ class Http2Stitcher : public Stitcher {
     bool request_headers_seen = false;
     bool request_ended = false;
     bool response_headers_seen = false;  // a final (non-1xx) response
+    bool response_ended = false;         // END_STREAM seen; written once the request is too
     bool has_trailers = false;
     bool fields_predate_sonde = false;  // some fields' HPACK entries were inserted before we came
     uint64_t last_activity_ns = 0;
@@ -81,6 +82,9 @@ class Http2Stitcher : public Stitcher {
   int requestDirection(const Connection& c) const;
   Stream* openStream(Connection& c, ConnState& s, uint32_t stream_id);
   void link(Connection& c, Stream* x);
+  // The response's END_STREAM: the stream is written out, or, on a client
+  // whose request event has not come yet, once it does.
+  void endResponse(Connection& c, ConnState& s, uint32_t stream_id);
   void finish(Connection& c, ConnState& s, uint32_t stream_id);
   void writeOutAll(Connection& c, ConnState& s, uint8_t flag_without_response, uint8_t flag_with_response);
   void abandonAll(Connection& c, ConnState& s);
