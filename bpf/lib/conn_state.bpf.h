@@ -427,6 +427,8 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 		c->cur_class = msg_class;
 		c->tail_bytes = 0;
 		c->head_left_bytes = 0;
+		/* h2c: a preface after HTTP/1 (Upgrade: h2c, 101). */
+		bool upgraded = c->protocol == SONDE_PROTO_HTTP1;
 		if (msg_class != SONDE_CLASS_UNKNOWN) {
 			c->flags |= SONDE_CONN_SYNCED;
 			bool h2 = msg_class == SONDE_CLASS_HTTP2_PREFACE || msg_class == SONDE_CLASS_HTTP2_FRAMES;
@@ -451,7 +453,7 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 			emit_msg_start(c, &m);
 			if (c->protocol == SONDE_PROTO_HTTP2) {
 				h2_start(c, a->direction, msg_class == SONDE_CLASS_HTTP2_PREFACE,
-					 c->role_hint == SONDE_ROLE_UNKNOWN, prefix_bytes);
+					 c->role_hint == SONDE_ROLE_UNKNOWN, prefix_bytes, upgraded);
 				if (account_bytes)
 					h2_walk(c, a, pid_tgid, chunk_bytes, now_ns);
 				return;

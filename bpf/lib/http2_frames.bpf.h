@@ -377,15 +377,16 @@ out:
 }
 
 /* The connection just turned out to be HTTP/2, in `direction`: by its
- * client preface (both directions start in step; the preface itself is
- * passed over), or by frames. Frames on a connection whose accept or
- * connect was seen come from its start (a server writes its SETTINGS before
- * it reads the preface); on one sonde joined mid-life, the HPACK tables
- * began before us. Either way the other direction waits for a chunk that
- * starts with frames or with the preface. Each direction is set field by
- * field: clang dropped a whole-struct store into the map value here. */
+ * client preface (both directions start in step, the preface itself passed
+ * over; after an h2c upgrade only this one), or by frames. Frames on a
+ * connection whose accept or connect was seen come from its start (a server
+ * writes its SETTINGS before it reads the preface); on one sonde joined
+ * mid-life, the HPACK tables began before us. A direction not in step waits
+ * for a chunk that starts with frames or with the preface. Each direction
+ * is set field by field: a whole-struct store into the map value here was
+ * missing from clang's output. */
 static __always_inline void h2_start(struct sonde_conn_state *c, __u8 direction, bool by_preface, bool mid_life,
-				     __u32 preface_held_back)
+				     __u32 preface_held_back, bool upgraded)
 {
 	__u32 d = (direction - 1) & 1;
 	/* A preface seen whole: its HPACK tables are fresh, whatever else
@@ -397,12 +398,15 @@ static __always_inline void h2_start(struct sonde_conn_state *c, __u8 direction,
 	for (__u32 i = 0; i < 2; i++) {
 		struct sonde_h2_walk *w = &c->h2[i];
 		bool own = i == d;
+		/* After an h2c upgrade the server's first frames may already have
+		 * been read with its 101: the other direction finds its place. */
+		bool synced = own || (by_preface && !upgraded);
 		w->seq = 0;
 		w->left = by_preface && own ? preface_left : 0;
 		w->copy_left = 0;
 		w->hdr_have = 0;
-		w->state = by_preface || own ? SONDE_H2_WALK_SYNCED : SONDE_H2_WALK_UNSYNCED;
-		w->pending_flags = by_preface || own ? SONDE_H2_SYNC_START | (mid_life ? SONDE_H2_MID_LIFE : 0) : 0;
+		w->state = synced ? SONDE_H2_WALK_SYNCED : SONDE_H2_WALK_UNSYNCED;
+		w->pending_flags = synced ? SONDE_H2_SYNC_START | (mid_life ? SONDE_H2_MID_LIFE : 0) : 0;
 	}
 }
 
