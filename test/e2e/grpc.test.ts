@@ -25,6 +25,7 @@ const PY_CLIENT = path.join(FIXTURES, 'grpc_client.py');
 const OK = 0;
 const NOT_FOUND = 5;
 const INTERNAL = 13;
+const DEADLINE_EXCEEDED = 4;
 
 interface ClientSummary {
   calls: Array<{ method: string; code: number; ok: boolean }>;
@@ -121,6 +122,38 @@ test('grpc-js client and server: one span per call on each side for unary, strea
   assertCallPairs([...otlp.spans], expected, { server: 'grpc-server', client: 'grpc-client' });
   const stream = otlp.spans.filter((s) => s.name === 'demo.Echo/Bidi');
   assert.equal(stream.length, 2, 'a bidirectional stream of five messages each way is one span per side, not one per message');
+});
+
+test('a call the client gives up on (deadline): its RST_STREAM ends the stream on both sides, an error named CANCEL, linked', async (t) => {
+  const otlp = await startOtlpGrpcReceiver();
+  t.after(() => otlp.close());
+  const { proc: server, port } = await startService(t, process.execPath, [GRPC_SERVER]);
+  const client = await heldClient(t, process.execPath, [GRPC_CLIENT, '--start-on-signal', '--target', `127.0.0.1:${port}`, '--slow', '1']);
+  const sonde = await startSonde(t, ['--pid', String(server.child.pid), '--pid', String(client.proc.child.pid)], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  client.go();
+  assert.deepEqual((await clientSummary<ClientSummary>(client.proc)).codes, { [DEADLINE_EXCEEDED]: 1 }, 'the fixtures work: the client gave up');
+  await otlp.waitFor((s) => s.length >= 2, 15_000);
+  assert.equal(await sonde.stop(), 0);
+  const spans = [...otlp.spans];
+  const all = `\n  ${brief(spans)}`;
+  assert.equal(spans.length, 2, `one span per side:${all}`);
+  const c = spans.find((s) => s.kind === 'CLIENT')!;
+  const srv = spans.find((s) => s.kind === 'SERVER')!;
+  assert.ok(c && srv, all);
+  for (const s of [c, srv]) {
+    assert.equal(s.name, 'demo.Echo/Unary', all);
+    assert.equal(s.attributes['rpc.system'], 'grpc');
+    // 0x8 CANCEL: what a gRPC client resets a stream with when it stops waiting (RFC 9113 §7).
+    assert.equal(s.attributes['sonde.http2.error_code'], 'CANCEL', all);
+    assert.equal(s.attributes['error.type'], 'CANCEL', all);
+    assert.equal(s.statusCode, 'ERROR', all);
+    assert.equal(s.attributes['rpc.grpc.status_code'], undefined, 'no grpc-status was ever sent');
+  }
+  assert.equal(srv.traceId, c.traceId);
+  assert.equal(srv.parentSpanId, c.spanId);
+  // The client's span lasts until its reset, about its 300 ms deadline, not the server's 3 s.
+  const clientMs = Number(c.endTimeUnixNano - c.startTimeUnixNano) / 1e6;
+  assert.ok(clientMs >= 250 && clientMs < 2500, `client span ${clientMs} ms`);
 });
 
 test('50 concurrent unary calls on one channel: 50 streams of one connection are 50 spans per side, each server span with its own client parent', async (t) => {

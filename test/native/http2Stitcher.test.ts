@@ -386,6 +386,7 @@ test('RST_STREAM ends its stream with StreamReset and its error code, from eithe
   const xs = take(t);
   assert.deepEqual(xs.map((x) => [x.streamId, has(x, ExchangeFlags.StreamReset), x.endErrorCode]), [[1, true, 8], [3, true, 2]]);
   assert.equal(xs[0].responseStartNs, 0);
+  assert.equal(BigInt(xs[0].requestEndNs), 1001n * MS, 'a reset before any answer is where the exchange (and its span) ends');
   assert.equal(xs[1].res, lines(STATUS(200)));
   assert.equal(BigInt(xs[1].responseEndNs), 1003n * MS, 'a reset ends the response it interrupts');
   assert.equal(xs[1].responseBytes, 10);

@@ -299,7 +299,10 @@ void Http2Stitcher::onReset(Connection& c, ConnState& s, uint32_t stream_id, uin
   Stream* x = it->second.get();
   x->flags |= kStreamReset;
   x->end_error_code = error_code;
+  // The reset is the exchange's last moment: the span ends there (a
+  // record without a response ends at its request's end).
   if (x->has_response) x->response.last_ns = ts;
+  else x->request.last_ns = ts;
   finish(c, s, stream_id);
 }
 
