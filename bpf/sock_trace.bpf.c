@@ -66,7 +66,8 @@ static __always_inline void on_write_enter(__u64 ptr, __u64 count, int fd, __u8 
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!is_selected(pid_tgid >> 32))
 		return;
-	struct io_args a = { .ptr = ptr, .count = count, .fd = fd, .kind = kind, .direction = SONDE_DIR_EGRESS };
+	struct io_args a = { .ptr = ptr, .count = count, .fd = fd, .kind = kind, .direction = SONDE_DIR_EGRESS,
+			     .start_ns = bpf_ktime_get_ns() };
 	/* HTTP/2 is walked at exit alone: no need to read the buffer here. */
 	struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = fd };
 	struct sonde_conn_state *c = bpf_map_lookup_elem(&conn_states, &key);
@@ -103,7 +104,7 @@ static __always_inline void on_io_exit(long ret)
 	if (!c || (c->flags & SONDE_CONN_IGNORED))
 		return;
 	if (c->protocol == SONDE_PROTO_HTTP2) {
-		h2_walk(c, &args, pid_tgid, ret, bpf_ktime_get_ns());
+		h2_walk(c, &args, pid_tgid, ret, args.start_ns ? args.start_ns : bpf_ktime_get_ns());
 		return;
 	}
 	if (c->cur_direction != SONDE_DIR_EGRESS)
