@@ -163,19 +163,10 @@ __noinline int head_follow_send(struct head_follow *f)
 		f->stuck = true;
 		return 0;
 	}
-	ev->hdr.kind = SONDE_EV_MSG_CONTINUE;
+	fill_header_of(&ev->hdr, SONDE_EV_MSG_CONTINUE, f->pid_tgid, f->fd, f->role_hint, f->generation, f->msg_seq,
+		       f->protocol, f->now_ns);
 	ev->hdr.direction = f->direction;
 	ev->hdr.msg_class = f->msg_class;
-	ev->hdr.role_hint = f->role_hint;
-	ev->hdr.pid = f->pid_tgid >> 32;
-	ev->hdr.tid = (__u32)f->pid_tgid;
-	ev->hdr.fd = f->fd;
-	ev->hdr.generation = f->generation;
-	ev->hdr.msg_seq = f->msg_seq;
-	ev->hdr.timestamp_ns = f->now_ns;
-	ev->hdr.source = SONDE_SOURCE_SOCKET;
-	ev->hdr.protocol = f->protocol;
-	__builtin_memset(ev->hdr._pad, 0, sizeof(ev->hdr._pad));
 	ev->chunk_bytes = f->chunk_bytes > 0xffffffff ? 0xffffffff : f->chunk_bytes;
 	ev->payload_bytes = n;
 	f->ended = ends_head(ev->payload, n);

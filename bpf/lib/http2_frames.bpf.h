@@ -160,19 +160,9 @@ __noinline int h2_flush(struct h2_walk_ctx *x)
 	if (!ev || (x->out == 0 && !x->lost && !(x->ev_flags & SONDE_H2_SYNC_START)))
 		return 0;
 	x->msg_seq += 1;
-	ev->hdr.kind = SONDE_EV_H2_FRAMES;
+	fill_header_of(&ev->hdr, SONDE_EV_H2_FRAMES, x->pid_tgid, x->fd, x->role_hint, x->generation, x->msg_seq,
+		       SONDE_PROTO_HTTP2, x->now_ns);
 	ev->hdr.direction = x->direction;
-	ev->hdr.msg_class = 0;
-	ev->hdr.role_hint = x->role_hint;
-	ev->hdr.pid = x->pid_tgid >> 32;
-	ev->hdr.tid = (__u32)x->pid_tgid;
-	ev->hdr.fd = x->fd;
-	ev->hdr.generation = x->generation;
-	ev->hdr.msg_seq = x->msg_seq;
-	ev->hdr.timestamp_ns = x->now_ns;
-	ev->hdr.source = SONDE_SOURCE_SOCKET;
-	ev->hdr.protocol = SONDE_PROTO_HTTP2;
-	__builtin_memset(ev->hdr._pad, 0, sizeof(ev->hdr._pad));
 	ev->chunk_bytes = x->chunk_bytes > 0xffffffff ? 0xffffffff : x->chunk_bytes;
 	__u32 n = x->out;
 	if (n > SONDE_H2_EVENT_BYTES)

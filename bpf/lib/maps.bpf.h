@@ -99,22 +99,32 @@ static __always_inline __u64 ringbuf_flags(void)
 		       : BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline void fill_header(struct sonde_event_header *h, __u8 kind, __u64 pid_tgid,
-					int fd, const struct sonde_conn_state *c, __u64 now_ns)
+/* An event header from what is known of its connection; direction and
+ * msg_class are left 0 for the event kinds that carry them to set. */
+static __always_inline void fill_header_of(struct sonde_event_header *h, __u8 kind, __u64 pid_tgid, int fd,
+					   __u8 role_hint, __u32 generation, __u32 msg_seq, __u8 protocol,
+					   __u64 now_ns)
 {
 	h->kind = kind;
 	h->direction = 0;
 	h->msg_class = 0;
-	h->role_hint = c ? c->role_hint : 0;
+	h->role_hint = role_hint;
 	h->pid = pid_tgid >> 32;
 	h->tid = (__u32)pid_tgid;
 	h->fd = fd;
-	h->generation = c ? c->generation : 0;
-	h->msg_seq = c ? c->msg_seq : 0;
+	h->generation = generation;
+	h->msg_seq = msg_seq;
 	h->timestamp_ns = now_ns;
 	h->source = SONDE_SOURCE_SOCKET;
-	h->protocol = c ? c->protocol : SONDE_PROTO_UNKNOWN;
+	h->protocol = protocol;
 	__builtin_memset(h->_pad, 0, sizeof(h->_pad));
+}
+
+static __always_inline void fill_header(struct sonde_event_header *h, __u8 kind, __u64 pid_tgid,
+					int fd, const struct sonde_conn_state *c, __u64 now_ns)
+{
+	fill_header_of(h, kind, pid_tgid, fd, c ? c->role_hint : 0, c ? c->generation : 0, c ? c->msg_seq : 0,
+		       c ? c->protocol : SONDE_PROTO_UNKNOWN, now_ns);
 }
 
 #endif
