@@ -161,7 +161,15 @@ static __always_inline void on_conn_exit(long ret, __u8 role)
 		return;
 	}
 	struct sonde_conn_key key = { .pid = tgid, .fd = fd };
-	new_conn_state(&key, sk, role);
+	struct sonde_conn_state *c = new_conn_state(&key, sk, role);
+	if (!c || role != SONDE_ROLE_CLIENT)
+		return;
+	struct sonde_connect_event ev = {};
+	fill_header(&ev.hdr, SONDE_EV_CONNECT, pid_tgid, fd, c, bpf_ktime_get_ns());
+	set_cause(&ev.hdr, pid_tgid);
+	ev.tuple = c->tuple;
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags()))
+		count_drop(SONDE_DROP_RINGBUF_FULL);
 }
 
 SEC("tracepoint/syscalls/sys_enter_write")
@@ -298,6 +306,7 @@ int sonde_tp_sched_process_exit(void *ctx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	bpf_map_delete_elem(&active_io_args, &pid_tgid);
+	bpf_map_delete_elem(&thread_last_read, &pid_tgid);
 	/* Once per process, when its main thread leaves. */
 	if (tgid != (__u32)pid_tgid || !is_selected(tgid))
 		return 0;

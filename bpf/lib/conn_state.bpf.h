@@ -231,6 +231,8 @@ __noinline int emit_msg_start(struct sonde_conn_state *c, const struct msg_start
 	fill_header(&ev->hdr, SONDE_EV_MSG_START, pid_tgid, a->fd, c, start_ns);
 	ev->hdr.direction = a->direction;
 	ev->hdr.msg_class = msg_class;
+	if (a->direction == SONDE_DIR_EGRESS)
+		set_cause(&ev->hdr, pid_tgid);
 	ev->tuple = c->tuple;
 	ev->prev = m->prev;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
@@ -363,9 +365,15 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 
 	if (!c) {
 		c = new_conn_state(&key, sonde_sock_from_fd(a->fd), SONDE_ROLE_UNKNOWN);
-		if (!c)
+		if (!c) {
+			if (a->direction == SONDE_DIR_INGRESS)
+				note_thread_read(pid_tgid, SONDE_NO_CAUSE, 0);
 			return;
+		}
 	}
+	if (a->direction == SONDE_DIR_INGRESS)
+		note_thread_read(pid_tgid, (c->flags & SONDE_CONN_IGNORED) ? SONDE_NO_CAUSE : a->fd,
+				 (c->flags & SONDE_CONN_IGNORED) ? 0 : c->generation);
 	if (c->flags & SONDE_CONN_IGNORED)
 		return;
 	if (c->protocol == SONDE_PROTO_HTTP2) {

@@ -71,6 +71,22 @@ struct {
 	__type(value, struct sonde_msg_continue_event);
 } msg_continue_scratch SEC(".maps");
 
+/* The connection each thread of a selected process last read from
+ * (DESIGN.md, "Linking on event loops"): egress events carry it as their
+ * cause. A plain hash, as cheap per lookup as a map gets; sched_process_exit
+ * deletes a thread's entry. */
+struct sonde_thread_read {
+	__s32 fd;
+	__u32 generation;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct sonde_thread_read);
+} thread_last_read SEC(".maps");
+
 __u64 next_generation = 1;
 
 static __always_inline void count_drop(__u32 reason)
@@ -118,6 +134,36 @@ static __always_inline void fill_header_of(struct sonde_event_header *h, __u8 ki
 	h->source = SONDE_SOURCE_SOCKET;
 	h->protocol = protocol;
 	__builtin_memset(h->_pad, 0, sizeof(h->_pad));
+	h->cause_fd = SONDE_NO_CAUSE;
+	h->cause_generation = 0;
+	h->_pad2 = 0;
+}
+
+/* A read of `fd` by this thread succeeded: what it runs next serves that
+ * connection (SONDE_NO_CAUSE: a connection nobody follows). Written only
+ * when it changes, since most reads come from the connection read before. */
+static __always_inline void note_thread_read(__u64 pid_tgid, int fd, __u32 generation)
+{
+	struct sonde_thread_read *t = bpf_map_lookup_elem(&thread_last_read, &pid_tgid);
+	if (t) {
+		if (t->fd != fd || t->generation != generation) {
+			t->fd = fd;
+			t->generation = generation;
+		}
+		return;
+	}
+	struct sonde_thread_read fresh = { .fd = fd, .generation = generation };
+	if (bpf_map_update_elem(&thread_last_read, &pid_tgid, &fresh, BPF_NOEXIST))
+		count_drop(SONDE_DROP_THREAD_TABLE_FULL);
+}
+
+static __always_inline void set_cause(struct sonde_event_header *h, __u64 pid_tgid)
+{
+	struct sonde_thread_read *t = bpf_map_lookup_elem(&thread_last_read, &pid_tgid);
+	if (!t)
+		return;
+	h->cause_fd = t->fd;
+	h->cause_generation = t->generation;
 }
 
 static __always_inline void fill_header(struct sonde_event_header *h, __u8 kind, __u64 pid_tgid,

@@ -53,7 +53,13 @@ enum sonde_event_kind {
 	SONDE_EV_PROCESS_EXIT = 4, /* a selected process exited */
 	SONDE_EV_MSG_CONTINUE = 5, /* more of a request head than the start carried */
 	SONDE_EV_H2_FRAMES = 6,    /* an HTTP/2 connection's frames, DATA payload left out */
+	SONDE_EV_CONNECT = 7,      /* a selected process's connect() on a TCP socket */
 };
+
+/* cause_fd of an event header when the thread's latest read was not from a
+ * connection the kernel follows (a pipe, an eventfd, a database socket), or
+ * when no read of the thread has been seen. */
+#define SONDE_NO_CAUSE (-1)
 
 enum sonde_direction {
 	SONDE_DIR_NONE = 0,
@@ -105,7 +111,8 @@ enum sonde_kernel_drop {
 	SONDE_DROP_CONN_TABLE_FULL = 1,/* conn_states update failed */
 	SONDE_DROP_ARGS_TABLE_FULL = 2,/* active_io_args update failed */
 	SONDE_DROP_NOT_SYNCED = 3,     /* connection given up: never looked like HTTP */
-	SONDE_DROP__COUNT = 4,
+	SONDE_DROP_THREAD_TABLE_FULL = 4, /* thread_last_read update failed */
+	SONDE_DROP__COUNT = 5,
 };
 
 /* Addresses are always 16 bytes: IPv4 is stored v4-mapped (::ffff:a.b.c.d)
@@ -133,7 +140,14 @@ struct sonde_event_header {
 	__u64 timestamp_ns; /* CLOCK_MONOTONIC */
 	__u8 source;      /* enum sonde_source */
 	__u8 protocol;    /* enum sonde_protocol, as known so far */
-	__u8 _pad[6];
+	__u8 _pad[2];
+	/* Egress message starts, HTTP/2 egress frames and connects: the
+	 * connection this thread last read from before the event (fd and
+	 * generation), or SONDE_NO_CAUSE. On an event loop the code that runs
+	 * after a read, and the calls it makes, serve that connection's request. */
+	__s32 cause_fd;
+	__u32 cause_generation;
+	__u32 _pad2;
 };
 
 /* The message that just ended on this connection (the one before msg_seq). */
@@ -154,6 +168,14 @@ struct sonde_msg_start_event {
 	__u32 chunk_bytes;   /* size of the syscall that started the message */
 	__u32 payload_bytes; /* bytes of payload[] that follow */
 	__u8 payload[SONDE_MAX_PAYLOAD_BYTES];
+};
+
+/* connect() of a selected process: its header's cause says which request
+ * the thread was serving when it opened the connection, for the first
+ * request written on it (often a few loop turns later, once connected). */
+struct sonde_connect_event {
+	struct sonde_event_header hdr;
+	struct sonde_tuple tuple;
 };
 
 struct sonde_close_event {

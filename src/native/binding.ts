@@ -47,6 +47,9 @@ export interface NativeCounters {
   /** Gauge: connections in the table now. */
   connectionsTracked: number;
   linksAmbiguous: number;
+  /** Client calls linked by their thread's last read or by their connection's connect. */
+  linksByCause: number;
+  connectContextsDropped: number;
   selfConnectionsIgnored: number;
   /** HTTP/2 streams not followed: a connection had max_streams_per_connection open. */
   h2StreamsDropped: number;
@@ -75,7 +78,7 @@ export interface NativeTracerCounters extends NativeCounters {
 }
 
 /** Order of the kernel's drop_counters map: enum sonde_kernel_drop in bpf/shared/events.h. */
-export const KERNEL_DROP_REASONS = ['ringBufferFull', 'connTableFull', 'argsTableFull', 'notHttpConnections'] as const;
+export const KERNEL_DROP_REASONS = ['ringBufferFull', 'connTableFull', 'argsTableFull', 'notHttpConnections', 'threadTableFull'] as const;
 
 export interface NativeTracer {
   // start(onBatch: (records: Buffer, exchanges: number) => void): { attached: string[] }
@@ -108,6 +111,9 @@ export interface NativeLayout {
     headerBytes: number;
     sourceOffset: number;
     protocolOffset: number;
+    causeFdOffset: number;
+    causeGenerationOffset: number;
+    connectEventBytes: number;
     msgStartHeaderBytes: number;
     closeEventBytes: number;
     selfConnectEventBytes: number;

@@ -74,6 +74,10 @@ export enum LinkSource {
   PeerClient = 2,
   /** The server request open on the same thread. */
   EnclosingServer = 3,
+  /** The request of the connection the writing thread had last read (an event loop's callback). */
+  CausingRead = 4,
+  /** The request the thread was serving when it connected: the first call on a new connection. */
+  ConnectTime = 5,
 }
 
 /**

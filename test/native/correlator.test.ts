@@ -264,7 +264,7 @@ test('an incoming traceparent sets the server span trace id and parent, and outg
   assert.equal(c.parentSpanId, s.spanId);
 });
 
-test('an outgoing call is not guessed into a trace when two requests are open on its thread', () => {
+test('an outgoing call is not guessed into a trace when two requests are open on its thread and nothing says which made it', () => {
   const t = tracker();
   const a = new ConnScript({ pid: 100, tid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
   const b = new ConnScript({ pid: 100, tid: 100, fd: 8, generation: 2, role: Role.Server }, { ...serverTuple, remotePort: 50002 });
@@ -280,6 +280,110 @@ test('an outgoing call is not guessed into a trace when two requests are open on
   assert.equal(c.linkSource, LinkSource.None);
   assert.equal(c.parentSpanId, '');
   assert.equal(t.counters().linksAmbiguous, 1);
+});
+
+/** Two requests in flight on one event-loop thread (pid 100, tid 100), and the calls they make. */
+function eventLoop(t: ReplayTracker) {
+  const a = new ConnScript({ pid: 100, tid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  const b = new ConnScript({ pid: 100, tid: 100, fd: 8, generation: 2, role: Role.Server }, { ...serverTuple, remotePort: 50002 });
+  const client = (fd: number, port: number) =>
+    new ConnScript({ pid: 100, tid: 100, fd, generation: fd, role: Role.Client }, {
+      localAddr: '127.0.0.1', localPort: port, remoteAddr: '127.0.0.1', remotePort: 9000,
+    });
+  const serverSpan = (xs: Seen[], path: string) => xs.find((x) => x.role === 'server' && x.requestHead.includes(path))!;
+  const clientSpans = (xs: Seen[], path: string) => xs.filter((x) => x.role === 'client' && x.requestHead.includes(path));
+  t.feed(a.message(1000n * MS, Dir.Ingress, Cls.Request, GET('/a')));
+  t.feed(b.message(1000n * MS + 1n, Dir.Ingress, Cls.Request, GET('/b')));
+  return { a, b, client, serverSpan, clientSpans };
+}
+
+test('event loop: a call takes the request of the connection its thread last read, then of the response it resumes after', () => {
+  const t = tracker();
+  const { a, b, client, serverSpan, clientSpans } = eventLoop(t);
+  const first = client(20, 40020); // kept alive, reused by both of /a's sequential calls
+  const fanOut1 = client(21, 40021);
+  const fanOut2 = client(22, 40022);
+  // /a's handler runs after a read of a: its first call.
+  t.feed(first.writtenAfterReading(a, 1001n * MS, Cls.Request, GET('/a-1')));
+  // /b's Promise.all pair, after a read of b.
+  t.feed(fanOut1.writtenAfterReading(b, 1002n * MS, Cls.Request, GET('/b-fan')));
+  t.feed(fanOut2.writtenAfterReading(b, 1002n * MS + 1n, Cls.Request, GET('/b-fan')));
+  // The answer to /a-1 resumes /a, whose second call follows on the same connection.
+  t.feed(first.message(1003n * MS, Dir.Ingress, Cls.Response, OK));
+  t.feed(first.writtenAfterReading(first, 1004n * MS, Cls.Request, GET('/a-2')));
+  t.feed(first.message(1005n * MS, Dir.Ingress, Cls.Response, OK));
+  t.feed(fanOut1.message(1005n * MS, Dir.Ingress, Cls.Response, OK));
+  t.feed(fanOut2.message(1005n * MS, Dir.Ingress, Cls.Response, OK));
+  t.feed(a.message(1006n * MS, Dir.Egress, Cls.Response, OK));
+  t.feed(b.message(1006n * MS, Dir.Egress, Cls.Response, OK));
+  for (const s of [first, fanOut1, fanOut2, a, b]) t.feed(s.close(1010n * MS));
+  const xs = take(t);
+  const sa = serverSpan(xs, '/a ');
+  const sb = serverSpan(xs, '/b ');
+  const [a1] = clientSpans(xs, '/a-1');
+  const [a2] = clientSpans(xs, '/a-2');
+  assert.equal(a1.linkSource, LinkSource.CausingRead);
+  assert.deepEqual([a1.traceId, a1.parentSpanId], [sa.traceId, sa.spanId]);
+  assert.deepEqual([a2.traceId, a2.parentSpanId], [sa.traceId, sa.spanId], 'the second call, after the first answer');
+  const fan = clientSpans(xs, '/b-fan');
+  assert.equal(fan.length, 2);
+  for (const c of fan) assert.deepEqual([c.traceId, c.parentSpanId], [sb.traceId, sb.spanId]);
+  assert.equal(t.counters().linksAmbiguous, 0);
+  assert.equal(t.counters().linksByCause, 4);
+});
+
+test('event loop: the first call on a new connection takes the request its thread served at connect(), whatever it read since', () => {
+  const t = tracker();
+  const { a, b, client, serverSpan, clientSpans } = eventLoop(t);
+  const upstream = client(20, 40020);
+  // nginx: /a's handler connects upstream; the connection completes a few
+  // loop turns later, after a read of b, and only then is /a's call written.
+  t.feed(upstream.connect(1001n * MS, a));
+  t.feed(upstream.writtenAfterReading(b, 1003n * MS, Cls.Request, GET('/a-up')));
+  t.feed(upstream.message(1004n * MS, Dir.Ingress, Cls.Response, OK));
+  t.feed(upstream.close(1005n * MS));
+  const xs = take(t);
+  const [up] = clientSpans(xs, '/a-up');
+  assert.equal(up.linkSource, LinkSource.ConnectTime);
+  for (const s of [a, b]) t.feed(s.message(1006n * MS, Dir.Egress, Cls.Response, OK));
+  for (const s of [a, b]) t.feed(s.close(1007n * MS));
+  const sa = serverSpan(take(t), '/a ');
+  assert.deepEqual([up.traceId, up.parentSpanId], [sa.traceId, sa.spanId]);
+});
+
+test('event loop: a connect after a read of nothing sonde follows leaves its first call a root, counted ambiguous', () => {
+  const t = tracker();
+  const { a, b, client, clientSpans } = eventLoop(t);
+  const upstream = client(20, 40020);
+  // Node resolves a host name on its thread pool and connects in the
+  // callback of the wake-up read; the write's own last read (b) says nothing.
+  t.feed(upstream.connect(1001n * MS, null));
+  t.feed(upstream.writtenAfterReading(b, 1003n * MS, Cls.Request, GET('/who')));
+  t.feed(upstream.message(1004n * MS, Dir.Ingress, Cls.Response, OK));
+  t.feed(upstream.close(1005n * MS));
+  const [who] = clientSpans(take(t), '/who');
+  assert.equal(who.linkSource, LinkSource.None);
+  assert.equal(who.parentSpanId, '');
+  assert.equal(t.counters().linksAmbiguous, 1);
+  for (const s of [a, b]) t.feed(s.close(1006n * MS));
+});
+
+test('thread per request: a call after a read of a database sonde does not follow takes the one request open on its thread', () => {
+  const t = tracker();
+  const server = new ConnScript({ pid: 100, tid: 101, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  const out = new ConnScript({ pid: 100, tid: 101, fd: 8, generation: 2, role: Role.Client }, {
+    localAddr: '127.0.0.1', localPort: 40000, remoteAddr: '127.0.0.1', remotePort: 9000,
+  });
+  t.feed(server.message(1000n * MS, Dir.Ingress, Cls.Request, GET('/order')));
+  t.feed(out.writtenAfterReading(null, 1001n * MS, Cls.Request, GET('/stock')));
+  t.feed(out.message(1002n * MS, Dir.Ingress, Cls.Response, OK));
+  t.feed(server.message(1003n * MS, Dir.Egress, Cls.Response, OK));
+  for (const s of [out, server]) t.feed(s.close(1004n * MS));
+  const xs = take(t);
+  const s = xs.find((x) => x.role === 'server')!;
+  const c = xs.find((x) => x.role === 'client')!;
+  assert.equal(c.linkSource, LinkSource.EnclosingServer);
+  assert.deepEqual([c.traceId, c.parentSpanId], [s.traceId, s.spanId]);
 });
 
 test("sonde's own connections are never traced on the receiving side", () => {

@@ -4,32 +4,37 @@
  * checks these offsets against the native build.
  */
 export const EVENT_LAYOUT = {
-  headerBytes: 40,
+  headerBytes: 48,
   sourceOffset: 32,
   protocolOffset: 33,
-  tupleOffset: 40,
-  prevOffset: 80,
-  commOffset: 104,
-  chunkBytesOffset: 120,
-  payloadBytesOffset: 124,
-  msgStartHeaderBytes: 128,
-  closeEventBytes: 104,
-  selfConnectEventBytes: 80,
-  processExitEventBytes: 40,
-  msgContinueHeaderBytes: 48,
+  causeFdOffset: 36,
+  causeGenerationOffset: 40,
+  tupleOffset: 48,
+  prevOffset: 88,
+  commOffset: 112,
+  chunkBytesOffset: 128,
+  payloadBytesOffset: 132,
+  msgStartHeaderBytes: 136,
+  closeEventBytes: 112,
+  selfConnectEventBytes: 88,
+  connectEventBytes: 88,
+  processExitEventBytes: 48,
+  msgContinueHeaderBytes: 56,
   /** struct sonde_h2_frames_event: header, chunk_bytes, payload_bytes, first_frame_offset, flags, 5 pad bytes. */
-  h2FramesHeaderBytes: 56,
-  h2ChunkBytesOffset: 40,
-  h2PayloadBytesOffset: 44,
-  h2FirstFrameOffsetOffset: 48,
-  h2FlagsOffset: 50,
+  h2FramesHeaderBytes: 64,
+  h2ChunkBytesOffset: 48,
+  h2PayloadBytesOffset: 52,
+  h2FirstFrameOffsetOffset: 56,
+  h2FlagsOffset: 58,
   /** SONDE_H2_EVENT_BYTES: most payload one frames event carries. */
   h2EventBytes: 16384,
   /** SONDE_H2_COPY_BOUND: most payload bytes of a non-DATA frame the kernel copies. */
   h2CopyBound: 16384,
 } as const;
 
-export const Kind = { MsgStart: 1, Close: 2, SelfConnect: 3, ProcessExit: 4, MsgContinue: 5, H2Frames: 6 } as const;
+export const Kind = { MsgStart: 1, Close: 2, SelfConnect: 3, ProcessExit: 4, MsgContinue: 5, H2Frames: 6, Connect: 7 } as const;
+/** SONDE_NO_CAUSE: the thread's last read was from no connection the kernel follows. */
+export const NO_CAUSE = -1;
 export const Dir = { None: 0, Ingress: 1, Egress: 2 } as const;
 export const Cls = { Unknown: 0, Request: 1, Response: 2, H2Preface: 3, H2Frames: 4 } as const;
 export const Role = { Unknown: 0, Server: 1, Client: 2 } as const;
@@ -60,6 +65,8 @@ export interface HeaderFields {
   source?: number;
   /** Default: Proto.Http1, as the kernel says once a connection classified. */
   protocol?: number;
+  /** The connection the thread last read before this event (egress starts, connects); default none. */
+  cause?: { fd: number; generation: number };
 }
 
 function writeV4Mapped(buf: Buffer, at: number, addr: string): void {
@@ -82,6 +89,8 @@ function writeHeader(buf: Buffer, kind: number, h: HeaderFields, direction = 0, 
   buf.writeBigUInt64LE(h.ts, 24);
   buf[EVENT_LAYOUT.sourceOffset] = h.source ?? Source.Socket;
   buf[EVENT_LAYOUT.protocolOffset] = h.protocol ?? Proto.Http1;
+  buf.writeInt32LE(h.cause?.fd ?? NO_CAUSE, EVENT_LAYOUT.causeFdOffset);
+  buf.writeUInt32LE(h.cause?.generation ?? 0, EVENT_LAYOUT.causeGenerationOffset);
 }
 
 function writeTuple(buf: Buffer, t: Tuple): void {
@@ -182,6 +191,14 @@ export function selfConnect(h: HeaderFields, tuple: Tuple): Buffer {
   return buf;
 }
 
+/** connect() of a traced process: the tuple, and in the header the thread's cause at that moment. */
+export function connectEvent(h: HeaderFields, tuple: Tuple): Buffer {
+  const buf = Buffer.alloc(EVENT_LAYOUT.connectEventBytes);
+  writeHeader(buf, Kind.Connect, { role: Role.Client, ...h });
+  writeTuple(buf, tuple);
+  return buf;
+}
+
 export function processExit(h: HeaderFields): Buffer {
   const buf = Buffer.alloc(EVENT_LAYOUT.processExitEventBytes);
   writeHeader(buf, Kind.ProcessExit, h);
@@ -207,6 +224,24 @@ export class ConnScript {
     const ev = msgStart({ ...this.h, ts, seq: this.seq }, this.tuple, direction, msgClass, payload, this.#cur);
     this.#cur = { lastNs, bytes, seq: this.seq, direction };
     return ev;
+  }
+
+  /**
+   * A message written by a thread whose last read was of `cause` (its
+   * fd and generation in the header, as the kernel puts them on egress
+   * starts); null: a read of a connection the kernel does not follow.
+   */
+  writtenAfterReading(cause: ConnScript | null, ts: bigint, msgClass: number, payload: string): Buffer {
+    this.seq += 1;
+    const causeFields = cause ? { fd: cause.h.fd, generation: cause.h.generation } : undefined;
+    const ev = msgStart({ ...this.h, ts, seq: this.seq, cause: causeFields }, this.tuple, Dir.Egress, msgClass, payload, this.#cur);
+    this.#cur = { lastNs: ts, bytes: Buffer.byteLength(payload, 'latin1'), seq: this.seq, direction: Dir.Egress };
+    return ev;
+  }
+
+  /** This connection's connect(), by a thread whose last read was of `cause`. */
+  connect(ts: bigint, cause: ConnScript | null): Buffer {
+    return connectEvent({ ...this.h, ts, cause: cause ? { fd: cause.h.fd, generation: cause.h.generation } : undefined }, this.tuple);
   }
 
   /** Frames events sent per direction (sonde_h2_walk.seq), as the kernel numbers them. */

@@ -32,6 +32,9 @@ test('kernel event offsets used by the tests match events.h', () => {
   assert.equal(EVENT_LAYOUT.headerBytes, layout.events.headerBytes);
   assert.equal(EVENT_LAYOUT.sourceOffset, layout.events.sourceOffset);
   assert.equal(EVENT_LAYOUT.protocolOffset, layout.events.protocolOffset);
+  assert.equal(EVENT_LAYOUT.causeFdOffset, layout.events.causeFdOffset);
+  assert.equal(EVENT_LAYOUT.causeGenerationOffset, layout.events.causeGenerationOffset);
+  assert.equal(EVENT_LAYOUT.connectEventBytes, layout.events.connectEventBytes);
   assert.equal(EVENT_LAYOUT.tupleOffset, layout.events.tupleOffset);
   assert.equal(EVENT_LAYOUT.prevOffset, layout.events.prevOffset);
   assert.equal(EVENT_LAYOUT.commOffset, layout.events.commOffset);

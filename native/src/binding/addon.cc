@@ -71,6 +71,8 @@ void putTrackerCounters(Napi::Object& out, const TrackerCounters& c) {
   put("connectionsEvicted", c.connections_evicted);
   put("connectionsTracked", c.connections_tracked);
   put("linksAmbiguous", c.links_ambiguous);
+  put("linksByCause", c.links_by_cause);
+  put("connectContextsDropped", c.connect_contexts_dropped);
   put("h2StreamsDropped", c.h2_streams_dropped);
   put("h2HeaderBlocksTruncated", c.h2_header_blocks_truncated);
   put("h2HpackErrors", c.h2_hpack_errors);
@@ -348,6 +350,9 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   ev.Set("headerBytes", Napi::Number::New(env, double(sizeof(sonde_event_header))));
   ev.Set("sourceOffset", Napi::Number::New(env, double(offsetof(sonde_event_header, source))));
   ev.Set("protocolOffset", Napi::Number::New(env, double(offsetof(sonde_event_header, protocol))));
+  ev.Set("causeFdOffset", Napi::Number::New(env, double(offsetof(sonde_event_header, cause_fd))));
+  ev.Set("causeGenerationOffset", Napi::Number::New(env, double(offsetof(sonde_event_header, cause_generation))));
+  ev.Set("connectEventBytes", Napi::Number::New(env, double(sizeof(sonde_connect_event))));
   ev.Set("tupleOffset", Napi::Number::New(env, double(offsetof(sonde_msg_start_event, tuple))));
   ev.Set("prevOffset", Napi::Number::New(env, double(offsetof(sonde_msg_start_event, prev))));
   ev.Set("commOffset", Napi::Number::New(env, double(offsetof(sonde_msg_start_event, comm))));
@@ -373,6 +378,7 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   kinds.Set("ProcessExit", Napi::Number::New(env, SONDE_EV_PROCESS_EXIT));
   kinds.Set("MsgContinue", Napi::Number::New(env, SONDE_EV_MSG_CONTINUE));
   kinds.Set("H2Frames", Napi::Number::New(env, SONDE_EV_H2_FRAMES));
+  kinds.Set("Connect", Napi::Number::New(env, SONDE_EV_CONNECT));
   out.Set("eventKinds", kinds);
   Napi::Object flags = Napi::Object::New(env);
   flags.Set("NoResponse", Napi::Number::New(env, kNoResponse));
@@ -407,7 +413,9 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   out.Set("linkSources", enumObject({{"None", int(LinkSource::None)},
                                      {"TraceparentHeader", int(LinkSource::TraceparentHeader)},
                                      {"PeerClient", int(LinkSource::PeerClient)},
-                                     {"EnclosingServer", int(LinkSource::EnclosingServer)}}));
+                                     {"EnclosingServer", int(LinkSource::EnclosingServer)},
+                                     {"CausingRead", int(LinkSource::CausingRead)},
+                                     {"ConnectTime", int(LinkSource::ConnectTime)}}));
   out.Set("protocols", enumObject({{"Http1", int(Protocol::Http1)}, {"Http2", int(Protocol::Http2)}}));
   out.Set("exchangeRoles", enumObject({{"server", int(ExchangeRole::Server)}, {"client", int(ExchangeRole::Client)}}));
 #undef SONDE_OFFSET

@@ -64,6 +64,13 @@ void ConnTracker::onEvent(const uint8_t* data, size_t len) {
       onClose(ev);
       return;
     }
+    case SONDE_EV_CONNECT: {
+      if (len < sizeof(sonde_connect_event)) break;
+      sonde_connect_event ev;
+      std::memcpy(&ev, data, sizeof(ev));
+      linker_.noteConnect(ev.hdr.pid, ev.hdr.fd, ev.hdr.generation, causeOf(ev.hdr), ev.hdr.timestamp_ns);
+      return;
+    }
     case SONDE_EV_SELF_CONNECT: {
       if (len < sizeof(sonde_self_connect_event)) break;
       sonde_self_connect_event ev;
@@ -122,7 +129,14 @@ void ConnTracker::onMessageStart(const sonde_msg_start_event& ev, const uint8_t*
     c->stitcher = wanted;
     if (!c->stitcher) return;
   }
-  c->stitcher->onMessageStart(*c, MessageStart{ev.hdr, ev.prev, prev_applies, payload, len});
+  CallbackContext cause = ev.hdr.direction == SONDE_DIR_EGRESS ? causeOf(ev.hdr) : CallbackContext{};
+  c->stitcher->onMessageStart(*c, MessageStart{ev.hdr, ev.prev, prev_applies, payload, len, cause});
+}
+
+CallbackContext ConnTracker::causeOf(const sonde_event_header& hdr) {
+  if (hdr.cause_fd == SONDE_NO_CAUSE) return CallbackContext{};
+  Connection* read = table_.find(hdr.pid, hdr.cause_fd, hdr.cause_generation);
+  return read ? read->callbacks : CallbackContext{};
 }
 
 void ConnTracker::onMessageContinue(const sonde_msg_continue_event& ev, const uint8_t* payload, uint32_t len) {
@@ -142,7 +156,8 @@ void ConnTracker::onH2Frames(const sonde_h2_frames_event& ev, const uint8_t* pay
   if (c->ignored) return;
   table_.touch(c, ev.hdr.timestamp_ns);
   // hdr.msg_seq counts frames events per direction: the stitcher checks it.
-  c->stitcher->onFrames(*c, FramesChunk{ev.hdr, ev.flags, ev.first_frame_offset, payload, len});
+  CallbackContext cause = ev.hdr.direction == SONDE_DIR_EGRESS ? causeOf(ev.hdr) : CallbackContext{};
+  c->stitcher->onFrames(*c, FramesChunk{ev.hdr, ev.flags, ev.first_frame_offset, payload, len, cause});
 }
 
 void ConnTracker::onClose(const sonde_close_event& ev) {
@@ -170,6 +185,7 @@ void ConnTracker::retire(Connection& c, bool process_exited) {
 
 void ConnTracker::forgetClientIds(const Connection& c) {
   if (c.role == uint8_t(ExchangeRole::Client)) linker_.clientConnectionClosed(c.tuple);
+  linker_.connectionGone(c.key.pid, c.key.fd, c.generation);
 }
 
 void ConnTracker::onTick(uint64_t now_ns) {

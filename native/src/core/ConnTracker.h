@@ -56,6 +56,9 @@ class ConnTracker {
   // exited): what it holds is written out; the caller erases it.
   void retire(Connection& c, bool process_exited);
   void forgetClientIds(const Connection& c);
+  // What the thread of an egress event or a connect was serving: the
+  // callbacks of the connection it last read, when the table holds it.
+  CallbackContext causeOf(const sonde_event_header& hdr);
 
   TrackerOptions options_;
   CurrentMessageLookup lookup_;

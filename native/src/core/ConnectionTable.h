@@ -14,6 +14,7 @@
 
 #include "../../../bpf/shared/events.h"
 #include "ConnTuple.h"
+#include "Exchange.h"
 #include "ExchangeRecord.h"
 #include "TrackerShared.h"
 
@@ -46,6 +47,9 @@ struct Connection {
   char comm[16] = {};
   ConnTuple tuple{};
   uint32_t last_seq = 0;  // msg_seq of the latest message start
+  // Set by the linker as requests start on the connection: what a thread
+  // that last read this connection is serving when it makes a call.
+  CallbackContext callbacks;
   uint64_t last_event_ns = 0;
   // Chosen by the first message whose protocol is known; then owns `state`.
   Stitcher* stitcher = nullptr;

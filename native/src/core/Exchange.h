@@ -32,6 +32,19 @@ struct TraceContext {
   LinkSource link_source = LinkSource::None;
 };
 
+// What the calls made by code that runs after a read of a connection
+// belong to: the request the connection last carried (DESIGN.md, "Linking
+// on event loops"). A server connection's callbacks serve its latest
+// request; a client connection's serve the request that made its latest
+// call. Unknown when that is not known (a root call, a connection several
+// streams share).
+struct CallbackContext {
+  bool known = false;
+  uint8_t trace_id[16] = {};
+  uint8_t span_id[8] = {};  // the parent of the calls they make
+  uint8_t trace_flags = 1;
+};
+
 struct Exchange {
   Message request;
   Message response;

@@ -56,6 +56,8 @@ enum class LinkSource : uint8_t {
   TraceparentHeader = 1, // incoming W3C traceparent
   PeerClient = 2,        // the traced client span on the other end (same host)
   EnclosingServer = 3,   // the server request open on the same thread
+  CausingRead = 4,       // the request of the connection the writing thread last read
+  ConnectTime = 5,       // the request the thread served when it connected
 };
 
 #pragma pack(push, 1)

@@ -70,6 +70,7 @@ void Http1Stitcher::onMessageStart(Connection& c, const MessageStart& m) {
       s.request_group.assign(reinterpret_cast<const char*>(m.payload), m.payload_bytes);
       s.group_start_ns = m.hdr.timestamp_ns;
       s.group_tid = m.hdr.tid;
+      s.group_cause = m.cause;
       s.group_seq = m.hdr.msg_seq;
       Http1Exchange* x = openExchange(c, s, m.hdr.timestamp_ns, m.hdr.tid, m.hdr.msg_seq);
       s.current = &x->request;
@@ -120,7 +121,7 @@ void Http1Stitcher::cutPipelinedRequests(Connection& c, ConnState& s) {
     size_t left = s.request_group.size() - s.cut_at;
     Http1Head head = parseRequestHead(at, left);
     x->request.payload.assign(reinterpret_cast<const char*>(at), head.complete ? head.head_bytes : left);
-    linkRequest(c, x, head.complete);
+    linkRequest(c, s, x, head.complete);
     if (!head.complete) return;
     uint64_t size = framedMessageBytes(head, at, left);
     if (size == 0 || size >= left || !looksLikeRequestStart(at + size, left - size)) return;
@@ -137,7 +138,7 @@ void Http1Stitcher::cutPipelinedRequests(Connection& c, ConnState& s) {
   }
 }
 
-void Http1Stitcher::linkRequest(Connection& c, Http1Exchange* x, bool head_complete) {
+void Http1Stitcher::linkRequest(Connection& c, ConnState& s, Http1Exchange* x, bool head_complete) {
   const std::string& head = x->request.payload;
   TraceparentValue tp;
   if (!x->linked) {
@@ -146,16 +147,20 @@ void Http1Stitcher::linkRequest(Connection& c, Http1Exchange* x, bool head_compl
     hints.tid = x->request.tid;
     hints.start_ns = x->request.start_ns;
     hints.tuple = &c.tuple;
+    hints.fd = c.key.fd;
+    hints.generation = c.generation;
+    hints.callbacks = &c.callbacks;
     if (c.isServer()) {
       if (findTraceparent(bytesOf(head), head.size(), &tp)) hints.traceparent = &tp;
       linker_.linkServerRequest(hints, &x->context);
     } else {
+      hints.cause = s.group_cause;
       linker_.linkClientRequest(hints, &x->context);
     }
     x->linked = true;
   } else if (c.isServer() && head_complete && x->context.link_source != LinkSource::TraceparentHeader &&
              findTraceparent(bytesOf(head), head.size(), &tp)) {
-    linker_.adoptTraceparent(tp, &x->context);
+    linker_.adoptTraceparent(tp, &x->context, &c.callbacks);
   }
 }
 

@@ -53,6 +53,7 @@ class Http1Stitcher : public Stitcher {
     size_t cut_at = 0;
     uint64_t group_start_ns = 0;
     uint32_t group_tid = 0;
+    CallbackContext group_cause;  // client: what the writing thread was serving
     uint32_t group_seq = 0;
   };
 
@@ -70,7 +71,7 @@ class Http1Stitcher : public Stitcher {
   // Asks the linker for the request's trace context, before any outgoing
   // call of this request can be seen: the kernel reports the head's
   // continuations before the process acts on them.
-  void linkRequest(Connection& c, Http1Exchange* x, bool head_complete);
+  void linkRequest(Connection& c, ConnState& s, Http1Exchange* x, bool head_complete);
   // Checks a quiet response against the kernel's table and its framing;
   // writes it out when it is over. `final`: shutdown, write whatever is known.
   void checkQuietResponse(Connection& c, ConnState& s, uint64_t now_ns, bool final);

@@ -217,6 +217,7 @@ void Http2Stitcher::onHeaders(Connection& c, ConnState& s, int d, const HeaderBl
     x->request.last_ns = ts;
     x->request.tid = f.hdr.tid;
     x->request.seq = f.hdr.msg_seq;
+    x->cause = f.cause;
     x->last_activity_ns = ts;
     if (incomplete) x->flags |= kHeadersIncomplete;
     if (predates_sonde) x->fields_predate_sonde = true;
@@ -346,12 +347,22 @@ void Http2Stitcher::link(Connection& c, Stream* x) {
   hints.tuple = &c.tuple;
   hints.traceparent = has_tp ? &tp : nullptr;
   hints.stream_id = x->stream_id;
+  hints.fd = c.key.fd;
+  hints.generation = c.generation;
   if (c.isServer()) {
     linker_.linkServerRequest(hints, &x->context);
     // Several streams share a thread on every HTTP/2 server we know: none
     // is a candidate parent for calls on that thread by itself.
     linker_.serverRequestAnswered(c.key.pid, x->request.tid, &x->context);
   } else {
+    hints.cause = x->cause;
+    // A response read on this connection resumes the code that made its
+    // call only while one stream is open; with several, which one a read
+    // carried is not known to the thread that reads it.
+    if (static_cast<ConnState&>(*c.state).streams.size() == 1)
+      hints.callbacks = &c.callbacks;
+    else
+      c.callbacks.known = false;
     linker_.linkClientRequest(hints, &x->context);
   }
 }

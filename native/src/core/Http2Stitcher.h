@@ -47,6 +47,7 @@ class Http2Stitcher : public Stitcher {
     bool response_ended = false;         // END_STREAM seen; written once the request is too
     bool has_trailers = false;
     bool fields_predate_sonde = false;  // some fields' HPACK entries were inserted before we came
+    CallbackContext cause;  // client: what the thread that wrote its HEADERS was serving
     uint64_t last_activity_ns = 0;
   };
   struct Direction {

@@ -25,6 +25,8 @@ struct MessageStart {
   bool prev_applies;
   const uint8_t* payload;
   uint32_t payload_bytes;
+  // Egress: what the writing thread was serving (hdr.cause_fd resolved).
+  const CallbackContext& cause;
 };
 
 // More bytes of the head of message hdr.msg_seq.
@@ -42,6 +44,8 @@ struct FramesChunk {
   uint16_t first_frame_offset;  // 0xffff: no frame header starts in payload
   const uint8_t* payload;
   uint32_t payload_bytes;
+  // Egress: what the writing thread was serving (hdr.cause_fd resolved).
+  const CallbackContext& cause;
 };
 
 class Stitcher {

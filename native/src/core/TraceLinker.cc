@@ -58,28 +58,96 @@ void TraceLinker::linkServerRequest(const RequestHints& hints, TraceContext* ctx
   if (hints.traceparent) adoptTraceparent(*hints.traceparent, ctx);
   ids_.spanId(ctx->span_id);
   open_server_requests_[ThreadKey{hints.pid, hints.tid}].push_back(ctx);
+  if (hints.callbacks) servedBy(*ctx, hints.callbacks);
 }
 
-void TraceLinker::adoptTraceparent(const TraceparentValue& tp, TraceContext* ctx) {
+void TraceLinker::adoptTraceparent(const TraceparentValue& tp, TraceContext* ctx, CallbackContext* callbacks) {
   std::memcpy(ctx->trace_id, tp.trace_id, 16);
   std::memcpy(ctx->parent_span_id, tp.parent_span_id, 8);
   ctx->trace_flags = tp.trace_flags;
   ctx->link_source = LinkSource::TraceparentHeader;
+  if (callbacks && callbacks->known && std::memcmp(callbacks->span_id, ctx->span_id, 8) == 0)
+    servedBy(*ctx, callbacks);
+}
+
+void TraceLinker::servedBy(const TraceContext& server, CallbackContext* callbacks) {
+  callbacks->known = true;
+  std::memcpy(callbacks->trace_id, server.trace_id, 16);
+  std::memcpy(callbacks->span_id, server.span_id, 8);
+  callbacks->trace_flags = server.trace_flags;
+}
+
+void TraceLinker::noteConnect(uint32_t pid, int32_t fd, uint32_t generation, const CallbackContext& cause,
+                              uint64_t now_ns) {
+  ConnectKey key{pid, fd, generation};
+  if (connect_contexts_.size() >= options_.max_connect_contexts && !connect_contexts_.count(key)) {
+    pruneExpired(now_ns);
+    if (connect_contexts_.size() >= options_.max_connect_contexts) {
+      counters_.connect_contexts_dropped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  connect_contexts_[key] = ConnectContext{cause, now_ns};
+}
+
+void TraceLinker::connectionGone(uint32_t pid, int32_t fd, uint32_t generation) {
+  connect_contexts_.erase(ConnectKey{pid, fd, generation});
 }
 
 void TraceLinker::linkClientRequest(const RequestHints& hints, TraceContext* ctx) {
+  // Which request made this call, by the strongest evidence there is:
+  // - the connect() of its connection, for the first call on it: an event
+  //   loop writes that call once connected, turns after the read that made
+  //   it, when other reads have come in between;
+  // - else the connection the thread last read: on an event loop the code
+  //   that runs after a read serves that read's request, and on a thread per
+  //   request the thread reads nothing else;
+  // - else (the last read was of a connection nobody follows: a database, a
+  //   pipe) the server request open on the thread, if it is the only one.
+  const CallbackContext* parent = nullptr;
+  LinkSource source = LinkSource::None;
+  auto connected = connect_contexts_.find(ConnectKey{hints.pid, hints.fd, hints.generation});
+  CallbackContext at_connect;
+  if (connected != connect_contexts_.end()) {
+    at_connect = connected->second.cause;
+    connect_contexts_.erase(connected);
+    if (at_connect.known) {
+      parent = &at_connect;
+      source = LinkSource::ConnectTime;
+    }
+  } else if (hints.cause.known) {
+    parent = &hints.cause;
+    source = LinkSource::CausingRead;
+  }
+  // After a connect whose cause was unknown (the thread had just read a
+  // DNS answer's wake-up, say), the write's own cause is whatever the
+  // thread read last: no evidence. Only a lone open request remains.
   auto open = open_server_requests_.find(ThreadKey{hints.pid, hints.tid});
-  if (open != open_server_requests_.end() && open->second.size() == 1) {
-    const TraceContext* parent = open->second.front();
+  if (parent) {
     std::memcpy(ctx->trace_id, parent->trace_id, 16);
     std::memcpy(ctx->parent_span_id, parent->span_id, 8);
     ctx->trace_flags = parent->trace_flags;
+    ctx->link_source = source;
+    counters_.links_by_cause.fetch_add(1, std::memory_order_relaxed);
+  } else if (open != open_server_requests_.end() && open->second.size() == 1) {
+    const TraceContext* only = open->second.front();
+    std::memcpy(ctx->trace_id, only->trace_id, 16);
+    std::memcpy(ctx->parent_span_id, only->span_id, 8);
+    ctx->trace_flags = only->trace_flags;
     ctx->link_source = LinkSource::EnclosingServer;
   } else {
-    // Several requests in flight on one thread (an event loop): which one
-    // made this call is not knowable from syscalls, so none is guessed.
+    // Several requests in flight on the thread and nothing that says which
+    // one made this call: a root, rather than a guess.
     if (open != open_server_requests_.end()) counters_.links_ambiguous.fetch_add(1, std::memory_order_relaxed);
     ids_.traceId(ctx->trace_id);
+  }
+  if (hints.callbacks) {
+    // A response read on this connection resumes the code that made this
+    // call: it serves the same request.
+    hints.callbacks->known = ctx->link_source != LinkSource::None;
+    std::memcpy(hints.callbacks->trace_id, ctx->trace_id, 16);
+    std::memcpy(hints.callbacks->span_id, ctx->parent_span_id, 8);
+    hints.callbacks->trace_flags = ctx->trace_flags;
   }
   ids_.spanId(ctx->span_id);
 
@@ -101,6 +169,12 @@ void TraceLinker::linkClientRequest(const RequestHints& hints, TraceContext* ctx
 }
 
 void TraceLinker::pruneExpired(uint64_t now_ns) {
+  // A connection never written on within the TTL (a pool's spare): its
+  // first request, if it ever comes, is not the connecting request's.
+  for (auto it = connect_contexts_.begin(); it != connect_contexts_.end();) {
+    bool old = now_ns > it->second.at_ns && now_ns - it->second.at_ns > options_.peer_context_ttl_ns;
+    it = old ? connect_contexts_.erase(it) : std::next(it);
+  }
   for (auto it = peer_contexts_.begin(); it != peer_contexts_.end();) {
     auto& q = it->second;
     // HTTP/1 contexts (stream 0) are taken in order, so an old one at the

@@ -1,10 +1,13 @@
 // Decides each exchange's trace context, in event order, from what the
 // stitchers found (DESIGN.md, "Trace context without touching the
-// services"): an incoming traceparent, then the traced client at the other
-// end of the same connection on this host, then the one server request
-// open on the same thread. Protocol-neutral: a stitcher describes a request
-// with RequestHints and keeps the TraceContext; the linker keeps pointers
-// to the contexts of open server requests until it is told they are over.
+// services"). A server request: an incoming traceparent, else the traced
+// client at the other end of the same connection on this host. A client
+// call (DESIGN.md, "Linking on event loops"): the request its thread was
+// serving when it connected the call's connection, else the request of the
+// connection its thread last read, else the one server request open on its
+// thread. Protocol-neutral: a stitcher describes a request with
+// RequestHints and keeps the TraceContext; the linker keeps pointers to the
+// contexts of open server requests until it is told they are over.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +33,16 @@ struct RequestHints {
   // HTTP/2: the stream, which a client and its server on this host share on
   // the mirrored connection. 0: requests pair in order (HTTP/1).
   uint32_t stream_id = 0;
+  // The connection: its fd and generation find what its connect() left.
+  int32_t fd = -1;
+  uint32_t generation = 0;
+  // Client: what the writing thread was serving, from the connection it
+  // last read (resolved by ConnTracker from the event's cause).
+  CallbackContext cause;
+  // Where the connection keeps what its callbacks serve: the linker sets it
+  // from this request. nullptr: this request says nothing about that (a
+  // stream among several on one connection).
+  CallbackContext* callbacks = nullptr;
 };
 
 class TraceLinker {
@@ -46,13 +59,20 @@ class TraceLinker {
   // A traceparent found in bytes of a server request that came after its
   // start (a head longer than the first capture). The server's own span id
   // stays: only its trace and parent change.
-  void adoptTraceparent(const TraceparentValue& tp, TraceContext* ctx);
+  // `callbacks`: the connection's, updated when it names this request.
+  void adoptTraceparent(const TraceparentValue& tp, TraceContext* ctx, CallbackContext* callbacks = nullptr);
   // The server request of `ctx` stops being a candidate parent: its response
   // has started, or it is emitted or dropped. Harmless when it is not one.
   void serverRequestAnswered(uint32_t pid, uint32_t tid, const TraceContext* ctx);
+  // connect() of (pid, fd, generation) by a thread that was serving `cause`:
+  // the first request written on that connection belongs to it, even when
+  // it is written a few loop turns later, after other reads.
+  void noteConnect(uint32_t pid, int32_t fd, uint32_t generation, const CallbackContext& cause, uint64_t now_ns);
   // A client connection closed: the ids its server end has not taken by now
   // never will be.
   void clientConnectionClosed(const ConnTuple& tuple);
+  // Any connection closed or gone: what its connect() left is over too.
+  void connectionGone(uint32_t pid, int32_t fd, uint32_t generation);
   void pruneExpired(uint64_t now_ns);
 
  private:
@@ -63,6 +83,21 @@ class TraceLinker {
   struct ThreadKeyHash {
     size_t operator()(const ThreadKey& k) const { return (uint64_t(k.pid) << 32) ^ k.tid; }
   };
+  struct ConnectKey {
+    uint32_t pid;
+    int32_t fd;
+    uint32_t generation;
+    bool operator==(const ConnectKey& o) const { return pid == o.pid && fd == o.fd && generation == o.generation; }
+  };
+  struct ConnectKeyHash {
+    size_t operator()(const ConnectKey& k) const {
+      return ((uint64_t(k.pid) << 32) ^ uint32_t(k.fd)) * 0x9e3779b97f4a7c15ull ^ k.generation;
+    }
+  };
+  struct ConnectContext {
+    CallbackContext cause;
+    uint64_t at_ns;
+  };
   struct PeerContext {
     uint8_t trace_id[16];
     uint8_t span_id[8];
@@ -70,6 +105,9 @@ class TraceLinker {
     uint32_t stream_id;
     uint64_t created_ns;
   };
+
+  // The calls made after reads of the connection serve this server request.
+  static void servedBy(const TraceContext& server, CallbackContext* callbacks);
 
   TrackerOptions options_;
   TrackerCounters& counters_;
@@ -81,6 +119,8 @@ class TraceLinker {
   // side of the same connection (same host) to start reading.
   std::unordered_map<ConnTuple, std::deque<PeerContext>, ConnTupleHash> peer_contexts_;
   size_t peer_context_count_ = 0;
+  // Connections whose first request is not written yet.
+  std::unordered_map<ConnectKey, ConnectContext, ConnectKeyHash> connect_contexts_;
 };
 
 }  // namespace sonde

@@ -25,6 +25,9 @@ struct TrackerOptions {
   size_t max_connections = 65536;
   size_t max_pending_per_connection = 64;          // pipelined requests
   size_t max_peer_contexts = 65536;
+  // Connections opened (connect) whose first request is not written yet,
+  // with the request their thread served when it connected.
+  size_t max_connect_contexts = 16384;
   size_t max_self_tuples = 4096;
   size_t max_streams_per_connection = 1024;       // HTTP/2 streams open at once
   // HTTP/2 header fields kept per message as text lines; fields past it are
@@ -45,7 +48,11 @@ struct TrackerCounters {
   std::atomic<uint64_t> connections_opened{0};
   std::atomic<uint64_t> connections_evicted{0};
   std::atomic<uint64_t> connections_tracked{0};    // gauge
-  std::atomic<uint64_t> links_ambiguous{0};        // client call with >1 open server request on its thread
+  // A client call with candidate parents on its thread and no evidence of
+  // which one made it: left a root rather than guessed.
+  std::atomic<uint64_t> links_ambiguous{0};
+  std::atomic<uint64_t> links_by_cause{0};         // client calls linked by their thread's last read or connect
+  std::atomic<uint64_t> connect_contexts_dropped{0};  // over max_connect_contexts: first call linked by its write alone
   std::atomic<uint64_t> self_connections_ignored{0};
   // HTTP/2
   std::atomic<uint64_t> h2_streams_dropped{0};       // over max_streams_per_connection
