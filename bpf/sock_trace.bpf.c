@@ -351,3 +351,18 @@ int sonde_raw_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
 	bpf_map_update_elem(&traced_pids, &child_tgid, &value, BPF_ANY);
 	return 0;
 }
+
+/* Node.js runs its JavaScript timers from node::Environment::RunTimers,
+ * between two turns of its event loop: a call made there serves no read,
+ * whatever the thread read last (DESIGN.md, "Linking on event loops").
+ * Attached per selected node process by userspace, on demand; it fires
+ * only when a timer is due, not per request. */
+SEC("uprobe")
+int sonde_up_node_run_timers(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!is_selected(pid_tgid >> 32))
+		return 0;
+	note_thread_read(pid_tgid, SONDE_NO_CAUSE, 0);
+	return 0;
+}

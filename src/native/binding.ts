@@ -91,6 +91,15 @@ export interface NativeTracer {
   setPidSelected(pid: number, selected: boolean, withDescendants?: boolean): void;
   // selectComm(comm: string): void — processes exec'ing this command name are selected in the kernel
   selectComm(comm: string): void;
+  /**
+   * A uprobe on node::Environment::RunTimers in process `pid`, so that the
+   * calls its JavaScript timers make are not taken for the last read's
+   * (DESIGN.md, "Linking on event loops"). Returns "" once attached (or
+   * if it already was), else why not: an executable without the symbol is
+   * not Node.js.
+   */
+  attachEventLoopMarks(pid: number, executable: string): string;
+  detachEventLoopMarks(pid: number): void;
   counters(): NativeTracerCounters;
 }
 

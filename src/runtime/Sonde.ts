@@ -29,6 +29,8 @@ export class Sonde {
   #pipeline: SpanPipeline | undefined;
   #statsTimer: NodeJS.Timeout | undefined;
   #seenPids = new Set<number>();
+  /** Executables that are not Node.js (no RunTimers to probe), by path; at most 1024. */
+  #notEventLoops = new Set<string>();
   #stopping: Promise<void> | undefined;
 
   constructor(config: SondeConfig, log: Logger) {
@@ -113,6 +115,28 @@ export class Sonde {
     // With descendants, the kernel selects each fork at once: a worker is
     // traced from its first syscall, not from the next /proc scan.
     this.#tracer?.setPidSelected(p.pid, true, p.withDescendants);
+    this.#markEventLoop(p);
+  }
+
+  /**
+   * Node.js processes get a uprobe on their timers phase (DESIGN.md,
+   * "Linking on event loops"). Each executable is tried once: one without
+   * the symbol is not Node.js, and is not tried again.
+   */
+  #markEventLoop(p: TracedProcess): void {
+    const exe = p.info.exePath;
+    if (!this.#tracer || exe === undefined || this.#notEventLoops.has(exe)) return;
+    const why = this.#tracer.attachEventLoopMarks(p.pid, `/proc/${p.pid}/exe`);
+    if (why === '') {
+      this.#log.debug({ pid: p.pid, exe }, 'marking the timers of a Node.js event loop');
+      return;
+    }
+    if (/failed to find symbol|No such file/.test(why)) {
+      if (this.#notEventLoops.size >= 1024) this.#notEventLoops.clear();
+      this.#notEventLoops.add(exe);
+      return;
+    }
+    this.#log.warn({ pid: p.pid, exe, reason: why }, "cannot mark the timers of this Node.js process: calls its timers make may be linked to the request it read last");
   }
 
   #onProcessStart(p: TracedProcess): void {
@@ -122,6 +146,7 @@ export class Sonde {
 
   #onProcessExit(p: TracedProcess): void {
     this.#tracer?.setPidSelected(p.pid, false);
+    this.#tracer?.detachEventLoopMarks(p.pid);
     this.#log.info({ pid: p.pid, exe: p.info.exeName, service: p.serviceName }, 'process exited: no longer traced');
   }
 

@@ -351,6 +351,62 @@ test('event loop: the first call on a new connection takes the request its threa
   assert.deepEqual([up.traceId, up.parentSpanId], [sa.traceId, sa.spanId]);
 });
 
+test('event loop: a call written on the connection whose answer was just read is left a root while another request has nothing in flight', () => {
+  // Node's agent at maxSockets: /b's call waits in the agent's queue, and
+  // the agent writes it on x as soon as /a's answer frees x, in the very
+  // callback that would have carried /a's own next call.
+  const t = tracker();
+  const { a, b, client, serverSpan, clientSpans } = eventLoop(t);
+  const x = client(20, 40020);
+  t.feed(x.writtenAfterReading(a, 1001n * MS, Cls.Request, GET('/a-1')));
+  t.feed(x.message(1002n * MS, Dir.Ingress, Cls.Response, OK));
+  t.feed(x.writtenAfterReading(x, 1002n * MS + 1n, Cls.Request, GET('/queued')));
+  // Still in the callback of /a-1's answer, /a's next call goes out on a
+  // new connection: that answer, not the call just written on x, says whose.
+  const y = client(21, 40021);
+  t.feed(y.writtenAfterReading(x, 1002n * MS + 2n, Cls.Request, GET('/a-2')));
+  t.feed(x.message(1003n * MS, Dir.Ingress, Cls.Response, OK));
+  t.feed(y.message(1003n * MS, Dir.Ingress, Cls.Response, OK));
+  t.feed(a.message(1004n * MS, Dir.Egress, Cls.Response, OK));
+  for (const s of [x, y, a, b]) t.feed(s.close(1004n * MS));
+  const xs = take(t);
+  const [queued] = clientSpans(xs, '/queued');
+  assert.equal(queued.linkSource, LinkSource.None);
+  assert.equal(queued.parentSpanId, '');
+  assert.equal(t.counters().linksAmbiguous, 1);
+  const [a2] = clientSpans(xs, '/a-2');
+  const sa = serverSpan(xs, '/a ');
+  assert.equal(a2.linkSource, LinkSource.CausingRead);
+  assert.deepEqual([a2.traceId, a2.parentSpanId], [sa.traceId, sa.spanId]);
+});
+
+test('event loop: a call written on the connection whose answer was just read continues that request when every other request has a call in flight', () => {
+  const t = tracker();
+  const { a, b, client, serverSpan, clientSpans } = eventLoop(t);
+  const x = client(20, 40020);
+  const y = client(21, 40021);
+  t.feed(x.writtenAfterReading(a, 1001n * MS, Cls.Request, GET('/a-1')));
+  // /b's call is pending on a connect, which counts as in flight.
+  t.feed(y.connect(1001n * MS + 1n, b));
+  t.feed(x.message(1002n * MS, Dir.Ingress, Cls.Response, OK));
+  t.feed(x.writtenAfterReading(x, 1002n * MS + 1n, Cls.Request, GET('/a-2')));
+  t.feed(y.writtenAfterReading(x, 1002n * MS + 2n, Cls.Request, GET('/b-1')));
+  t.feed(x.message(1003n * MS, Dir.Ingress, Cls.Response, OK));
+  t.feed(y.message(1003n * MS, Dir.Ingress, Cls.Response, OK));
+  for (const s of [a, b]) t.feed(s.message(1004n * MS, Dir.Egress, Cls.Response, OK));
+  for (const s of [x, y, a, b]) t.feed(s.close(1005n * MS));
+  const xs = take(t);
+  const [a2] = clientSpans(xs, '/a-2');
+  const [b1] = clientSpans(xs, '/b-1');
+  const sa = serverSpan(xs, '/a ');
+  const sb = serverSpan(xs, '/b ');
+  assert.equal(a2.linkSource, LinkSource.CausingRead);
+  assert.deepEqual([a2.traceId, a2.parentSpanId], [sa.traceId, sa.spanId]);
+  assert.equal(b1.linkSource, LinkSource.ConnectTime);
+  assert.deepEqual([b1.traceId, b1.parentSpanId], [sb.traceId, sb.spanId]);
+  assert.equal(t.counters().linksAmbiguous, 0);
+});
+
 test('event loop: a connect after a read of nothing sonde follows leaves its first call a root, counted ambiguous', () => {
   const t = tracker();
   const { a, b, client, clientSpans } = eventLoop(t);

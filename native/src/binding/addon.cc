@@ -98,6 +98,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
                            InstanceMethod("stop", &Tracer::JS_stop),
                            InstanceMethod("setPidSelected", &Tracer::JS_setPidSelected),
                            InstanceMethod("selectComm", &Tracer::JS_selectComm),
+                           InstanceMethod("attachEventLoopMarks", &Tracer::JS_attachEventLoopMarks),
+                           InstanceMethod("detachEventLoopMarks", &Tracer::JS_detachEventLoopMarks),
                            InstanceMethod("counters", &Tracer::JS_counters),
                        });
   }
@@ -190,6 +192,21 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     if (info.Length() < 1 || !info[0].IsString())
       throw Napi::TypeError::New(info.Env(), "Expected first argument to be a string");
     tracer_->selectComm(info[0].As<Napi::String>().Utf8Value());
+    return info.Env().Undefined();
+  }
+
+  // attachEventLoopMarks(pid: number, executable: string): string — "" once attached, else why not
+  Napi::Value JS_attachEventLoopMarks(const Napi::CallbackInfo& info) {
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsString())
+      throw Napi::TypeError::New(info.Env(), "Expected arguments (pid: number, executable: string)");
+    return Napi::String::New(info.Env(), tracer_->attachEventLoopMarks(info[0].As<Napi::Number>().Uint32Value(),
+                                                                       info[1].As<Napi::String>().Utf8Value()));
+  }
+
+  // detachEventLoopMarks(pid: number): void
+  Napi::Value JS_detachEventLoopMarks(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "Expected a pid");
+    tracer_->detachEventLoopMarks(info[0].As<Napi::Number>().Uint32Value());
     return info.Env().Undefined();
   }
 

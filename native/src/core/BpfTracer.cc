@@ -107,6 +107,8 @@ AttachReport BpfTracer::start(BatchSink sink) {
   for (int i = 0; i < skel_->skeleton->prog_cnt; i++) {
     bpf_program* prog = *skel_->skeleton->progs[i].prog;
     if (!bpf_program__autoload(prog)) continue;
+    // uprobes name no binary in their section: attached per process later.
+    if (std::strncmp(bpf_program__section_name(prog), "uprobe", 6) == 0) continue;
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
       int e = errno;
@@ -174,11 +176,37 @@ std::vector<uint8_t> BpfTracer::stop() {
     ring_buffer__free(ring_);
     ring_ = nullptr;
   }
+  for (auto& [pid, link] : event_loop_links_) bpf_link__destroy(link);
+  event_loop_links_.clear();
   if (skel_) {
     sock_trace__destroy(skel_);
     skel_ = nullptr;
   }
   return last;
+}
+
+std::string BpfTracer::attachEventLoopMarks(uint32_t pid, const std::string& executable) {
+  if (!skel_) return "not started";
+  if (event_loop_links_.count(pid)) return "";
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = kNodeRunTimersSymbol);
+  bpf_link* link = bpf_program__attach_uprobe_opts(skel_->progs.sonde_up_node_run_timers, int(pid),
+                                                   executable.c_str(), 0, &opts);
+  if (!link) {
+    int e = errno;
+    std::string why = strerror(e);
+    std::string log = takeLibbpfLog();
+    if (!log.empty()) why += " (libbpf: " + log + ")";
+    return why;
+  }
+  event_loop_links_[pid] = link;
+  return "";
+}
+
+void BpfTracer::detachEventLoopMarks(uint32_t pid) {
+  auto it = event_loop_links_.find(pid);
+  if (it == event_loop_links_.end()) return;
+  bpf_link__destroy(it->second);
+  event_loop_links_.erase(it);
 }
 
 void BpfTracer::setPidSelected(uint32_t pid, bool selected, bool with_descendants) {

@@ -12,12 +12,14 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "ConnTracker.h"
 
 struct sock_trace;
 struct ring_buffer;
+struct bpf_link;
 
 namespace sonde {
 
@@ -54,6 +56,14 @@ class BpfTracer {
   // Processes that exec a program with this command name (at most 15
   // characters, as the kernel keeps it) are selected by the kernel.
   void selectComm(const std::string& comm);
+  // Node.js's node::Environment::RunTimers, mangled: where a node binary
+  // starts its JavaScript timers.
+  static constexpr const char* kNodeRunTimersSymbol = "_ZN4node11Environment9RunTimersEP10uv_timer_s";
+  // Marks the timers phase of process `pid`'s event loop (its executable
+  // exports kNodeRunTimersSymbol). Returns "" once attached (or already),
+  // else why not. One uprobe per process: none on the ones not traced.
+  std::string attachEventLoopMarks(uint32_t pid, const std::string& executable);
+  void detachEventLoopMarks(uint32_t pid);
   std::vector<uint64_t> kernelDrops() const;  // indexed by sonde_kernel_drop
   const TrackerCounters& trackerCounters() const { return tracker_->counters(); }
   uint64_t batchesDropped() const { return batches_dropped_.load(); }
@@ -77,6 +87,7 @@ class BpfTracer {
   std::atomic<uint64_t> batches_dropped_{0};
   std::atomic<uint64_t> exchanges_dropped_{0};
   std::atomic<uint64_t> polls_{0};
+  std::unordered_map<uint32_t, struct bpf_link*> event_loop_links_;  // by pid
   size_t pending_exchanges_ = 0;
   uint64_t emitted_at_last_deliver_ = 0;
 };

@@ -30,6 +30,9 @@ struct TraceContext {
   uint8_t parent_span_id[8] = {};  // all zero for a root
   uint8_t trace_flags = 1;
   LinkSource link_source = LinkSource::None;
+  // A client call counted among its parent's calls in flight until it
+  // ends (TraceLinker::clientCallEnded).
+  bool counted_in_flight = false;
 };
 
 // What the calls made by code that runs after a read of a connection

@@ -71,6 +71,7 @@ void Http1Stitcher::onMessageStart(Connection& c, const MessageStart& m) {
       s.group_start_ns = m.hdr.timestamp_ns;
       s.group_tid = m.hdr.tid;
       s.group_cause = m.cause;
+      s.group_cause_is_this_connection = m.hdr.cause_fd == m.hdr.fd && m.hdr.cause_generation == m.hdr.generation;
       s.group_seq = m.hdr.msg_seq;
       Http1Exchange* x = openExchange(c, s, m.hdr.timestamp_ns, m.hdr.tid, m.hdr.msg_seq);
       s.current = &x->request;
@@ -149,12 +150,13 @@ void Http1Stitcher::linkRequest(Connection& c, ConnState& s, Http1Exchange* x, b
     hints.tuple = &c.tuple;
     hints.fd = c.key.fd;
     hints.generation = c.generation;
-    hints.callbacks = &c.callbacks;
     if (c.isServer()) {
+      hints.callbacks = &c.callbacks;
       if (findTraceparent(bytesOf(head), head.size(), &tp)) hints.traceparent = &tp;
       linker_.linkServerRequest(hints, &x->context);
     } else {
       hints.cause = s.group_cause;
+      hints.cause_is_this_connection = s.group_cause_is_this_connection;
       linker_.linkClientRequest(hints, &x->context);
     }
     x->linked = true;
@@ -200,6 +202,7 @@ void Http1Stitcher::pairResponses(Connection& c, ConnState& s, const MessageStar
     x->response.payload.assign(reinterpret_cast<const char*>(at), head.complete ? head.head_bytes : left);
     x->response_head = head;
     releaseFromLinker(c, x);
+    if (!c.isServer()) TraceLinker::responseResumes(x->context, &c.callbacks);
     if (head.status == 101) s.upgraded = true;
     if (!another_follows) {
       s.current = &x->response;
@@ -268,6 +271,14 @@ void Http1Stitcher::releaseFromLinker(const Connection& c, const Http1Exchange* 
   if (c.isServer()) linker_.serverRequestAnswered(c.key.pid, x->request.tid, &x->context);
 }
 
+// The exchange leaves the stitcher: a client call is no longer in flight.
+// Not at its response's start: the code waiting for it resumes at the
+// response's end, often a read after the head's.
+void Http1Stitcher::endInLinker(const Connection& c, Http1Exchange* x) {
+  releaseFromLinker(c, x);
+  if (!c.isServer()) linker_.clientCallEnded(&x->context);
+}
+
 void Http1Stitcher::forget(ConnState& s, Http1Exchange* x) {
   if (s.current_exchange == x) {
     s.current = nullptr;
@@ -278,7 +289,7 @@ void Http1Stitcher::forget(ConnState& s, Http1Exchange* x) {
 }
 
 void Http1Stitcher::writeOut(Connection& c, ConnState& s, Http1Exchange* x) {
-  releaseFromLinker(c, x);
+  endInLinker(c, x);
   writer_.write(c, *x, Protocol::Http1);
   forget(s, x);
 }
@@ -292,14 +303,14 @@ void Http1Stitcher::writeOutAll(Connection& c, ConnState& s) {
 }
 
 void Http1Stitcher::drop(Connection& c, ConnState& s, Http1Exchange* x) {
-  releaseFromLinker(c, x);
+  endInLinker(c, x);
   counters_.exchanges_abandoned.fetch_add(1, std::memory_order_relaxed);
   forget(s, x);
 }
 
 void Http1Stitcher::abandonAll(Connection& c, ConnState& s) {
   for (auto& x : s.exchanges) {
-    releaseFromLinker(c, x.get());
+    endInLinker(c, x.get());
     counters_.exchanges_abandoned.fetch_add(1, std::memory_order_relaxed);
   }
   s.exchanges.clear();

@@ -54,6 +54,7 @@ class Http1Stitcher : public Stitcher {
     uint64_t group_start_ns = 0;
     uint32_t group_tid = 0;
     CallbackContext group_cause;  // client: what the writing thread was serving
+    bool group_cause_is_this_connection = false;
     uint32_t group_seq = 0;
   };
 
@@ -76,6 +77,7 @@ class Http1Stitcher : public Stitcher {
   // writes it out when it is over. `final`: shutdown, write whatever is known.
   void checkQuietResponse(Connection& c, ConnState& s, uint64_t now_ns, bool final);
   void releaseFromLinker(const Connection& c, const Http1Exchange* x);
+  void endInLinker(const Connection& c, Http1Exchange* x);
   void writeOut(Connection& c, ConnState& s, Http1Exchange* x);
   void writeOutAll(Connection& c, ConnState& s);
   void drop(Connection& c, ConnState& s, Http1Exchange* x);

@@ -218,6 +218,7 @@ void Http2Stitcher::onHeaders(Connection& c, ConnState& s, int d, const HeaderBl
     x->request.tid = f.hdr.tid;
     x->request.seq = f.hdr.msg_seq;
     x->cause = f.cause;
+    x->cause_is_this_connection = f.hdr.cause_fd == f.hdr.fd && f.hdr.cause_generation == f.hdr.generation;
     x->last_activity_ns = ts;
     if (incomplete) x->flags |= kHeadersIncomplete;
     if (predates_sonde) x->fields_predate_sonde = true;
@@ -258,7 +259,15 @@ void Http2Stitcher::onHeaders(Connection& c, ConnState& s, int d, const HeaderBl
     x->response.start_ns = ts;
     x->response.tid = f.hdr.tid;
     for (const HeaderField& field : decoded.fields) appendField(&x->response.payload, field, options_.max_header_text_bytes);
-    if (c.isServer()) link(c, x);
+    if (c.isServer()) {
+      link(c, x);
+    } else if (s.streams.size() == 1) {
+      TraceLinker::responseResumes(x->context, &c.callbacks);
+    } else {
+      // Several streams open: which one a later read of the connection
+      // carried is not known to the thread that reads it.
+      c.callbacks.known = false;
+    }
   } else {
     // Trailers: after an empty line (HTTP2_PAYLOAD).
     if (!x->has_trailers) x->response.payload.append("\r\n");
@@ -356,13 +365,7 @@ void Http2Stitcher::link(Connection& c, Stream* x) {
     linker_.serverRequestAnswered(c.key.pid, x->request.tid, &x->context);
   } else {
     hints.cause = x->cause;
-    // A response read on this connection resumes the code that made its
-    // call only while one stream is open; with several, which one a read
-    // carried is not known to the thread that reads it.
-    if (static_cast<ConnState&>(*c.state).streams.size() == 1)
-      hints.callbacks = &c.callbacks;
-    else
-      c.callbacks.known = false;
+    hints.cause_is_this_connection = x->cause_is_this_connection;
     linker_.linkClientRequest(hints, &x->context);
   }
 }
@@ -378,6 +381,7 @@ void Http2Stitcher::finish(Connection& c, ConnState& s, uint32_t stream_id) {
     return;
   }
   link(c, x);
+  linker_.clientCallEnded(&x->context);
   if (x->fields_predate_sonde) counters_.h2_headers_unknown.fetch_add(1, std::memory_order_relaxed);
   writer_.write(c, *x, Protocol::Http2);
   s.streams.erase(it);
@@ -394,6 +398,7 @@ void Http2Stitcher::writeOutAll(Connection& c, ConnState& s, uint8_t flag_withou
 
 void Http2Stitcher::abandonAll(Connection&, ConnState& s) {
   counters_.exchanges_abandoned.fetch_add(s.streams.size(), std::memory_order_relaxed);
+  for (auto& entry : s.streams) linker_.clientCallEnded(&entry.second->context);
   s.streams.clear();
 }
 

@@ -48,6 +48,7 @@ class Http2Stitcher : public Stitcher {
     bool has_trailers = false;
     bool fields_predate_sonde = false;  // some fields' HPACK entries were inserted before we came
     CallbackContext cause;  // client: what the thread that wrote its HEADERS was serving
+    bool cause_is_this_connection = false;
     uint64_t last_activity_ns = 0;
   };
   struct Direction {

@@ -70,6 +70,13 @@ void TraceLinker::adoptTraceparent(const TraceparentValue& tp, TraceContext* ctx
     servedBy(*ctx, callbacks);
 }
 
+void TraceLinker::responseResumes(const TraceContext& call, CallbackContext* callbacks) {
+  callbacks->known = call.link_source != LinkSource::None;
+  std::memcpy(callbacks->trace_id, call.trace_id, 16);
+  std::memcpy(callbacks->span_id, call.parent_span_id, 8);
+  callbacks->trace_flags = call.trace_flags;
+}
+
 void TraceLinker::servedBy(const TraceContext& server, CallbackContext* callbacks) {
   callbacks->known = true;
   std::memcpy(callbacks->trace_id, server.trace_id, 16);
@@ -80,18 +87,62 @@ void TraceLinker::servedBy(const TraceContext& server, CallbackContext* callback
 void TraceLinker::noteConnect(uint32_t pid, int32_t fd, uint32_t generation, const CallbackContext& cause,
                               uint64_t now_ns) {
   ConnectKey key{pid, fd, generation};
-  if (connect_contexts_.size() >= options_.max_connect_contexts && !connect_contexts_.count(key)) {
+  auto existing = connect_contexts_.find(key);
+  if (existing != connect_contexts_.end()) eraseConnectContext(existing);
+  if (connect_contexts_.size() >= options_.max_connect_contexts) {
     pruneExpired(now_ns);
     if (connect_contexts_.size() >= options_.max_connect_contexts) {
       counters_.connect_contexts_dropped.fetch_add(1, std::memory_order_relaxed);
       return;
     }
   }
-  connect_contexts_[key] = ConnectContext{cause, now_ns};
+  connect_contexts_.emplace(key, ConnectContext{cause, now_ns});
+  // A connect pending counts as a call in flight: the request that made it
+  // is waiting on it, not on a queue.
+  if (cause.known) countInFlight(cause.span_id, +1);
+}
+
+void TraceLinker::eraseConnectContext(std::unordered_map<ConnectKey, ConnectContext, ConnectKeyHash>::iterator it) {
+  if (it->second.cause.known) countInFlight(it->second.cause.span_id, -1);
+  connect_contexts_.erase(it);
 }
 
 void TraceLinker::connectionGone(uint32_t pid, int32_t fd, uint32_t generation) {
-  connect_contexts_.erase(ConnectKey{pid, fd, generation});
+  auto it = connect_contexts_.find(ConnectKey{pid, fd, generation});
+  if (it != connect_contexts_.end()) eraseConnectContext(it);
+}
+
+uint64_t TraceLinker::spanKey(const uint8_t* span_id) {
+  uint64_t k;
+  std::memcpy(&k, span_id, 8);
+  return k;
+}
+
+void TraceLinker::countInFlight(const uint8_t* parent_span, int delta) {
+  uint64_t key = spanKey(parent_span);
+  if (delta > 0) {
+    calls_in_flight_[key] += 1;
+    return;
+  }
+  auto it = calls_in_flight_.find(key);
+  if (it == calls_in_flight_.end()) return;
+  if (--it->second == 0) calls_in_flight_.erase(it);
+}
+
+void TraceLinker::clientCallEnded(TraceContext* ctx) {
+  if (!ctx->counted_in_flight) return;
+  ctx->counted_in_flight = false;
+  countInFlight(ctx->parent_span_id, -1);
+}
+
+bool TraceLinker::anotherRequestMayHaveQueued(uint32_t pid, uint32_t tid, const uint8_t* parent_span) const {
+  auto open = open_server_requests_.find(ThreadKey{pid, tid});
+  if (open == open_server_requests_.end()) return false;
+  for (const TraceContext* other : open->second) {
+    if (std::memcmp(other->span_id, parent_span, 8) == 0) continue;
+    if (!calls_in_flight_.count(spanKey(other->span_id))) return true;
+  }
+  return false;
 }
 
 void TraceLinker::linkClientRequest(const RequestHints& hints, TraceContext* ctx) {
@@ -110,7 +161,7 @@ void TraceLinker::linkClientRequest(const RequestHints& hints, TraceContext* ctx
   CallbackContext at_connect;
   if (connected != connect_contexts_.end()) {
     at_connect = connected->second.cause;
-    connect_contexts_.erase(connected);
+    eraseConnectContext(connected);
     if (at_connect.known) {
       parent = &at_connect;
       source = LinkSource::ConnectTime;
@@ -118,6 +169,17 @@ void TraceLinker::linkClientRequest(const RequestHints& hints, TraceContext* ctx
   } else if (hints.cause.known) {
     parent = &hints.cause;
     source = LinkSource::CausingRead;
+  }
+  bool ambiguous = false;
+  if (source == LinkSource::CausingRead && hints.cause_is_this_connection &&
+      anotherRequestMayHaveQueued(hints.pid, hints.tid, parent->span_id)) {
+    // Written in the callback of the answer that just freed this
+    // connection: the continuation of that answer's request, or a call
+    // another request queued in a saturated pool (Node's agent at
+    // maxSockets), which the pool hands the freed connection first.
+    // Nothing in the syscalls tells them apart.
+    parent = nullptr;
+    ambiguous = true;
   }
   // After a connect whose cause was unknown (the thread had just read a
   // DNS answer's wake-up, say), the write's own cause is whatever the
@@ -129,7 +191,7 @@ void TraceLinker::linkClientRequest(const RequestHints& hints, TraceContext* ctx
     ctx->trace_flags = parent->trace_flags;
     ctx->link_source = source;
     counters_.links_by_cause.fetch_add(1, std::memory_order_relaxed);
-  } else if (open != open_server_requests_.end() && open->second.size() == 1) {
+  } else if (!ambiguous && open != open_server_requests_.end() && open->second.size() == 1) {
     const TraceContext* only = open->second.front();
     std::memcpy(ctx->trace_id, only->trace_id, 16);
     std::memcpy(ctx->parent_span_id, only->span_id, 8);
@@ -138,16 +200,12 @@ void TraceLinker::linkClientRequest(const RequestHints& hints, TraceContext* ctx
   } else {
     // Several requests in flight on the thread and nothing that says which
     // one made this call: a root, rather than a guess.
-    if (open != open_server_requests_.end()) counters_.links_ambiguous.fetch_add(1, std::memory_order_relaxed);
+    if (ambiguous || open != open_server_requests_.end()) counters_.links_ambiguous.fetch_add(1, std::memory_order_relaxed);
     ids_.traceId(ctx->trace_id);
   }
-  if (hints.callbacks) {
-    // A response read on this connection resumes the code that made this
-    // call: it serves the same request.
-    hints.callbacks->known = ctx->link_source != LinkSource::None;
-    std::memcpy(hints.callbacks->trace_id, ctx->trace_id, 16);
-    std::memcpy(hints.callbacks->span_id, ctx->parent_span_id, 8);
-    hints.callbacks->trace_flags = ctx->trace_flags;
+  if (ctx->link_source != LinkSource::None) {
+    ctx->counted_in_flight = true;
+    countInFlight(ctx->parent_span_id, +1);
   }
   ids_.spanId(ctx->span_id);
 
@@ -173,7 +231,13 @@ void TraceLinker::pruneExpired(uint64_t now_ns) {
   // first request, if it ever comes, is not the connecting request's.
   for (auto it = connect_contexts_.begin(); it != connect_contexts_.end();) {
     bool old = now_ns > it->second.at_ns && now_ns - it->second.at_ns > options_.peer_context_ttl_ns;
-    it = old ? connect_contexts_.erase(it) : std::next(it);
+    if (!old) {
+      ++it;
+      continue;
+    }
+    auto next = std::next(it);
+    eraseConnectContext(it);
+    it = next;
   }
   for (auto it = peer_contexts_.begin(); it != peer_contexts_.end();) {
     auto& q = it->second;

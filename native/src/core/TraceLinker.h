@@ -39,9 +39,12 @@ struct RequestHints {
   // Client: what the writing thread was serving, from the connection it
   // last read (resolved by ConnTracker from the event's cause).
   CallbackContext cause;
-  // Where the connection keeps what its callbacks serve: the linker sets it
-  // from this request. nullptr: this request says nothing about that (a
-  // stream among several on one connection).
+  // That last read was of this very connection: the call is written in the
+  // callback of the answer to the call before it on the same connection.
+  bool cause_is_this_connection = false;
+  // Server: where the connection keeps what its callbacks serve; the linker
+  // sets it from this request. nullptr: this request says nothing about
+  // that (a stream among several on one connection).
   CallbackContext* callbacks = nullptr;
 };
 
@@ -64,6 +67,14 @@ class TraceLinker {
   // The server request of `ctx` stops being a candidate parent: its response
   // has started, or it is emitted or dropped. Harmless when it is not one.
   void serverRequestAnswered(uint32_t pid, uint32_t tid, const TraceContext* ctx);
+  // The response to client call `call` is being read: the code that runs
+  // after reads of its connection now resumes the request that made it.
+  // Not at the call's write: the read before it may still be running the
+  // callback that wrote it, and writing more (Promise.all).
+  static void responseResumes(const TraceContext& call, CallbackContext* callbacks);
+  // A client call is over (its response ended, or it is closed out without
+  // one): its parent has one call fewer in flight. Harmless when called twice.
+  void clientCallEnded(TraceContext* ctx);
   // connect() of (pid, fd, generation) by a thread that was serving `cause`:
   // the first request written on that connection belongs to it, even when
   // it is written a few loop turns later, after other reads.
@@ -108,6 +119,13 @@ class TraceLinker {
 
   // The calls made after reads of the connection serve this server request.
   static void servedBy(const TraceContext& server, CallbackContext* callbacks);
+  static uint64_t spanKey(const uint8_t* span_id);
+  // Another server request open on the thread than `parent_span` has no
+  // call in flight and no connect pending: it may have a call queued in a
+  // client pool, which the pool writes on whichever connection frees first.
+  bool anotherRequestMayHaveQueued(uint32_t pid, uint32_t tid, const uint8_t* parent_span) const;
+  void countInFlight(const uint8_t* parent_span, int delta);
+  void eraseConnectContext(std::unordered_map<ConnectKey, ConnectContext, ConnectKeyHash>::iterator it);
 
   TrackerOptions options_;
   TrackerCounters& counters_;
@@ -121,6 +139,10 @@ class TraceLinker {
   size_t peer_context_count_ = 0;
   // Connections whose first request is not written yet.
   std::unordered_map<ConnectKey, ConnectContext, ConnectKeyHash> connect_contexts_;
+  // Calls in flight (written, response not over) and connects pending, by the
+  // span id of the request that made them. As bounded as the client
+  // exchanges and connect contexts it counts: each entry goes with them.
+  std::unordered_map<uint64_t, uint32_t> calls_in_flight_;
 };
 
 }  // namespace sonde
