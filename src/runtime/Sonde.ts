@@ -185,6 +185,8 @@ export class Sonde {
         h2Unreadable:
           c.native.h2FrameErrors + c.native.h2HpackErrors + c.native.h2HeaderBlocksTruncated + c.native.h2StreamsDropped + c.native.h2FramesUnmatched,
         h2HeadersUnknown: c.native.h2HeadersUnknown,
+        // Outgoing calls left roots: several requests could have made them.
+        linksAmbiguous: c.native.linksAmbiguous,
       },
       'counters',
     );

@@ -45,6 +45,7 @@ import { listeningTcpPorts, socketInodesOf } from '../../src/discovery/procfs';
 import { loadNativeModule } from '../../src/native/binding';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import type { Launch } from '../support/fanoutTopology';
 import { REPO_ROOT, startProcess, type Owner, type RunningProcess } from '../support/processes';
 
 export { REPO_ROOT, startProcess, waitUntil, type Owner, type RunningProcess, type StartOptions } from '../support/processes';
@@ -83,6 +84,7 @@ export interface CountersLine {
   exported: number;
   eventsLost: number;
   spansDropped: number;
+  linksAmbiguous: number;
 }
 
 /** The last counters line sonde printed, in either log format. */
@@ -94,7 +96,13 @@ export function lastCounters(sonde: RunningProcess): CountersLine | undefined {
     .pop();
   if (line === undefined) return undefined;
   const field = (name: string): number => Number(new RegExp(`"?${name}"?[=:](\\d+)`).exec(line)?.[1] ?? NaN);
-  return { requests: field('requests'), exported: field('exported'), eventsLost: field('eventsLost'), spansDropped: field('spansDropped') };
+  return {
+    requests: field('requests'),
+    exported: field('exported'),
+    eventsLost: field('eventsLost'),
+    spansDropped: field('spansDropped'),
+    linksAmbiguous: field('linksAmbiguous'),
+  };
 }
 
 /**
@@ -113,6 +121,22 @@ export async function settledCounters(sonde: RunningProcess, timeoutMs = 30_000)
     if (previous && now.requests === previous.requests && now.exported === previous.exported) return now;
     previous = now;
   }
+}
+
+/** Starts processes for test/support/fanoutTopology.ts, each tied to `t` like startProcess's. */
+export function launchFor(t: Owner): Launch {
+  return (_name, command, args, env) => {
+    const p = startProcess(t, command, args, { env });
+    let exited = false;
+    void p.exited.then(() => (exited = true));
+    return {
+      pid: p.pid,
+      waitForStdout: (pattern, timeoutMs) => p.waitForOutput(pattern, timeoutMs, 'stdout'),
+      hasExited: () => exited,
+      stderr: () => p.stderr(),
+      stop: () => p.stop(),
+    };
+  };
 }
 
 /** A service that prints its port on stdout once listening: alone on a line, or as "listening on http://host:PORT". */

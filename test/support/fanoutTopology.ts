@@ -1,22 +1,40 @@
 /**
  * The whole-trace topology, started for real: a Python leaf
- * (test/e2e/fixtures/threaded-server.py), the Node fan-out service
- * (test/e2e/fixtures/fanout-service.js) calling it, and optionally nginx in
+ * (test/e2e/fixtures/threaded-server.py), the fan-out service calling it
+ * (test/e2e/fixtures/fanout-service.js on Node, or fanout_threaded.py for a
+ * thread per request), and optionally nginx in
  * front as a reverse proxy, with or without a keep-alive upstream pool.
- * Every process is tied to its owner (test/support/processes.ts), so none
- * outlives the test or the benchmark run. driveFanout() sends the
- * front-door requests with a fixed concurrency and keeps their ids for
- * wholeTraceFigures().
+ * driveFanout() sends the front-door requests with a fixed concurrency and
+ * keeps their ids for wholeTraceFigures().
+ *
+ * Processes are started through a Launch function, so that the tests tie
+ * them to the test (test/support/processes.ts) and the benchmark to its
+ * run (bench/lib/proc.ts); nothing here arms a test watchdog.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { REPO_ROOT, startProcess, waitUntil, type Owner, type RunningProcess } from './processes';
+
+/** A started process, as much as the topology needs of it. */
+export interface Launched {
+  readonly pid: number;
+  /** Resolves with the first match on stdout; rejects on timeout or exit. */
+  waitForStdout(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
+  hasExited(): boolean;
+  stderr(): string;
+  stop(): Promise<unknown>;
+}
+
+export type Launch = (name: string, command: string, args: string[], env: NodeJS.ProcessEnv) => Launched;
+
+const FIXTURES = path.join(__dirname, '..', '..', '..', 'test', 'e2e', 'fixtures');
 
 export interface FanoutOptions {
   nginx: 'keepalive' | 'no-keepalive' | 'none';
+  /** The middle tier: the Node event loop (default), or Python's thread per request. */
+  service?: 'node' | 'python-threads';
   /** fanout-service.js's environment: CLIENT, MAX_SOCKETS, DOWNSTREAM_HOST, TIMER_CALL. */
   serviceEnv?: NodeJS.ProcessEnv;
 }
@@ -31,10 +49,8 @@ export interface FanoutTopology {
   stop(): Promise<void>;
 }
 
-const FIXTURES = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures');
-
-async function servicePort(proc: RunningProcess): Promise<number> {
-  const m = await proc.waitForOutput(/^(\d+)\s*$/m, 10_000, 'stdout');
+async function servicePort(proc: Launched): Promise<number> {
+  const m = await proc.waitForStdout(/^(\d+)\s*$/m, 10_000);
   return Number(m[1]);
 }
 
@@ -50,15 +66,33 @@ function freePort(): Promise<number> {
   });
 }
 
-export async function startFanoutTopology(owner: Owner, options: FanoutOptions): Promise<FanoutTopology> {
-  const leaf = startProcess(owner, 'python3', ['-u', path.join(FIXTURES, 'threaded-server.py')]);
+export async function startFanoutTopology(launch: Launch, options: FanoutOptions): Promise<FanoutTopology> {
+  const procs: Launched[] = [];
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(procs.map((p) => p.stop()));
+  };
+  try {
+    return await startAll(launch, options, procs, stopAll);
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+async function startAll(launch: Launch, options: FanoutOptions, procs: Launched[], stopAll: () => Promise<void>): Promise<FanoutTopology> {
+  const leaf = launch('python leaf', 'python3', ['-u', path.join(FIXTURES, 'threaded-server.py')], process.env);
+  procs.push(leaf);
   const leafPort = await servicePort(leaf);
-  const service = startProcess(owner, process.execPath, [path.join(FIXTURES, 'fanout-service.js')], {
-    env: { ...process.env, DOWNSTREAM_PORT: String(leafPort), ...options.serviceEnv },
+  const [command, script] =
+    options.service === 'python-threads' ? ['python3', path.join(FIXTURES, 'fanout_threaded.py')] : [process.execPath, path.join(FIXTURES, 'fanout-service.js')];
+  const service = launch('fanout service', command, [...(command === 'python3' ? ['-u'] : []), script], {
+    ...process.env,
+    DOWNSTREAM_PORT: String(leafPort),
+    ...options.serviceEnv,
   });
+  procs.push(service);
   const servicePortNumber = await servicePort(service);
   const calls = ['/one', '/two', '/fan-a', '/fan-b', ...(options.serviceEnv?.TIMER_CALL === '1' ? ['/timer'] : [])];
-  const procs = [leaf, service];
   const ports = [leafPort, servicePortNumber];
   let frontPort = servicePortNumber;
   let dir: string | undefined;
@@ -77,20 +111,22 @@ http { access_log off; keepalive_timeout 30;
     location / { proxy_pass http://fanout; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 `,
     );
-    const nginx = startProcess(owner, 'nginx', ['-c', path.join(dir, 'nginx.conf'), '-p', dir]);
+    const nginx = launch('nginx', 'nginx', ['-c', path.join(dir, 'nginx.conf'), '-p', dir], process.env);
     procs.push(nginx);
     ports.push(frontPort);
+    // nginx writes its pid file once its sockets listen.
     const pidFile = path.join(dir, 'nginx.pid');
-    await waitUntil(() => fs.existsSync(pidFile) || nginx.child.exitCode !== null, 10_000);
+    const deadline = Date.now() + 10_000;
+    while (!fs.existsSync(pidFile) && !nginx.hasExited() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     if (!fs.existsSync(pidFile)) throw new Error(`nginx did not start\n${nginx.stderr()}`);
   }
   return {
     frontPort,
     ports,
-    pids: procs.map((p) => p.child.pid!),
+    pids: procs.map((p) => p.pid),
     calls,
     async stop() {
-      await Promise.all(procs.map((p) => p.stop()));
+      await stopAll();
       if (dir) fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,13 +1,14 @@
 /**
  * How whole the traces of the fan-out topology came out: front door (nginx,
- * or the Node service itself) -> test/e2e/fixtures/fanout-service.js ->
- * a Python leaf. Each front-door request /r/ID gives, in one trace:
+ * or the service itself) -> the service (test/e2e/fixtures/fanout-service.js
+ * or fanout_threaded.py) -> a Python leaf. Each front-door request /r/ID
+ * gives, in one trace:
  *
  *   nginx SERVER /r/ID                      (with nginx in front)
  *     nginx CLIENT /r/ID                    "nginx call"
- *       node SERVER /r/ID                   "node server"
- *         node CLIENT /one?from=ID          "node call /one"
- *           python SERVER /one?from=ID      "python /one"
+ *       service SERVER /r/ID                "service server"
+ *         service CLIENT /one?from=ID       "service call /one"
+ *           leaf SERVER /one?from=ID        "leaf /one"
  *         ... the same for every call path
  *
  * Every hop is judged against the span it must hang from: correct, a root
@@ -28,25 +29,19 @@ export interface HopFigures {
 export interface WholeTraceFigures {
   requests: number;
   wholeTraces: number;
-  /** Per hop, in tree order: "nginx call", "node server", "node call /one", "python /one", ... */
+  /** Per hop, in tree order: "nginx call", "service server", "service call /one", "leaf /one", ... */
   hops: Record<string, HopFigures>;
 }
 
 export interface TopologyShape {
   /** nginx in front of the Node service. */
   nginx: boolean;
-  /** The paths the Node service calls for each request, e.g. ['/one', '/two', '/fan-a', '/fan-b']. */
+  /** The paths the service calls for each request, e.g. ['/one', '/two', '/fan-a', '/fan-b']. */
   calls: string[];
 }
 
-type Tier = 'nginx' | 'node' | 'python' | 'other';
-
-function tierOf(s: ReceivedSpan): Tier {
-  const exe = String(s.resource['process.executable.name'] ?? '');
-  if (exe.startsWith('nginx')) return 'nginx';
-  if (exe.startsWith('node')) return 'node';
-  if (exe.startsWith('python')) return 'python';
-  return 'other';
+function isNginx(s: ReceivedSpan): boolean {
+  return String(s.resource['process.executable.name'] ?? '').startsWith('nginx');
 }
 
 /** Path and `from` of a span's request: url.path/url.query on servers, url.full on clients. */
@@ -60,17 +55,17 @@ function requestOf(s: ReceivedSpan): { path: string; from: string | null } | und
   return { path: s.attributes['url.path'], from: new URLSearchParams(query).get('from') };
 }
 
-function spanKey(tier: Tier, kind: string, path: string, from: string | null): string {
-  return `${tier} ${kind} ${path} ${from ?? ''}`;
-}
-
 export function wholeTraceFigures(spans: ReceivedSpan[], ids: string[], shape: TopologyShape): WholeTraceFigures {
+  // nginx's spans, the service's (its server spans are for /r/ID, its
+  // client spans carry ?from=ID) and the leaf's (server spans with ?from=ID).
   const index = new Map<string, ReceivedSpan>();
   for (const s of spans) {
     const r = requestOf(s);
     if (!r) continue;
-    index.set(spanKey(tierOf(s), s.kind, r.path, r.from), s);
+    const tier = isNginx(s) ? 'nginx' : s.kind === 'SERVER' && r.from !== null ? 'leaf' : 'service';
+    index.set(`${tier} ${s.kind} ${r.path} ${r.from ?? ''}`, s);
   }
+  const find = (tier: string, kind: string, path: string, from = ''): ReceivedSpan | undefined => index.get(`${tier} ${kind} ${path} ${from}`);
   const hops: Record<string, HopFigures> = {};
   const judge = (hop: string, child: ReceivedSpan | undefined, parent: ReceivedSpan | undefined): boolean => {
     const f = (hops[hop] ??= { correct: 0, root: 0, wrong: 0, missing: 0 });
@@ -93,20 +88,18 @@ export function wholeTraceFigures(spans: ReceivedSpan[], ids: string[], shape: T
   for (const id of ids) {
     const front = `/r/${id}`;
     let ok = true;
-    const nodeServer = index.get(spanKey('node', 'SERVER', front, null));
+    const serviceServer = find('service', 'SERVER', front);
     if (shape.nginx) {
-      const nginxServer = index.get(spanKey('nginx', 'SERVER', front, null));
-      const nginxCall = index.get(spanKey('nginx', 'CLIENT', front, null));
-      ok = judge('nginx call', nginxCall, nginxServer) && ok;
-      ok = judge('node server', nodeServer, nginxCall) && ok;
-    } else if (!nodeServer) {
+      const nginxCall = find('nginx', 'CLIENT', front);
+      ok = judge('nginx call', nginxCall, find('nginx', 'SERVER', front)) && ok;
+      ok = judge('service server', serviceServer, nginxCall) && ok;
+    } else if (!serviceServer) {
       ok = false;
     }
     for (const call of shape.calls) {
-      const nodeCall = index.get(spanKey('node', 'CLIENT', call, id));
-      const leaf = index.get(spanKey('python', 'SERVER', call, id));
-      ok = judge(`node call ${call}`, nodeCall, nodeServer) && ok;
-      ok = judge(`python ${call}`, leaf, nodeCall) && ok;
+      const serviceCall = find('service', 'CLIENT', call, id);
+      ok = judge(`service call ${call}`, serviceCall, serviceServer) && ok;
+      ok = judge(`leaf ${call}`, find('leaf', 'SERVER', call, id), serviceCall) && ok;
     }
     if (ok) whole++;
   }
