@@ -27,6 +27,7 @@ import type { Scenario, ScenarioContext, ScenarioOutput } from './scenarios/comm
 import { fixedRate } from './scenarios/fixedRate';
 import { grpcUnary, protocolsSideBySide } from './scenarios/grpcUnary';
 import { idleTax } from './scenarios/idleTax';
+import { wholeTraces } from './scenarios/wholeTraces';
 import { worstCase } from './scenarios/worstCase';
 
 const SCENARIOS: Array<{ name: string; run: Scenario; tools: string[] }> = [
@@ -36,6 +37,7 @@ const SCENARIOS: Array<{ name: string; run: Scenario; tools: string[] }> = [
   { name: 'idle-tax', run: idleTax, tools: ['cc'] },
   { name: 'churn', run: churn, tools: ['hey'] },
   { name: 'grpc-unary', run: grpcUnary, tools: ['h2load'] },
+  { name: 'whole-traces', run: wholeTraces, tools: ['nginx', 'python3'] },
 ];
 
 const USAGE = `usage: node dist/bench/run.js [--quick | --smoke] [--out DIR] [--only SCENARIO,...]

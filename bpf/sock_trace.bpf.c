@@ -354,7 +354,7 @@ int sonde_raw_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
 
 /* Node.js runs its JavaScript timers from node::Environment::RunTimers,
  * between two turns of its event loop: a call made there serves no read,
- * whatever the thread read last (DESIGN.md, "Linking on event loops").
+ * whatever the thread read last (docs/design-notes.md, "Linking on event loops").
  * Attached per selected node process by userspace, on demand; it fires
  * only when a timer is due, not per request. */
 SEC("uprobe")

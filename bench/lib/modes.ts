@@ -34,6 +34,8 @@ export interface Mode {
   churn: { rps: number; durationS: number; workers: number };
   /** grpc-unary: h2load for durationS, `clients` connections of `streams` concurrent streams. */
   grpcUnary: { durationS: number; clients: number; streams: number };
+  /** whole-traces: front-door requests and concurrency per pattern; the first `patterns` patterns of the scenario. */
+  wholeTraces: { requests: number; concurrency: number; patterns: number };
   /** How long a traced run may wait after the load for sonde to export what it saw. */
   drainMs: number;
 }
@@ -51,6 +53,7 @@ export const MODES: Record<ModeName, Mode> = {
     idleTax: { iterations: 50_000, rounds: 3 },
     churn: { rps: 100, durationS: 2, workers: 5 },
     grpcUnary: { durationS: 1, clients: 1, streams: 4 },
+    wholeTraces: { requests: 20, concurrency: 3, patterns: 1 },
     drainMs: 2500,
   },
   quick: {
@@ -65,6 +68,7 @@ export const MODES: Record<ModeName, Mode> = {
     idleTax: { iterations: 150_000, rounds: 3 },
     churn: { rps: 1_000, durationS: 3, workers: 20 },
     grpcUnary: { durationS: 3, clients: 4, streams: 16 },
+    wholeTraces: { requests: 150, concurrency: 6, patterns: 5 },
     drainMs: 3000,
   },
   full: {
@@ -79,6 +83,7 @@ export const MODES: Record<ModeName, Mode> = {
     idleTax: { iterations: 1_000_000, rounds: 5 },
     churn: { rps: 2_000, durationS: 45, workers: 20 },
     grpcUnary: { durationS: 15, clients: 4, streams: 16 },
+    wholeTraces: { requests: 1000, concurrency: 6, patterns: 5 },
     drainMs: 5000,
   },
 };

@@ -21,11 +21,13 @@ export interface SondeCounters {
   spansDropped: number;
   unparsed: number;
   connections: number;
+  /** Outgoing calls left roots because several requests could have made them. */
+  linksAmbiguous: number;
   /** pino's timestamp of the line, epoch ms. */
   time: number;
 }
 
-const COUNTER_KEYS = ['requests', 'server', 'client', 'exported', 'eventsLost', 'spansDropped', 'unparsed', 'connections'] as const;
+const COUNTER_KEYS = ['requests', 'server', 'client', 'exported', 'eventsLost', 'spansDropped', 'unparsed', 'connections', 'linksAmbiguous'] as const;
 
 /** Counters lines in sonde's JSON log, in order. */
 export function parseCountersLines(stderr: string): SondeCounters[] {

@@ -72,7 +72,7 @@ struct {
 } msg_continue_scratch SEC(".maps");
 
 /* The connection each thread of a selected process last read from
- * (DESIGN.md, "Linking on event loops"): egress events carry it as their
+ * (docs/design-notes.md, "Linking on event loops"): egress events carry it as their
  * cause. A plain hash, as cheap per lookup as a map gets; sched_process_exit
  * deletes a thread's entry. */
 struct sonde_thread_read {

@@ -94,7 +94,7 @@ export interface NativeTracer {
   /**
    * A uprobe on node::Environment::RunTimers in process `pid`, so that the
    * calls its JavaScript timers make are not taken for the last read's
-   * (DESIGN.md, "Linking on event loops"). Returns "" once attached (or
+   * (docs/design-notes.md, "Linking on event loops"). Returns "" once attached (or
    * if it already was), else why not: an executable without the symbol is
    * not Node.js.
    */

@@ -119,9 +119,9 @@ export class Sonde {
   }
 
   /**
-   * Node.js processes get a uprobe on their timers phase (DESIGN.md,
-   * "Linking on event loops"). Each executable is tried once: one without
-   * the symbol is not Node.js, and is not tried again.
+   * Node.js processes get a uprobe on their timers phase
+   * (docs/design-notes.md, "Linking on event loops"). An executable
+   * without the symbol is not Node.js, and is not tried again.
    */
   #markEventLoop(p: TracedProcess): void {
     const exe = p.info.exePath;

@@ -13,7 +13,7 @@ import { REPO_ROOT, startProcess } from '../support/processes';
 import { setTimeLimits } from '../support/watchdog';
 
 const TIMEOUT_MS = 5 * 60_000;
-const SCENARIOS = ['worst-case', 'fixed-rate', 'capacity', 'idle-tax', 'churn', 'grpc-unary'];
+const SCENARIOS = ['worst-case', 'fixed-rate', 'capacity', 'idle-tax', 'churn', 'grpc-unary', 'whole-traces'];
 
 // The one test may take its whole TIMEOUT_MS; the watchdog's limits sit
 // just above it, so the test's own timeout speaks first.
@@ -108,6 +108,11 @@ test('npm run bench -- --smoke runs every scenario and writes its report', { tim
     assertSpread(grpc.summary.spansPerRequest, 'grpc-unary.summary.spansPerRequest');
     const g = grpc.runs.traced[0];
     assert.ok(g.load.tool === 'h2load' && g.load.requests > 0 && isNumber(g.receiver.spans), `grpc-unary: h2load completed calls: ${JSON.stringify(g.load)}`);
+
+    const whole = report.scenarios['whole-traces'];
+    assert.ok(isNumber(whole.summary.wholeTraceShare), 'whole-traces.summary.wholeTraceShare');
+    const first = whole.runs[0];
+    assert.ok(first.figures.requests > 0 && first.spansReceived === first.spansExpected, `whole-traces: every span of the first pattern: ${JSON.stringify(first)}`);
     assert.equal(g.load.non2xx, 0, 'grpc-unary: every call answered 200 (the gRPC status is in trailers)');
     assert.match(r.stdout, /HTTP\/1 and gRPC at saturation, side by side/, 'the side-by-side table of HTTP/1 and gRPC');
 

@@ -1,5 +1,5 @@
 /**
- * Whole traces through event loops (DESIGN.md, "Linking on event loops"):
+ * Whole traces through event loops (docs/design-notes.md, "Linking on event loops"):
  * nginx as a reverse proxy, a Node service with several requests in flight
  * on its one thread, each making sequential and concurrent calls to a
  * Python service. Every hop of every request is checked against the span it

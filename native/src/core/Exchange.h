@@ -36,8 +36,8 @@ struct TraceContext {
 };
 
 // What the calls made by code that runs after a read of a connection
-// belong to: the request the connection last carried (DESIGN.md, "Linking
-// on event loops"). A server connection's callbacks serve its latest
+// belong to: the request the connection last carried (docs/design-notes.md,
+// "Linking on event loops"). A server connection's callbacks serve its latest
 // request; a client connection's serve the request that made its latest
 // call. Unknown when that is not known (a root call, a connection several
 // streams share).

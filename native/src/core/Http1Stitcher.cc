@@ -276,7 +276,7 @@ void Http1Stitcher::releaseFromLinker(const Connection& c, const Http1Exchange* 
 // response's end, often a read after the head's.
 void Http1Stitcher::endInLinker(const Connection& c, Http1Exchange* x) {
   releaseFromLinker(c, x);
-  if (!c.isServer()) linker_.clientCallEnded(&x->context);
+  if (!c.isServer()) linker_.clientCallEnded(&x->context, x->has_response ? x->response.last_ns : 0);
 }
 
 void Http1Stitcher::forget(ConnState& s, Http1Exchange* x) {

@@ -381,7 +381,7 @@ void Http2Stitcher::finish(Connection& c, ConnState& s, uint32_t stream_id) {
     return;
   }
   link(c, x);
-  linker_.clientCallEnded(&x->context);
+  linker_.clientCallEnded(&x->context, x->has_response ? x->response.last_ns : 0);
   if (x->fields_predate_sonde) counters_.h2_headers_unknown.fetch_add(1, std::memory_order_relaxed);
   writer_.write(c, *x, Protocol::Http2);
   s.streams.erase(it);
@@ -398,7 +398,7 @@ void Http2Stitcher::writeOutAll(Connection& c, ConnState& s, uint8_t flag_withou
 
 void Http2Stitcher::abandonAll(Connection&, ConnState& s) {
   counters_.exchanges_abandoned.fetch_add(s.streams.size(), std::memory_order_relaxed);
-  for (auto& entry : s.streams) linker_.clientCallEnded(&entry.second->context);
+  for (auto& entry : s.streams) linker_.clientCallEnded(&entry.second->context, 0);
   s.streams.clear();
 }
 

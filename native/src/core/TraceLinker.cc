@@ -88,7 +88,7 @@ void TraceLinker::noteConnect(uint32_t pid, int32_t fd, uint32_t generation, con
                               uint64_t now_ns) {
   ConnectKey key{pid, fd, generation};
   auto existing = connect_contexts_.find(key);
-  if (existing != connect_contexts_.end()) eraseConnectContext(existing);
+  if (existing != connect_contexts_.end()) eraseConnectContext(existing, now_ns);
   if (connect_contexts_.size() >= options_.max_connect_contexts) {
     pruneExpired(now_ns);
     if (connect_contexts_.size() >= options_.max_connect_contexts) {
@@ -99,17 +99,18 @@ void TraceLinker::noteConnect(uint32_t pid, int32_t fd, uint32_t generation, con
   connect_contexts_.emplace(key, ConnectContext{cause, now_ns});
   // A connect pending counts as a call in flight: the request that made it
   // is waiting on it, not on a queue.
-  if (cause.known) countInFlight(cause.span_id, +1);
+  if (cause.known) countInFlight(cause.span_id, +1, 0);
 }
 
-void TraceLinker::eraseConnectContext(std::unordered_map<ConnectKey, ConnectContext, ConnectKeyHash>::iterator it) {
-  if (it->second.cause.known) countInFlight(it->second.cause.span_id, -1);
+void TraceLinker::eraseConnectContext(std::unordered_map<ConnectKey, ConnectContext, ConnectKeyHash>::iterator it,
+                                      uint64_t now_ns) {
+  if (it->second.cause.known) countInFlight(it->second.cause.span_id, -1, now_ns);
   connect_contexts_.erase(it);
 }
 
 void TraceLinker::connectionGone(uint32_t pid, int32_t fd, uint32_t generation) {
   auto it = connect_contexts_.find(ConnectKey{pid, fd, generation});
-  if (it != connect_contexts_.end()) eraseConnectContext(it);
+  if (it != connect_contexts_.end()) eraseConnectContext(it, 0);
 }
 
 uint64_t TraceLinker::spanKey(const uint8_t* span_id) {
@@ -118,29 +119,36 @@ uint64_t TraceLinker::spanKey(const uint8_t* span_id) {
   return k;
 }
 
-void TraceLinker::countInFlight(const uint8_t* parent_span, int delta) {
+void TraceLinker::countInFlight(const uint8_t* parent_span, int delta, uint64_t ended_ns) {
   uint64_t key = spanKey(parent_span);
   if (delta > 0) {
-    calls_in_flight_[key] += 1;
+    calls_in_flight_[key].calls += 1;
     return;
   }
   auto it = calls_in_flight_.find(key);
-  if (it == calls_in_flight_.end()) return;
-  if (--it->second == 0) calls_in_flight_.erase(it);
+  if (it == calls_in_flight_.end() || it->second.calls == 0) return;
+  it->second.calls -= 1;
+  it->second.last_end_ns = std::max(it->second.last_end_ns, ended_ns);
 }
 
-void TraceLinker::clientCallEnded(TraceContext* ctx) {
+void TraceLinker::clientCallEnded(TraceContext* ctx, uint64_t ended_ns) {
   if (!ctx->counted_in_flight) return;
   ctx->counted_in_flight = false;
-  countInFlight(ctx->parent_span_id, -1);
+  countInFlight(ctx->parent_span_id, -1, ended_ns);
 }
 
-bool TraceLinker::anotherRequestMayHaveQueued(uint32_t pid, uint32_t tid, const uint8_t* parent_span) const {
+bool TraceLinker::anotherRequestMayHaveQueued(uint32_t pid, uint32_t tid, const uint8_t* parent_span,
+                                              uint64_t at_ns) const {
   auto open = open_server_requests_.find(ThreadKey{pid, tid});
   if (open == open_server_requests_.end()) return false;
   for (const TraceContext* other : open->second) {
     if (std::memcmp(other->span_id, parent_span, 8) == 0) continue;
-    if (!calls_in_flight_.count(spanKey(other->span_id))) return true;
+    auto calls = calls_in_flight_.find(spanKey(other->span_id));
+    if (calls == calls_in_flight_.end()) return true;  // never made a call
+    // A call whose end the stitcher learnt from the kernel's present state
+    // (a quiet response) may have ended after this event: still in flight
+    // as far as this event is concerned.
+    if (calls->second.calls == 0 && calls->second.last_end_ns < at_ns) return true;
   }
   return false;
 }
@@ -161,7 +169,7 @@ void TraceLinker::linkClientRequest(const RequestHints& hints, TraceContext* ctx
   CallbackContext at_connect;
   if (connected != connect_contexts_.end()) {
     at_connect = connected->second.cause;
-    eraseConnectContext(connected);
+    eraseConnectContext(connected, hints.start_ns);
     if (at_connect.known) {
       parent = &at_connect;
       source = LinkSource::ConnectTime;
@@ -172,7 +180,7 @@ void TraceLinker::linkClientRequest(const RequestHints& hints, TraceContext* ctx
   }
   bool ambiguous = false;
   if (source == LinkSource::CausingRead && hints.cause_is_this_connection &&
-      anotherRequestMayHaveQueued(hints.pid, hints.tid, parent->span_id)) {
+      anotherRequestMayHaveQueued(hints.pid, hints.tid, parent->span_id, hints.start_ns)) {
     // Written in the callback of the answer that just freed this
     // connection: the continuation of that answer's request, or a call
     // another request queued in a saturated pool (Node's agent at
@@ -205,7 +213,7 @@ void TraceLinker::linkClientRequest(const RequestHints& hints, TraceContext* ctx
   }
   if (ctx->link_source != LinkSource::None) {
     ctx->counted_in_flight = true;
-    countInFlight(ctx->parent_span_id, +1);
+    countInFlight(ctx->parent_span_id, +1, 0);
   }
   ids_.spanId(ctx->span_id);
 
@@ -227,6 +235,11 @@ void TraceLinker::linkClientRequest(const RequestHints& hints, TraceContext* ctx
 }
 
 void TraceLinker::pruneExpired(uint64_t now_ns) {
+  for (auto it = calls_in_flight_.begin(); it != calls_in_flight_.end();) {
+    bool done = it->second.calls == 0 && now_ns > it->second.last_end_ns &&
+                now_ns - it->second.last_end_ns > options_.peer_context_ttl_ns;
+    it = done ? calls_in_flight_.erase(it) : std::next(it);
+  }
   // A connection never written on within the TTL (a pool's spare): its
   // first request, if it ever comes, is not the connecting request's.
   for (auto it = connect_contexts_.begin(); it != connect_contexts_.end();) {
@@ -236,7 +249,7 @@ void TraceLinker::pruneExpired(uint64_t now_ns) {
       continue;
     }
     auto next = std::next(it);
-    eraseConnectContext(it);
+    eraseConnectContext(it, 0);
     it = next;
   }
   for (auto it = peer_contexts_.begin(); it != peer_contexts_.end();) {
@@ -254,6 +267,8 @@ void TraceLinker::pruneExpired(uint64_t now_ns) {
 }
 
 void TraceLinker::serverRequestAnswered(uint32_t pid, uint32_t tid, const TraceContext* ctx) {
+  auto calls = calls_in_flight_.find(spanKey(ctx->span_id));
+  if (calls != calls_in_flight_.end() && calls->second.calls == 0) calls_in_flight_.erase(calls);
   auto it = open_server_requests_.find(ThreadKey{pid, tid});
   if (it == open_server_requests_.end()) return;
   auto& v = it->second;

@@ -2,12 +2,13 @@
 // stitchers found (DESIGN.md, "Trace context without touching the
 // services"). A server request: an incoming traceparent, else the traced
 // client at the other end of the same connection on this host. A client
-// call (DESIGN.md, "Linking on event loops"): the request its thread was
-// serving when it connected the call's connection, else the request of the
-// connection its thread last read, else the one server request open on its
-// thread. Protocol-neutral: a stitcher describes a request with
-// RequestHints and keeps the TraceContext; the linker keeps pointers to the
-// contexts of open server requests until it is told they are over.
+// call (docs/design-notes.md, "Linking on event loops"): the request its
+// thread was serving when it connected the call's connection, else the
+// request of the connection its thread last read, else the one server
+// request open on its thread; a root where that evidence is ambiguous.
+// Protocol-neutral: a stitcher describes a request with RequestHints and
+// keeps the TraceContext; the linker keeps pointers to the contexts of open
+// server requests until it is told they are over.
 #pragma once
 
 #include <cstdint>
@@ -72,9 +73,10 @@ class TraceLinker {
   // Not at the call's write: the read before it may still be running the
   // callback that wrote it, and writing more (Promise.all).
   static void responseResumes(const TraceContext& call, CallbackContext* callbacks);
-  // A client call is over (its response ended, or it is closed out without
-  // one): its parent has one call fewer in flight. Harmless when called twice.
-  void clientCallEnded(TraceContext* ctx);
+  // A client call is over (its response ended at `ended_ns`, or it is
+  // closed out without one: 0): its parent has one call fewer in flight.
+  // Harmless when called twice.
+  void clientCallEnded(TraceContext* ctx, uint64_t ended_ns);
   // connect() of (pid, fd, generation) by a thread that was serving `cause`:
   // the first request written on that connection belongs to it, even when
   // it is written a few loop turns later, after other reads.
@@ -123,9 +125,11 @@ class TraceLinker {
   // Another server request open on the thread than `parent_span` has no
   // call in flight and no connect pending: it may have a call queued in a
   // client pool, which the pool writes on whichever connection frees first.
-  bool anotherRequestMayHaveQueued(uint32_t pid, uint32_t tid, const uint8_t* parent_span) const;
-  void countInFlight(const uint8_t* parent_span, int delta);
-  void eraseConnectContext(std::unordered_map<ConnectKey, ConnectContext, ConnectKeyHash>::iterator it);
+  // As of a call written at `at_ns`.
+  bool anotherRequestMayHaveQueued(uint32_t pid, uint32_t tid, const uint8_t* parent_span, uint64_t at_ns) const;
+  void countInFlight(const uint8_t* parent_span, int delta, uint64_t ended_ns);
+  void eraseConnectContext(std::unordered_map<ConnectKey, ConnectContext, ConnectKeyHash>::iterator it,
+                           uint64_t now_ns);
 
   TrackerOptions options_;
   TrackerCounters& counters_;
@@ -140,9 +144,14 @@ class TraceLinker {
   // Connections whose first request is not written yet.
   std::unordered_map<ConnectKey, ConnectContext, ConnectKeyHash> connect_contexts_;
   // Calls in flight (written, response not over) and connects pending, by the
-  // span id of the request that made them. As bounded as the client
-  // exchanges and connect contexts it counts: each entry goes with them.
-  std::unordered_map<uint64_t, uint32_t> calls_in_flight_;
+  // span id of the request that made them, and when the last one ended.
+  // An entry goes when its request is answered with nothing in flight, or
+  // a TTL after its last call: as bounded as the exchanges it counts.
+  struct CallsInFlight {
+    uint32_t calls = 0;
+    uint64_t last_end_ns = 0;
+  };
+  std::unordered_map<uint64_t, CallsInFlight> calls_in_flight_;
 };
 
 }  // namespace sonde
