@@ -352,13 +352,16 @@ int sonde_raw_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-/* Node.js runs its JavaScript timers from node::Environment::RunTimers,
- * between two turns of its event loop: a call made there serves no read,
- * whatever the thread read last (docs/design-notes.md, "Linking on event loops").
- * Attached per selected node process by userspace, on demand; it fires
- * only when a timer is due, not per request. */
+/* Node.js runs JavaScript that no read called for at two places between
+ * the turns of its event loop, after the turn's reads: its timers
+ * (node::Environment::RunTimers) and its setImmediate callbacks (through
+ * the public node::MakeCallback, only when some are due). A call made there
+ * serves no read, whatever the thread read last (docs/design-notes.md,
+ * "Linking on event loops"). Attached per selected node process by
+ * userspace; it fires once per turn that has such callbacks to run, not
+ * per request. */
 SEC("uprobe")
-int sonde_up_node_run_timers(struct pt_regs *ctx)
+int sonde_up_node_no_read_callback(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!is_selected(pid_tgid >> 32))

@@ -10,7 +10,7 @@
  *
  * Beside the main topology (quick and full runs): undici's fetch behind
  * nginx connecting per request, Python thread per request, a Node agent
- * at maxSockets=2 and calls from a Node timer, the patterns that still
+ * at maxSockets=2 and calls from a Node timer and a setImmediate, the patterns that still
  * break, so that a change in them shows.
  */
 import { SondeProcess } from '../lib/sonde';
@@ -33,7 +33,7 @@ const PATTERNS: Pattern[] = [
   { name: 'nginx per-request connect -> node fetch (undici) -> python', options: { nginx: 'no-keepalive', serviceEnv: { CLIENT: 'fetch' } }, wholeTarget: 0.99 },
   { name: 'python thread per request -> python', options: { nginx: 'none', service: 'python-threads' }, wholeTarget: 0.99 },
   { name: 'node agent at maxSockets=2 -> python', options: { nginx: 'none', serviceEnv: { MAX_SOCKETS: '2' } } },
-  { name: 'node, one call from a setTimeout -> python', options: { nginx: 'none', serviceEnv: { TIMER_CALL: '1' } } },
+  { name: 'node, a call from a setTimeout and one from a setImmediate -> python', options: { nginx: 'none', serviceEnv: { TIMER_CALL: '1', IMMEDIATE_CALL: '1' } } },
 ];
 
 const launch: Launch = (name, command, args, env) => {

@@ -92,11 +92,11 @@ export interface NativeTracer {
   // selectComm(comm: string): void — processes exec'ing this command name are selected in the kernel
   selectComm(comm: string): void;
   /**
-   * A uprobe on node::Environment::RunTimers in process `pid`, so that the
-   * calls its JavaScript timers make are not taken for the last read's
-   * (docs/design-notes.md, "Linking on event loops"). Returns "" once attached (or
-   * if it already was), else why not: an executable without the symbol is
-   * not Node.js.
+   * Uprobes on node::Environment::RunTimers and node::MakeCallback in
+   * process `pid`, so that the calls its timers and setImmediate callbacks
+   * make are not taken for the last read's request (docs/design-notes.md,
+   * "Linking on event loops"). Returns "" once attached (or if it already
+   * was), else why not: an executable without RunTimers is not Node.js.
    */
   attachEventLoopMarks(pid: number, executable: string): string;
   detachEventLoopMarks(pid: number): void;

@@ -119,16 +119,16 @@ export class Sonde {
   }
 
   /**
-   * Node.js processes get a uprobe on their timers phase
-   * (docs/design-notes.md, "Linking on event loops"). An executable
-   * without the symbol is not Node.js, and is not tried again.
+   * Node.js processes get uprobes where their loop runs timers and
+   * immediates (docs/design-notes.md, "Linking on event loops"). An
+   * executable without the symbol is not Node.js, and is not tried again.
    */
   #markEventLoop(p: TracedProcess): void {
     const exe = p.info.exePath;
     if (!this.#tracer || exe === undefined || this.#notEventLoops.has(exe)) return;
     const why = this.#tracer.attachEventLoopMarks(p.pid, `/proc/${p.pid}/exe`);
     if (why === '') {
-      this.#log.debug({ pid: p.pid, exe }, 'marking the timers of a Node.js event loop');
+      this.#log.debug({ pid: p.pid, exe }, 'marking the timers and immediates of a Node.js event loop');
       return;
     }
     if (/failed to find symbol|No such file/.test(why)) {
@@ -136,7 +136,7 @@ export class Sonde {
       this.#notEventLoops.add(exe);
       return;
     }
-    this.#log.warn({ pid: p.pid, exe, reason: why }, "cannot mark the timers of this Node.js process: calls its timers make may be linked to the request it read last");
+    this.#log.warn({ pid: p.pid, exe, reason: why }, 'cannot mark the timers of this Node.js process: calls its timers make may be linked to the request it read last');
   }
 
   #onProcessStart(p: TracedProcess): void {

@@ -35,7 +35,7 @@ export interface FanoutOptions {
   nginx: 'keepalive' | 'no-keepalive' | 'none';
   /** The middle tier: the Node event loop (default), or Python's thread per request. */
   service?: 'node' | 'python-threads';
-  /** fanout-service.js's environment: CLIENT, MAX_SOCKETS, DOWNSTREAM_HOST, TIMER_CALL. */
+  /** fanout-service.js's environment: CLIENT, MAX_SOCKETS, DOWNSTREAM_HOST, TIMER_CALL, IMMEDIATE_CALL. */
   serviceEnv?: NodeJS.ProcessEnv;
 }
 
@@ -92,7 +92,14 @@ async function startAll(launch: Launch, options: FanoutOptions, procs: Launched[
   });
   procs.push(service);
   const servicePortNumber = await servicePort(service);
-  const calls = ['/one', '/two', '/fan-a', '/fan-b', ...(options.serviceEnv?.TIMER_CALL === '1' ? ['/timer'] : [])];
+  const calls = [
+    '/one',
+    '/two',
+    '/fan-a',
+    '/fan-b',
+    ...(options.serviceEnv?.TIMER_CALL === '1' ? ['/timer'] : []),
+    ...(options.serviceEnv?.IMMEDIATE_CALL === '1' ? ['/immediate'] : []),
+  ];
   const ports = [leafPort, servicePortNumber];
   let frontPort = servicePortNumber;
   let dir: string | undefined;

@@ -176,7 +176,8 @@ std::vector<uint8_t> BpfTracer::stop() {
     ring_buffer__free(ring_);
     ring_ = nullptr;
   }
-  for (auto& [pid, link] : event_loop_links_) bpf_link__destroy(link);
+  for (auto& [pid, links] : event_loop_links_)
+    for (bpf_link* link : links) bpf_link__destroy(link);
   event_loop_links_.clear();
   if (skel_) {
     sock_trace__destroy(skel_);
@@ -188,24 +189,30 @@ std::vector<uint8_t> BpfTracer::stop() {
 std::string BpfTracer::attachEventLoopMarks(uint32_t pid, const std::string& executable) {
   if (!skel_) return "not started";
   if (event_loop_links_.count(pid)) return "";
-  LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = kNodeRunTimersSymbol);
-  bpf_link* link = bpf_program__attach_uprobe_opts(skel_->progs.sonde_up_node_run_timers, int(pid),
-                                                   executable.c_str(), 0, &opts);
-  if (!link) {
+  auto attach = [&](const char* symbol) -> bpf_link* {
+    LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = symbol);
+    return bpf_program__attach_uprobe_opts(skel_->progs.sonde_up_node_no_read_callback, int(pid), executable.c_str(), 0,
+                                           &opts);
+  };
+  bpf_link* timers = attach(kNodeRunTimersSymbol);
+  if (!timers) {
     int e = errno;
     std::string why = strerror(e);
     std::string log = takeLibbpfLog();
     if (!log.empty()) why += " (libbpf: " + log + ")";
     return why;
   }
-  event_loop_links_[pid] = link;
+  std::vector<bpf_link*> links{timers};
+  if (bpf_link* immediates = attach(kNodeMakeCallbackSymbol)) links.push_back(immediates);
+  takeLibbpfLog();
+  event_loop_links_[pid] = std::move(links);
   return "";
 }
 
 void BpfTracer::detachEventLoopMarks(uint32_t pid) {
   auto it = event_loop_links_.find(pid);
   if (it == event_loop_links_.end()) return;
-  bpf_link__destroy(it->second);
+  for (bpf_link* link : it->second) bpf_link__destroy(link);
   event_loop_links_.erase(it);
 }
 

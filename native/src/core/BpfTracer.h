@@ -56,12 +56,19 @@ class BpfTracer {
   // Processes that exec a program with this command name (at most 15
   // characters, as the kernel keeps it) are selected by the kernel.
   void selectComm(const std::string& comm);
-  // Node.js's node::Environment::RunTimers, mangled: where a node binary
-  // starts its JavaScript timers.
+  // Where a node binary runs JavaScript that no read called for, mangled:
+  // node::Environment::RunTimers (timers) and the public node::MakeCallback
+  // (setImmediate callbacks, which Environment::CheckImmediate runs through
+  // it only when some are due, and addons' callbacks). Node's own stream
+  // reads do not go through it.
   static constexpr const char* kNodeRunTimersSymbol = "_ZN4node11Environment9RunTimersEP10uv_timer_s";
-  // Marks the timers phase of process `pid`'s event loop (its executable
-  // exports kNodeRunTimersSymbol). Returns "" once attached (or already),
-  // else why not. One uprobe per process: none on the ones not traced.
+  static constexpr const char* kNodeMakeCallbackSymbol =
+      "_ZN4node12MakeCallbackEPN2v87IsolateENS0_5LocalINS0_6ObjectEEENS3_INS0_8FunctionEEEiPNS3_INS0_5ValueEEENS_"
+      "13async_contextE";
+  // Marks where process `pid`'s event loop runs JavaScript no read called
+  // for (its executable exports kNodeRunTimersSymbol; kNodeMakeCallbackSymbol
+  // too, where it has it). Returns "" once attached (or already), else why
+  // not. Uprobes per process: none on the ones not traced.
   std::string attachEventLoopMarks(uint32_t pid, const std::string& executable);
   void detachEventLoopMarks(uint32_t pid);
   std::vector<uint64_t> kernelDrops() const;  // indexed by sonde_kernel_drop
@@ -87,7 +94,7 @@ class BpfTracer {
   std::atomic<uint64_t> batches_dropped_{0};
   std::atomic<uint64_t> exchanges_dropped_{0};
   std::atomic<uint64_t> polls_{0};
-  std::unordered_map<uint32_t, struct bpf_link*> event_loop_links_;  // by pid
+  std::unordered_map<uint32_t, std::vector<struct bpf_link*>> event_loop_links_;  // by pid
   size_t pending_exchanges_ = 0;
   uint64_t emitted_at_last_deliver_ = 0;
 };
