@@ -294,6 +294,8 @@ new_conn_state(struct sonde_conn_key *key, struct sock *sk, __u8 role_hint)
 	fresh.generation = __sync_fetch_and_add(&next_generation, 1);
 	if (sk && sonde_sock_is_tcp(sk))
 		sonde_read_tuple(sk, &fresh.tuple);
+	else if (!sk && sonde_fd_is_file_or_device(key->fd))
+		fresh.flags = SONDE_CONN_IGNORED | SONDE_CONN_READ_INLINE;
 	else
 		fresh.flags = SONDE_CONN_IGNORED;
 	if (bpf_map_update_elem(&conn_states, key, &fresh, BPF_ANY)) {
@@ -371,7 +373,7 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 			return;
 		}
 	}
-	if (a->direction == SONDE_DIR_INGRESS)
+	if (a->direction == SONDE_DIR_INGRESS && !(c->flags & SONDE_CONN_READ_INLINE))
 		note_thread_read(pid_tgid, (c->flags & SONDE_CONN_IGNORED) ? SONDE_NO_CAUSE : a->fd,
 				 (c->flags & SONDE_CONN_IGNORED) ? 0 : c->generation);
 	if (c->flags & SONDE_CONN_IGNORED)

@@ -12,16 +12,15 @@
 /* include/uapi/linux/stat.h and socket.h: macros, so not in vmlinux.h */
 #define SONDE_S_IFMT 00170000
 #define SONDE_S_IFSOCK 0140000
+#define SONDE_S_IFREG 0100000
+#define SONDE_S_IFBLK 0060000
+#define SONDE_S_IFCHR 0020000
 #define SONDE_AF_INET 2
 #define SONDE_AF_INET6 10
 #define SONDE_SOCK_STREAM 1
 #define SONDE_IPPROTO_TCP 6
 
-/* files -> fdt -> fd[fd] -> f_inode->i_mode must be a socket, then
- * private_data is its struct socket (net/socket.c sock_from_file). A
- * tracepoint program may not call bpf_get_socket_cookie, so the struct sock
- * address is what identifies the connection. */
-static __always_inline struct sock *sonde_sock_from_fd(int fd)
+static __always_inline struct file *sonde_file_of_fd(int fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
@@ -32,7 +31,19 @@ static __always_inline struct sock *sonde_sock_from_fd(int fd)
 	if (fd < 0 || (unsigned int)fd >= max_fds)
 		return NULL;
 	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
+		return NULL;
+	return file;
+}
+
+/* files -> fdt -> fd[fd] -> f_inode->i_mode must be a socket, then
+ * private_data is its struct socket (net/socket.c sock_from_file). A
+ * tracepoint program may not call bpf_get_socket_cookie, so the struct sock
+ * address is what identifies the connection. */
+static __always_inline struct sock *sonde_sock_from_fd(int fd)
+{
+	struct file *file = sonde_file_of_fd(fd);
+	if (!file)
 		return NULL;
 	if ((BPF_CORE_READ(file, f_inode, i_mode) & SONDE_S_IFMT) != SONDE_S_IFSOCK)
 		return NULL;
@@ -40,6 +51,18 @@ static __always_inline struct sock *sonde_sock_from_fd(int fd)
 	if (!sock)
 		return NULL;
 	return BPF_CORE_READ(sock, sk);
+}
+
+/* A regular file or a device: what a program reads from one, it reads in
+ * the middle of its own code (a config file, /dev/urandom); a pipe, an
+ * eventfd or a socket is what an event loop wakes up for. */
+static __always_inline bool sonde_fd_is_file_or_device(int fd)
+{
+	struct file *file = sonde_file_of_fd(fd);
+	if (!file)
+		return false;
+	__u32 type = BPF_CORE_READ(file, f_inode, i_mode) & SONDE_S_IFMT;
+	return type == SONDE_S_IFREG || type == SONDE_S_IFCHR || type == SONDE_S_IFBLK;
 }
 
 static __always_inline bool sonde_sock_is_tcp(struct sock *sk)

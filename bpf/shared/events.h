@@ -265,6 +265,9 @@ struct sonde_h2_walk {
 enum sonde_conn_flags {
 	SONDE_CONN_IGNORED = 1, /* not TCP, or never looked like HTTP */
 	SONDE_CONN_SYNCED = 2,  /* an HTTP message start was seen */
+	/* Ignored, and its reads do not change what the reading thread serves
+	 * (a regular file or a device: thread_last_read). */
+	SONDE_CONN_READ_INLINE = 4,
 };
 
 struct sonde_conn_state {
