@@ -237,6 +237,38 @@ function checkSimple(x: Seen): void {
 // Scenarios.
 // ---------------------------------------------------------------------------
 
+test('a server stream is the parent of the calls made after a read of its request alone; after a read of two, they are roots, counted', () => {
+  const t = tracker();
+  // The client of this connection is not traced here: the server streams are linked as their requests are read.
+  const server = new H2Conn(t, { pid: 300, tid: 300, fd: 9, generation: 1, role: Role.Server }, serverTuple).start(1000n * MS, Dir.Ingress);
+  server.send(1000n * MS, Dir.Egress, settings());
+  const downstream = (fd: number, port: number) =>
+    new ConnScript({ pid: 300, tid: 300, fd, generation: fd, role: Role.Client }, { localAddr: '127.0.0.1', localPort: port, remoteAddr: '127.0.0.1', remotePort: 9000 });
+  const GET1 = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
+  const OK1 = 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n';
+  // One read, one stream's request: its handler's call.
+  server.send(1001n * MS, Dir.Ingress, headers(1, GET('/alone'), END_HEADERS | END_STREAM));
+  const a = downstream(20, 40020);
+  t.feed(a.writtenAfterReading(server.s, 1002n * MS, Cls.Request, GET1('/from-alone')));
+  // One read, two streams' requests: which handler made each call is not known.
+  server.send(1003n * MS, Dir.Ingress, Buffer.concat([headers(3, GET('/pair-1'), END_HEADERS | END_STREAM), headers(5, GET('/pair-2'), END_HEADERS | END_STREAM)]));
+  const b = downstream(21, 40021);
+  t.feed(b.writtenAfterReading(server.s, 1004n * MS, Cls.Request, GET1('/from-pair')));
+  for (const c of [a, b]) t.feed(c.message(1005n * MS, Dir.Ingress, Cls.Response, OK1));
+  for (const id of [1, 3, 5]) server.send(1006n * MS, Dir.Egress, headers(id, STATUS(200), END_HEADERS | END_STREAM));
+  for (const c of [a, b]) t.feed(c.close(1007n * MS));
+  server.close(1007n * MS);
+  const xs = take(t);
+  const stream1 = xs.find((x) => x.role === 'server' && x.streamId === 1)!;
+  const fromAlone = xs.find((x) => x.role === 'client' && x.req.includes('/from-alone'))!;
+  const fromPair = xs.find((x) => x.role === 'client' && x.req.includes('/from-pair'))!;
+  assert.equal(fromAlone.linkSource, LinkSource.CausingRead);
+  assert.deepEqual([fromAlone.traceId, fromAlone.parentSpanId], [stream1.traceId, stream1.spanId]);
+  assert.equal(fromPair.linkSource, LinkSource.None);
+  assert.equal(fromPair.parentSpanId, '');
+  assert.equal(t.counters().linksAmbiguous, 1);
+});
+
 test('server, from the preface: one stream is one exchange with decoded fields, DATA lengths and event times', () => {
   const t = tracker();
   const c = new H2Conn(t, { pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);

@@ -13,6 +13,7 @@
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -35,7 +36,7 @@ export interface FanoutOptions {
   nginx: 'keepalive' | 'no-keepalive' | 'none';
   /** The middle tier: the Node event loop (default), or Python's thread per request. */
   service?: 'node' | 'python-threads';
-  /** fanout-service.js's environment: CLIENT, MAX_SOCKETS, DOWNSTREAM_HOST, TIMER_CALL, IMMEDIATE_CALL. */
+  /** fanout-service.js's environment: CLIENT, MAX_SOCKETS, DOWNSTREAM_HOST, TIMER_CALL, IMMEDIATE_CALL, SERVE. */
   serviceEnv?: NodeJS.ProcessEnv;
 }
 
@@ -165,6 +166,36 @@ export async function driveFanout(frontPort: number, requests: number, concurren
     await Promise.all(Array.from({ length: concurrency }, worker));
   } finally {
     agent.destroy();
+  }
+  return ids;
+}
+
+/**
+ * The same over HTTP/2 (the service started with SERVE=h2c): every request
+ * a stream of ONE connection, `concurrency` streams at a time.
+ */
+export async function driveFanoutH2(frontPort: number, requests: number, concurrency: number, prefix: string): Promise<string[]> {
+  const session = http2.connect(`http://127.0.0.1:${frontPort}`);
+  const ids = Array.from({ length: requests }, (_, i) => `${prefix}-${i}`);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < ids.length) {
+      const id = ids[next++];
+      await new Promise<void>((resolve, reject) => {
+        const req = session.request({ ':path': `/r/${id}` });
+        let status = 0;
+        req.on('response', (headers) => (status = Number(headers[':status'])));
+        req.setTimeout(20_000, () => req.close(http2.constants.NGHTTP2_CANCEL));
+        req.on('error', reject);
+        req.resume();
+        req.on('close', () => (status === 200 ? resolve() : reject(new Error(`/r/${id}: status ${status}`))));
+      });
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } finally {
+    session.close();
   }
   return ids;
 }

@@ -15,7 +15,7 @@ ConnTracker::ConnTracker(const TrackerOptions& options, CurrentMessageLookup loo
       writer_(counters_),
       linker_(options_, counters_, id_seed),
       http1_(options_, linker_, writer_, counters_, lookup_),
-      http2_(options_, linker_, writer_, counters_),
+      http2_(options_, linker_, writer_, counters_, [this](const ConnTuple& t) { return table_.holdsTuple(t); }),
       table_(options_, counters_, [this](Connection& c, ConnectionTable::Departure why) {
         if (why == ConnectionTable::Departure::FdReused)
           retire(c, false);

@@ -36,6 +36,7 @@ Connection* ConnectionTable::findOrOpen(const sonde_event_header& hdr, const son
   }
   lru_.push_back(key);
   c->lru_pos = std::prev(lru_.end());
+  by_tuple_[c->tuple] = key;
   conns_.emplace(key, std::move(conn));
   counters_.connections_opened.fetch_add(1, std::memory_order_relaxed);
   counters_.connections_tracked.store(conns_.size(), std::memory_order_relaxed);
@@ -54,6 +55,8 @@ void ConnectionTable::touch(Connection* c, uint64_t now_ns) {
 }
 
 void ConnectionTable::erase(Connection* c) {
+  auto t = by_tuple_.find(c->tuple);
+  if (t != by_tuple_.end() && t->second == c->key) by_tuple_.erase(t);
   lru_.erase(c->lru_pos);
   conns_.erase(c->key);
   counters_.connections_tracked.store(conns_.size(), std::memory_order_relaxed);

@@ -82,6 +82,10 @@ class ConnectionTable {
   // the linker holds pointers to their trace contexts.
   void erase(Connection* c);
 
+  // A connection of a traced process with this tuple (as that process sees
+  // it) is in the table: e.g. whether a server's peer is traced here.
+  bool holdsTuple(const ConnTuple& tuple) const { return by_tuple_.count(tuple) != 0; }
+
   // sonde's own outgoing connection: its server end, if traced on this host,
   // is ignored from its first event so sonde never traces its own exports.
   void addSelfTuple(const sonde_tuple& tuple);
@@ -102,6 +106,7 @@ class ConnectionTable {
   std::unordered_map<ConnKey, std::unique_ptr<Connection>, ConnKeyHash> conns_;
   std::list<ConnKey> lru_;  // least recently active first
   std::unordered_set<ConnTuple, ConnTupleHash> self_tuples_;
+  std::unordered_map<ConnTuple, ConnKey, ConnTupleHash> by_tuple_;  // as many as conns_
 };
 
 }  // namespace sonde

@@ -33,6 +33,8 @@ struct TraceContext {
   // A client call counted among its parent's calls in flight until it
   // ends (TraceLinker::clientCallEnded).
   bool counted_in_flight = false;
+  // A client call left a root because several requests could have made it.
+  bool ambiguous = false;
 };
 
 // What the calls made by code that runs after a read of a connection
@@ -43,6 +45,10 @@ struct TraceContext {
 // streams share).
 struct CallbackContext {
   bool known = false;
+  // Not known because the evidence named several requests (a read of
+  // several HTTP/2 streams, the answer to a call that was itself left a
+  // root for that reason): a call made after it is ambiguous, and counted.
+  bool ambiguous = false;
   uint8_t trace_id[16] = {};
   uint8_t span_id[8] = {};  // the parent of the calls they make
   uint8_t trace_flags = 1;

@@ -81,8 +81,8 @@ class Http2Stitcher::Sink : public http2::FrameSink {
 };
 
 Http2Stitcher::Http2Stitcher(const TrackerOptions& options, TraceLinker& linker, RecordWriter& writer,
-                             TrackerCounters& counters)
-    : options_(options), linker_(linker), writer_(writer), counters_(counters) {}
+                             TrackerCounters& counters, PeerTraced peer_traced)
+    : options_(options), linker_(linker), writer_(writer), counters_(counters), peer_traced_(std::move(peer_traced)) {}
 
 Http2Stitcher::ConnState& Http2Stitcher::stateOf(Connection& c) {
   if (!c.state) c.state = std::make_unique<ConnState>();
@@ -146,10 +146,13 @@ void Http2Stitcher::onFrames(Connection& c, const FramesChunk& f) {
     resetDirection(s, d, true);
     from = f.first_frame_offset;
   }
+  s.streams_read_count = 0;
   if (from < f.payload_bytes) {
     Sink sink(*this, c, s, d, f);
     dir.reader->feed(f.payload + from, f.payload_bytes - from, sink);
   }
+  // Role may be learnt from this very event (joined mid-life).
+  if (c.isServer() && d == kIngress) noteCallbacks(c, s);
   if (dir.reader && dir.reader->broken()) {
     counters_.h2_frame_errors.fetch_add(1, std::memory_order_relaxed);
     dir.awaiting_sync = true;
@@ -230,8 +233,13 @@ void Http2Stitcher::onHeaders(Connection& c, ConnState& s, int d, const HeaderBl
       x->request.last_ns = x->response.start_ns;
     }
     // A client's context is decided now, before its server end (on this
-    // host) reads the stream; a server's when its response starts.
-    if (!c.isServer()) link(c, x);
+    // host) reads the stream. A server's now too when its client's context
+    // is here or none will come (the client is not traced on this host),
+    // so that the calls its handler makes can be its children; else when
+    // its response starts, by when a traced client's HEADERS, reported at
+    // the exit of its write, have surely come.
+    if (!c.isServer() || linker_.hasPeerContext(c.tuple, x->stream_id) || !peer_traced_(c.tuple.mirrored())) link(c, x);
+    if (c.isServer()) noteStreamRead(s, x->stream_id);
     if (x->response_ended) finish(c, s, block.stream_id);
     return;
   }
@@ -267,6 +275,7 @@ void Http2Stitcher::onHeaders(Connection& c, ConnState& s, int d, const HeaderBl
       // Several streams open: which one a later read of the connection
       // carried is not known to the thread that reads it.
       c.callbacks.known = false;
+      c.callbacks.ambiguous = true;
     }
   } else {
     // Trailers: after an empty line (HTTP2_PAYLOAD).
@@ -293,6 +302,7 @@ void Http2Stitcher::onData(Connection& c, ConnState& s, int d, uint32_t stream_i
   Stream* x = it->second.get();
   x->last_activity_ns = ts;
   if (d == requestDirection(c)) {
+    if (c.isServer()) noteStreamRead(s, stream_id);
     x->request.bytes += bytes;
     x->request.last_ns = ts;
     if (end_stream) x->request_ended = true;
@@ -368,6 +378,24 @@ void Http2Stitcher::link(Connection& c, Stream* x) {
     hints.cause_is_this_connection = x->cause_is_this_connection;
     linker_.linkClientRequest(hints, &x->context);
   }
+}
+
+void Http2Stitcher::noteStreamRead(ConnState& s, uint32_t stream_id) {
+  for (uint8_t i = 0; i < s.streams_read_count; i++)
+    if (s.streams_read[i] == stream_id) return;
+  if (s.streams_read_count < s.streams_read.size()) s.streams_read[s.streams_read_count] = stream_id;
+  if (s.streams_read_count < 0xff) s.streams_read_count++;
+}
+
+void Http2Stitcher::noteCallbacks(Connection& c, ConnState& s) {
+  // A read of several streams' frames (or of none: SETTINGS, PING, window
+  // updates) says nothing about which stream the code after it serves.
+  c.callbacks.known = false;
+  c.callbacks.ambiguous = s.streams_read_count > 1;
+  if (s.streams_read_count != 1) return;
+  auto it = s.streams.find(s.streams_read[0]);
+  if (it == s.streams.end() || !it->second->linked) return;
+  TraceLinker::servedBy(it->second->context, &c.callbacks);
 }
 
 void Http2Stitcher::finish(Connection& c, ConnState& s, uint32_t stream_id) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -24,7 +25,11 @@ namespace sonde {
 
 class Http2Stitcher : public Stitcher {
  public:
-  Http2Stitcher(const TrackerOptions& options, TraceLinker& linker, RecordWriter& writer, TrackerCounters& counters);
+  // `peer_traced`: whether a connection with this tuple (the peer's view) is
+  // followed on this host, i.e. whether a client context may be on its way.
+  using PeerTraced = std::function<bool(const ConnTuple&)>;
+  Http2Stitcher(const TrackerOptions& options, TraceLinker& linker, RecordWriter& writer, TrackerCounters& counters,
+                PeerTraced peer_traced);
 
   Protocol protocol() const override { return Protocol::Http2; }
 
@@ -68,6 +73,10 @@ class Http2Stitcher : public Stitcher {
     // it: a direction's first frames often come after its peer's SETTINGS.
     std::array<uint32_t, 2> advertised_table_bytes{};
     std::array<bool, 2> table_bytes_advertised{};
+    // Server: the streams whose request frames the frames event being read
+    // carried (at most two kept: one names the stream the read serves).
+    std::array<uint32_t, 2> streams_read{};
+    uint8_t streams_read_count = 0;
   };
   class Sink;
   friend class Sink;
@@ -84,6 +93,11 @@ class Http2Stitcher : public Stitcher {
   int requestDirection(const Connection& c) const;
   Stream* openStream(Connection& c, ConnState& s, uint32_t stream_id);
   void link(Connection& c, Stream* x);
+  // Server: a read carried request frames of stream `stream_id`.
+  static void noteStreamRead(ConnState& s, uint32_t stream_id);
+  // Server: after a read, what the calls made in its callbacks serve: the
+  // one stream it carried request frames of, if linked by then.
+  void noteCallbacks(Connection& c, ConnState& s);
   // The response's END_STREAM: the stream is written out, or, on a client
   // whose request event has not come yet, once it does.
   void endResponse(Connection& c, ConnState& s, uint32_t stream_id);
@@ -95,6 +109,7 @@ class Http2Stitcher : public Stitcher {
   TraceLinker& linker_;
   RecordWriter& writer_;
   TrackerCounters& counters_;
+  PeerTraced peer_traced_;
 };
 
 }  // namespace sonde

@@ -70,14 +70,22 @@ void TraceLinker::adoptTraceparent(const TraceparentValue& tp, TraceContext* ctx
     servedBy(*ctx, callbacks);
 }
 
+bool TraceLinker::hasPeerContext(const ConnTuple& server_tuple, uint32_t stream_id) const {
+  auto peer = peer_contexts_.find(server_tuple.mirrored());
+  if (peer == peer_contexts_.end()) return false;
+  return std::any_of(peer->second.begin(), peer->second.end(), [&](const PeerContext& pc) { return pc.stream_id == stream_id; });
+}
+
 void TraceLinker::responseResumes(const TraceContext& call, CallbackContext* callbacks) {
   callbacks->known = call.link_source != LinkSource::None;
+  callbacks->ambiguous = !callbacks->known && call.ambiguous;
   std::memcpy(callbacks->trace_id, call.trace_id, 16);
   std::memcpy(callbacks->span_id, call.parent_span_id, 8);
   callbacks->trace_flags = call.trace_flags;
 }
 
 void TraceLinker::servedBy(const TraceContext& server, CallbackContext* callbacks) {
+  callbacks->ambiguous = false;
   callbacks->known = true;
   std::memcpy(callbacks->trace_id, server.trace_id, 16);
   std::memcpy(callbacks->span_id, server.span_id, 8);
@@ -167,7 +175,8 @@ void TraceLinker::linkClientRequest(const RequestHints& hints, TraceContext* ctx
   LinkSource source = LinkSource::None;
   auto connected = connect_contexts_.find(ConnectKey{hints.pid, hints.fd, hints.generation});
   CallbackContext at_connect;
-  if (connected != connect_contexts_.end()) {
+  bool connect_seen = connected != connect_contexts_.end();
+  if (connect_seen) {
     at_connect = connected->second.cause;
     eraseConnectContext(connected, hints.start_ns);
     if (at_connect.known) {
@@ -178,7 +187,7 @@ void TraceLinker::linkClientRequest(const RequestHints& hints, TraceContext* ctx
     parent = &hints.cause;
     source = LinkSource::CausingRead;
   }
-  bool ambiguous = false;
+  bool maybe_queued = false;
   if (source == LinkSource::CausingRead && hints.cause_is_this_connection &&
       anotherRequestMayHaveQueued(hints.pid, hints.tid, parent->span_id, hints.start_ns)) {
     // Written in the callback of the answer that just freed this
@@ -187,19 +196,20 @@ void TraceLinker::linkClientRequest(const RequestHints& hints, TraceContext* ctx
     // maxSockets), which the pool hands the freed connection first.
     // Nothing in the syscalls tells them apart.
     parent = nullptr;
-    ambiguous = true;
+    maybe_queued = true;
   }
   // After a connect whose cause was unknown (the thread had just read a
   // DNS answer's wake-up, say), the write's own cause is whatever the
   // thread read last: no evidence. Only a lone open request remains.
   auto open = open_server_requests_.find(ThreadKey{hints.pid, hints.tid});
+  bool evidence_ambiguous = maybe_queued || (connect_seen ? at_connect.ambiguous : hints.cause.ambiguous);
   if (parent) {
     std::memcpy(ctx->trace_id, parent->trace_id, 16);
     std::memcpy(ctx->parent_span_id, parent->span_id, 8);
     ctx->trace_flags = parent->trace_flags;
     ctx->link_source = source;
     counters_.links_by_cause.fetch_add(1, std::memory_order_relaxed);
-  } else if (!ambiguous && open != open_server_requests_.end() && open->second.size() == 1) {
+  } else if (!evidence_ambiguous && open != open_server_requests_.end() && open->second.size() == 1) {
     const TraceContext* only = open->second.front();
     std::memcpy(ctx->trace_id, only->trace_id, 16);
     std::memcpy(ctx->parent_span_id, only->span_id, 8);
@@ -208,7 +218,10 @@ void TraceLinker::linkClientRequest(const RequestHints& hints, TraceContext* ctx
   } else {
     // Several requests in flight on the thread and nothing that says which
     // one made this call: a root, rather than a guess.
-    if (ambiguous || open != open_server_requests_.end()) counters_.links_ambiguous.fetch_add(1, std::memory_order_relaxed);
+    if (evidence_ambiguous || open != open_server_requests_.end()) {
+      counters_.links_ambiguous.fetch_add(1, std::memory_order_relaxed);
+      ctx->ambiguous = true;
+    }
     ids_.traceId(ctx->trace_id);
   }
   if (ctx->link_source != LinkSource::None) {

@@ -68,6 +68,11 @@ class TraceLinker {
   // The server request of `ctx` stops being a candidate parent: its response
   // has started, or it is emitted or dropped. Harmless when it is not one.
   void serverRequestAnswered(uint32_t pid, uint32_t tid, const TraceContext* ctx);
+  // The calls made after reads of the connection serve this server request.
+  static void servedBy(const TraceContext& server, CallbackContext* callbacks);
+  // HTTP/2: the traced client of this server connection has announced
+  // stream `stream_id` (its context waits for the server end).
+  bool hasPeerContext(const ConnTuple& server_tuple, uint32_t stream_id) const;
   // The response to client call `call` is being read: the code that runs
   // after reads of its connection now resumes the request that made it.
   // Not at the call's write: the read before it may still be running the
@@ -119,8 +124,6 @@ class TraceLinker {
     uint64_t created_ns;
   };
 
-  // The calls made after reads of the connection serve this server request.
-  static void servedBy(const TraceContext& server, CallbackContext* callbacks);
   static uint64_t spanKey(const uint8_t* span_id);
   // Another server request open on the thread than `parent_span` has no
   // call in flight and no connect pending: it may have a call queued in a
