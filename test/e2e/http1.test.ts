@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { startOtlpGrpcReceiver, startZipkinReceiver, type ReceivedSpan } from '../support/receivers';
-import { REPO_ROOT, request, sondeProgramsLoaded, startService, startSonde, type ObservedRequest } from './support';
+import { REPO_ROOT, request, sondeProgramsLoaded, startService, startSonde, waitUntil, type ObservedRequest } from './support';
 
 function brief(spans: ReceivedSpan[]): string {
   return spans.map((s) => `${s.traceId.slice(0, 8)}/${s.spanId.slice(0, 8)}<-${(s.parentSpanId ?? '').slice(0, 8)} ${s.kind} ${String(s.resource['service.name'])} ${String(s.attributes['url.path'] ?? s.attributes['url.full'])}`).join('; ');
@@ -50,6 +50,9 @@ test('node server: keep-alive connection opened before sonde, one span per reque
   const zspans = await zipkin.waitFor((s) => s.length >= expected, 20_000);
   const code = await sonde.stop('SIGINT');
   assert.equal(code, 0, `sonde exits 0 on SIGINT\n${sonde.stderr()}`);
+  // The kernel frees a program once its last reference goes, a moment after
+  // the process that held it exited.
+  await waitUntil(() => sondeProgramsLoaded().length === 0, 5000);
   assert.deepEqual(sondeProgramsLoaded(), [], 'no probe left behind');
 
   assert.equal(spans.length, expected, `exactly one span per request: ${spans.map((s) => s.attributes['url.path']).join(' ')}`);
