@@ -81,8 +81,10 @@ export interface NativeTracerCounters extends NativeCounters {
 export const KERNEL_DROP_REASONS = ['ringBufferFull', 'connTableFull', 'argsTableFull', 'notHttpConnections', 'threadTableFull'] as const;
 
 export interface NativeTracer {
-  // start(onBatch: (records: Buffer, exchanges: number) => void): { attached: string[] }
-  start(onBatch: (records: Buffer, exchanges: number) => void): { attached: string[] };
+  // start(onBatch: (records: Buffer, exchanges: number) => void): { attached: string[], onDemand: string[] }
+  // attached: section names of the programs attached now; onDemand: names of
+  // programs loaded as well, attached per process later (attachEventLoopMarks).
+  start(onBatch: (records: Buffer, exchanges: number) => void): { attached: string[]; onDemand: string[] };
   // stop(): Buffer — records still in flight, closed out
   stop(): Buffer;
   // setPidSelected(pid: number, selected: boolean, withDescendants?: boolean): void

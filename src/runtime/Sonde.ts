@@ -29,6 +29,8 @@ export class Sonde {
   #pipeline: SpanPipeline | undefined;
   #statsTimer: NodeJS.Timeout | undefined;
   #seenPids = new Set<number>();
+  /** The tracer is started: uprobes can be attached. */
+  #tracing = false;
   /** Executables that are not Node.js (no RunTimers to probe), by path; at most 1024. */
   #notEventLoops = new Set<string>();
   #stopping: Promise<void> | undefined;
@@ -92,14 +94,23 @@ export class Sonde {
     // requests after attach are not missed.
     this.#watcher.scanNow();
     const pipeline = this.#pipeline;
-    const { attached } = this.#tracer.start((records) => pipeline.onBatch(records));
+    const { attached, onDemand } = this.#tracer.start((records) => pipeline.onBatch(records));
+    this.#tracing = true;
     for (const p of this.#watcher.current()) this.#select(p);
     // Plain names (no glob, no path) are also matched by the kernel at exec
     // time: a client that lives less than one /proc scan is still traced.
     for (const exe of config.selection.exes) {
       if (!/[*?/]/.test(exe)) this.#tracer.selectComm(exe.slice(0, 15));
     }
-    this.#log.info({ programs: attached.length, hooks: attached.map((a) => a.replace(/^(raw_)?tracepoint\/(syscalls\/|sched\/)?/, '')).join(',') }, 'attached eBPF programs');
+    // programs: every one sonde loaded, the per-process uprobes (onDemand) included.
+    this.#log.info(
+      {
+        programs: attached.length + onDemand.length,
+        hooks: attached.map((a) => a.replace(/^(raw_)?tracepoint\/(syscalls\/|sched\/)?/, '')).join(','),
+        onDemand: onDemand.join(','),
+      },
+      'attached eBPF programs',
+    );
     if (everything) this.#log.info('tracing every process on this host that speaks HTTP/1.x (no --pid/--exe/--open-port given)');
     else if (this.#watcher.current().length === 0) this.#log.info({ selection: describeSelection(config) }, 'no matching process yet: waiting for one to start');
     this.#log.info({ exporters: this.#channels.map((c) => c.name).join(', ') || 'none' }, 'exporting spans');
@@ -125,7 +136,8 @@ export class Sonde {
    */
   #markEventLoop(p: TracedProcess): void {
     const exe = p.info.exePath;
-    if (!this.#tracer || exe === undefined || this.#notEventLoops.has(exe)) return;
+    // Before start, processes are only selected; start() goes over them again.
+    if (!this.#tracer || !this.#tracing || exe === undefined || this.#notEventLoops.has(exe)) return;
     const why = this.#tracer.attachEventLoopMarks(p.pid, `/proc/${p.pid}/exe`);
     if (why === '') {
       this.#log.debug({ pid: p.pid, exe }, 'marking the timers and immediates of a Node.js event loop');

@@ -135,7 +135,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     }
   }
 
-  // start(onBatch: (records: Buffer, exchanges: number) => void): { attached: string[] }
+  // start(onBatch: (records: Buffer, exchanges: number) => void): { attached: string[], onDemand: string[] }
   Napi::Value JS_start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsFunction())
@@ -164,6 +164,9 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     for (size_t i = 0; i < report.attached.size(); i++) attached.Set(i, report.attached[i]);
     Napi::Object out = Napi::Object::New(env);
     out.Set("attached", attached);
+    Napi::Array on_demand = Napi::Array::New(env, report.on_demand.size());
+    for (size_t i = 0; i < report.on_demand.size(); i++) on_demand.Set(i, report.on_demand[i]);
+    out.Set("onDemand", on_demand);
     return out;
   }
 

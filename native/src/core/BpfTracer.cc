@@ -108,7 +108,10 @@ AttachReport BpfTracer::start(BatchSink sink) {
     bpf_program* prog = *skel_->skeleton->progs[i].prog;
     if (!bpf_program__autoload(prog)) continue;
     // uprobes name no binary in their section: attached per process later.
-    if (std::strncmp(bpf_program__section_name(prog), "uprobe", 6) == 0) continue;
+    if (std::strncmp(bpf_program__section_name(prog), "uprobe", 6) == 0) {
+      report.on_demand.push_back(bpf_program__name(prog));
+      continue;
+    }
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
       int e = errno;

@@ -33,7 +33,8 @@ struct BpfTracerOptions {
 };
 
 struct AttachReport {
-  std::vector<std::string> attached;  // program names
+  std::vector<std::string> attached;  // section names of the programs attached at start
+  std::vector<std::string> on_demand; // loaded too, attached per process later (uprobes)
 };
 
 // Receives serialized ExchangeRecords; called on the reader thread. Returns
