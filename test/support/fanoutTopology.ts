@@ -140,6 +140,17 @@ http { access_log off; keepalive_timeout 30;
   };
 }
 
+/** Ids <prefix>-0 ... <prefix>-(requests-1), each sent with `send`, `concurrency` at a time; resolves with the ids. */
+async function sendAll(requests: number, concurrency: number, prefix: string, send: (id: string) => Promise<void>): Promise<string[]> {
+  const ids = Array.from({ length: requests }, (_, i) => `${prefix}-${i}`);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < ids.length) await send(ids[next++]);
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return ids;
+}
+
 /**
  * `requests` GETs of /r/<prefix>-<n> to the front door, `concurrency` at a
  * time on as many keep-alive connections. Resolves with the ids once all
@@ -147,27 +158,18 @@ http { access_log off; keepalive_timeout 30;
  */
 export async function driveFanout(frontPort: number, requests: number, concurrency: number, prefix: string): Promise<string[]> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const ids = Array.from({ length: requests }, (_, i) => `${prefix}-${i}`);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < ids.length) {
-      const id = ids[next++];
-      await new Promise<void>((resolve, reject) => {
-        const req = http.get({ host: '127.0.0.1', port: frontPort, path: `/r/${id}`, agent }, (res) => {
-          res.resume();
-          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`/r/${id}: status ${res.statusCode}`))));
-        });
-        req.setTimeout(20_000, () => req.destroy(new Error(`/r/${id}: no answer within 20 s`)));
-        req.on('error', reject);
-      });
-    }
-  };
   try {
-    await Promise.all(Array.from({ length: concurrency }, worker));
+    return await sendAll(requests, concurrency, prefix, (id) => new Promise<void>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: frontPort, path: `/r/${id}`, agent }, (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`/r/${id}: status ${res.statusCode}`))));
+      });
+      req.setTimeout(20_000, () => req.destroy(new Error(`/r/${id}: no answer within 20 s`)));
+      req.on('error', reject);
+    }));
   } finally {
     agent.destroy();
   }
-  return ids;
 }
 
 /**
@@ -176,28 +178,19 @@ export async function driveFanout(frontPort: number, requests: number, concurren
  */
 export async function driveFanoutH2(frontPort: number, requests: number, concurrency: number, prefix: string): Promise<string[]> {
   const session = http2.connect(`http://127.0.0.1:${frontPort}`);
-  const ids = Array.from({ length: requests }, (_, i) => `${prefix}-${i}`);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < ids.length) {
-      const id = ids[next++];
-      await new Promise<void>((resolve, reject) => {
-        const req = session.request({ ':path': `/r/${id}` });
-        let status = 0;
-        req.on('response', (headers) => (status = Number(headers[':status'])));
-        req.setTimeout(20_000, () => req.close(http2.constants.NGHTTP2_CANCEL));
-        req.on('error', reject);
-        req.resume();
-        req.on('close', () => (status === 200 ? resolve() : reject(new Error(`/r/${id}: status ${status}`))));
-      });
-    }
-  };
   try {
-    await Promise.all(Array.from({ length: concurrency }, worker));
+    return await sendAll(requests, concurrency, prefix, (id) => new Promise<void>((resolve, reject) => {
+      const req = session.request({ ':path': `/r/${id}` });
+      let status = 0;
+      req.on('response', (headers) => (status = Number(headers[':status'])));
+      req.setTimeout(20_000, () => req.close(http2.constants.NGHTTP2_CANCEL));
+      req.on('error', reject);
+      req.resume();
+      req.on('close', () => (status === 200 ? resolve() : reject(new Error(`/r/${id}: status ${status}`))));
+    }));
   } finally {
     session.close();
   }
-  return ids;
 }
 
 /** Spans the topology gives per front-door request. */
