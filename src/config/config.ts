@@ -15,7 +15,7 @@ export interface SondeConfig {
   selection: Selection;
   exporters: ExporterConfig[];
   routes: string[];
-  queue: { maxQueueSize: number; maxExportBatchSize: number; scheduledDelayMs: number; exportTimeoutMs: number; maxAttempts: number };
+  queue: { maxQueueSize: number; maxQueueBytes: number; maxExportBatchSize: number; maxExportBatchBytes: number; scheduledDelayMs: number; exportTimeoutMs: number; maxAttempts: number };
   capture: { payloadCaptureBytes: number; ringBufferBytes: number; responseTimeoutMs: number; maxConnections: number };
   statsIntervalMs: number;
   discoveryIntervalMs: number;
@@ -184,7 +184,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Son
     routes: list(raw, 'routes'),
     queue: {
       maxQueueSize: int(raw, 'maxQueueSize', 1, 10_000_000),
+      maxQueueBytes: int(raw, 'maxQueueBytes', 1 << 16, 2 ** 32),
       maxExportBatchSize: int(raw, 'maxExportBatchSize', 1, 100_000),
+      maxExportBatchBytes: int(raw, 'maxExportBatchBytes', 1 << 12, 1 << 30),
       scheduledDelayMs: int(raw, 'scheduleDelayMs', 1, 600_000),
       exportTimeoutMs: int(raw, 'exportTimeoutMs', 1, 600_000),
       maxAttempts: int(raw, 'exportAttempts', 1, 10),

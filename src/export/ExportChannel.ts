@@ -1,15 +1,25 @@
 /**
  * A bounded batching queue in front of one exporter. Each exporter gets its
  * own channel, so a dead backend fills and drops only its own queue. Unlike
- * BatchSpanProcessor it counts everything it drops, by cause.
+ * BatchSpanProcessor it counts everything it drops, by cause, and bounds its
+ * queue and its batches by bytes as well as by spans.
+ *
+ * What is queued is the exporter's own form of a span: the span itself for
+ * the OTel exporters, or its OTLP bytes, encoded as it arrives, for sonde's
+ * OTLP exporter (./otlp/), whose queue then holds bytes, not object graphs.
  */
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { BatchExporter } from './otlp/OtlpEncodedExporter';
 
 export interface ExportChannelOptions {
   /** Spans waiting to be exported; past this new spans are dropped and counted. */
   maxQueueSize: number;
+  /** Bytes waiting to be exported (as {@link QueuedForm.bytesOf} counts them); past this new spans are dropped and counted. */
+  maxQueueBytes: number;
   maxExportBatchSize: number;
+  /** A batch closes before it passes this many bytes (a backend's message limit: 4 MiB for an OTel Collector by default). */
+  maxExportBatchBytes: number;
   /** Longest a span waits before its batch is sent, in ms. */
   scheduledDelayMs: number;
   /** An export that has not answered by then is counted as failed, in ms. */
@@ -33,13 +43,36 @@ export interface ExportChannelCounters {
   /** Attempts that failed and were tried again. */
   retries: number;
   queued: number;
+  queuedBytes: number;
 }
 
-export class ExportChannel {
+/** How a channel turns a span into what it queues, and what that weighs. */
+export interface QueuedForm<T> {
+  prepare(span: ReadableSpan): T;
+  bytesOf(item: T): number;
+}
+
+/**
+ * A span object as the SDK exporters take it: its size in memory is not
+ * known without walking it, so each counts as this many bytes (about what a
+ * span of sonde's with its attributes takes on the heap).
+ */
+export const SDK_SPAN_BYTES_ESTIMATE = 1536;
+
+export const SDK_SPANS: QueuedForm<ReadableSpan> = { prepare: (span) => span, bytesOf: () => SDK_SPAN_BYTES_ESTIMATE };
+
+/** Where the pipeline hands finished spans. */
+export interface SpanSink {
+  push(span: ReadableSpan): void;
+}
+
+export class ExportChannel<T = ReadableSpan> implements SpanSink {
   readonly name: string;
-  readonly #exporter: SpanExporter;
+  readonly #exporter: BatchExporter<T>;
+  readonly #form: QueuedForm<T>;
   readonly #options: ExportChannelOptions;
-  #queue: ReadableSpan[] = [];
+  #queue: T[] = [];
+  #queuedBytes = 0;
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> | undefined;
   #exported = 0;
@@ -49,9 +82,16 @@ export class ExportChannel {
   #lastError: string | undefined;
   #onError: (message: string) => void;
 
-  constructor(name: string, exporter: SpanExporter, options: ExportChannelOptions, onError: (message: string) => void = () => {}) {
+  constructor(
+    name: string,
+    exporter: BatchExporter<T>,
+    options: ExportChannelOptions,
+    onError: (message: string) => void = () => {},
+    form: QueuedForm<T> = SDK_SPANS as unknown as QueuedForm<T>,
+  ) {
     this.name = name;
     this.#exporter = exporter;
+    this.#form = form;
     this.#options = options;
     this.#onError = onError;
   }
@@ -63,6 +103,7 @@ export class ExportChannel {
       droppedExportFailed: this.#droppedExportFailed,
       retries: this.#retries,
       queued: this.#queue.length,
+      queuedBytes: this.#queuedBytes,
     };
   }
 
@@ -71,17 +112,19 @@ export class ExportChannel {
   }
 
   push(span: ReadableSpan): void {
-    if (this.#queue.length >= this.#options.maxQueueSize) {
+    if (this.#queue.length >= this.#options.maxQueueSize || this.#queuedBytes >= this.#options.maxQueueBytes) {
       this.#droppedQueueFull++;
       return;
     }
-    this.#queue.push(span);
+    const item = this.#form.prepare(span);
+    this.#queue.push(item);
+    this.#queuedBytes += this.#form.bytesOf(item);
     this.#kickOrSchedule();
   }
 
   /** A full batch goes now; a partial one waits at most scheduledDelayMs. */
   #kickOrSchedule(): void {
-    if (this.#queue.length >= this.#options.maxExportBatchSize) this.#kick();
+    if (this.#queue.length >= this.#options.maxExportBatchSize || this.#queuedBytes >= this.#options.maxExportBatchBytes) this.#kick();
     else if (this.#queue.length > 0 && !this.#timer) {
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
@@ -117,14 +160,26 @@ export class ExportChannel {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    const batch = this.#queue.splice(0, this.#options.maxExportBatchSize);
+    const batch = this.#queue.splice(0, this.#batchLength());
+    for (const item of batch) this.#queuedBytes -= this.#form.bytesOf(item);
     this.#inFlight = this.#exportBatch(batch).finally(() => {
       this.#inFlight = undefined;
       this.#kickOrSchedule();
     });
   }
 
-  async #exportBatch(batch: ReadableSpan[]): Promise<void> {
+  /** Spans in the next batch: up to the batch size and byte bound, and at least one. */
+  #batchLength(): number {
+    const max = Math.min(this.#queue.length, this.#options.maxExportBatchSize);
+    let bytes = 0;
+    for (let i = 0; i < max; i++) {
+      bytes += this.#form.bytesOf(this.#queue[i]);
+      if (bytes > this.#options.maxExportBatchBytes) return Math.max(1, i);
+    }
+    return max;
+  }
+
+  async #exportBatch(batch: T[]): Promise<void> {
     const maxAttempts = Math.max(1, this.#options.maxAttempts ?? 1);
     let backoffMs = this.#options.retryBackoffMs ?? 250;
     for (let attempt = 1; ; attempt++) {
@@ -148,7 +203,7 @@ export class ExportChannel {
     }
   }
 
-  #exportOnce(batch: ReadableSpan[]): Promise<ExportResult> {
+  #exportOnce(batch: T[]): Promise<ExportResult> {
     return new Promise<ExportResult>((resolve) => {
       let settled = false;
       const settle = (result: ExportResult): void => {

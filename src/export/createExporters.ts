@@ -1,35 +1,48 @@
 import { Metadata } from '@grpc/grpc-js';
-import { OTLPTraceExporter as OtlpGrpcExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { ExporterConfig } from '../config/config';
 import { ConsoleLineExporter } from './ConsoleLineExporter';
+import { ExportChannel, type ExportChannelOptions } from './ExportChannel';
+import { OtlpSpanEncoder, type EncodedSpan } from './otlp/encodeTraces';
+import { OtlpEncodedExporter } from './otlp/OtlpEncodedExporter';
 import { ZipkinExporterWholeMicros } from './ZipkinExporterWholeMicros';
 
-export interface NamedExporter {
-  /** For logs and counters: "otlp grpc http://host:4317". */
-  name: string;
-  exporter: SpanExporter;
-}
+/** What a channel adds per queued OTLP span beyond its bytes: the small object that points at them. */
+const ENCODED_SPAN_OVERHEAD_BYTES = 64;
 
-export function createExporter(config: ExporterConfig, exportTimeoutMs: number): NamedExporter {
+/**
+ * One export channel per configured exporter. OTLP spans are encoded by
+ * sonde as they are queued (./otlp/, proven equal to the OTel serializer's
+ * output by test/export/otlpEncoder.test.ts) and sent through the OTel
+ * exporters' own transport; console and Zipkin take the SDK span objects.
+ */
+export function createExportChannel(config: ExporterConfig, options: ExportChannelOptions, onError: (name: string, message: string) => void): ExportChannel<unknown> {
+  const timeoutMillis = options.exportTimeoutMs;
   switch (config.kind) {
-    case 'console':
-      return { name: 'console', exporter: new ConsoleLineExporter() };
-    case 'zipkin':
-      return { name: `zipkin ${config.endpoint}`, exporter: new ZipkinExporterWholeMicros(config.endpoint) };
-    case 'otlp':
+    case 'console': {
+      const name = 'console';
+      return new ExportChannel(name, new ConsoleLineExporter(), options, (m) => onError(name, m)) as ExportChannel<unknown>;
+    }
+    case 'zipkin': {
+      const name = `zipkin ${config.endpoint}`;
+      return new ExportChannel(name, new ZipkinExporterWholeMicros(config.endpoint), options, (m) => onError(name, m)) as ExportChannel<unknown>;
+    }
+    case 'otlp': {
+      let name: string;
+      let exporter: OtlpEncodedExporter;
       if (config.protocol === 'grpc') {
         const metadata = new Metadata();
         for (const [k, v] of Object.entries(config.headers)) metadata.set(k, v);
-        return {
-          name: `otlp grpc ${config.endpoint}`,
-          exporter: new OtlpGrpcExporter({ url: config.endpoint, metadata, timeoutMillis: exportTimeoutMs }),
-        };
+        name = `otlp grpc ${config.endpoint}`;
+        exporter = OtlpEncodedExporter.grpc({ url: config.endpoint, metadata, timeoutMillis });
+      } else {
+        name = `otlp http/protobuf ${config.endpoint}`;
+        exporter = OtlpEncodedExporter.httpProtobuf({ url: config.endpoint, headers: config.headers, timeoutMillis });
       }
-      return {
-        name: `otlp http/protobuf ${config.endpoint}`,
-        exporter: new OtlpProtoExporter({ url: config.endpoint, headers: config.headers, timeoutMillis: exportTimeoutMs }),
-      };
+      const encoder = new OtlpSpanEncoder();
+      return new ExportChannel<EncodedSpan>(name, exporter, options, (m) => onError(name, m), {
+        prepare: (span) => encoder.encode(span),
+        bytesOf: (encoded) => encoded.length + ENCODED_SPAN_OVERHEAD_BYTES,
+      }) as ExportChannel<unknown>;
+    }
   }
 }

@@ -4,7 +4,7 @@
  * cannot be turned into a span is counted by cause and skipped.
  */
 import type { Logger } from 'pino';
-import type { ExportChannel } from '../export/ExportChannel';
+import type { SpanSink } from '../export/ExportChannel';
 import type { MonotonicClock } from '../native/clock';
 import { decodeExchanges, type Exchange } from '../native/exchangeDecoder';
 import { describers, type DescriberRegistry } from '../protocols';
@@ -30,7 +30,7 @@ export class SpanPipeline {
   readonly #clock: MonotonicClock;
   readonly #resources: ResourceRegistry;
   readonly #routes: RouteMatcher;
-  readonly #channels: ExportChannel[];
+  readonly #channels: SpanSink[];
   readonly #protocols: DescriberRegistry;
   readonly #log: Logger;
   readonly #scope = { name: SONDE_NAME, version: SONDE_VERSION };
@@ -43,7 +43,7 @@ export class SpanPipeline {
     clock: MonotonicClock;
     resources: ResourceRegistry;
     routes: RouteMatcher;
-    channels: ExportChannel[];
+    channels: SpanSink[];
     log: Logger;
     /** The built-in registry by default. */
     protocols?: DescriberRegistry;

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { ProcessWatcher, selectsEverything, type TracedProcess } from '../discovery';
 import type { SondeConfig } from '../config/config';
 import { ExportChannel } from '../export/ExportChannel';
-import { createExporter } from '../export/createExporters';
+import { createExportChannel } from '../export/createExporters';
 import { MonotonicClock } from '../native/clock';
 import { DEFAULT_NATIVE_OPTIONS, KERNEL_DROP_REASONS, loadNativeModule, validateNativeOptions, type NativeTracer, type NativeTracerCounters } from '../native/binding';
 import { SpanPipeline, type PipelineCounters } from '../pipeline/SpanPipeline';
@@ -25,7 +25,7 @@ export class Sonde {
   readonly #log: Logger;
   #tracer: NativeTracer | undefined;
   #watcher: ProcessWatcher | undefined;
-  #channels: ExportChannel[] = [];
+  #channels: ExportChannel<unknown>[] = [];
   #pipeline: SpanPipeline | undefined;
   #statsTimer: NodeJS.Timeout | undefined;
   #seenPids = new Set<number>();
@@ -45,12 +45,11 @@ export class Sonde {
     const native = loadNativeModule();
     const everything = selectsEverything(config.selection);
 
-    this.#channels = config.exporters.map((e) => {
-      const { name, exporter } = createExporter(e, config.queue.exportTimeoutMs);
-      return new ExportChannel(name, exporter, config.queue, (message) =>
+    this.#channels = config.exporters.map((e) =>
+      createExportChannel(e, config.queue, (name, message) =>
         this.#log.warn({ exporter: name, error: message }, 'export failed: spans dropped (counted); will keep trying with the next batch'),
-      );
-    });
+      ),
+    );
 
     this.#watcher = new ProcessWatcher({
       selection: config.selection,

@@ -23,7 +23,7 @@ const DEFAULTS: SondeConfig = {
   selection: { pids: [], exes: [], openPorts: [] },
   exporters: [{ kind: 'console' }],
   routes: [],
-  queue: { maxQueueSize: 8192, maxExportBatchSize: 1024, scheduledDelayMs: 1000, exportTimeoutMs: 10000, maxAttempts: 3 },
+  queue: { maxQueueSize: 262144, maxQueueBytes: 33554432, maxExportBatchSize: 4096, maxExportBatchBytes: 2097152, scheduledDelayMs: 1000, exportTimeoutMs: 10000, maxAttempts: 3 },
   capture: { payloadCaptureBytes: 1024, ringBufferBytes: 4 * 1024 * 1024, responseTimeoutMs: 30000, maxConnections: 65536 },
   statsIntervalMs: 5000,
   discoveryIntervalMs: 1000,
@@ -51,12 +51,12 @@ test('precedence: flag > SONDE_* > OTEL_* > default', () => {
   assert.equal(loadConfig(['--max-queue-size', '10'], env).queue.maxQueueSize, 10);
   assert.equal(loadConfig([], env).queue.maxQueueSize, 20);
   assert.equal(loadConfig([], { OTEL_BSP_MAX_QUEUE_SIZE: '30' }).queue.maxQueueSize, 30);
-  assert.equal(loadConfig([], {}).queue.maxQueueSize, 8192);
+  assert.equal(loadConfig([], {}).queue.maxQueueSize, 262144);
 });
 
 test('empty or blank variables count as unset', () => {
   assert.equal(loadConfig([], { SONDE_MAX_QUEUE_SIZE: '', OTEL_BSP_MAX_QUEUE_SIZE: '30' }).queue.maxQueueSize, 30);
-  assert.equal(loadConfig([], { SONDE_MAX_QUEUE_SIZE: '   ', OTEL_BSP_MAX_QUEUE_SIZE: ' ' }).queue.maxQueueSize, 8192);
+  assert.equal(loadConfig([], { SONDE_MAX_QUEUE_SIZE: '   ', OTEL_BSP_MAX_QUEUE_SIZE: ' ' }).queue.maxQueueSize, 262144);
 });
 
 test('several OTEL_* variables are tried in their listed order', () => {
@@ -91,7 +91,7 @@ test('every int option is read from its flag and its SONDE_* variable', () => {
 
 test('OTEL_BSP_* variables feed the queue settings', () => {
   const c = loadConfig([], { OTEL_BSP_MAX_QUEUE_SIZE: '100', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '10', OTEL_BSP_SCHEDULE_DELAY: '250', OTEL_BSP_EXPORT_TIMEOUT: '5000' });
-  assert.deepEqual(c.queue, { maxQueueSize: 100, maxExportBatchSize: 10, scheduledDelayMs: 250, exportTimeoutMs: 5000, maxAttempts: 3 });
+  assert.deepEqual(c.queue, { maxQueueSize: 100, maxQueueBytes: 33554432, maxExportBatchSize: 10, maxExportBatchBytes: 2097152, scheduledDelayMs: 250, exportTimeoutMs: 5000, maxAttempts: 3 });
 });
 
 // ---------------------------------------------------------------------------

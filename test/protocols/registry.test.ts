@@ -134,7 +134,7 @@ test('the built-in registry reads protocol 1 as HTTP/1, protocol 2 as HTTP/2 and
 
 function pipeline(protocols?: DescriberRegistry) {
   const exporter = new InMemorySpanExporter();
-  const channel = new ExportChannel('memory', exporter, { maxQueueSize: 10, maxExportBatchSize: 10, scheduledDelayMs: 1, exportTimeoutMs: 1000 });
+  const channel = new ExportChannel('memory', exporter, { maxQueueSize: 10, maxQueueBytes: 1 << 20, maxExportBatchSize: 10, maxExportBatchBytes: 1 << 20, scheduledDelayMs: 1, exportTimeoutMs: 1000 });
   const p = new SpanPipeline({
     clock: ctx().clock,
     resources: new ResourceRegistry({ describe: () => undefined }),

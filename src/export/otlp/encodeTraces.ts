@@ -1,0 +1,319 @@
+/**
+ * OTLP trace protobuf, written straight from spans: each span is encoded
+ * once, when it is queued, into a few hundred bytes; a request is then only
+ * those bytes grouped under their resource and scope, each of which is
+ * encoded once per object and reused. Field numbers and the fields written
+ * follow opentelemetry/proto/trace/v1/trace.proto and what the OTel JS
+ * serializer (`ProtobufTraceSerializer`) writes, so that a backend decodes
+ * the same spans from either (test/export/otlpEncoder.test.ts).
+ */
+import type { Attributes, AttributeValue, HrTime, Link, SpanContext } from '@opentelemetry/api';
+import type { InstrumentationScope } from '@opentelemetry/core';
+import type { Resource } from '@opentelemetry/resources';
+import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import { ProtoWriter, WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT, varintSize } from './ProtoWriter';
+
+const SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE = 0x100;
+const SPAN_FLAGS_CONTEXT_IS_REMOTE = 0x200;
+const MIN_INT64 = -(2 ** 63);
+const MAX_INT64 = 2 ** 63;
+
+/** One span's Span message, ready to be placed under its resource and scope. */
+export interface EncodedSpan {
+  resource: Resource;
+  scope: InstrumentationScope;
+  /** The Span message's bytes, without tag or length: `slab` from `start`, `length` bytes. */
+  slab: Buffer;
+  start: number;
+  length: number;
+}
+
+/**
+ * Encodes spans one at a time into slabs of memory it owns, so that a queued
+ * span costs its bytes and one small object, not an object graph.
+ */
+export class OtlpSpanEncoder {
+  readonly #writer = new ProtoWriter(16);
+  readonly #slabBytes: number;
+  #slab: Buffer;
+  #slabUsed = 0;
+
+  constructor(options: { slabBytes?: number } = {}) {
+    this.#slabBytes = options.slabBytes ?? 256 * 1024;
+    this.#slab = Buffer.allocUnsafeSlow(this.#slabBytes);
+  }
+
+  encode(span: ReadableSpan): EncodedSpan {
+    // Spans are written in place, in the slab. One that does not fit grows
+    // the writer's buffer, a copy of the slab that becomes the slab; the
+    // spans before it keep pointing into the old one.
+    if (this.#slab.length - this.#slabUsed < this.#slabBytes / 8) {
+      this.#slab = Buffer.allocUnsafeSlow(this.#slabBytes);
+      this.#slabUsed = 0;
+    }
+    const w = this.#writer;
+    w.buf = this.#slab;
+    w.pos = this.#slabUsed;
+    const start = w.pos;
+    writeSpan(w, span);
+    this.#slab = w.buf;
+    this.#slabUsed = w.pos;
+    return { resource: span.resource, scope: span.instrumentationScope, slab: this.#slab, start, length: w.pos - start };
+  }
+}
+
+/**
+ * ExportTraceServiceRequest bytes for a batch: spans grouped by resource,
+ * then by scope, by identity, in order of first appearance.
+ */
+export class OtlpRequestEncoder {
+  readonly #writer = new ProtoWriter(256 * 1024);
+  readonly #resources = new WeakMap<Resource, Uint8Array>();
+  readonly #scopes = new WeakMap<InstrumentationScope, Uint8Array>();
+
+  encode(spans: readonly EncodedSpan[]): Uint8Array {
+    const groups = new Map<Resource, Map<InstrumentationScope, EncodedSpan[]>>();
+    for (const s of spans) {
+      let byScope = groups.get(s.resource);
+      if (!byScope) groups.set(s.resource, (byScope = new Map()));
+      const list = byScope.get(s.scope);
+      if (list) list.push(s);
+      else byScope.set(s.scope, [s]);
+    }
+    const w = this.#writer;
+    w.reset();
+    for (const [resource, byScope] of groups) {
+      w.tag(1, WIRE_LEN);
+      const resourceSpans = w.beginLength();
+      w.raw(this.#resourceField(resource));
+      for (const [scope, list] of byScope) {
+        w.tag(2, WIRE_LEN);
+        let scopeSpansLength = 0;
+        const scopeField = this.#scopeField(scope);
+        scopeSpansLength += scopeField.length;
+        for (const s of list) scopeSpansLength += 1 + varintSize(s.length) + s.length;
+        if (scope.schemaUrl) scopeSpansLength += stringFieldSize(3, scope.schemaUrl);
+        // Known ahead: no content to move once written.
+        w.varint(scopeSpansLength);
+        w.raw(scopeField);
+        for (const s of list) {
+          w.tag(2, WIRE_LEN);
+          w.lengthDelimitedFrom(s.slab, s.start, s.length);
+        }
+        if (scope.schemaUrl) {
+          w.tag(3, WIRE_LEN);
+          w.string(scope.schemaUrl);
+        }
+      }
+      if (resource.schemaUrl) {
+        w.tag(3, WIRE_LEN);
+        w.string(resource.schemaUrl);
+      }
+      w.endLength(resourceSpans);
+    }
+    return w.take();
+  }
+
+  /** ResourceSpans.resource (field 1), tag and length included. */
+  #resourceField(resource: Resource): Uint8Array {
+    let field = this.#resources.get(resource);
+    if (field) return field;
+    const w = new ProtoWriter(1024);
+    w.tag(1, WIRE_LEN);
+    const at = w.beginLength();
+    writeAttributes(w, resource.attributes, 1);
+    w.tag(2, WIRE_VARINT);
+    w.varint(0);
+    w.endLength(at);
+    field = w.take();
+    this.#resources.set(resource, field);
+    return field;
+  }
+
+  /** ScopeSpans.scope (field 1), tag and length included. */
+  #scopeField(scope: InstrumentationScope): Uint8Array {
+    let field = this.#scopes.get(scope);
+    if (field) return field;
+    const w = new ProtoWriter(256);
+    w.tag(1, WIRE_LEN);
+    const at = w.beginLength();
+    w.tag(1, WIRE_LEN);
+    w.string(scope.name);
+    if (scope.version) {
+      w.tag(2, WIRE_LEN);
+      w.string(scope.version);
+    }
+    w.endLength(at);
+    field = w.take();
+    this.#scopes.set(scope, field);
+    return field;
+  }
+}
+
+function stringFieldSize(field: number, value: string): number {
+  const length = Buffer.byteLength(value, 'utf8');
+  return varintSize(field * 8 + WIRE_LEN) + varintSize(length) + length;
+}
+
+function spanFlags(traceFlags: number, isRemote: boolean | undefined): number {
+  return (traceFlags & 0xff) | SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE | (isRemote ? SPAN_FLAGS_CONTEXT_IS_REMOTE : 0);
+}
+
+function writeHrTime(w: ProtoWriter, field: number, time: HrTime): void {
+  w.tag(field, WIRE_FIXED64);
+  w.hrTime(time[0], time[1]);
+}
+
+function writeIds(w: ProtoWriter, context: SpanContext): void {
+  w.tag(1, WIRE_LEN);
+  w.hexBytes(context.traceId, 16);
+  w.tag(2, WIRE_LEN);
+  w.hexBytes(context.spanId, 8);
+  const traceState = context.traceState?.serialize();
+  if (traceState) {
+    w.tag(3, WIRE_LEN);
+    w.string(traceState);
+  }
+}
+
+/** A Span message (trace.proto), without its own tag and length. */
+function writeSpan(w: ProtoWriter, span: ReadableSpan): void {
+  const context = span.spanContext();
+  writeIds(w, context);
+  const parent = span.parentSpanContext;
+  if (parent?.spanId) {
+    w.tag(4, WIRE_LEN);
+    w.hexBytes(parent.spanId, 8);
+  }
+  w.tag(5, WIRE_LEN);
+  w.string(span.name);
+  // OTLP's SpanKind counts UNSPECIFIED as 0; the API's starts at INTERNAL.
+  if (span.kind != null) {
+    w.tag(6, WIRE_VARINT);
+    w.varint(span.kind + 1);
+  }
+  writeHrTime(w, 7, span.startTime);
+  writeHrTime(w, 8, span.endTime);
+  writeAttributes(w, span.attributes, 9);
+  w.tag(10, WIRE_VARINT);
+  w.varint(span.droppedAttributesCount);
+  for (const event of span.events) writeEvent(w, event);
+  w.tag(12, WIRE_VARINT);
+  w.varint(span.droppedEventsCount);
+  for (const link of span.links) writeLink(w, link);
+  w.tag(14, WIRE_VARINT);
+  w.varint(span.droppedLinksCount);
+  w.tag(15, WIRE_LEN);
+  const status = w.beginLength();
+  if (span.status.message) {
+    w.tag(2, WIRE_LEN);
+    w.string(span.status.message);
+  }
+  w.tag(3, WIRE_VARINT);
+  w.varint(span.status.code);
+  w.endLength(status);
+  w.tag(16, WIRE_FIXED32);
+  w.fixed32(spanFlags(context.traceFlags, parent?.isRemote));
+}
+
+function writeEvent(w: ProtoWriter, event: TimedEvent): void {
+  w.tag(11, WIRE_LEN);
+  const at = w.beginLength();
+  writeHrTime(w, 1, event.time);
+  w.tag(2, WIRE_LEN);
+  w.string(event.name);
+  if (event.attributes) writeAttributes(w, event.attributes, 3);
+  w.tag(4, WIRE_VARINT);
+  w.varint(event.droppedAttributesCount ?? 0);
+  w.endLength(at);
+}
+
+function writeLink(w: ProtoWriter, link: Link): void {
+  w.tag(13, WIRE_LEN);
+  const at = w.beginLength();
+  writeIds(w, link.context);
+  if (link.attributes) writeAttributes(w, link.attributes, 4);
+  w.tag(5, WIRE_VARINT);
+  w.varint(link.droppedAttributesCount ?? 0);
+  w.tag(6, WIRE_FIXED32);
+  w.fixed32(spanFlags(link.context.traceFlags, link.context.isRemote));
+  w.endLength(at);
+}
+
+// Attribute keys repeat on every span: their KeyValue.key field is encoded once.
+const keyFields = new Map<string, Uint8Array>();
+const KEY_FIELDS_MAX = 4096;
+
+function keyField(key: string): Uint8Array {
+  let field = keyFields.get(key);
+  if (field) return field;
+  const w = new ProtoWriter(key.length * 3 + 8);
+  w.tag(1, WIRE_LEN);
+  w.string(key);
+  field = w.take();
+  if (keyFields.size >= KEY_FIELDS_MAX) keyFields.clear();
+  keyFields.set(key, field);
+  return field;
+}
+
+function writeAttributes(w: ProtoWriter, attributes: Attributes, field: number): void {
+  for (const key in attributes) {
+    if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue;
+    w.tag(field, WIRE_LEN);
+    const kv = w.beginLength();
+    w.raw(keyField(key));
+    w.tag(2, WIRE_LEN);
+    const value = w.beginLength();
+    writeAnyValue(w, attributes[key]);
+    w.endLength(value);
+    w.endLength(kv);
+  }
+}
+
+/** An AnyValue's content, chosen the way the OTel JS serializer chooses it. */
+function writeAnyValue(w: ProtoWriter, value: AttributeValue | Uint8Array | Record<string, unknown> | null | undefined | unknown): void {
+  if (typeof value === 'string') {
+    w.tag(1, WIRE_LEN);
+    w.string(value);
+  } else if (typeof value === 'boolean') {
+    w.tag(2, WIRE_VARINT);
+    w.varint(value ? 1 : 0);
+  } else if (typeof value === 'number') {
+    if (Number.isInteger(value) && value >= MIN_INT64 && value < MAX_INT64) {
+      w.tag(3, WIRE_VARINT);
+      w.int64(value);
+    } else {
+      w.tag(4, WIRE_FIXED64);
+      w.double(value);
+    }
+  } else if (value instanceof Uint8Array) {
+    w.tag(7, WIRE_LEN);
+    w.bytes(value);
+  } else if (Array.isArray(value)) {
+    w.tag(5, WIRE_LEN);
+    const array = w.beginLength();
+    for (const item of value) {
+      w.tag(1, WIRE_LEN);
+      const at = w.beginLength();
+      writeAnyValue(w, item);
+      w.endLength(at);
+    }
+    w.endLength(array);
+  } else if (typeof value === 'object' && value !== null) {
+    w.tag(6, WIRE_LEN);
+    const list = w.beginLength();
+    const object = value as Record<string, unknown>;
+    for (const key in object) {
+      if (!Object.prototype.hasOwnProperty.call(object, key)) continue;
+      w.tag(1, WIRE_LEN);
+      const kv = w.beginLength();
+      w.raw(keyField(key));
+      w.tag(2, WIRE_LEN);
+      const at = w.beginLength();
+      writeAnyValue(w, object[key]);
+      w.endLength(at);
+      w.endLength(kv);
+    }
+    w.endLength(list);
+  }
+}

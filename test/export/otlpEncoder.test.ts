@@ -1,0 +1,198 @@
+/**
+ * The golden test of sonde's own OTLP encoder: the same spans through the
+ * OTel JS serializer (ProtobufTraceSerializer, the reference) and through
+ * OtlpSpanEncoder + OtlpRequestEncoder, both decoded with the official OTLP
+ * protobuf definitions (test/fixtures/otlp-proto), must give the same
+ * ExportTraceServiceRequest, field for field.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import protobuf from 'protobufjs';
+import { SpanKind, SpanStatusCode, TraceFlags, context, trace } from '@opentelemetry/api';
+import { TraceState } from '@opentelemetry/core';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { OtlpRequestEncoder, OtlpSpanEncoder } from '../../src/export/otlp/encodeTraces';
+import { ProtoWriter } from '../../src/export/otlp/ProtoWriter';
+import { buildSpan, type SpanBuildContext } from '../../src/spans/buildSpan';
+import { WireSpan } from '../../src/spans/WireSpan';
+import { compileRoutes } from '../../src/spans/routes';
+import { MonotonicClock } from '../../src/native/clock';
+import { ExchangeProtocol, LinkSource } from '../../src/native/exchangeDecoder';
+import { EXCHANGE_DEFAULTS, exchangeOf } from '../support/exchange';
+import { fields, h2Exchange, withTrailers } from '../protocols/http2/fixtures';
+
+const PROTO_ROOT = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'otlp-proto');
+const root = new protobuf.Root();
+root.resolvePath = (_origin, target) => path.join(PROTO_ROOT, target);
+root.loadSync('opentelemetry/proto/collector/trace/v1/trace_service.proto', { keepCase: true });
+const ExportTraceServiceRequest = root.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
+
+function decoded(bytes: Uint8Array): unknown {
+  const message = ExportTraceServiceRequest.decode(bytes);
+  // Every field, defaults included, 64-bit values as exact strings, bytes as hex.
+  return ExportTraceServiceRequest.toObject(message, { longs: String, enums: Number, bytes: String, defaults: true, arrays: true });
+}
+
+function viaSdk(spans: ReadableSpan[]): unknown {
+  return decoded(ProtobufTraceSerializer.serializeRequest(spans)!);
+}
+
+function viaSonde(spans: ReadableSpan[], encoder = new OtlpSpanEncoder({ slabBytes: 4096 })): unknown {
+  return decoded(new OtlpRequestEncoder().encode(spans.map((s) => encoder.encode(s))));
+}
+
+const REAL_NS = 1_700_000_000_999_999_999n;
+const MONO_NS = 2_000_000_000n;
+
+function buildContext(resourceAttributes: Record<string, string | number>): SpanBuildContext {
+  return {
+    clock: new MonotonicClock(() => [REAL_NS, MONO_NS], { nowMs: () => 0, refreshEveryMs: 1e12 }),
+    resource: resourceFromAttributes(resourceAttributes),
+    scope: { name: 'sonde', version: '0.1.0' },
+    routes: compileRoutes(['/users/:id']),
+  };
+}
+
+function built(c: SpanBuildContext, x: Parameters<typeof buildSpan>[0]): ReadableSpan {
+  const result = buildSpan(x, c);
+  assert.ok(result.ok, `span not built: ${JSON.stringify(result)}`);
+  return result.span;
+}
+
+function http1(overrides: Partial<typeof EXCHANGE_DEFAULTS>, request: string, response: string): Parameters<typeof buildSpan>[0] {
+  return exchangeOf(
+    { ...EXCHANGE_DEFAULTS, ...overrides },
+    { before: Buffer.from('xx'), request: Buffer.from(request, 'latin1'), between: Buffer.from('yy'), response: Buffer.from(response, 'latin1'), after: Buffer.from('zz') },
+  );
+}
+
+/** Spans as the pipeline builds them: HTTP/1 and HTTP/2/gRPC, both roles, both linkings, errors, two processes. */
+function pipelineSpans(): ReadableSpan[] {
+  const checkout = buildContext({ 'service.name': 'checkout', 'process.pid': 4242, 'host.name': 'h', 'process.command_args': 'node server.js' });
+  const payments = buildContext({ 'service.name': 'paiements-é', 'process.pid': 77 });
+  const longPath = `/search?q=${'ü'.repeat(300)}&token=secret`;
+  return [
+    built(checkout, http1({}, 'GET /users/42?page=2 HTTP/1.1\r\nHost: shop.local:8080\r\nUser-Agent: curl/8.0\r\n\r\n', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n')),
+    built(checkout, http1({ role: 'client', parentSpanId: 'b7ad6b7169203331', linkSource: LinkSource.CausingRead, remotePort: 9000, requestBytes: 120, responseBytes: 4_000_000_000 }, 'POST /pay HTTP/1.1\r\nHost: payments:9000\r\n\r\n', 'HTTP/1.1 503 Service Unavailable\r\n\r\n')),
+    built(payments, http1({ traceFlags: 0, spanId: 'ffffffffffffffff' }, `GET ${longPath} HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n`, '')),
+    built(payments, http1({ responseStartNs: 0, responseEndNs: 0, requestEndNs: 9_000_000_000_000 }, 'BREW /pot HTTP/1.1\r\n\r\n', '')),
+    built(checkout, h2Exchange({})),
+    built(
+      checkout,
+      h2Exchange({
+        role: 'client',
+        request: fields([':method', 'POST'], [':path', '/demo.Echo/Unary'], [':authority', 'echo:50051'], ['content-type', 'application/grpc']),
+        response: withTrailers(fields([':status', '200'], ['content-type', 'application/grpc']), fields(['grpc-status', '14'], ['grpc-message', 'unavailable'])),
+      }),
+    ),
+  ];
+}
+
+/** Spans the SDK made, with what sonde's own spans never carry: events, links, trace state, odd attribute values. */
+function sdkSpans(): ReadableSpan[] {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': 'embedder', 'deployment.environment.name': 'test' }),
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+  });
+  const tracer = provider.getTracer('embedder-scope', '2.0.0');
+  const parent = trace.setSpanContext(context.active(), {
+    traceId: '0af7651916cd43dd8448eb211c80319c',
+    spanId: 'b9c7c989f97918e1',
+    traceFlags: TraceFlags.SAMPLED,
+    isRemote: true,
+    traceState: new TraceState('vendor=a,other=b'),
+  });
+  const span = tracer.startSpan(
+    'op',
+    {
+      kind: SpanKind.PRODUCER,
+      attributes: { s: 'x', i: -5, big: 2 ** 60, f: 1.5, nan: Number.NaN, b: false, arr: ['a', 'b'], nums: [1, 2.5], bools: [true] },
+      links: [{ context: { traceId: '1'.repeat(32), spanId: '2'.repeat(16), traceFlags: 0, isRemote: false }, attributes: { why: 'batch' } }],
+    },
+    parent,
+  );
+  span.addEvent('retry', { attempt: 2 }, [1_700_000_001, 5]);
+  span.addEvent('bare');
+  span.setStatus({ code: SpanStatusCode.ERROR, message: 'boom' });
+  span.end([1_700_000_002, 999_999_999]);
+  tracer.startSpan('internal').end();
+  return exporter.getFinishedSpans();
+}
+
+test('sonde encodes the pipeline spans as the OTel serializer does', () => {
+  const spans = pipelineSpans();
+  assert.deepEqual(viaSonde(spans), viaSdk(spans));
+});
+
+test('sonde encodes SDK spans with events, links, trace state and every attribute type as the OTel serializer does', () => {
+  const spans = sdkSpans();
+  assert.deepEqual(viaSonde(spans), viaSdk(spans));
+});
+
+test('spans of several resources and scopes, interleaved, are grouped the same way', () => {
+  const a = pipelineSpans();
+  const b = sdkSpans();
+  const interleaved: ReadableSpan[] = [];
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (a[i]) interleaved.push(a[i]);
+    if (b[i]) interleaved.push(b[i]);
+  }
+  assert.deepEqual(viaSonde(interleaved), viaSdk(interleaved));
+});
+
+test('a span whose slab is full goes to a new slab without changing what earlier spans hold', () => {
+  const encoder = new OtlpSpanEncoder({ slabBytes: 1024 });
+  const spans = pipelineSpans();
+  const many = Array.from({ length: 40 }, (_, i) => spans[i % spans.length]);
+  const encoded = many.map((s) => encoder.encode(s));
+  assert.deepEqual(decoded(new OtlpRequestEncoder().encode(encoded)), viaSdk(many));
+});
+
+test('lengths of 128 bytes and more, and times that need all 64 bits, are written exactly', () => {
+  const resource = resourceFromAttributes({ 'service.name': 'x'.repeat(200) });
+  const span = new WireSpan(
+    'n'.repeat(20_000),
+    SpanKind.SERVER,
+    { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: 1 },
+    'c'.repeat(16),
+    [4_294_967_295, 999_999_999],
+    [18_446_744_072, 709_551_615],
+    [0, 0],
+    { code: SpanStatusCode.OK },
+    { ['k'.repeat(130)]: 'v'.repeat(70_000) },
+    resource,
+    { name: 's' },
+  );
+  assert.deepEqual(viaSonde([span]), viaSdk([span]));
+});
+
+test('ProtoWriter moves a field of any length into place', () => {
+  for (const length of [0, 1, 127, 128, 16_383, 16_384, 2_097_152]) {
+    const w = new ProtoWriter(16);
+    const at = w.beginLength();
+    w.raw(Buffer.alloc(length, 7));
+    w.endLength(at);
+    const reader = protobuf.Reader.create(w.take());
+    assert.equal(reader.uint32(), length);
+    assert.equal(reader.pos + length, reader.len);
+  }
+});
+
+test('the spans decode to the values sonde meant (not only to what both encoders agree on)', () => {
+  const [server] = pipelineSpans();
+  const request = ExportTraceServiceRequest.toObject(ExportTraceServiceRequest.decode(new OtlpRequestEncoder().encode([new OtlpSpanEncoder().encode(server)])), {
+    longs: String,
+    bytes: String,
+  }) as { resource_spans: Array<{ scope_spans: Array<{ spans: Array<Record<string, unknown>> }> }> };
+  const span = request.resource_spans[0].scope_spans[0].spans[0];
+  assert.equal(Buffer.from(span.trace_id as string, 'base64').toString('hex'), EXCHANGE_DEFAULTS.traceId);
+  assert.equal(span.name, 'GET /users/:id');
+  assert.equal(span.kind, 2); // SPAN_KIND_SERVER
+  // 5_000_000_001 monotonic ns + the clock offset.
+  assert.equal(span.start_time_unix_nano, String(5_000_000_001n + REAL_NS - MONO_NS));
+  assert.equal(ExchangeProtocol.Http1, 1);
+});
