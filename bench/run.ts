@@ -10,6 +10,7 @@
  * results, not failures), 1 when one failed, 2 on bad usage or a missing
  * prerequisite.
  */
+import { enableBpfStats, restoreBpfStats } from './lib/bpfStats';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -118,6 +119,8 @@ async function main(): Promise<number> {
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   log(`sonde bench (${opts.mode.name}): ${selected.map((s) => s.name).join(', ')} on ${machine.cores} cores, ${machine.cpuModel}, kernel ${machine.kernel}, node ${machine.node}`);
   if (machine.cores > 2) log(`note: ${machine.cores} cores; the scenarios were designed for 2 and use no more`);
+  // For the kernel row of "CPU µs per span, by part"; restored at exit.
+  if (!enableBpfStats()) log('note: kernel.bpf_stats_enabled could not be set: the kernel part of the CPU per span is not measured');
 
   const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-bench-'));
   const results: Record<string, ScenarioOutput['json'] & { status: 'ok' | 'error'; error?: string; wallSeconds: number }> = {};
@@ -144,6 +147,7 @@ async function main(): Promise<number> {
   } finally {
     await receiver?.close().catch(() => undefined);
     killAll();
+    restoreBpfStats();
     fs.rmSync(tmpDir, { recursive: true, force: true });
   }
 

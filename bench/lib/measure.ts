@@ -7,7 +7,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import type { LoadResult } from './load';
-import { RssSampler, cpuSeconds, cpuSecondsOf, round, sleep, tool } from './proc';
+import { sondeBpfRunNs } from './bpfStats';
+import { RssSampler, cpuSeconds, cpuSecondsOf, round, sleep, threadCpuSeconds, tool } from './proc';
 import type { Receiver } from './receiver';
 import { SondeProcess, type SondeCounters } from './sonde';
 
@@ -37,6 +38,8 @@ export interface SondeFigures {
     secondHalfGrowthMB: number;
     samplesMB: number[];
   };
+  /** Where the CPU went, per span sonde built during the window (undefined parts could not be measured). */
+  parts: CostParts | undefined;
   /** Last periodic counters line after the load (after draining when asked). */
   afterLoad: SondeCounters | undefined;
   /** The counters line logged at shutdown. */
@@ -45,6 +48,28 @@ export interface SondeFigures {
   killed: boolean;
   stopMs: number;
   warnings: string[];
+}
+
+/**
+ * Microseconds per span, by part, over the load window. `kernel` is BPF run
+ * time (kernel.bpf_stats_enabled), paid by the processes whose syscalls hit
+ * the probes, not by sonde; the others are sonde's own threads.
+ */
+export interface CostParts {
+  spans: number;
+  kernelUs: number | undefined;
+  /** The native reader thread: ring buffer, connection table, stitching, linking, records. */
+  nativeUs: number;
+  /** The JavaScript thread, records to spans (decode, describe, build). */
+  jsBuildUs: number;
+  /** The JavaScript thread, spans to exporters (OTLP encoding, batching, hand-off). */
+  jsExportUs: number;
+  /** The rest of the JavaScript thread: the transport's I/O, timers, discovery, GC pauses. */
+  jsOtherUs: number;
+  /** V8's compiler and GC threads, libuv's pool. */
+  helpersUs: number;
+  /** All of sonde's threads. */
+  sondeUs: number;
 }
 
 export interface RunRecord {
@@ -77,6 +102,12 @@ export interface MeasureOptions {
   /** sonde's selection flags (traced runs). */
   select: string[];
   load: () => Promise<LoadResult>;
+  /**
+   * Load before the window, unmeasured, on both sides: in a traced run sonde
+   * has then compiled its hot paths (V8's JIT), as a sonde that has been
+   * running for a while has. Without it a short window measures the compiler.
+   */
+  warmup?: () => Promise<unknown>;
   /** Wait (bounded) for sonde to export what it saw before stopping it: makes afterLoad.connections meaningful. */
   drainMs?: number;
 }
@@ -98,6 +129,7 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
   const startedAt = new Date().toISOString();
   if (o.kind === 'baseline') {
     const foreign = loadedSondePrograms();
+    await o.warmup?.();
     const srv0 = cpuSecondsOf(o.serverPids);
     const t0 = performance.now();
     const load = await o.load();
@@ -117,12 +149,21 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
     return record;
   }
 
-  const before = await ctx.receiver.count();
+  let before = await ctx.receiver.count();
   const sonde = await SondeProcess.start({ select: o.select, otlpEndpoint: ctx.receiver.url });
   let stopped = false;
   try {
     await sleep(ctx.settleMs);
     const foreign = loadedSondePrograms() - sonde.programs;
+    if (o.warmup) {
+      await o.warmup();
+      // The window's spans are counted from here: the warm-up's must be out first.
+      await sonde.waitForDrain(Date.now(), 10_000);
+      before = await ctx.receiver.count();
+    }
+    const c0 = await sonde.countersNow();
+    const k0 = sondeBpfRunNs();
+    const th0 = threadCpuSeconds(sonde.pid, 'sonde-reader');
     const s0 = sonde.cpuSeconds();
     const srv0 = cpuSecondsOf(o.serverPids);
     const r0 = cpuSeconds(ctx.receiver.pid) ?? NaN;
@@ -137,6 +178,10 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
     }
     const windowS = (performance.now() - t0) / 1000;
     const s1 = sonde.cpuSeconds();
+    const th1 = threadCpuSeconds(sonde.pid, 'sonde-reader');
+    const k1 = sondeBpfRunNs();
+    const c1 = await sonde.countersNow();
+    const parts = costParts(c0, c1, th0, th1, k0, k1);
     const srvCpu = cpuSecondsOf(o.serverPids) - srv0;
     const samples = rss.stop();
     const peakRssMB = sonde.peakRssMB();
@@ -174,6 +219,7 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
           secondHalfGrowthMB: round(endMB - (samples[Math.floor(samples.length / 2)] ?? NaN), 2),
           samplesMB: samples,
         },
+        parts,
         afterLoad,
         final: stop.final,
         exitCode: stop.exitCode,
@@ -193,6 +239,29 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
   } finally {
     if (!stopped) await sonde.kill();
   }
+}
+
+type ThreadCpu = ReturnType<typeof threadCpuSeconds>;
+
+function costParts(c0: SondeCounters | undefined, c1: SondeCounters | undefined, th0: ThreadCpu, th1: ThreadCpu, k0: number | undefined, k1: number | undefined): CostParts | undefined {
+  if (!c0 || !c1 || !th0 || !th1) return undefined;
+  const spans = c1.requests - c0.requests;
+  if (!(spans > 0)) return undefined;
+  const us = (seconds: number): number => round((seconds * 1e6) / spans, 2);
+  const main = th1.main - th0.main;
+  const buildS = (c1.jsBuildMs - c0.jsBuildMs) / 1000;
+  const exportS = (c1.jsExportMs - c0.jsExportMs) / 1000;
+  return {
+    spans,
+    kernelUs: k0 !== undefined && k1 !== undefined ? round((k1 - k0) / 1000 / spans, 2) : undefined,
+    nativeUs: us(th1.reader - th0.reader),
+    jsBuildUs: us(buildS),
+    jsExportUs: us(exportS),
+    // Thread CPU is counted in 10 ms ticks, the parts to the microsecond: over a short window this can come out below 0.
+    jsOtherUs: us(main - buildS - exportS),
+    helpersUs: us(th1.helpers - th0.helpers),
+    sondeUs: us(th1.main + th1.reader + th1.helpers - th0.main - th0.reader - th0.helpers),
+  };
 }
 
 function describeRun(r: RunRecord): string {

@@ -15,6 +15,8 @@ export interface Mode {
   settleMs: number;
   /** Untraced load before the first pair, to warm up the server (JIT), seconds. */
   warmupS: number;
+  /** Unmeasured load at the start of every run of worst-case, fixed-rate and grpc-unary, seconds (MeasureOptions.warmup). */
+  runWarmupS: number;
   worstCase: { durationS: number; threads: number; connections: number };
   fixedRate: {
     /** Untraced wrk warm-up of each server before its maximum is measured, seconds (0: none). */
@@ -47,6 +49,7 @@ export const MODES: Record<ModeName, Mode> = {
     gapMs: 100,
     settleMs: 100,
     warmupS: 0,
+    runWarmupS: 0,
     worstCase: { durationS: 1, threads: 1, connections: 10 },
     fixedRate: { warmupS: 0, maxDurationS: 1, durationS: 1, loads: [0.25, 0.5], workers: 5, maxCapRps: 800 },
     capacity: { stepsRps: [100, 200], durationS: 1 },
@@ -62,6 +65,7 @@ export const MODES: Record<ModeName, Mode> = {
     gapMs: 200,
     settleMs: 200,
     warmupS: 1,
+    runWarmupS: 1,
     worstCase: { durationS: 3, threads: 1, connections: 50 },
     fixedRate: { warmupS: 0, maxDurationS: 1, durationS: 2, loads: [0.25, 0.5], workers: 20 },
     capacity: { stepsRps: [5_000, 10_000, 20_000, 30_000], durationS: 2 },
@@ -77,6 +81,7 @@ export const MODES: Record<ModeName, Mode> = {
     gapMs: 1000,
     settleMs: 500,
     warmupS: 3,
+    runWarmupS: 3,
     worstCase: { durationS: 15, threads: 1, connections: 50 },
     fixedRate: { warmupS: 2, maxDurationS: 5, durationS: 15, loads: [0.25, 0.5], workers: 20 },
     capacity: { stepsRps: [2_000, 5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000], durationS: 15 },

@@ -340,3 +340,33 @@ function isExecutable(file: string): boolean {
     return false;
   }
 }
+
+/**
+ * CPU seconds of a process's threads, in three groups: its main thread
+ * (JavaScript), the threads named `readerName` (sonde's native ring-buffer
+ * reader), and the rest (V8's compiler and GC helpers, libuv's pool).
+ */
+export function threadCpuSeconds(pid: number, readerName: string): { main: number; reader: number; helpers: number } | undefined {
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return undefined;
+  }
+  const out = { main: 0, reader: 0, helpers: 0 };
+  for (const tid of tids) {
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const seconds = (Number(rest[14 - 3]) + Number(rest[15 - 3])) / CLK_TCK;
+    if (Number(tid) === pid) out.main += seconds;
+    else if (name === readerName) out.reader += seconds;
+    else out.helpers += seconds;
+  }
+  return out;
+}

@@ -23,11 +23,14 @@ export interface SondeCounters {
   connections: number;
   /** Outgoing calls left roots because several requests could have made them. */
   linksAmbiguous: number;
+  /** Cumulative ms of sonde's JavaScript thread: records to spans, and spans to the exporters. */
+  jsBuildMs: number;
+  jsExportMs: number;
   /** pino's timestamp of the line, epoch ms. */
   time: number;
 }
 
-const COUNTER_KEYS = ['requests', 'server', 'client', 'exported', 'eventsLost', 'spansDropped', 'unparsed', 'connections', 'linksAmbiguous'] as const;
+const COUNTER_KEYS = ['requests', 'server', 'client', 'exported', 'eventsLost', 'spansDropped', 'unparsed', 'connections', 'linksAmbiguous', 'jsBuildMs', 'jsExportMs'] as const;
 
 /** Counters lines in sonde's JSON log, in order. */
 export function parseCountersLines(stderr: string): SondeCounters[] {
@@ -110,6 +113,23 @@ export class SondeProcess {
 
   counters(): SondeCounters[] {
     return parseCountersLines(this.proc.stderr());
+  }
+
+  /** Asks for a counters line now (SIGUSR2) and returns it; undefined if none comes within `timeoutMs`. */
+  async countersNow(timeoutMs = 3000): Promise<SondeCounters | undefined> {
+    const seen = this.counters().length;
+    try {
+      process.kill(this.proc.pid, 'SIGUSR2');
+    } catch {
+      return undefined;
+    }
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const lines = this.counters();
+      if (lines.length > seen) return lines[seen];
+      if (Date.now() > deadline || this.proc.hasExited()) return undefined;
+      await sleep(5);
+    }
   }
 
   /**

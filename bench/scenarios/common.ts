@@ -36,6 +36,18 @@ export async function alternate(pairs: number, run: (kind: RunKind, pair: number
 
 export const PERCENTILES = ['p50', 'p75', 'p90', 'p99'] as const;
 
+const PART_KEYS = ['kernelUs', 'nativeUs', 'jsBuildUs', 'jsExportUs', 'jsOtherUs', 'helpersUs', 'sondeUs'] as const;
+type PartKey = (typeof PART_KEYS)[number];
+const PART_LABELS: Record<PartKey, string> = {
+  kernelUs: '  kernel: BPF run time (the probed processes pay it)',
+  nativeUs: '  sonde native reader thread',
+  jsBuildUs: '  sonde JS thread: records -> spans',
+  jsExportUs: '  sonde JS thread: spans -> exporters (encode)',
+  jsOtherUs: '  sonde JS thread: other (transport, timers, GC)',
+  helpersUs: '  sonde V8 / libuv helper threads',
+  sondeUs: '  sonde, all threads',
+};
+
 const lat = (runs: RunRecord[], p: string): number[] => runs.map((r) => r.load.latencyMs[p] ?? NaN);
 
 /** Medians, spreads and ratios of everything measured on both sides, plus sonde-only figures. */
@@ -63,6 +75,8 @@ export function summarize(baseline: RunRecord[], traced: RunRecord[]) {
       peakRssMB: spread(t.map((r) => r.sonde!.peakRssMB)),
       attachMs: spread(t.map((r) => r.sonde!.attachMs)),
     },
+    /** µs per span by part (CostParts in lib/measure.ts). */
+    parts: Object.fromEntries(PART_KEYS.map((k) => [k, spread(t.map((r) => r.sonde!.parts?.[k] ?? NaN))])) as Record<PartKey, Spread>,
     receiverCores: spread(t.map((r) => r.receiver!.cores)),
     spansReceived: spread(t.map((r) => r.receiver!.spans)),
     /** Spans received / requests the load generator completed, per traced run. */
@@ -103,6 +117,8 @@ export function standardRows(s: Summary, o: { p99Target?: number; cpuTarget?: nu
   );
   rows.push(tracedRow('sonde CPU (cores)', s.sonde.cores));
   rows.push(tracedRow('sonde peak RSS (MB, VmHWM)', s.sonde.peakRssMB));
+  rows.push({ metric: 'CPU µs per span, by part:' });
+  for (const k of PART_KEYS) rows.push(tracedRow(PART_LABELS[k], s.parts[k]));
   rows.push(tracedRow('receiver CPU (cores; not sonde)', s.receiverCores));
   rows.push(tracedRow('spans received / requests', s.spansPerRequest));
   rows.push({ metric: 'sonde eventsLost / spansDropped / unparsed', traced: `${s.counters.eventsLost} / ${s.counters.spansDropped} / ${s.counters.unparsed}` });

@@ -56,6 +56,7 @@ export const fixedRate: Scenario = async (ctx) => {
             serverPids: server.pids,
             select,
             load: () => runHey({ url: server.url, targetRps, durationS: m.durationS, workers: m.workers }),
+            warmup: ctx.mode.runWarmupS > 0 ? () => runHey({ url: server.url, targetRps, durationS: ctx.mode.runWarmupS, workers: m.workers }) : undefined,
           }),
         );
         const summary = summarize(baseline, traced);

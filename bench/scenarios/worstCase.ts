@@ -17,7 +17,7 @@ export const worstCase: Scenario = async (ctx) => {
     if (ctx.mode.warmupS > 0) await load(ctx.mode.warmupS)();
     const select = ['--pid', server.pids.join(',')];
     const { baseline, traced } = await alternate(ctx.mode.pairs, (kind, pair) =>
-      measure(ctx, { kind, pair, label: 'node saturation', serverPids: server.pids, select, load: load(m.durationS) }),
+      measure(ctx, { kind, pair, label: 'node saturation', serverPids: server.pids, select, load: load(m.durationS), warmup: ctx.mode.runWarmupS > 0 ? load(ctx.mode.runWarmupS) : undefined }),
     );
     const summary = summarize(baseline, traced);
     const thr = summary.throughputRps;

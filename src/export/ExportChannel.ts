@@ -11,6 +11,7 @@
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { BatchExporter } from './otlp/OtlpEncodedExporter';
+import { threadCpuMs } from '../telemetry/cpuClock';
 
 export interface ExportChannelOptions {
   /** Spans waiting to be exported; past this new spans are dropped and counted. */
@@ -44,6 +45,13 @@ export interface ExportChannelCounters {
   retries: number;
   queued: number;
   queuedBytes: number;
+  /**
+   * Milliseconds the JavaScript thread spent in this channel: turning spans
+   * into what it queues (for OTLP, encoding them), and handing batches to
+   * the exporter (for the OTel exporters, serializing them). The transport's
+   * own work after that is not in it.
+   */
+  busyMs: number;
 }
 
 /** How a channel turns a span into what it queues, and what that weighs. */
@@ -64,6 +72,8 @@ export const SDK_SPANS: QueuedForm<ReadableSpan> = { prepare: (span) => span, by
 /** Where the pipeline hands finished spans. */
 export interface SpanSink {
   push(span: ReadableSpan): void;
+  /** The spans of one batch of exchanges, in order. */
+  pushAll(spans: readonly ReadableSpan[]): void;
 }
 
 export class ExportChannel<T = ReadableSpan> implements SpanSink {
@@ -79,6 +89,9 @@ export class ExportChannel<T = ReadableSpan> implements SpanSink {
   #droppedQueueFull = 0;
   #droppedExportFailed = 0;
   #retries = 0;
+  #busyMs = 0;
+  /** Inside pushAll, whose time already counts what #kick does. */
+  #timing = false;
   #lastError: string | undefined;
   #onError: (message: string) => void;
 
@@ -104,6 +117,7 @@ export class ExportChannel<T = ReadableSpan> implements SpanSink {
       retries: this.#retries,
       queued: this.#queue.length,
       queuedBytes: this.#queuedBytes,
+      busyMs: this.#busyMs,
     };
   }
 
@@ -112,14 +126,29 @@ export class ExportChannel<T = ReadableSpan> implements SpanSink {
   }
 
   push(span: ReadableSpan): void {
-    if (this.#queue.length >= this.#options.maxQueueSize || this.#queuedBytes >= this.#options.maxQueueBytes) {
-      this.#droppedQueueFull++;
-      return;
+    this.pushAll([span]);
+  }
+
+  pushAll(spans: readonly ReadableSpan[]): void {
+    if (spans.length === 0) return;
+    const started = threadCpuMs();
+    this.#timing = true;
+    try {
+      for (const span of spans) {
+        if (this.#queue.length >= this.#options.maxQueueSize || this.#queuedBytes >= this.#options.maxQueueBytes) {
+          this.#droppedQueueFull++;
+          continue;
+        }
+        const item = this.#form.prepare(span);
+        this.#queue.push(item);
+        this.#queuedBytes += this.#form.bytesOf(item);
+        if (this.#queue.length >= this.#options.maxExportBatchSize || this.#queuedBytes >= this.#options.maxExportBatchBytes) this.#kick();
+      }
+      this.#kickOrSchedule();
+    } finally {
+      this.#timing = false;
+      this.#busyMs += threadCpuMs() - started;
     }
-    const item = this.#form.prepare(span);
-    this.#queue.push(item);
-    this.#queuedBytes += this.#form.bytesOf(item);
-    this.#kickOrSchedule();
   }
 
   /** A full batch goes now; a partial one waits at most scheduledDelayMs. */
@@ -162,10 +191,13 @@ export class ExportChannel<T = ReadableSpan> implements SpanSink {
     }
     const batch = this.#queue.splice(0, this.#batchLength());
     for (const item of batch) this.#queuedBytes -= this.#form.bytesOf(item);
+    const started = this.#timing ? 0 : threadCpuMs();
     this.#inFlight = this.#exportBatch(batch).finally(() => {
       this.#inFlight = undefined;
       this.#kickOrSchedule();
     });
+    // The first attempt hands the batch over synchronously.
+    if (!this.#timing) this.#busyMs += threadCpuMs() - started;
   }
 
   /** Spans in the next batch: up to the batch size and byte bound, and at least one. */

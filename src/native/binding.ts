@@ -286,6 +286,8 @@ export interface NativeModule {
   layout(): NativeLayout;
   /** [CLOCK_REALTIME ns, CLOCK_MONOTONIC ns], read back to back. */
   clock(): [bigint, bigint];
+  /** CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), ms. */
+  threadCpuMs(): number;
   // not for production use: a test hook (see Http2TestHook)
   http2Test: Http2TestHook;
 }

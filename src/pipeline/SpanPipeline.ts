@@ -12,6 +12,8 @@ import { buildSpan, UNKNOWN_PROTOCOL, type BuildFailure } from '../spans/buildSp
 import type { ProcessResource, ResourceRegistry } from '../spans/resources';
 import type { RouteMatcher } from '../spans/routes';
 import { SONDE_NAME, SONDE_VERSION } from '../version';
+import { threadCpuMs } from '../telemetry/cpuClock';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 
 export interface PipelineCounters {
   exchanges: number;
@@ -24,6 +26,12 @@ export interface PipelineCounters {
   unparsed: Record<BuildFailure, number>;
   malformedBatches: number;
   unknownProcess: number;
+  /**
+   * Milliseconds the JavaScript thread spent turning exchange records into
+   * spans (decode, describe, build), measured per batch. What handing them
+   * to the exporters costs is each channel's `busyMs`.
+   */
+  buildMs: number;
 }
 
 export class SpanPipeline {
@@ -35,6 +43,8 @@ export class SpanPipeline {
   readonly #log: Logger;
   readonly #scope = { name: SONDE_NAME, version: SONDE_VERSION };
   readonly #onExchangeBound = (x: Exchange): void => this.#onExchange(x);
+  /** Spans of the batch being decoded, handed to the channels once it is done. */
+  #built: ReadableSpan[] = [];
   #lastPid = -1;
   #lastDescribed: ProcessResource | undefined;
   readonly #counters: PipelineCounters;
@@ -57,7 +67,7 @@ export class SpanPipeline {
     const unparsed: Record<BuildFailure, number> = {};
     for (const describer of this.#protocols.values()) for (const reason of describer.failures) unparsed[reason] = 0;
     unparsed[UNKNOWN_PROTOCOL] = 0;
-    this.#counters = { exchanges: 0, serverSpans: 0, clientSpans: 0, unparsed, malformedBatches: 0, unknownProcess: 0 };
+    this.#counters = { exchanges: 0, serverSpans: 0, clientSpans: 0, unparsed, malformedBatches: 0, unknownProcess: 0, buildMs: 0 };
   }
 
   get counters(): PipelineCounters {
@@ -65,6 +75,7 @@ export class SpanPipeline {
   }
 
   onBatch(records: Buffer): void {
+    const started = threadCpuMs();
     this.#lastPid = -1;
     try {
       decodeExchanges(records, this.#onExchangeBound);
@@ -72,6 +83,11 @@ export class SpanPipeline {
       this.#counters.malformedBatches++;
       this.#log.warn({ err: error instanceof Error ? error.message : String(error) }, 'skipped a malformed exchange batch');
     }
+    this.#counters.buildMs += threadCpuMs() - started;
+    // Spans of a batch that broke midway are still exported.
+    const built = this.#built;
+    this.#built = [];
+    for (const channel of this.#channels) channel.pushAll(built);
   }
 
   #onExchange(x: Exchange): void {
@@ -99,7 +115,7 @@ export class SpanPipeline {
     }
     if (x.role === 'server') this.#counters.serverSpans++;
     else this.#counters.clientSpans++;
-    for (const channel of this.#channels) channel.push(result.span);
+    this.#built.push(result.span);
   }
 
   // A reason missing from its describer's `failures` still counts, from

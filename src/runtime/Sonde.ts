@@ -12,12 +12,13 @@ import { DEFAULT_NATIVE_OPTIONS, KERNEL_DROP_REASONS, loadNativeModule, validate
 import { SpanPipeline, type PipelineCounters } from '../pipeline/SpanPipeline';
 import { ResourceRegistry } from '../spans/resources';
 import { compileRoutes } from '../spans/routes';
+import { useThreadCpuClock } from '../telemetry/cpuClock';
 
 export interface SondeCounters {
   native: NativeTracerCounters;
   kernelDrops: Record<(typeof KERNEL_DROP_REASONS)[number], number>;
   pipeline: PipelineCounters;
-  exporters: Array<{ name: string; exported: number; droppedQueueFull: number; droppedExportFailed: number; queued: number }>;
+  exporters: Array<{ name: string; exported: number; droppedQueueFull: number; droppedExportFailed: number; queued: number; queuedBytes: number; busyMs: number }>;
 }
 
 export class Sonde {
@@ -43,6 +44,7 @@ export class Sonde {
   start(): void {
     const config = this.#config;
     const native = loadNativeModule();
+    useThreadCpuClock(() => native.threadCpuMs());
     const everything = selectsEverything(config.selection);
 
     this.#channels = config.exporters.map((e) =>
@@ -116,7 +118,7 @@ export class Sonde {
     this.#watcher.start();
 
     if (config.statsIntervalMs > 0) {
-      this.#statsTimer = setInterval(() => this.#logStats(), config.statsIntervalMs);
+      this.#statsTimer = setInterval(() => this.logCounters(), config.statsIntervalMs);
       this.#statsTimer.unref();
     }
   }
@@ -172,7 +174,9 @@ export class Sonde {
     };
   }
 
-  #logStats(): void {
+  /** The counters line: periodically, at exit, and on SIGUSR2 (src/cli/main.ts). */
+  logCounters(): void {
+    if (!this.#tracer || !this.#pipeline) return;
     const c = this.counters();
     const unparsed = Object.values(c.pipeline.unparsed).reduce((a, b) => a + b, 0);
     const droppedExport = c.exporters.reduce((a, e) => a + e.droppedQueueFull + e.droppedExportFailed, 0);
@@ -198,6 +202,10 @@ export class Sonde {
         h2HeadersUnknown: c.native.h2HeadersUnknown,
         // Outgoing calls left roots: several requests could have made them.
         linksAmbiguous: c.native.linksAmbiguous,
+        // Where the JavaScript thread's time went, cumulative ms: records to
+        // spans, and spans to the exporters (encoding included).
+        jsBuildMs: Math.round(c.pipeline.buildMs * 10) / 10,
+        jsExportMs: Math.round(c.exporters.reduce((a, e) => a + e.busyMs, 0) * 10) / 10,
       },
       'counters',
     );
@@ -216,7 +224,7 @@ export class Sonde {
         await new Promise((resolve) => setImmediate(resolve));
       }
       await Promise.all(this.#channels.map((c) => c.shutdown(flushTimeoutMs)));
-      if (this.#tracer) this.#logStats();
+      if (this.#tracer) this.logCounters();
     })();
     return this.#stopping;
   }

@@ -23,10 +23,11 @@ export function compileRoutes(templates: readonly string[]): RouteMatcher {
       const wildcardTail = segments[segments.length - 1] === '*';
       return { template, segments: wildcardTail ? segments.slice(0, -1) : segments, wildcardTail };
     });
-  return {
-    match(path: string): string | undefined {
-      if (routes.length === 0) return undefined;
-      const parts = path.split('/').slice(1);
+  // A service serves a few paths over and over: each is matched once.
+  const matched = new Map<string, string | null>();
+  const MATCHED_MAX = 4096;
+  const matchUncached = (path: string): string | undefined => {
+    const parts = path.split('/').slice(1);
       for (const r of routes) {
         if (r.wildcardTail ? parts.length <= r.segments.length : parts.length !== r.segments.length) continue;
         let ok = true;
@@ -37,6 +38,16 @@ export function compileRoutes(templates: readonly string[]): RouteMatcher {
         if (ok) return r.template;
       }
       return undefined;
+  };
+  return {
+    match(path: string): string | undefined {
+      if (routes.length === 0) return undefined;
+      const hit = matched.get(path);
+      if (hit !== undefined) return hit ?? undefined;
+      const route = matchUncached(path);
+      if (matched.size >= MATCHED_MAX) matched.clear();
+      matched.set(path, route ?? null);
+      return route;
     },
   };
 }

@@ -53,6 +53,13 @@ class FakeExporter implements SpanExporter {
   }
 }
 
+/** The counters, but the time spent, which depends on the machine. */
+function countsOf(channel: ExportChannel<ReadableSpan>): Omit<ExportChannel['counters'], 'busyMs'> {
+  const { busyMs, ...counts } = channel.counters;
+  assert.ok(busyMs >= 0);
+  return counts;
+}
+
 function opts(over: Partial<ExportChannelOptions> = {}): ExportChannelOptions {
   // Long delays by default: a test that wants the timer sets a short one.
   return { maxQueueSize: 100, maxQueueBytes: 1 << 30, maxExportBatchSize: 10, maxExportBatchBytes: 1 << 30, scheduledDelayMs: 60_000, exportTimeoutMs: 60_000, ...over };
@@ -78,12 +85,12 @@ test('a full batch is exported at once, without waiting for the delay', async ()
   channel.push(span(1));
   channel.push(span(2));
   assert.equal(exporter.batches.length, 0);
-  assert.deepEqual(channel.counters, { exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 2, queuedBytes: 2 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 2, queuedBytes: 2 * SDK_SPAN_BYTES_ESTIMATE });
   channel.push(span(3));
   assert.equal(exporter.batches.length, 1, 'the third span fills the batch and is sent synchronously');
   assert.deepEqual(names(exporter.batches[0]), ['s1', 's2', 's3']);
   await new Promise((resolve) => setImmediate(resolve)); // the result is accounted a microtask later
-  assert.deepEqual(channel.counters, { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
   await channel.shutdown(100);
 });
 
@@ -109,7 +116,7 @@ test('batches never exceed maxExportBatchSize and keep push order', async () => 
     ['s5', 's6', 's7', 's8'],
     ['s9', 's10'],
   ]);
-  assert.deepEqual(channel.counters, { exported: 10, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 10, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
 });
 
 test('a partial batch is exported after scheduledDelayMs', async () => {
@@ -120,7 +127,7 @@ test('a partial batch is exported after scheduledDelayMs', async () => {
   assert.equal(exporter.batches.length, 0, 'nothing is sent before the delay');
   await waitUntil(() => exporter.batches.length === 1, 'the timed export');
   assert.deepEqual(names(exporter.batches[0]), ['s1', 's2']);
-  assert.deepEqual(channel.counters, { exported: 2, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 2, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
   // A later span starts a new timer.
   channel.push(span(3));
   await waitUntil(() => exporter.batches.length === 2, 'the second timed export');
@@ -150,7 +157,7 @@ test('a full queue drops new spans and counts them as droppedQueueFull', async (
   channel.push(span(1));
   channel.push(span(2)); // batch in flight, queue empty again
   for (let i = 3; i <= 9; i++) channel.push(span(i)); // 3..6 fit, 7..9 are dropped
-  assert.deepEqual(channel.counters, { exported: 0, droppedQueueFull: 3, droppedExportFailed: 0, retries: 0, queued: 4, queuedBytes: 4 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 0, droppedQueueFull: 3, droppedExportFailed: 0, retries: 0, queued: 4, queuedBytes: 4 * SDK_SPAN_BYTES_ESTIMATE });
   exporter.behaviour = 'success';
   exporter.releaseAll();
   await channel.flush(1000);
@@ -159,7 +166,7 @@ test('a full queue drops new spans and counts them as droppedQueueFull', async (
     ['s3', 's4'],
     ['s5', 's6'],
   ]);
-  assert.deepEqual(channel.counters, { exported: 6, droppedQueueFull: 3, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 6, droppedQueueFull: 3, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
 });
 
 test('failed exports are counted as droppedExportFailed; onError once per distinct message', async () => {
@@ -169,7 +176,7 @@ test('failed exports are counted as droppedExportFailed; onError once per distin
   for (let i = 1; i <= 6; i++) channel.push(span(i));
   await channel.flush(1000);
   assert.equal(exporter.batches.length, 3);
-  assert.deepEqual(channel.counters, { exported: 0, droppedQueueFull: 0, droppedExportFailed: 6, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 0, droppedQueueFull: 0, droppedExportFailed: 6, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
   assert.deepEqual(errors, ['UNAVAILABLE: connection refused']);
   assert.equal(channel.lastError, 'UNAVAILABLE: connection refused');
 
@@ -192,7 +199,7 @@ test('failed exports are counted as droppedExportFailed; onError once per distin
   channel.push(span(14));
   await channel.flush(1000);
   assert.deepEqual(errors, ['UNAVAILABLE: connection refused', 'DEADLINE_EXCEEDED', 'DEADLINE_EXCEEDED']);
-  assert.deepEqual(channel.counters, { exported: 2, droppedExportFailed: 12, droppedQueueFull: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 2, droppedExportFailed: 12, droppedQueueFull: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
 });
 
 test('a failure without an error object is reported as "export failed"', async () => {
@@ -225,7 +232,7 @@ test('an exporter that never calls back is timed out and counted as failed', asy
   // The channel is not stuck: the next batch is attempted.
   exporter.behaviour = 'success';
   await channel.flush(1000);
-  assert.deepEqual(channel.counters, { exported: 1, droppedQueueFull: 0, droppedExportFailed: 3, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 1, droppedQueueFull: 0, droppedExportFailed: 3, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
   assert.equal(channel.lastError, undefined);
 });
 
@@ -238,7 +245,7 @@ test('an exporter that throws synchronously is counted as failed and the channel
     channel.push(span(2));
   });
   await ticks();
-  assert.deepEqual(channel.counters, { exported: 0, droppedQueueFull: 0, droppedExportFailed: 2, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 0, droppedQueueFull: 0, droppedExportFailed: 2, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
   assert.deepEqual(errors, ['exporter exploded']);
   channel.push(span(3));
   channel.push(span(4));
@@ -273,7 +280,7 @@ test('flush() exports everything queued, in batches, without waiting for the del
   assert.equal(exporter.batches.length, 0);
   await channel.flush(1000);
   assert.equal(exporter.batches.length, 1);
-  assert.deepEqual(channel.counters, { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
 });
 
 test('flush() waits for an export in flight and the spans queued behind it', async () => {
@@ -289,7 +296,7 @@ test('flush() waits for an export in flight and the spans queued behind it', asy
   exporter.behaviour = 'success';
   exporter.releaseAll();
   await flushing;
-  assert.deepEqual(channel.counters, { exported: 5, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 5, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
   assert.deepEqual(exporter.batches.map((b) => b.length), [2, 2, 1]);
 });
 
@@ -355,7 +362,7 @@ test('channels are independent: a hanging exporter does not hold up another', as
     b.push(span(i));
   }
   assert.equal(a.name, 'dead');
-  assert.deepEqual(a.counters, { exported: 0, droppedQueueFull: 2, droppedExportFailed: 0, retries: 0, queued: 2, queuedBytes: 2 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(a), { exported: 0, droppedQueueFull: 2, droppedExportFailed: 0, retries: 0, queued: 2, queuedBytes: 2 * SDK_SPAN_BYTES_ESTIMATE });
   await b.flush(1000);
   assert.equal(b.counters.exported + b.counters.droppedQueueFull, 5);
   assert.equal(b.counters.droppedExportFailed, 0);
@@ -373,7 +380,7 @@ test('a failed batch is tried again, with backoff, before its spans are dropped'
   await channel.flush(2000);
   assert.equal(exporter.batches.length, 3);
   assert.deepEqual(exporter.batches.map(names), [['s1', 's2'], ['s1', 's2'], ['s1', 's2']]);
-  assert.deepEqual(channel.counters, { exported: 2, droppedQueueFull: 0, droppedExportFailed: 0, retries: 2, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 2, droppedQueueFull: 0, droppedExportFailed: 0, retries: 2, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
   assert.deepEqual(errors, [], 'nothing was lost, so nothing is reported');
 
   exporter.behaviour = { fail: 'UNAVAILABLE' };
@@ -414,4 +421,13 @@ test('the queue and the batches are bounded by bytes as well as by spans', async
   exporter.releaseAll();
   await waitUntil(() => exporter.batches.length === 3, 'the heavy span');
   assert.deepEqual(exporter.batches.map(names)[2], ['s4']);
+});
+
+test('the time spent queueing and handing over batches is counted', () => {
+  const exporter = new FakeExporter();
+  const channel = new ExportChannel('busy', exporter, opts({ maxExportBatchSize: 2 }));
+  assert.equal(channel.counters.busyMs, 0);
+  channel.pushAll([span(1), span(2), span(3)]);
+  assert.ok(channel.counters.busyMs > 0);
+  assert.deepEqual(exporter.batches.map(names), [['s1', 's2']]);
 });

@@ -1,6 +1,7 @@
 // The only Node-API code: thin wrappers around native/src/core. Options are
 // validated and defaulted in src/native/binding.ts; here they are only
 // type-checked.
+#include <ctime>
 #include <cstddef>
 #include <memory>
 
@@ -453,11 +454,21 @@ Napi::Value JS_clock(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// threadCpuMs(): CPU time of the calling thread, ms. sonde's JavaScript
+// thread measures its own parts with it: wall time would also count the
+// moments the scheduler gave its core to the services it traces.
+Napi::Value JS_threadCpuMs(const Napi::CallbackInfo& info) {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return Napi::Number::New(info.Env(), double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Tracer", Tracer::Define(env));
   exports.Set("ReplayTracker", ReplayTracker::Define(env));
   exports.Set("layout", Napi::Function::New(env, JS_layout));
   exports.Set("clock", Napi::Function::New(env, JS_clock));
+  exports.Set("threadCpuMs", Napi::Function::New(env, JS_threadCpuMs));
   // A test hook, not for production use: see http2TestHook.h.
   exports.Set("http2Test", http2TestHook(env));
   return exports;

@@ -257,17 +257,53 @@ function keyField(key: string): Uint8Array {
 }
 
 function writeAttributes(w: ProtoWriter, attributes: Attributes, field: number): void {
+  const tag = field * 8 + WIRE_LEN; // below 128 for every attributes field
   for (const key in attributes) {
     if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue;
-    w.tag(field, WIRE_LEN);
-    const kv = w.beginLength();
-    w.raw(keyField(key));
-    w.tag(2, WIRE_LEN);
-    const value = w.beginLength();
-    writeAnyValue(w, attributes[key]);
-    w.endLength(value);
-    w.endLength(kv);
+    const value = attributes[key];
+    const keyBytes = keyField(key);
+    if (!(typeof value === 'string' && writeShortStringAttribute(w, tag, keyBytes, value))) {
+      w.tag(field, WIRE_LEN);
+      const kv = w.beginLength();
+      w.raw(keyBytes);
+      w.tag(2, WIRE_LEN);
+      const at = w.beginLength();
+      writeAnyValue(w, value);
+      w.endLength(at);
+      w.endLength(kv);
+    }
   }
+}
+
+/**
+ * Most attributes are short ASCII strings: their KeyValue's three lengths
+ * are known before writing, each one byte. False (nothing written) for any
+ * other string.
+ */
+function writeShortStringAttribute(w: ProtoWriter, tag: number, keyBytes: Uint8Array, value: string): boolean {
+  const length = value.length;
+  const anyValueLength = 2 + length;
+  const keyValueLength = keyBytes.length + 2 + anyValueLength;
+  if (keyValueLength >= 128) return false;
+  w.ensure(keyValueLength + 2);
+  const buf = w.buf;
+  const start = w.pos;
+  let pos = start + 2 + keyBytes.length + 4;
+  for (let i = 0; i < length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0x80) return false;
+    buf[pos++] = c;
+  }
+  pos = start;
+  buf[pos++] = tag;
+  buf[pos++] = keyValueLength;
+  for (let i = 0; i < keyBytes.length; i++) buf[pos++] = keyBytes[i];
+  buf[pos++] = 2 * 8 + WIRE_LEN;
+  buf[pos++] = anyValueLength;
+  buf[pos++] = 1 * 8 + WIRE_LEN;
+  buf[pos++] = length;
+  w.pos = pos + length;
+  return true;
 }
 
 /** An AnyValue's content, chosen the way the OTel JS serializer chooses it. */

@@ -116,7 +116,21 @@ function words(name: string): string[] {
   return out;
 }
 
+// Query parameter names repeat from request to request: each is judged once.
+const judgedNames = new Map<string, boolean>();
+const JUDGED_NAMES_MAX = 4096;
+
 export function isSensitiveParamName(name: string): boolean {
+  let sensitive = judgedNames.get(name);
+  if (sensitive === undefined) {
+    sensitive = judgeParamName(name);
+    if (judgedNames.size >= JUDGED_NAMES_MAX) judgedNames.clear();
+    judgedNames.set(name, sensitive);
+  }
+  return sensitive;
+}
+
+function judgeParamName(name: string): boolean {
   const decoded = percentDecode(name);
   const lower = decoded.toLowerCase();
 

@@ -1,0 +1,44 @@
+/**
+ * BPF run time of sonde's programs, from the kernel's own accounting
+ * (`kernel.bpf_stats_enabled`): the in-kernel part of what sonde costs, which
+ * the traced services (and every process whose syscalls hit a probe) pay.
+ * Turning the accounting on adds two clock reads to every program run, a
+ * bias against sonde in the traced runs; it is restored at exit.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+
+const SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
+let previous: string | undefined;
+
+/** Turns the accounting on for this bench run; false when the kernel does not allow it. */
+export function enableBpfStats(): boolean {
+  try {
+    previous ??= fs.readFileSync(SYSCTL, 'utf8').trim();
+    fs.writeFileSync(SYSCTL, '1');
+    process.once('exit', restoreBpfStats);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function restoreBpfStats(): void {
+  if (previous === undefined) return;
+  try {
+    fs.writeFileSync(SYSCTL, previous);
+  } catch {
+    /* nothing more to do */
+  }
+}
+
+/** Nanoseconds all loaded sonde programs have run, in total; undefined without bpftool or accounting. */
+export function sondeBpfRunNs(): number | undefined {
+  try {
+    if (fs.readFileSync(SYSCTL, 'utf8').trim() !== '1') return undefined;
+    const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8', maxBuffer: 64 << 20 })) as Array<{ name?: string; run_time_ns?: number }>;
+    return progs.filter((p) => p.name?.startsWith('sonde_')).reduce((a, p) => a + (p.run_time_ns ?? 0), 0);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * sonde's JavaScript cost per span without the kernel, the addon or the
+ * network: batches of HTTP/1 exchange records, as the addon hands them over,
+ * through the real SpanPipeline into a real export channel whose transport
+ * answers at once. Reports thread CPU µs per span, by part, after a warm-up.
+ *
+ *   node dist/bench/tools/jsSpanCost.js [--spans N] [--batch N] [--channel otlp|sdk-otlp|none] [--profile FILE]
+ *
+ * `otlp` is sonde's OTLP path (spans encoded as they are queued); `sdk-otlp`
+ * queues SDK span objects and serializes them with the OTel serializer, the
+ * path sonde used before; `none` only builds spans.
+ */
+import { performance } from 'node:perf_hooks';
+import * as fs from 'node:fs';
+import { Session } from 'node:inspector';
+import pino from 'pino';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { ExportChannel, type SpanSink } from '../../src/export/ExportChannel';
+import { OtlpRequestEncoder, OtlpSpanEncoder, type EncodedSpan } from '../../src/export/otlp/encodeTraces';
+import { MonotonicClock } from '../../src/native/clock';
+import { SpanPipeline } from '../../src/pipeline/SpanPipeline';
+import { ResourceRegistry } from '../../src/spans/resources';
+import { compileRoutes } from '../../src/spans/routes';
+import { loadNativeModule } from '../../src/native/binding';
+import { useThreadCpuClock, threadCpuMs } from '../../src/telemetry/cpuClock';
+import { encodeRecord, v4mapped } from '../../test/support/records';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+const SPANS = Number(arg('spans', '200000'));
+const BATCH = Number(arg('batch', '100'));
+const CHANNEL = arg('channel', 'otlp');
+const PROFILE = arg('profile', '');
+
+/** What hey sends and a Node hello-world answers. */
+const REQUEST = Buffer.from('GET /orders/42?page=2 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: hey/0.0.1\r\nContent-Type: text/html\r\nAccept-Encoding: gzip\r\n\r\n');
+const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 6\r\nDate: Tue, 01 Dec 2026 10:00:00 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=65\r\n\r\nhello\n');
+
+function batchOf(first: number): Buffer {
+  const records: Buffer[] = [];
+  for (let i = 0; i < BATCH; i++) {
+    const n = first + i;
+    const start = 1_000_000_000n + BigInt(n) * 100_000n;
+    records.push(
+      encodeRecord({
+        pid: 4242,
+        localAddr: v4mapped(127, 0, 0, 1),
+        remoteAddr: v4mapped(127, 0, 0, 1),
+        remotePort: 40000 + (n % 50),
+        requestStartNs: start,
+        requestEndNs: start + 1_000n,
+        responseStartNs: start + 30_000n,
+        responseEndNs: start + 31_000n,
+        traceId: (n + 1).toString(16).padStart(32, '0'),
+        spanId: (n + 1).toString(16).padStart(16, '0'),
+        request: REQUEST,
+        response: RESPONSE,
+      }),
+    );
+  }
+  return Buffer.concat(records);
+}
+
+const answered = (cb: (r: ExportResult) => void): void => cb({ code: ExportResultCode.SUCCESS });
+const options = { maxQueueSize: 1 << 20, maxQueueBytes: 1 << 30, maxExportBatchSize: 4096, maxExportBatchBytes: 2 << 20, scheduledDelayMs: 1000, exportTimeoutMs: 10_000 };
+
+function channel(): SpanSink[] {
+  if (CHANNEL === 'none') return [];
+  if (CHANNEL === 'sdk-otlp') {
+    return [new ExportChannel<ReadableSpan>('sdk', { export: (spans, cb) => (ProtobufTraceSerializer.serializeRequest(spans), answered(cb)), shutdown: async () => {} }, options)];
+  }
+  const spanEncoder = new OtlpSpanEncoder();
+  const requestEncoder = new OtlpRequestEncoder();
+  return [
+    new ExportChannel<EncodedSpan>('otlp', { export: (spans, cb) => (requestEncoder.encode(spans), answered(cb)), shutdown: async () => {} }, options, () => {}, {
+      prepare: (span) => spanEncoder.encode(span),
+      bytesOf: (s) => s.length + 64,
+    }),
+  ];
+}
+
+async function main(): Promise<void> {
+  const native = loadNativeModule();
+  useThreadCpuClock(() => native.threadCpuMs());
+  const pipeline = new SpanPipeline({
+    clock: new MonotonicClock(() => native.clock()),
+    resources: new ResourceRegistry({ describe: () => undefined }),
+    routes: compileRoutes(['/orders/:id']),
+    channels: channel(),
+    log: pino({ level: 'warn' }),
+  });
+  const batches = Array.from({ length: 16 }, (_, i) => batchOf(i * BATCH));
+  // One batch per turn of the event loop, as the addon delivers them: the
+  // export answers, and the next batch goes out, in between.
+  const run = async (spans: number): Promise<void> => {
+    for (let done = 0, i = 0; done < spans; done += BATCH, i++) {
+      pipeline.onBatch(batches[i % batches.length]);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+  await run(Math.min(SPANS, 100_000)); // warm-up: V8 compiles the hot paths
+  let session: Session | undefined;
+  if (PROFILE) {
+    session = new Session();
+    session.connect();
+    await new Promise((r) => session!.post('Profiler.enable', () => session!.post('Profiler.start', r)));
+  }
+  const before = pipeline.counters;
+  const cpu0 = threadCpuMs();
+  const process0 = process.cpuUsage();
+  const wall0 = performance.now();
+  await run(SPANS);
+  const wall = performance.now() - wall0;
+  const cpu = threadCpuMs() - cpu0;
+  const processCpu = process.cpuUsage(process0);
+  const after = pipeline.counters;
+  if (session) {
+    await new Promise<void>((r) =>
+      session!.post('Profiler.stop', (err, result) => {
+        if (!err) fs.writeFileSync(PROFILE, JSON.stringify(result.profile));
+        r();
+      }),
+    );
+  }
+  const spans = after.exchanges - before.exchanges;
+  const us = (ms: number): string => ((ms * 1000) / spans).toFixed(2);
+  console.log(`${spans} spans in batches of ${BATCH}, channel ${CHANNEL}`);
+  console.log(`  JS thread CPU:        ${us(cpu)} µs/span (wall ${us(wall)})`);
+  console.log(`    records -> spans:   ${us(after.buildMs - before.buildMs)} µs/span`);
+  console.log(`    spans -> exporters: ${us(cpu - (after.buildMs - before.buildMs))} µs/span`);
+  console.log(`  process CPU (all threads, GC helpers included): ${us((processCpu.user + processCpu.system) / 1000)} µs/span`);
+  process.exit(0);
+}
+
+void main();
