@@ -19,7 +19,7 @@ import { MODES, type Mode, type ModeName } from './lib/modes';
 import { REPO_ROOT, installCleanupHandlers, killAll } from './lib/proc';
 import { Receiver } from './lib/receiver';
 import { renderSection, renderTargets, type TargetCheck } from './lib/report';
-import { SONDE_CLI, SONDE_EXTRA_ARGS } from './lib/sonde';
+import { SONDE_EXTRA_ARGS, sondeUnderTest, useSondeFrom } from './lib/sonde';
 import { jsonReplacer } from './lib/stats';
 import { latencySvg, type ChartPanel } from './lib/svg';
 import { capacity } from './scenarios/capacity';
@@ -47,7 +47,8 @@ const USAGE = `usage: node dist/bench/run.js [--quick | --smoke] [--out DIR] [--
   --smoke    seconds, tiny rates: proves the machinery works (used by the tests)
   --out DIR  where to write bench-<timestamp>.json, latest.json and latency.svg (default bench/results)
   --only     comma-separated subset of: ${SCENARIOS.map((s) => s.name).join(', ')}
-  --sonde-arg ARG  pass ARG to every sonde started (repeatable), e.g. --sonde-arg=--nice=0`;
+  --sonde-arg ARG  pass ARG to every sonde started (repeatable), e.g. --sonde-arg=--nice=0
+  --sonde-dir DIR  trace with the sonde built in another checkout (an older commit), measured by this benchmark`;
 
 interface Options {
   mode: Mode;
@@ -83,6 +84,12 @@ export function parseArgs(argv: string[]): Options {
       if (unknown.length || only.length === 0) usageError(`unknown scenario(s): ${unknown.join(', ') || '(none given)'}`);
     } else if (a === '--sonde-arg' || a.startsWith('--sonde-arg=')) {
       sondeArgs.push(a === '--sonde-arg' ? argv[++i] ?? usageError('--sonde-arg needs a value') : a.slice(12));
+    } else if (a === '--sonde-dir' || a.startsWith('--sonde-dir=')) {
+      try {
+        useSondeFrom(a === '--sonde-dir' ? value() : a.slice(12));
+      } catch (error) {
+        usageError(error instanceof Error ? error.message : String(error));
+      }
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
@@ -95,7 +102,7 @@ export function parseArgs(argv: string[]): Options {
 function preconditions(selected: typeof SCENARIOS): string[] {
   const problems: string[] = [];
   if (process.getuid?.() !== 0) problems.push('sonde loads eBPF programs: run the benchmark as root (sudo npm run bench)');
-  if (!fs.existsSync(SONDE_CLI)) problems.push(`${path.relative(REPO_ROOT, SONDE_CLI)} is missing: build sonde first (npm run build, or npm run setup)`);
+  if (!fs.existsSync(sondeUnderTest.cli)) problems.push(`${path.relative(REPO_ROOT, sondeUnderTest.cli)} is missing: build sonde first (npm run build, or npm run setup)`);
   if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'bench', 'countingReceiver.js'))) problems.push('dist/bench/countingReceiver.js is missing: npm run build:ts');
   const tools = [...new Set(selected.flatMap((s) => s.tools))];
   for (const m of missingTools(tools)) problems.push(`missing tool: ${m}`);

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO_ROOT, tool, which } from './proc';
+import { sondeUnderTest } from './sonde';
 
 export interface MachineDescription {
   cores: number;
@@ -40,9 +41,11 @@ export function describeMachine(): MachineDescription {
   if (which('cc')) tools.cc = firstLine(tool('cc'), ['--version']);
   let commit = 'unknown';
   let dirty = false;
+  // The checkout whose sonde is measured (bench --sonde-dir may name another).
+  const checkout = path.resolve(path.dirname(sondeUnderTest.cli), '..', '..', '..');
   try {
-    commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().length > 0;
+    commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: checkout, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: checkout, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().length > 0;
   } catch {
     /* not a git checkout */
   }

@@ -38,6 +38,8 @@ export interface SondeFigures {
     secondHalfGrowthMB: number;
     samplesMB: number[];
   };
+  /** Spans sonde had exported when the receiver's count for the window began (those of the warm-up). */
+  exportedBeforeWindow: number | undefined;
   /** Where the CPU went, per span sonde built during the window (undefined parts could not be measured). */
   parts: CostParts | undefined;
   /** Last periodic counters line after the load (after draining when asked). */
@@ -155,10 +157,11 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
   try {
     await sleep(ctx.settleMs);
     const foreign = loadedSondePrograms() - sonde.programs;
+    let exportedBeforeWindow: number | undefined = 0;
     if (o.warmup) {
       await o.warmup();
       // The window's spans are counted from here: the warm-up's must be out first.
-      await sonde.waitForDrain(Date.now(), 10_000);
+      exportedBeforeWindow = (await sonde.waitForDrain(Date.now(), 10_000))?.exported;
       before = await ctx.receiver.count();
     }
     const c0 = await sonde.countersNow();
@@ -219,6 +222,7 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
           secondHalfGrowthMB: round(endMB - (samples[Math.floor(samples.length / 2)] ?? NaN), 2),
           samplesMB: samples,
         },
+        exportedBeforeWindow,
         parts,
         afterLoad,
         final: stop.final,

@@ -12,6 +12,21 @@ export const SONDE_EXTRA_ARGS: string[] = [];
 
 export const SONDE_CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 
+/**
+ * The sonde the traced runs start: this checkout's, or another built one
+ * (bench --sonde-dir, to measure an older commit with this benchmark).
+ * Builds older than SIGUSR2 counters lines are not asked for them (the
+ * signal would end them): their runs have no CPU parts.
+ */
+export const sondeUnderTest = { cli: SONDE_CLI, answersSigusr2: true };
+
+export function useSondeFrom(checkout: string): void {
+  const cli = path.join(path.resolve(checkout), 'dist', 'src', 'cli', 'main.js');
+  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: build that checkout first (npm ci && npm run build)`);
+  sondeUnderTest.cli = cli;
+  sondeUnderTest.answersSigusr2 = fs.readFileSync(cli, 'utf8').includes('SIGUSR2');
+}
+
 export interface SondeCounters {
   requests: number;
   server: number;
@@ -78,11 +93,11 @@ export class SondeProcess {
   private constructor(private readonly proc: Tracked) {}
 
   static async start(o: SondeOptions): Promise<SondeProcess> {
-    if (!fs.existsSync(SONDE_CLI)) throw new Error(`${SONDE_CLI} is missing: build sonde first (npm run build)`);
+    if (!fs.existsSync(sondeUnderTest.cli)) throw new Error(`${sondeUnderTest.cli} is missing: build sonde first (npm run build)`);
     // A clean environment: stray SONDE_* / OTEL_* variables of the caller must not change what is measured.
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!/^(SONDE_|OTEL_)/.test(k)) env[k] = v;
-    const args = [SONDE_CLI, ...o.select, '--log-format', 'json', '--stats-interval-ms', '1000', ...(o.extraArgs ?? []), ...SONDE_EXTRA_ARGS];
+    const args = [sondeUnderTest.cli, ...o.select, '--log-format', 'json', '--stats-interval-ms', '1000', ...(o.extraArgs ?? []), ...SONDE_EXTRA_ARGS];
     if (o.otlpEndpoint) env.OTEL_EXPORTER_OTLP_ENDPOINT = o.otlpEndpoint;
     else args.push('--exporter', 'none');
     const proc = spawnTracked('sonde', process.execPath, args, { env });
@@ -117,6 +132,7 @@ export class SondeProcess {
 
   /** Asks for a counters line now (SIGUSR2) and returns it; undefined if none comes within `timeoutMs`. */
   async countersNow(timeoutMs = 3000): Promise<SondeCounters | undefined> {
+    if (!sondeUnderTest.answersSigusr2) return undefined;
     const seen = this.counters().length;
     try {
       process.kill(this.proc.pid, 'SIGUSR2');
