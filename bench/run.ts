@@ -10,21 +10,22 @@
  * results, not failures), 1 when one failed, 2 on bad usage or a missing
  * prerequisite.
  */
-import { enableBpfStats, restoreBpfStats } from './lib/bpfStats';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { enableBpfStats, restoreBpfStats } from './lib/bpfStats';
 import { describeMachine, missingTools } from './lib/machine';
 import { MODES, type Mode, type ModeName } from './lib/modes';
 import { REPO_ROOT, installCleanupHandlers, killAll } from './lib/proc';
 import { Receiver } from './lib/receiver';
-import { renderSection, renderTargets, type TargetCheck } from './lib/report';
-import { SONDE_EXTRA_ARGS, sondeUnderTest, useSondeFrom } from './lib/sonde';
+import { renderSection, renderTargets, type Section, type TargetCheck } from './lib/report';
+import { SONDE_EXTRA_ARGS, sondeOf, sondeUnderTest, useSondeFrom } from './lib/sonde';
 import { jsonReplacer } from './lib/stats';
 import { latencySvg, type ChartPanel } from './lib/svg';
 import { capacity } from './scenarios/capacity';
 import { churn } from './scenarios/churn';
-import type { Scenario, ScenarioContext, ScenarioOutput } from './scenarios/common';
+import { comparison, type Scenario, type ScenarioContext, type ScenarioOutput } from './scenarios/common';
 import { fixedRate } from './scenarios/fixedRate';
 import { grpcUnary, protocolsSideBySide } from './scenarios/grpcUnary';
 import { idleTax } from './scenarios/idleTax';
@@ -48,7 +49,8 @@ const USAGE = `usage: node dist/bench/run.js [--quick | --smoke] [--out DIR] [--
   --out DIR  where to write bench-<timestamp>.json, latest.json and latency.svg (default bench/results)
   --only     comma-separated subset of: ${SCENARIOS.map((s) => s.name).join(', ')}
   --sonde-arg ARG  pass ARG to every sonde started (repeatable), e.g. --sonde-arg=--nice=0
-  --sonde-dir DIR  trace with the sonde built in another checkout (an older commit), measured by this benchmark`;
+  --sonde-dir DIR  trace with the sonde built in another checkout (an older commit), measured by this benchmark
+  --before-dir DIR also trace with the sonde built in DIR, interleaved (A B B'), and end with a before/after table`;
 
 interface Options {
   mode: Mode;
@@ -87,6 +89,13 @@ export function parseArgs(argv: string[]): Options {
     } else if (a === '--sonde-dir' || a.startsWith('--sonde-dir=')) {
       try {
         useSondeFrom(a === '--sonde-dir' ? value() : a.slice(12));
+      } catch (error) {
+        usageError(error instanceof Error ? error.message : String(error));
+      }
+    } else if (a === '--before-dir' || a.startsWith('--before-dir=')) {
+      const dir = a === '--before-dir' ? value() : a.slice(13);
+      try {
+        comparison.before = { ...sondeOf(dir), commit: gitCommit(dir) };
       } catch (error) {
         usageError(error instanceof Error ? error.message : String(error));
       }
@@ -184,6 +193,7 @@ async function main(): Promise<number> {
     scenarios: results,
     targets,
     anomalies,
+    beforeAfter: comparison.before ? { beforeCommit: comparison.before.commit, rows: comparison.rows } : undefined,
   };
   fs.mkdirSync(opts.outDir, { recursive: true });
   const stamp = started.toISOString().replace(/:/g, '-');
@@ -203,12 +213,36 @@ async function main(): Promise<number> {
   }
   const sideBySide = protocolsSideBySide(results as Record<string, { status: string; summary?: unknown }>);
   if (sideBySide) out.push('', ...renderSection(sideBySide).split('\n'));
+  if (comparison.before && comparison.rows.length) out.push('', ...renderSection(beforeAfterSection(comparison.before.commit, machine.sonde.commit)).split('\n'));
   out.push('', renderTargets(targets));
   if (opts.mode.name === 'smoke') out.push('  (smoke run: rates and durations are too small to judge any target; use --quick or the full run)');
   if (anomalies.length) out.push('', '== noticed during the run', ...anomalies.map((a) => `  - ${a}`));
   out.push('', `wrote ${jsonFile}`, `      ${path.join(opts.outDir, 'latest.json')}`, `      ${svgFile}`, `total wall time ${wallSeconds.toFixed(1)} s`);
   process.stdout.write(`${out.join('\n')}\n`);
   return outputs.some((o) => o.error) ? 1 : 0;
+}
+
+function gitCommit(dir: string): string {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The older build's figures and this one's, from the same run, against the same untraced runs. */
+function beforeAfterSection(beforeCommit: string, afterCommit: string): Section {
+  const f = (v: number): string => (Number.isFinite(v) ? (Math.abs(v) >= 10 ? v.toFixed(0) : v.toFixed(3)) : '–');
+  return {
+    title: `before (${beforeCommit.slice(0, 10)}) and after (${afterCommit.slice(0, 10)}), interleaved in this run: medians of their traced runs`,
+    headers: ['figure', 'before', 'after', 'change'],
+    rows: comparison.rows.map((r) => {
+      const better = r.better === 'higher' ? r.after > r.before : r.after < r.before;
+      const change = Number.isFinite(r.before) && Number.isFinite(r.after) && r.before !== 0 ? `${r.after >= r.before ? '+' : ''}${(((r.after - r.before) / r.before) * 100).toFixed(0)}% ${r.after === r.before ? '' : better ? '(better)' : '(worse)'}` : '';
+      return { metric: r.what, baseline: f(r.before), traced: f(r.after), ratio: change };
+    }),
+    notes: ['both builds are measured by this benchmark, against the same untraced runs (A B B\' A B B\' ...)'],
+  };
 }
 
 function secs(since: number): number {

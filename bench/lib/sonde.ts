@@ -20,11 +20,25 @@ export const SONDE_CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
  */
 export const sondeUnderTest = { cli: SONDE_CLI, answersSigusr2: true };
 
-export function useSondeFrom(checkout: string): void {
+export function sondeOf(checkout: string): { cli: string; answersSigusr2: boolean } {
   const cli = path.join(path.resolve(checkout), 'dist', 'src', 'cli', 'main.js');
   if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: build that checkout first (npm ci && npm run build)`);
-  sondeUnderTest.cli = cli;
-  sondeUnderTest.answersSigusr2 = fs.readFileSync(cli, 'utf8').includes('SIGUSR2');
+  return { cli, answersSigusr2: fs.readFileSync(cli, 'utf8').includes('SIGUSR2') };
+}
+
+export function useSondeFrom(checkout: string): void {
+  Object.assign(sondeUnderTest, sondeOf(checkout));
+}
+
+/** Runs `fn` with another build as the sonde under test. */
+export async function withSonde<T>(sonde: { cli: string; answersSigusr2: boolean }, fn: () => Promise<T>): Promise<T> {
+  const saved = { ...sondeUnderTest };
+  Object.assign(sondeUnderTest, sonde);
+  try {
+    return await fn();
+  } finally {
+    Object.assign(sondeUnderTest, saved);
+  }
 }
 
 export interface SondeCounters {

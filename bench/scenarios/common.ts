@@ -3,6 +3,7 @@ import type { MeasureContext, RunKind, RunRecord } from '../lib/measure';
 import type { Mode } from '../lib/modes';
 import { fmt, type Row, type Section, type TargetCheck } from '../lib/report';
 import { compare, spread, type Comparison, type Spread } from '../lib/stats';
+import { withSonde } from '../lib/sonde';
 import type { ChartPanel } from '../lib/svg';
 
 export interface ScenarioContext extends MeasureContext {
@@ -23,15 +24,52 @@ export interface ScenarioOutput {
 
 export type Scenario = (ctx: ScenarioContext) => Promise<ScenarioOutput>;
 
-/** A B A B ...: `pairs` untraced runs and `pairs` traced runs, interleaved so that drift of a noisy machine hits both sides. */
-export async function alternate(pairs: number, run: (kind: RunKind, pair: number) => Promise<RunRecord>): Promise<{ baseline: RunRecord[]; traced: RunRecord[] }> {
+/**
+ * An older build to compare with in the same run (bench --before-dir): its
+ * traced runs are interleaved with the others, A B B' A B B' ..., and the
+ * scenarios that report the issue's figures add them to `beforeAfter`.
+ */
+export const comparison: { before?: { cli: string; answersSigusr2: boolean; commit: string }; rows: BeforeAfterRow[] } = { rows: [] };
+
+export interface BeforeAfterRow {
+  what: string;
+  before: number;
+  after: number;
+  /** Which way is better. */
+  better: 'higher' | 'lower';
+}
+
+/**
+ * A B A B ...: `pairs` untraced runs and `pairs` traced runs, interleaved so
+ * that drift of a noisy machine hits both sides; with an older build to
+ * compare with, A B B' ..., its runs in `before`.
+ */
+export async function alternate(pairs: number, run: (kind: RunKind, pair: number) => Promise<RunRecord>): Promise<{ baseline: RunRecord[]; traced: RunRecord[]; before: RunRecord[] }> {
   const baseline: RunRecord[] = [];
   const traced: RunRecord[] = [];
+  const before: RunRecord[] = [];
+  const older = comparison.before;
   for (let pair = 1; pair <= pairs; pair++) {
     baseline.push(await run('baseline', pair));
     traced.push(await run('traced', pair));
+    if (older) before.push(await withSonde(older, () => run('traced', pair)));
   }
-  return { baseline, traced };
+  return { baseline, traced, before };
+}
+
+/** The figures of the performance issue's table, for the older build and this one, measured against the same untraced runs. */
+export function noteBeforeAfter(label: string, baseline: RunRecord[], traced: RunRecord[], before: RunRecord[]): void {
+  if (before.length === 0) return;
+  const after = summarize(baseline, traced);
+  const old = summarize(baseline, before);
+  const minSpans = (runs: RunRecord[]): number => Math.min(...runs.map((r) => (r.receiver ? r.receiver.spans / r.load.requests : NaN)));
+  comparison.rows.push(
+    { what: `${label}: throughput, traced / untraced`, before: old.throughputRps.ratio, after: after.throughputRps.ratio, better: 'higher' },
+    { what: `${label}: spans received / requests (worst run)`, before: minSpans(before), after: minSpans(traced), better: 'higher' },
+    { what: `${label}: p99 latency, traced / untraced`, before: old.latencyMs.p99.ratio, after: after.latencyMs.p99.ratio, better: 'lower' },
+    { what: `${label}: sonde cores per 10k req/s`, before: old.sonde.coresPer10kRps.median, after: after.sonde.coresPer10kRps.median, better: 'lower' },
+    { what: `${label}: sonde peak RSS (MB)`, before: old.sonde.peakRssMB.median, after: after.sonde.peakRssMB.median, better: 'lower' },
+  );
 }
 
 export const PERCENTILES = ['p50', 'p75', 'p90', 'p99'] as const;

@@ -9,7 +9,7 @@ import { measure, type RunRecord } from '../lib/measure';
 import type { Row, Section, TargetCheck } from '../lib/report';
 import { startNginx, startNodeServer, startPythonServer, type Server } from '../lib/servers';
 import type { ChartPanel } from '../lib/svg';
-import { alternate, chartPanel, checkRun, fmt, rawSpansNote, standardRows, summarize, type Scenario, type Summary } from './common';
+import { alternate, chartPanel, checkRun, fmt, noteBeforeAfter, rawSpansNote, standardRows, summarize, type Scenario, type Summary } from './common';
 
 const SERVERS: Array<{ kind: string; start: () => Promise<Server> }> = [
   { kind: 'node', start: startNodeServer },
@@ -24,7 +24,7 @@ interface RateResult {
   load: number;
   targetRps: number;
   hey: string;
-  runs: { baseline: RunRecord[]; traced: RunRecord[] };
+  runs: { baseline: RunRecord[]; traced: RunRecord[]; before: RunRecord[] };
   summary: Summary;
 }
 
@@ -48,7 +48,7 @@ export const fixedRate: Scenario = async (ctx) => {
         const targetRps = Math.max(1, Math.round(maxRps * fraction));
         const { workers, perWorker } = heyWorkers(targetRps, m.workers);
         const label = `${s.kind} @${Math.round(fraction * 100)}%`;
-        const { baseline, traced } = await alternate(ctx.mode.pairs, (kind, pair) =>
+        const { baseline, traced, before } = await alternate(ctx.mode.pairs, (kind, pair) =>
           measure(ctx, {
             kind,
             pair,
@@ -60,8 +60,9 @@ export const fixedRate: Scenario = async (ctx) => {
           }),
         );
         const summary = summarize(baseline, traced);
+        noteBeforeAfter(`${s.kind} at ${Math.round(fraction * 100)}% load`, baseline, traced, before);
         const key = `${Math.round(fraction * 100)}%`;
-        rates[key] = { load: fraction, targetRps, hey: `hey -z ${m.durationS}s -c ${workers} -q ${perWorker.toFixed(3)}`, runs: { baseline, traced }, summary };
+        rates[key] = { load: fraction, targetRps, hey: `hey -z ${m.durationS}s -c ${workers} -q ${perWorker.toFixed(3)}`, runs: { baseline, traced, before }, summary };
         const atHalf = Math.abs(fraction - 0.5) < 1e-9;
         const rows: Row[] = standardRows(summary, { p99Target: atHalf ? P99_TARGET : undefined, cpuTarget: CPU_TARGET });
         sections.push({

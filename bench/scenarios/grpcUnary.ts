@@ -17,7 +17,7 @@ import { measure } from '../lib/measure';
 import type { Row, Section } from '../lib/report';
 import { startGrpcServer } from '../lib/servers';
 import type { Comparison, Spread } from '../lib/stats';
-import { alternate, chartPanel, checkRun, pct, rawSpansNote, ratioRow, standardRows, summarize, tracedRow, type Scenario } from './common';
+import { alternate, chartPanel, checkRun, pct, rawSpansNote, ratioRow, standardRows, summarize, tracedRow, type Scenario, noteBeforeAfter } from './common';
 
 /** One gRPC message as it goes on the wire: uncompressed flag, big-endian length, the bytes. */
 export function grpcFrame(message: Buffer): Buffer {
@@ -38,10 +38,11 @@ export const grpcUnary: Scenario = async (ctx) => {
     const load = (durationS: number) => () => runH2load({ url: server.url, clients: m.clients, streams: m.streams, durationS, dataFile, headers: GRPC_HEADERS, logFile });
     if (ctx.mode.warmupS > 0) await load(ctx.mode.warmupS)();
     const select = ['--pid', server.pids.join(',')];
-    const { baseline, traced } = await alternate(ctx.mode.pairs, (kind, pair) =>
+    const { baseline, traced, before } = await alternate(ctx.mode.pairs, (kind, pair) =>
       measure(ctx, { kind, pair, label: 'grpc unary saturation', serverPids: server.pids, select, load: load(m.durationS), warmup: ctx.mode.runWarmupS > 0 ? load(ctx.mode.runWarmupS) : undefined }),
     );
     const summary = summarize(baseline, traced);
+    noteBeforeAfter('grpc-unary at saturation', baseline, traced, before);
     const thr = summary.throughputRps;
     // In flight when h2load stops: at most one call per stream.
     const inFlight = m.clients * m.streams;
@@ -59,7 +60,7 @@ export const grpcUnary: Scenario = async (ctx) => {
     return {
       json: {
         params: { server: 'grpc-js', tool, pairs: ctx.mode.pairs, durationS: m.durationS, clients: m.clients, streams: m.streams },
-        runs: { baseline, traced },
+        runs: { baseline, traced, before },
         summary: { ...summary, allExported },
       },
       sections: [

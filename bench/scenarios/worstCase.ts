@@ -7,7 +7,7 @@
 import { runWrk } from '../lib/load';
 import { measure } from '../lib/measure';
 import { startNodeServer } from '../lib/servers';
-import { pct, alternate, chartPanel, checkRun, rawSpansNote, ratioRow, standardRows, summarize, type Scenario } from './common';
+import { pct, alternate, chartPanel, checkRun, rawSpansNote, ratioRow, standardRows, summarize, type Scenario, noteBeforeAfter } from './common';
 
 export const worstCase: Scenario = async (ctx) => {
   const m = ctx.mode.worstCase;
@@ -16,10 +16,11 @@ export const worstCase: Scenario = async (ctx) => {
     const load = (durationS: number) => () => runWrk({ url: server.url, threads: m.threads, connections: m.connections, durationS });
     if (ctx.mode.warmupS > 0) await load(ctx.mode.warmupS)();
     const select = ['--pid', server.pids.join(',')];
-    const { baseline, traced } = await alternate(ctx.mode.pairs, (kind, pair) =>
+    const { baseline, traced, before } = await alternate(ctx.mode.pairs, (kind, pair) =>
       measure(ctx, { kind, pair, label: 'node saturation', serverPids: server.pids, select, load: load(m.durationS), warmup: ctx.mode.runWarmupS > 0 ? load(ctx.mode.runWarmupS) : undefined }),
     );
     const summary = summarize(baseline, traced);
+    noteBeforeAfter('worst-case, Node at saturation', baseline, traced, before);
     const thr = summary.throughputRps;
     // Spans may exceed wrk's count by the requests in flight when wrk stopped (at most one per connection).
     const allExported = traced.every((r) => r.receiver && r.sonde?.final && r.receiver.spans >= r.load.requests && r.sonde.final.eventsLost === 0 && r.sonde.final.spansDropped === 0);
@@ -33,7 +34,7 @@ export const worstCase: Scenario = async (ctx) => {
     return {
       json: {
         params: { server: 'node', tool: `wrk -t${m.threads} -c${m.connections} -d${m.durationS}s --latency`, pairs: ctx.mode.pairs, durationS: m.durationS },
-        runs: { baseline, traced },
+        runs: { baseline, traced, before },
         summary: { ...summary, allExported },
       },
       sections: [
