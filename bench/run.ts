@@ -238,7 +238,8 @@ function beforeAfterSection(beforeCommit: string, afterCommit: string): Section 
     headers: ['figure', 'before', 'after', 'change'],
     rows: comparison.rows.map((r) => {
       const better = r.better === 'higher' ? r.after > r.before : r.after < r.before;
-      const change = Number.isFinite(r.before) && Number.isFinite(r.after) && r.before !== 0 ? `${r.after >= r.before ? '+' : ''}${(((r.after - r.before) / r.before) * 100).toFixed(0)}% ${r.after === r.before ? '' : better ? '(better)' : '(worse)'}` : '';
+      const percent = ((r.after - r.before) / r.before) * 100;
+      const change = !Number.isFinite(percent) ? '' : Math.abs(percent) < 0.5 ? 'same' : `${percent > 0 ? '+' : ''}${percent.toFixed(0)}% ${better ? '(better)' : '(worse)'}`;
       return { metric: r.what, baseline: f(r.before), traced: f(r.after), ratio: change };
     }),
     notes: ['both builds are measured by this benchmark, against the same untraced runs (A B B\' A B B\' ...)'],
