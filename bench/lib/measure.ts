@@ -10,11 +10,13 @@ import type { LoadResult } from './load';
 import { sondeBpfRunNs } from './bpfStats';
 import { RssSampler, cpuSeconds, cpuSecondsOf, round, sleep, threadCpuSeconds, tool } from './proc';
 import type { Receiver } from './receiver';
-import { SondeProcess, type SondeCounters } from './sonde';
+import { SONDE_CLI, SondeProcess, sondeUnderTest, type SondeCounters } from './sonde';
 
 export type RunKind = 'baseline' | 'traced';
 
 export interface SondeFigures {
+  /** Which build traced the run: this checkout's main.js, or another's (bench --sonde-dir, --before-dir). */
+  cli: string;
   attachMs: number;
   /** sonde_tp_ programs sonde reported attaching. */
   programs: number;
@@ -206,6 +208,7 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
       server: { pids: o.serverPids, cpuSeconds: round(srvCpu), coresPer10kRps: round(per10k(srvCpu, windowS, load.rps), 4) },
       foreignSondePrograms: foreign,
       sonde: {
+        cli: sondeUnderTest.cli,
         attachMs: sonde.attachMs,
         programs: sonde.programs,
         cpuSeconds: round(cpu),
@@ -270,7 +273,9 @@ function costParts(c0: SondeCounters | undefined, c1: SondeCounters | undefined,
 
 function describeRun(r: RunRecord): string {
   const lat = r.load.latencyMs;
-  let s = `  ${r.kind === 'baseline' ? 'A' : 'B'}${r.pair} ${r.label}: ${Math.round(r.load.rps)} req/s, ${r.load.requests} requests, p50 ${lat.p50} ms, p99 ${lat.p99} ms`;
+  // B' marks a run of the older build (bench --before-dir).
+  const side = r.kind === 'baseline' ? 'A' : r.sonde?.cli === SONDE_CLI ? 'B' : "B'";
+  let s = `  ${side}${r.pair} ${r.label}: ${Math.round(r.load.rps)} req/s, ${r.load.requests} requests, p50 ${lat.p50} ms, p99 ${lat.p99} ms`;
   if (r.sonde && r.receiver) {
     s += `; sonde ${r.sonde.cores.toFixed(3)} cores, peak ${r.sonde.peakRssMB} MB, spans ${r.receiver.spans}`;
     const f = r.sonde.final;
