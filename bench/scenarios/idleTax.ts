@@ -6,12 +6,13 @@
  * selects a sleeping child meanwhile.
  */
 import * as path from 'node:path';
+import { withoutBpfStats } from '../lib/bpfStats';
 import { loadedSondePrograms } from '../lib/measure';
 import { REPO_ROOT, round, runCommand, sleep, spawnTracked, tool } from '../lib/proc';
 import type { Row } from '../lib/report';
-import { SondeProcess } from '../lib/sonde';
+import { SondeProcess, withSonde } from '../lib/sonde';
 import { compare, spread } from '../lib/stats';
-import { fmt, type Scenario } from './common';
+import { comparison, fmt, type Scenario } from './common';
 
 interface IdleRun {
   kind: 'baseline' | 'traced';
@@ -22,6 +23,8 @@ interface IdleRun {
   readMinNs: number;
   wallS: number;
   foreignSondePrograms: number;
+  /** A run traced by the older build (bench --before-dir). */
+  before?: boolean;
   /** sonde attached, selecting only a sleeping process: its CPU is its fixed cost. */
   sonde?: { attachMs: number; cpuSeconds: number; idleCores: number; exitCode: number };
 }
@@ -33,7 +36,9 @@ export function parseIdleTax(stdout: string): { getppid: [number, number]; read:
   return { getppid: [Number(g[1]), Number(g[2])], read: [Number(r[1]), Number(r[2])] };
 }
 
-export const idleTax: Scenario = async (ctx) => {
+export const idleTax: Scenario = (ctx) => withoutBpfStats(() => measureIdleTax(ctx));
+
+const measureIdleTax: Scenario = async (ctx) => {
   const m = ctx.mode.idleTax;
   const source = path.join(REPO_ROOT, 'bench', 'fixtures', 'idle-tax.c');
   const binary = path.join(ctx.tmpDir, 'idle-tax');
@@ -78,15 +83,34 @@ export const idleTax: Scenario = async (ctx) => {
     }
   };
   try {
+    const older = comparison.before;
     for (let pair = 1; pair <= ctx.mode.pairs; pair++) {
       runs.push(await once('baseline', pair));
       runs.push(await once('traced', pair));
+      if (older) runs.push({ ...(await withSonde(older, () => once('traced', pair))), before: true });
     }
   } finally {
     await sleeper.stop('SIGKILL', 1000);
   }
   const base = runs.filter((r) => r.kind === 'baseline');
-  const traced = runs.filter((r) => r.kind === 'traced');
+  const traced = runs.filter((r) => r.kind === 'traced' && !r.before);
+  const tracedBefore = runs.filter((r) => r.before);
+  if (tracedBefore.length) {
+    const readBefore = compare(
+      base.map((r) => r.readNs),
+      tracedBefore.map((r) => r.readNs),
+    );
+    const readAfter = compare(
+      base.map((r) => r.readNs),
+      traced.map((r) => r.readNs),
+    );
+    comparison.rows.push({
+      what: 'idle tax: ns added to a read() of a process sonde does not trace',
+      before: readBefore.traced.median - readBefore.baseline.median,
+      after: readAfter.traced.median - readAfter.baseline.median,
+      better: 'lower',
+    });
+  }
   const getppid = compare(
     base.map((r) => r.getppidNs),
     traced.map((r) => r.getppidNs),
