@@ -10,7 +10,6 @@
  */
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import type { BatchExporter } from './otlp/OtlpEncodedExporter';
 import { threadCpuMs } from '../telemetry/cpuClock';
 
 export interface ExportChannelOptions {
@@ -52,6 +51,12 @@ export interface ExportChannelCounters {
    * own work after that is not in it.
    */
   busyMs: number;
+}
+
+/** What a channel hands its batches to: a SpanExporter, for items of any form. */
+export interface BatchExporter<T> {
+  export(items: T[], resultCallback: (result: ExportResult) => void): void;
+  shutdown(): Promise<void>;
 }
 
 /** How a channel turns a span into what it queues, and what that weighs. */

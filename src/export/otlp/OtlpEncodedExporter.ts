@@ -6,6 +6,7 @@
  */
 import type { Metadata } from '@grpc/grpc-js';
 import type { ExportResult } from '@opentelemetry/core';
+import type { BatchExporter } from '../ExportChannel';
 import type { IOtlpExportDelegate } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate } from '@opentelemetry/otlp-grpc-exporter-base';
 import { ProtobufTraceSerializer, type ISerializer, type IExportTraceServiceResponse, type IExporterMetricsHelper } from '@opentelemetry/otlp-transformer';
@@ -18,12 +19,6 @@ const { createOtlpHttpExportDelegate, convertLegacyHttpOptions }: typeof import(
 
 const GRPC_SERVICE = 'TraceExportService';
 const GRPC_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
-
-/** The exporter contract of {@link ExportChannel}, for items of any form. */
-export interface BatchExporter<T> {
-  export(items: T[], resultCallback: (result: ExportResult) => void): void;
-  shutdown(): Promise<void>;
-}
 
 function serializerFor(encoder: OtlpRequestEncoder): ISerializer<EncodedSpan[], IExportTraceServiceResponse> {
   return {
