@@ -235,12 +235,15 @@ export function cpuSeconds(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+  return statCpuSeconds(stat);
+}
+
+/** utime+stime of a /proc/.../stat line (a process's or a thread's), in seconds. */
+function statCpuSeconds(stat: string): number {
   // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // rest[0] is field 3 (state), so field N is rest[N - 3].
-  const utime = Number(rest[14 - 3]);
-  const stime = Number(rest[15 - 3]);
-  return (utime + stime) / CLK_TCK;
+  return (Number(rest[14 - 3]) + Number(rest[15 - 3])) / CLK_TCK;
 }
 
 /** Sum of cpuSeconds over several pids (missing ones count as 0). */
@@ -362,8 +365,7 @@ export function threadCpuSeconds(pid: number, readerName: string): { main: numbe
       continue; // the thread ended meanwhile
     }
     const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const seconds = (Number(rest[14 - 3]) + Number(rest[15 - 3])) / CLK_TCK;
+    const seconds = statCpuSeconds(stat);
     if (Number(tid) === pid) out.main += seconds;
     else if (name === readerName) out.reader += seconds;
     else out.helpers += seconds;
