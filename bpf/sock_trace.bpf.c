@@ -12,11 +12,10 @@
  * Writes are handled at syscall entry: the bytes are already in the user
  * buffer, and reporting a client's request before it reaches the peer keeps
  * the ring buffer ordered client-first, which the correlator relies on to
- * hand the client's trace context to the server span. Reads are handled at
- * exit alone, with their arguments taken from the task's saved registers:
- * a read that was already blocked when sonde attached (a thread-per-
- * connection server idle in recv) is seen too, and every read of every
- * process pays one tracepoint hit instead of two.
+ * hand the client's trace context to the server span; their byte counts
+ * are added at exit. Reads are handled at exit alone. Every exit takes the
+ * syscall's arguments from the task's saved registers, so nothing is kept
+ * per thread between entry and exit.
  *
  * Three things go past the first chunk of a message: a chunk too short to
  * classify is held back and joined to the next one; a request head that
@@ -38,25 +37,29 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 
-/* Syscall arguments from entry to exit, per thread. A thread killed inside
- * a syscall never reaches the exit that would delete its entry, so
- * sched_process_exit deletes it; a plain (preallocated) hash is cheaper per
- * update than an LRU on this hot path. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64); /* pid_tgid */
-	__type(value, struct io_args);
-} active_io_args SEC(".maps");
-
-static __always_inline void stash_args(__u64 ptr, __u64 count, int fd, __u8 kind, __u8 direction)
+/* A syscall's arguments at its exit, from the registers the task saved on
+ * entry, which the syscall leaves as they were (x86-64 and arm64 return in
+ * ax/x0 only; arm64 keeps the first argument in orig_x0). Reading them
+ * there costs less than stashing them per thread at entry: a hash update
+ * at entry and a lookup and delete at exit were a third of a response
+ * write's BPF time, and a thread killed inside a syscall leaves nothing
+ * behind. */
+static __always_inline struct pt_regs *syscall_regs(void)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if (!is_selected(pid_tgid >> 32))
-		return;
-	struct io_args a = { .ptr = ptr, .count = count, .fd = fd, .kind = kind, .direction = direction };
-	if (bpf_map_update_elem(&active_io_args, &pid_tgid, &a, BPF_ANY))
-		count_drop(SONDE_DROP_ARGS_TABLE_FULL);
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+static __always_inline struct io_args args_at_exit(__u8 kind, __u8 direction)
+{
+	struct pt_regs *regs = syscall_regs();
+	struct io_args a = {
+		.fd = PT_REGS_PARM1_CORE_SYSCALL(regs),
+		.ptr = PT_REGS_PARM2_CORE_SYSCALL(regs),
+		.count = kind == IO_MSG ? 0 : PT_REGS_PARM3_CORE_SYSCALL(regs),
+		.kind = kind,
+		.direction = direction,
+	};
+	return a;
 }
 
 /* Egress at entry: the message start (and its payload) is reported before
@@ -66,45 +69,38 @@ static __always_inline void on_write_enter(__u64 ptr, __u64 count, int fd, __u8 
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!is_selected(pid_tgid >> 32))
 		return;
-	struct io_args a = { .ptr = ptr, .count = count, .fd = fd, .kind = kind, .direction = SONDE_DIR_EGRESS,
-			     .start_ns = bpf_ktime_get_ns() };
-	/* HTTP/2 is walked at exit alone: no need to read the buffer here. */
+	struct io_args a = { .ptr = ptr, .count = count, .fd = fd, .kind = kind, .direction = SONDE_DIR_EGRESS };
 	struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = fd };
 	struct sonde_conn_state *c = bpf_map_lookup_elem(&conn_states, &key);
 	if (c && c->protocol == SONDE_PROTO_HTTP2) {
-		if (bpf_map_update_elem(&active_io_args, &pid_tgid, &a, BPF_ANY)) {
-			count_drop(SONDE_DROP_ARGS_TABLE_FULL);
-			/* This write will not be walked: the walk of the direction
-			 * waits for a chunk that starts with frames. */
-			c->h2[SONDE_DIR_EGRESS - 1].state = SONDE_H2_WALK_UNSYNCED;
-		}
+		/* HTTP/2 is walked at exit alone, where the byte count says how
+		 * much really went; only its time is taken here. */
+		c->write_start_ns = bpf_ktime_get_ns();
 		return;
 	}
 	struct user_chunk uc = resolve_chunk(&a);
 	if (uc.len == 0)
 		return;
 	on_chunk(&a, &uc, c, pid_tgid, uc.len, false);
-	if (bpf_map_update_elem(&active_io_args, &pid_tgid, &a, BPF_ANY))
-		count_drop(SONDE_DROP_ARGS_TABLE_FULL);
 }
 
-static __always_inline void on_io_exit(long ret)
+/* sendfile's only part in a message is its byte count and end time. */
+static __always_inline void on_write_exit(long ret, __u8 kind)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct io_args *a = bpf_map_lookup_elem(&active_io_args, &pid_tgid);
-	if (!a || a->kind >= IO_ACCEPT)
+	if (ret <= 0 || !is_selected(pid_tgid >> 32))
 		return;
-	struct io_args args = *a;
-	bpf_map_delete_elem(&active_io_args, &pid_tgid);
-	if (ret <= 0)
-		return;
-
+	struct io_args args = args_at_exit(kind, SONDE_DIR_EGRESS);
+	if (kind == IO_SENDFILE)
+		args.ptr = args.count = 0;
 	struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = args.fd };
 	struct sonde_conn_state *c = bpf_map_lookup_elem(&conn_states, &key);
 	if (!c || (c->flags & SONDE_CONN_IGNORED))
 		return;
 	if (c->protocol == SONDE_PROTO_HTTP2) {
-		h2_walk(c, &args, pid_tgid, ret, args.start_ns ? args.start_ns : bpf_ktime_get_ns());
+		__u64 start_ns = c->write_start_ns;
+		c->write_start_ns = 0;
+		h2_walk(c, &args, pid_tgid, ret, start_ns ? start_ns : bpf_ktime_get_ns());
 		return;
 	}
 	if (c->cur_direction != SONDE_DIR_EGRESS)
@@ -115,43 +111,36 @@ static __always_inline void on_io_exit(long ret)
 		record_tail(c, &args, ret);
 }
 
-/* Reads at exit only. The arguments are read from the registers the task
- * saved on syscall entry, which the syscall leaves as they were (x86-64 and
- * arm64 return in ax/x0 only; arm64 keeps the first argument in orig_x0). */
+/* Reads at exit only: a read that was already blocked when sonde attached
+ * (a thread-per-connection server idle in recv) is seen too, and every
+ * read of every process pays one tracepoint hit instead of two. */
 static __always_inline void on_read_exit(long ret, __u8 kind)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (ret <= 0 || !is_selected(pid_tgid >> 32))
 		return;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	struct io_args a = {
-		.fd = PT_REGS_PARM1_CORE_SYSCALL(regs),
-		.ptr = PT_REGS_PARM2_CORE_SYSCALL(regs),
-		.count = kind == IO_MSG ? 0 : PT_REGS_PARM3_CORE_SYSCALL(regs),
-		.kind = kind,
-		.direction = SONDE_DIR_INGRESS,
-	};
+	struct io_args a = args_at_exit(kind, SONDE_DIR_INGRESS);
 	on_chunk(&a, NULL, NULL, pid_tgid, ret, true);
 }
 
 /* accept()/connect() tell which end the process is; connections first seen
- * later get SONDE_ROLE_UNKNOWN and userspace infers the role. */
+ * later get SONDE_ROLE_UNKNOWN and userspace infers the role. sonde's own
+ * connections are recorded too, so that the exporter's traffic to a local
+ * backend is never traced as somebody else's request. */
 static __always_inline void on_conn_exit(long ret, __u8 role)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct io_args *a = bpf_map_lookup_elem(&active_io_args, &pid_tgid);
-	if (!a)
+	__u32 tgid = pid_tgid >> 32;
+	if (tgid != self_pid && !is_selected(tgid))
 		return;
-	int fd = role == SONDE_ROLE_SERVER ? ret : a->fd;
-	bpf_map_delete_elem(&active_io_args, &pid_tgid);
 	/* -EINPROGRESS: a non-blocking connect already has its local port */
 	if (role == SONDE_ROLE_SERVER ? ret < 0 : (ret != 0 && ret != -115))
 		return;
+	int fd = role == SONDE_ROLE_SERVER ? ret : (int)PT_REGS_PARM1_CORE_SYSCALL(syscall_regs());
 
 	struct sock *sk = sonde_sock_from_fd(fd);
 	if (!sk || !sonde_sock_is_tcp(sk))
 		return;
-	__u32 tgid = pid_tgid >> 32;
 	if (tgid == self_pid) {
 		struct sonde_self_connect_event ev = {};
 		fill_header(&ev.hdr, SONDE_EV_SELF_CONNECT, pid_tgid, fd, NULL, bpf_ktime_get_ns());
@@ -200,15 +189,6 @@ int sonde_tp_sys_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-/* nginx sends static bodies with sendfile after writing the head with
- * writev: only the byte count and end time matter. */
-SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int sonde_tp_sys_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
-{
-	stash_args(0, ctx->args[3], ctx->args[0], IO_SENDFILE, SONDE_DIR_EGRESS);
-	return 0;
-}
-
 SEC("tracepoint/syscalls/sys_exit_read")
 int sonde_tp_sys_exit_read(struct trace_event_raw_sys_exit *ctx) { on_read_exit(ctx->ret, IO_BUF); return 0; }
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
@@ -218,54 +198,22 @@ int sonde_tp_sys_exit_readv(struct trace_event_raw_sys_exit *ctx) { on_read_exit
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
 int sonde_tp_sys_exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { on_read_exit(ctx->ret, IO_MSG); return 0; }
 SEC("tracepoint/syscalls/sys_exit_write")
-int sonde_tp_sys_exit_write(struct trace_event_raw_sys_exit *ctx) { on_io_exit(ctx->ret); return 0; }
+int sonde_tp_sys_exit_write(struct trace_event_raw_sys_exit *ctx) { on_write_exit(ctx->ret, IO_BUF); return 0; }
 SEC("tracepoint/syscalls/sys_exit_sendto")
-int sonde_tp_sys_exit_sendto(struct trace_event_raw_sys_exit *ctx) { on_io_exit(ctx->ret); return 0; }
+int sonde_tp_sys_exit_sendto(struct trace_event_raw_sys_exit *ctx) { on_write_exit(ctx->ret, IO_BUF); return 0; }
 SEC("tracepoint/syscalls/sys_exit_writev")
-int sonde_tp_sys_exit_writev(struct trace_event_raw_sys_exit *ctx) { on_io_exit(ctx->ret); return 0; }
+int sonde_tp_sys_exit_writev(struct trace_event_raw_sys_exit *ctx) { on_write_exit(ctx->ret, IO_IOV); return 0; }
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int sonde_tp_sys_exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { on_io_exit(ctx->ret); return 0; }
+int sonde_tp_sys_exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { on_write_exit(ctx->ret, IO_MSG); return 0; }
+/* nginx sends static bodies with sendfile after writing the head with
+ * writev: only the byte count and end time matter. */
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
-int sonde_tp_sys_exit_sendfile64(struct trace_event_raw_sys_exit *ctx) { on_io_exit(ctx->ret); return 0; }
-
-SEC("tracepoint/syscalls/sys_enter_accept4")
-int sonde_tp_sys_enter_accept4(struct trace_event_raw_sys_enter *ctx)
-{
-	stash_args(0, 0, ctx->args[0], IO_ACCEPT, SONDE_DIR_NONE);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_accept")
-int sonde_tp_sys_enter_accept(struct trace_event_raw_sys_enter *ctx)
-{
-	stash_args(0, 0, ctx->args[0], IO_ACCEPT, SONDE_DIR_NONE);
-	return 0;
-}
+int sonde_tp_sys_exit_sendfile64(struct trace_event_raw_sys_exit *ctx) { on_write_exit(ctx->ret, IO_SENDFILE); return 0; }
 
 SEC("tracepoint/syscalls/sys_exit_accept4")
 int sonde_tp_sys_exit_accept4(struct trace_event_raw_sys_exit *ctx) { on_conn_exit(ctx->ret, SONDE_ROLE_SERVER); return 0; }
 SEC("tracepoint/syscalls/sys_exit_accept")
 int sonde_tp_sys_exit_accept(struct trace_event_raw_sys_exit *ctx) { on_conn_exit(ctx->ret, SONDE_ROLE_SERVER); return 0; }
-
-/* sonde's own connections are recorded too, so that the exporter's traffic
- * to a local backend is never traced as somebody else's request. */
-static __always_inline void on_connect_enter(int fd)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
-	if (tgid != self_pid && !is_selected(tgid))
-		return;
-	struct io_args a = { .fd = fd, .kind = IO_CONNECT };
-	if (bpf_map_update_elem(&active_io_args, &pid_tgid, &a, BPF_ANY))
-		count_drop(SONDE_DROP_ARGS_TABLE_FULL);
-}
-
-SEC("tracepoint/syscalls/sys_enter_connect")
-int sonde_tp_sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
-{
-	on_connect_enter(ctx->args[0]);
-	return 0;
-}
 
 SEC("tracepoint/syscalls/sys_exit_connect")
 int sonde_tp_sys_exit_connect(struct trace_event_raw_sys_exit *ctx) { on_conn_exit(ctx->ret, SONDE_ROLE_CLIENT); return 0; }
@@ -305,7 +253,6 @@ int sonde_tp_sched_process_exit(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
-	bpf_map_delete_elem(&active_io_args, &pid_tgid);
 	bpf_map_delete_elem(&thread_last_read, &pid_tgid);
 	/* Once per process, when its main thread leaves. */
 	if (tgid != (__u32)pid_tgid || !is_selected(tgid))

@@ -10,16 +10,13 @@
 #include "http1_detect.bpf.h"
 #include "sock.bpf.h"
 
-enum io_kind { IO_BUF = 0, IO_IOV = 1, IO_MSG = 2, IO_SENDFILE = 3, IO_ACCEPT = 4, IO_CONNECT = 5 };
+enum io_kind { IO_BUF = 0, IO_IOV = 1, IO_MSG = 2, IO_SENDFILE = 3 };
 
-/* Where a hook saw data move, or (accept, connect) which call it was: the
- * one input of on_chunk, whatever program fills it. */
+/* Where a hook saw data move: the one input of on_chunk, whatever program
+ * fills it. */
 struct io_args {
 	__u64 ptr;   /* buffer, iovec array or msghdr */
 	__u64 count; /* buffer length or iovec count */
-	/* Entry of a write: HTTP/2 frames are walked at its exit but dated
-	 * here, before the bytes can reach a peer, as HTTP/1 writes are. */
-	__u64 start_ns;
 	__s32 fd;
 	__u8 kind;   /* enum io_kind */
 	__u8 direction;

@@ -109,10 +109,9 @@ enum sonde_role_hint {
 enum sonde_kernel_drop {
 	SONDE_DROP_RINGBUF_FULL = 0,   /* bpf_ringbuf_output failed */
 	SONDE_DROP_CONN_TABLE_FULL = 1,/* conn_states update failed */
-	SONDE_DROP_ARGS_TABLE_FULL = 2,/* active_io_args update failed */
-	SONDE_DROP_NOT_SYNCED = 3,     /* connection given up: never looked like HTTP */
-	SONDE_DROP_THREAD_TABLE_FULL = 4, /* thread_last_read update failed */
-	SONDE_DROP__COUNT = 5,
+	SONDE_DROP_NOT_SYNCED = 2,     /* connection given up: never looked like HTTP */
+	SONDE_DROP_THREAD_TABLE_FULL = 3, /* thread_last_read update failed */
+	SONDE_DROP__COUNT = 4,
 };
 
 /* Addresses are always 16 bytes: IPv4 is stored v4-mapped (::ffff:a.b.c.d)
@@ -276,6 +275,9 @@ struct sonde_conn_state {
 	__u64 cur_last_ns;
 	__u64 cur_bytes;
 	__u64 short_start_ns; /* when the held-back short chunk was seen */
+	/* Entry of the HTTP/2 write in flight: its frames are walked at the
+	 * write's exit but dated here, before the bytes can reach a peer. */
+	__u64 write_start_ns;
 	struct sonde_tuple tuple;
 	__u32 generation;
 	__u32 msg_seq;

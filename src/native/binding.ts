@@ -78,7 +78,7 @@ export interface NativeTracerCounters extends NativeCounters {
 }
 
 /** Order of the kernel's drop_counters map: enum sonde_kernel_drop in bpf/shared/events.h. */
-export const KERNEL_DROP_REASONS = ['ringBufferFull', 'connTableFull', 'argsTableFull', 'notHttpConnections', 'threadTableFull'] as const;
+export const KERNEL_DROP_REASONS = ['ringBufferFull', 'connTableFull', 'notHttpConnections', 'threadTableFull'] as const;
 
 export interface NativeTracer {
   // start(onBatch: (records: Buffer, exchanges: number) => void): { attached: string[], onDemand: string[] }
