@@ -258,7 +258,7 @@ int sonde_tp_sched_process_exit(void *ctx)
 	if (tgid != (__u32)pid_tgid || !is_selected(tgid))
 		return 0;
 	/* The pid may be reused by an unrelated process. */
-	bpf_map_delete_elem(&traced_pids, &tgid);
+	deselect_pid(tgid);
 	struct sonde_process_exit_event ev = {};
 	fill_header(&ev.hdr, SONDE_EV_PROCESS_EXIT, pid_tgid, -1, NULL, bpf_ktime_get_ns());
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags()))
@@ -273,9 +273,7 @@ int sonde_tp_sched_process_exec(void *ctx)
 	bpf_get_current_comm(comm, sizeof(comm));
 	if (!bpf_map_lookup_elem(&traced_comms, comm))
 		return 0;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u8 one = SONDE_PID_SELECTED;
-	bpf_map_update_elem(&traced_pids, &tgid, &one, BPF_NOEXIST);
+	select_pid(bpf_get_current_pid_tgid() >> 32, SONDE_PID_SELECTED, BPF_NOEXIST);
 	return 0;
 }
 
@@ -294,8 +292,7 @@ int sonde_raw_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
 	__u8 *sel = bpf_map_lookup_elem(&traced_pids, &parent_tgid);
 	if (!sel || *sel != SONDE_PID_SELECTED_WITH_DESCENDANTS)
 		return 0;
-	__u8 value = SONDE_PID_SELECTED_WITH_DESCENDANTS;
-	bpf_map_update_elem(&traced_pids, &child_tgid, &value, BPF_ANY);
+	select_pid(child_tgid, SONDE_PID_SELECTED_WITH_DESCENDANTS, BPF_ANY);
 	return 0;
 }
 

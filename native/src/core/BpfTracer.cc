@@ -6,10 +6,12 @@
 #include <string.h>
 #include <time.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -22,6 +24,16 @@ namespace {
 // print callback: keep the tail of what it said for the error message.
 std::mutex g_libbpf_log_mutex;
 std::string g_libbpf_log;
+
+// The largest pid plus one; the kernel's own limit (2^22) when unreadable.
+uint32_t pidMax() {
+  uint32_t value = 0;
+  if (FILE* f = std::fopen("/proc/sys/kernel/pid_max", "r")) {
+    if (std::fscanf(f, "%u", &value) != 1) value = 0;
+    std::fclose(f);
+  }
+  return value > 0 && value <= (1u << 22) ? value : (1u << 22);
+}
 
 int collectLibbpfLog(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
@@ -94,6 +106,13 @@ AttachReport BpfTracer::start(BatchSink sink) {
     skel_ = nullptr;
     fail("size ring buffer", err);
   }
+  selected_pid_words_ = (size_t(pidMax()) + 63) / 64;
+  err = bpf_map__set_max_entries(skel_->maps.selected_pid_bits, uint32_t(selected_pid_words_));
+  if (err) {
+    sock_trace__destroy(skel_);
+    skel_ = nullptr;
+    fail("size the selected pid bitmap", err);
+  }
   err = sock_trace__load(skel_);
   if (err) {
     sock_trace__destroy(skel_);
@@ -131,6 +150,19 @@ AttachReport BpfTracer::start(BatchSink sink) {
     skel_ = nullptr;
     fail("open ring buffer", e);
   }
+  // Nothing is selected before this map is: the programs attached above
+  // see every bit clear until then.
+  void* bits = mmap(nullptr, selectedPidBitsBytes(), PROT_READ | PROT_WRITE, MAP_SHARED,
+                    bpf_map__fd(skel_->maps.selected_pid_bits), 0);
+  if (bits == MAP_FAILED) {
+    int e = errno;
+    ring_buffer__free(ring_);
+    ring_ = nullptr;
+    sock_trace__destroy(skel_);
+    skel_ = nullptr;
+    fail("map the selected pid bitmap", e);
+  }
+  selected_pid_bits_ = static_cast<uint64_t*>(bits);
   running_.store(true);
   reader_ = std::thread([this] { readLoop(); });
   return report;
@@ -182,6 +214,10 @@ std::vector<uint8_t> BpfTracer::stop() {
   for (auto& [pid, links] : event_loop_links_)
     for (bpf_link* link : links) bpf_link__destroy(link);
   event_loop_links_.clear();
+  if (selected_pid_bits_) {
+    munmap(selected_pid_bits_, selectedPidBitsBytes());
+    selected_pid_bits_ = nullptr;
+  }
   if (skel_) {
     sock_trace__destroy(skel_);
     skel_ = nullptr;
@@ -223,10 +259,21 @@ void BpfTracer::setPidSelected(uint32_t pid, bool selected, bool with_descendant
   if (!skel_) return;
   int fd = bpf_map__fd(skel_->maps.traced_pids);
   uint8_t value = with_descendants ? SONDE_PID_SELECTED_WITH_DESCENDANTS : SONDE_PID_SELECTED;
-  if (selected)
-    bpf_map_update_elem(fd, &pid, &value, BPF_ANY);
-  else
+  // The bit follows the map entry, as the kernel's select_pid and
+  // deselect_pid keep them (bpf/lib/maps.bpf.h).
+  uint64_t* word = pid / 64 < selected_pid_words_ ? &selected_pid_bits_[pid / 64] : nullptr;
+  uint64_t bit = uint64_t(1) << (pid % 64);
+  if (selected) {
+    if (bpf_map_update_elem(fd, &pid, &value, BPF_ANY) == 0 && word) __atomic_fetch_or(word, bit, __ATOMIC_SEQ_CST);
+  } else {
+    if (word) __atomic_fetch_and(word, ~bit, __ATOMIC_SEQ_CST);
     bpf_map_delete_elem(fd, &pid);
+  }
+}
+
+size_t BpfTracer::selectedPidBitsBytes() const {
+  size_t page = size_t(sysconf(_SC_PAGESIZE));
+  return (selected_pid_words_ * sizeof(uint64_t) + page - 1) / page * page;
 }
 
 void BpfTracer::selectComm(const std::string& comm) {

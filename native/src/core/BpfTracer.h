@@ -83,11 +83,15 @@ class BpfTracer {
   static int onRingRecord(void* ctx, void* data, size_t len);
   void readLoop();
   void deliver();
+  size_t selectedPidBitsBytes() const;
   bool lookupCurrentMessage(uint32_t pid, int32_t fd, uint32_t generation, uint32_t seq, KernelMessage* out);
 
   BpfTracerOptions options_;
   sock_trace* skel_ = nullptr;
   ring_buffer* ring_ = nullptr;
+  // The kernel's selected_pid_bits, mapped: one bit per pid.
+  uint64_t* selected_pid_bits_ = nullptr;
+  size_t selected_pid_words_ = 0;
   std::unique_ptr<ConnTracker> tracker_;
   BatchSink sink_;
   std::thread reader_;
