@@ -84,7 +84,8 @@ static __always_inline void on_write_enter(__u64 ptr, __u64 count, int fd, __u8 
 	on_chunk(&a, &uc, c, pid_tgid, uc.len, false);
 }
 
-/* sendfile's only part in a message is its byte count and end time. */
+/* A write's byte count and end time, and for HTTP/2 its frames, once the
+ * return value says how much went. */
 static __always_inline void on_write_exit(long ret, __u8 kind)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();

@@ -18,8 +18,9 @@ const volatile __u8 max_unknown_starts = 3;    /* then the connection is ignored
 const volatile __u32 head_capture_bytes = SONDE_MAX_HEAD_BYTES;
 
 /* Every value in the tables below has a size; what does not fit is counted
- * in drop_counters. */
-/* The selected processes, and how each was selected (enum
+ * in drop_counters.
+ *
+ * The selected processes, and how each was selected (enum
  * sonde_pid_selection). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -30,9 +31,9 @@ struct {
 
 /* The same selection as one bit per pid, which every hit of every process
  * reads first: a word of an array is one inlined load, where a hash lookup
- * hashes and walks a bucket (a read() of an unselected process cost +107
- * ns with the hash, +91 ns with this, in the bench's idle-tax scenario).
- * A bit is set only while its pid is in traced_pids. The loader sizes it
+ * hashes and walks a bucket (docs/design-notes.md, "Kernel": +111 -> +102
+ * ns on a read() of an unselected process, 6.6 -> 5.3-5.8 us of BPF time
+ * per Node request). A bit is set only while its pid is in traced_pids. The loader sizes it
  * to pid_max (512 KiB at the kernel's limit of 2^22 pids); userspace sets
  * and clears bits through an mmap of it and the kernel with atomics, so
  * neither loses the other's updates to a shared word. */
@@ -114,14 +115,20 @@ static __always_inline void count_drop(__u32 reason)
 		*n += 1;
 }
 
+/* The word of selected_pid_bits that holds tgid's bit. */
+static __always_inline __u64 *selected_pid_word(__u32 tgid)
+{
+	__u32 word = tgid / 64;
+	return bpf_map_lookup_elem(&selected_pid_bits, &word);
+}
+
 static __always_inline bool is_selected(__u32 tgid)
 {
 	if (tgid == self_pid)
 		return false;
 	if (trace_all_pids)
 		return true;
-	__u32 word = tgid / 64;
-	__u64 *bits = bpf_map_lookup_elem(&selected_pid_bits, &word);
+	__u64 *bits = selected_pid_word(tgid);
 	return bits && ((*bits >> (tgid % 64)) & 1);
 }
 
@@ -132,16 +139,14 @@ static __always_inline void select_pid(__u32 tgid, __u8 how, __u64 update_flags)
 	long err = bpf_map_update_elem(&traced_pids, &tgid, &how, update_flags);
 	if (err && err != -17 /* EEXIST: selected already */)
 		return;
-	__u32 word = tgid / 64;
-	__u64 *bits = bpf_map_lookup_elem(&selected_pid_bits, &word);
+	__u64 *bits = selected_pid_word(tgid);
 	if (bits)
 		__sync_fetch_and_or(bits, 1ULL << (tgid % 64));
 }
 
 static __always_inline void deselect_pid(__u32 tgid)
 {
-	__u32 word = tgid / 64;
-	__u64 *bits = bpf_map_lookup_elem(&selected_pid_bits, &word);
+	__u64 *bits = selected_pid_word(tgid);
 	if (bits)
 		__sync_fetch_and_and(bits, ~(1ULL << (tgid % 64)));
 	bpf_map_delete_elem(&traced_pids, &tgid);
