@@ -104,10 +104,15 @@ static __always_inline void on_write_exit(long ret, __u8 kind)
 		h2_walk(c, &args, pid_tgid, ret, start_ns ? start_ns : bpf_ktime_get_ns());
 		return;
 	}
+	/* A message's last write is dated at its entry: on loopback the peer
+	 * can read the bytes before this write returns, and a server span
+	 * must not end after the client span that waits for it. */
+	__u64 entered_ns = c->write_start_ns;
+	c->write_start_ns = 0;
 	if (c->cur_direction != SONDE_DIR_EGRESS)
 		return;
 	c->cur_bytes += ret;
-	c->cur_last_ns = bpf_ktime_get_ns();
+	c->cur_last_ns = entered_ns ? entered_ns : bpf_ktime_get_ns();
 	if (c->cur_class == SONDE_CLASS_HTTP1_RESPONSE)
 		record_tail(c, &args, ret);
 }
@@ -207,7 +212,20 @@ int sonde_tp_sys_exit_writev(struct trace_event_raw_sys_exit *ctx) { on_write_ex
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int sonde_tp_sys_exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { on_write_exit(ctx->ret, IO_MSG); return 0; }
 /* nginx sends static bodies with sendfile after writing the head with
- * writev: only the byte count and end time matter. */
+ * writev: only the byte count and the entry time matter, so the entry
+ * program does nothing but date it. */
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int sonde_tp_sys_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!is_selected(pid_tgid >> 32))
+		return 0;
+	struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = ctx->args[0] };
+	struct sonde_conn_state *c = bpf_map_lookup_elem(&conn_states, &key);
+	if (c && !(c->flags & SONDE_CONN_IGNORED))
+		c->write_start_ns = bpf_ktime_get_ns();
+	return 0;
+}
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
 int sonde_tp_sys_exit_sendfile64(struct trace_event_raw_sys_exit *ctx) { on_write_exit(ctx->ret, IO_SENDFILE); return 0; }
 

@@ -375,6 +375,8 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 				 (c->flags & SONDE_CONN_IGNORED) ? 0 : c->generation);
 	if (c->flags & SONDE_CONN_IGNORED)
 		return;
+	if (a->direction == SONDE_DIR_EGRESS)
+		c->write_start_ns = now_ns;
 	if (c->protocol == SONDE_PROTO_HTTP2) {
 		/* Frames, not messages: reads are walked here, writes at exit
 		 * (where the byte count says how much really went). */

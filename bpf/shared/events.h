@@ -275,8 +275,9 @@ struct sonde_conn_state {
 	__u64 cur_last_ns;
 	__u64 cur_bytes;
 	__u64 short_start_ns; /* when the held-back short chunk was seen */
-	/* Entry of the HTTP/2 write in flight: its frames are walked at the
-	 * write's exit but dated here, before the bytes can reach a peer. */
+	/* Entry of the write in flight: its exit dates what it sent (HTTP/2
+	 * frames, an HTTP/1 message's last chunk) here, before the bytes can
+	 * reach a peer. */
 	__u64 write_start_ns;
 	struct sonde_tuple tuple;
 	__u32 generation;

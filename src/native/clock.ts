@@ -1,7 +1,11 @@
 /**
  * The one conversion from the kernel's CLOCK_MONOTONIC nanoseconds to
- * wall-clock time. The offset between the two clocks is sampled back to back
- * and refreshed, so that NTP slewing of the wall clock is followed.
+ * wall-clock time. NTP slews both clocks alike, so their offset changes only
+ * when the wall clock is stepped (settimeofday, a large NTP correction). It
+ * is sampled again every second, and adopted only when it moved by more than
+ * sampling can err: moving it by a few µs of noise would shift the spans
+ * converted after against those converted before, and a server span could
+ * stick out of the client span it hangs from.
  *
  * Monotonic times arrive as doubles (exact below 2^53 ns, 104 days of
  * uptime); the offset is kept as whole seconds plus nanoseconds so that the
@@ -21,20 +25,30 @@ export class MonotonicClock {
   #offsetNsec = 0;
   #refreshedAtMs = -Infinity;
   #refreshEveryMs: number;
+  #stepThresholdNs: bigint;
   #nowMs: () => number;
+  #sampled = false;
 
-  constructor(readPair: ClockPair, options: { refreshEveryMs?: number; nowMs?: () => number } = {}) {
+  constructor(readPair: ClockPair, options: { refreshEveryMs?: number; stepThresholdNs?: number; nowMs?: () => number } = {}) {
     this.#readPair = readPair;
-    // NTP slews the wall clock by up to 500 ppm: refreshed each second,
-    // exported times stay within half a millisecond of it.
     this.#refreshEveryMs = options.refreshEveryMs ?? 1000;
+    // A pair read on a busy VM can be off by tens of µs (the native reader
+    // takes the tightest of several brackets, which is usually within 1 µs);
+    // wall-clock steps worth following are milliseconds and more.
+    this.#stepThresholdNs = BigInt(options.stepThresholdNs ?? 100_000);
     this.#nowMs = options.nowMs ?? Date.now;
     this.refresh();
   }
 
+  /** Samples the offset again; adopts it if this is the first sample or the wall clock was stepped. */
   refresh(): void {
     const [real, mono] = this.#readPair();
-    this.#offsetNs = real - mono;
+    this.#refreshedAtMs = this.#nowMs();
+    const offsetNs = real - mono;
+    const moved = offsetNs > this.#offsetNs ? offsetNs - this.#offsetNs : this.#offsetNs - offsetNs;
+    if (this.#sampled && moved <= this.#stepThresholdNs) return;
+    this.#sampled = true;
+    this.#offsetNs = offsetNs;
     let sec = this.#offsetNs / NS_PER_SEC_BIG;
     let nsec = this.#offsetNs % NS_PER_SEC_BIG;
     if (nsec < 0n) {
@@ -43,7 +57,6 @@ export class MonotonicClock {
     }
     this.#offsetSec = Number(sec);
     this.#offsetNsec = Number(nsec);
-    this.#refreshedAtMs = this.#nowMs();
   }
 
   #maybeRefresh(): void {

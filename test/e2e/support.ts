@@ -156,10 +156,9 @@ export interface ObservedRequest {
 
 /**
  * The wall clock now, in ns, read from CLOCK_REALTIME itself: sonde's
- * exported times follow it (NTP slewing included), and so must a test's
- * idea of when a request started. performance.timeOrigin does not: it is
- * fixed when the test process starts and drifts from the wall clock while
- * NTP slews it.
+ * exported times follow it (steps included), and so must a test's idea of
+ * when a request started. performance.timeOrigin does not: it is fixed when
+ * the test process starts, and the wall clock may be stepped after.
  */
 export const epochNs = (): bigint => loadNativeModule().clock()[0];
 

@@ -88,12 +88,12 @@ test('the clock pair is read once at construction and not again within refreshEv
   assert.equal(read.reads, 1);
 });
 
-test('the offset is refreshed once refreshEveryMs has passed, then held again', () => {
+test('a step of the wall clock is adopted once refreshEveryMs has passed, then held again', () => {
   const read = pairs([1_000n, 0n], [2_000n, 0n], [3_000n, 0n]);
   const t = fakeNow(1_000);
-  const clock = new MonotonicClock(read, { refreshEveryMs: 100, nowMs: t.now });
+  const clock = new MonotonicClock(read, { refreshEveryMs: 100, stepThresholdNs: 500, nowMs: t.now });
   t.advance(101);
-  assert.equal(clock.toEpochNs(5n), 2_005n, 'NTP moved the wall clock by 1000 ns');
+  assert.equal(clock.toEpochNs(5n), 2_005n, 'the wall clock was stepped by 1000 ns');
   assert.equal(read.reads, 2);
   t.advance(100);
   assert.equal(clock.toEpochNs(5n), 2_005n);
@@ -103,24 +103,39 @@ test('the offset is refreshed once refreshEveryMs has passed, then held again', 
   assert.equal(read.reads, 3);
 });
 
-test('refresh() re-reads the pair at once', () => {
-  const read = pairs([10n, 0n], [20n, 5n]);
+test('a re-sampled offset within the step threshold is noise: spans converted before and after stay aligned', () => {
+  // A pair read while the VM lost the core for 40 µs, then an exact one.
+  const read = pairs([1_000_000_000n, 0n], [1_000_040_000n, 0n], [999_990_000n, 0n]);
+  const t = fakeNow(0);
+  const clock = new MonotonicClock(read, { refreshEveryMs: 100, nowMs: t.now });
+  const before = clock.toEpochNs(7n);
+  t.advance(101);
+  assert.equal(clock.toEpochNs(7n), before);
+  t.advance(101);
+  assert.deepEqual(clock.toHrTime(7), [1, 7]);
+  assert.equal(read.reads, 3, 'the offset was sampled each period all the same');
+});
+
+test('refresh() re-reads the pair at once and adopts a step beyond the default threshold (100 µs)', () => {
+  const read = pairs([10n, 0n], [100_011n, 1n], [200_100n, 0n]);
   const clock = new MonotonicClock(read, { refreshEveryMs: 1e9, nowMs: () => 0 });
   assert.equal(clock.toEpochNs(0n), 10n);
   clock.refresh();
   assert.equal(read.reads, 2);
-  assert.equal(clock.toEpochNs(0n), 15n);
+  assert.equal(clock.toEpochNs(0n), 10n, 'moved by exactly 100 µs: not a step');
+  clock.refresh();
+  assert.equal(clock.toEpochNs(0n), 200_100n);
 });
 
-test('the default refresh period is 1 s: at the 500 ppm NTP may slew by, times stay within 0.5 ms of the wall clock', () => {
-  const read = pairs([0n, 0n], [1n, 0n]);
+test('the default refresh period is 1 s: a wall-clock step shows in exported times within a second', () => {
+  const read = pairs([0n, 0n], [5_000_000n, 0n]);
   const t = fakeNow(0);
   const clock = new MonotonicClock(read, { nowMs: t.now });
   t.advance(1000);
   clock.toEpochNs(0n);
   assert.equal(read.reads, 1);
   t.advance(1);
-  assert.equal(clock.toEpochNs(0n), 1n);
+  assert.equal(clock.toEpochNs(0n), 5_000_000n);
   assert.equal(read.reads, 2);
 });
 
