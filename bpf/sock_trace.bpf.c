@@ -72,7 +72,7 @@ static __always_inline void on_write_enter(__u64 ptr, __u64 count, int fd, __u8 
 	struct io_args a = { .ptr = ptr, .count = count, .fd = fd, .kind = kind, .direction = SONDE_DIR_EGRESS };
 	struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = fd };
 	struct sonde_conn_state *c = bpf_map_lookup_elem(&conn_states, &key);
-	if (c && c->protocol == SONDE_PROTO_HTTP2) {
+	if (c && c->protocol == SONDE_PROTO_HTTP2 && !(c->flags & SONDE_CONN_TLS)) {
 		/* HTTP/2 is walked at exit alone, where the byte count says how
 		 * much really went; only its time is taken here. */
 		c->write_start_ns = bpf_ktime_get_ns();
@@ -81,11 +81,41 @@ static __always_inline void on_write_enter(__u64 ptr, __u64 count, int fd, __u8 
 	struct user_chunk uc = resolve_chunk(&a);
 	if (uc.len == 0)
 		return;
-	on_chunk(&a, &uc, c, pid_tgid, uc.len, false);
+	on_chunk(&a, &uc, c, pid_tgid, uc.len, false, 0);
 }
 
-/* A write's byte count and end time, and for HTTP/2 its frames, once the
- * return value says how much went. */
+/* What a write sent, once its return says how much: the byte count and
+ * end time of the message, and for HTTP/2 its frames. `entered_ns` is the
+ * write's entry, 0 if unknown: a message's last write is dated there, since
+ * on loopback the peer can read the bytes before the write returns, and a
+ * server span must not end after the client span that waits for it. */
+static __always_inline void write_done(struct sonde_conn_state *c, const struct io_args *a, __u64 pid_tgid,
+				       long ret, __u64 entered_ns)
+{
+	__u64 at_ns = entered_ns ? entered_ns : bpf_ktime_get_ns();
+	if (c->protocol == SONDE_PROTO_HTTP2) {
+		h2_walk(c, a, pid_tgid, ret, at_ns);
+		return;
+	}
+	if (c->cur_direction != SONDE_DIR_EGRESS)
+		return;
+	c->cur_bytes += ret;
+	c->cur_last_ns = at_ns;
+	if (c->cur_class == SONDE_CLASS_HTTP1_RESPONSE)
+		record_tail(c, a, ret);
+}
+
+/* write_done for SSL_write's return, as a function of its own: inlined
+ * next to on_chunk it would pass the 512-byte stack. */
+__noinline int tls_write_done(struct sonde_conn_state *c, const struct io_args *a, __u64 pid_tgid, __u64 moved,
+			       __u64 entered_ns)
+{
+	if (!c || !a)
+		return 0;
+	write_done(c, a, pid_tgid, moved, entered_ns);
+	return 0;
+}
+
 static __always_inline void on_write_exit(long ret, __u8 kind)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -96,25 +126,13 @@ static __always_inline void on_write_exit(long ret, __u8 kind)
 		args.ptr = args.count = 0;
 	struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = args.fd };
 	struct sonde_conn_state *c = bpf_map_lookup_elem(&conn_states, &key);
-	if (!c || (c->flags & SONDE_CONN_IGNORED))
+	/* A TLS connection's syscalls move ciphertext: its plaintext writes
+	 * are accounted at SSL_write's return. */
+	if (!c || (c->flags & (SONDE_CONN_IGNORED | SONDE_CONN_TLS)))
 		return;
-	if (c->protocol == SONDE_PROTO_HTTP2) {
-		__u64 start_ns = c->write_start_ns;
-		c->write_start_ns = 0;
-		h2_walk(c, &args, pid_tgid, ret, start_ns ? start_ns : bpf_ktime_get_ns());
-		return;
-	}
-	/* A message's last write is dated at its entry: on loopback the peer
-	 * can read the bytes before this write returns, and a server span
-	 * must not end after the client span that waits for it. */
 	__u64 entered_ns = c->write_start_ns;
 	c->write_start_ns = 0;
-	if (c->cur_direction != SONDE_DIR_EGRESS)
-		return;
-	c->cur_bytes += ret;
-	c->cur_last_ns = entered_ns ? entered_ns : bpf_ktime_get_ns();
-	if (c->cur_class == SONDE_CLASS_HTTP1_RESPONSE)
-		record_tail(c, &args, ret);
+	write_done(c, &args, pid_tgid, ret, entered_ns);
 }
 
 /* Reads at exit only: a read that was already blocked when sonde attached
@@ -126,7 +144,7 @@ static __always_inline void on_read_exit(long ret, __u8 kind)
 	if (ret <= 0 || !is_selected(pid_tgid >> 32))
 		return;
 	struct io_args a = args_at_exit(kind, SONDE_DIR_INGRESS);
-	on_chunk(&a, NULL, NULL, pid_tgid, ret, true);
+	on_chunk(&a, NULL, NULL, pid_tgid, ret, true, 0);
 }
 
 /* accept()/connect() tell which end the process is; connections first seen
@@ -273,6 +291,8 @@ int sonde_tp_sched_process_exit(void *ctx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	bpf_map_delete_elem(&thread_last_read, &pid_tgid);
+	if (tls_probes_attached)
+		bpf_map_delete_elem(&tls_calls, &pid_tgid);
 	/* Once per process, when its main thread leaves. */
 	if (tgid != (__u32)pid_tgid || !is_selected(tgid))
 		return 0;
@@ -330,5 +350,127 @@ int sonde_up_node_no_read_callback(struct pt_regs *ctx)
 	if (!is_selected(pid_tgid >> 32))
 		return 0;
 	note_thread_read(pid_tgid, SONDE_NO_CAUSE, 0);
+	return 0;
+}
+
+/* OpenSSL (libssl, or a binary that links it statically), attached per
+ * library by userspace (BpfTracer::attachTls) for every process that maps
+ * it; each program returns at once for a process that is not selected.
+ * SSL_read/SSL_write and their _ex forms are separate entry points in
+ * OpenSSL 3 (neither calls the other), so each call is seen once. */
+SEC("uprobe")
+int sonde_up_ssl_read(struct pt_regs *ctx)
+{
+	tls_call_enter(PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), 0, SONDE_DIR_INGRESS);
+	return 0;
+}
+
+SEC("uprobe")
+int sonde_up_ssl_read_ex(struct pt_regs *ctx)
+{
+	tls_call_enter(PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), PT_REGS_PARM4(ctx), SONDE_DIR_INGRESS);
+	return 0;
+}
+
+SEC("uprobe")
+int sonde_up_ssl_write(struct pt_regs *ctx)
+{
+	tls_call_enter(PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), 0, SONDE_DIR_EGRESS);
+	return 0;
+}
+
+SEC("uprobe")
+int sonde_up_ssl_write_ex(struct pt_regs *ctx)
+{
+	tls_call_enter(PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), PT_REGS_PARM4(ctx), SONDE_DIR_EGRESS);
+	return 0;
+}
+
+/* A call's record at its return, and the connection its plaintext belongs
+ * to: NULL when nothing moved, or its socket is not known yet. */
+static __noinline struct sonde_conn_state *tls_call_exit(struct pt_regs *ctx, __u64 pid_tgid,
+							      struct sonde_tls_call *call, __u64 *moved)
+{
+	struct sonde_tls_call *found = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
+	if (!found)
+		return NULL;
+	*call = *found;
+	bpf_map_delete_elem(&tls_calls, &pid_tgid);
+	/* The four return an int: the upper half of the register is not
+	 * sign-extended, and a -1 read as a long would be 4 GiB moved. */
+	int ret = (int)PT_REGS_RC(ctx);
+	*moved = 0;
+	if (call->out_len) {
+		/* SSL_read_ex/SSL_write_ex: 1 on success, the count in *out_len */
+		if (ret != 1 || bpf_probe_read_user(moved, sizeof(*moved), (void *)call->out_len))
+			return NULL;
+	} else if (ret > 0) {
+		*moved = ret;
+	}
+	if (*moved == 0)
+		return NULL;
+	struct sonde_tls_key tls_key = { .pid = pid_tgid >> 32, .ssl = call->ssl };
+	if (call->fd < 0) {
+		__s32 *known = bpf_map_lookup_elem(&tls_fds, &tls_key);
+		if (!known) {
+			count_drop(SONDE_DROP_TLS_NO_SOCKET);
+			return NULL;
+		}
+		call->fd = *known;
+	} else {
+		bpf_map_update_elem(&tls_fds, &tls_key, &call->fd, BPF_ANY);
+	}
+	struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = call->fd };
+	struct sonde_conn_state *c = bpf_map_lookup_elem(&conn_states, &key);
+	if (!c)
+		c = new_conn_state(&key, sonde_sock_from_fd(call->fd), SONDE_ROLE_UNKNOWN);
+	return c;
+}
+
+/* The return of SSL_read or SSL_read_ex: the plaintext read goes through
+ * on_chunk as the connection's bytes, as a read's would. */
+SEC("uretprobe")
+int sonde_uret_ssl_read(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct sonde_tls_call call;
+	__u64 moved;
+	struct sonde_conn_state *c = tls_call_exit(ctx, pid_tgid, &call, &moved);
+	if (!c)
+		return 0;
+	struct io_args a = { .ptr = call.buf, .count = moved, .fd = call.fd, .kind = IO_BUF,
+			     .direction = SONDE_DIR_INGRESS, .from_tls = 1 };
+	on_chunk(&a, NULL, c, pid_tgid, moved, true, 0);
+	return 0;
+}
+
+/* The return of SSL_write or SSL_write_ex: a write's start and what it
+ * sent, in one go, dated at the call's entry. */
+SEC("uretprobe")
+int sonde_uret_ssl_write(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct sonde_tls_call call;
+	__u64 moved;
+	struct sonde_conn_state *c = tls_call_exit(ctx, pid_tgid, &call, &moved);
+	if (!c)
+		return 0;
+	struct io_args a = { .ptr = call.buf, .count = moved, .fd = call.fd, .kind = IO_BUF,
+			     .direction = SONDE_DIR_EGRESS, .from_tls = 1 };
+	on_chunk(&a, NULL, c, pid_tgid, moved, false, call.entry_ns);
+	c->write_start_ns = 0;
+	tls_write_done(c, &a, pid_tgid, moved, call.entry_ns);
+	return 0;
+}
+
+/* An SSL* freed: its address may come back for another connection. */
+SEC("uprobe")
+int sonde_up_ssl_free(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!is_selected(pid_tgid >> 32))
+		return 0;
+	struct sonde_tls_key key = { .pid = pid_tgid >> 32, .ssl = PT_REGS_PARM1(ctx) };
+	bpf_map_delete_elem(&tls_fds, &key);
 	return 0;
 }

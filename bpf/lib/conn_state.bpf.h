@@ -9,6 +9,7 @@
 #include "maps.bpf.h"
 #include "http1_detect.bpf.h"
 #include "sock.bpf.h"
+#include "tls.bpf.h"
 
 enum io_kind { IO_BUF = 0, IO_IOV = 1, IO_MSG = 2, IO_SENDFILE = 3 };
 
@@ -20,7 +21,8 @@ struct io_args {
 	__s32 fd;
 	__u8 kind;   /* enum io_kind */
 	__u8 direction;
-	__u8 _pad[2];
+	__u8 from_tls; /* plaintext of a TLS call, not the socket's bytes */
+	__u8 _pad;
 };
 
 /* First user buffer of the syscall: the plain buffer, or the first non-empty
@@ -115,6 +117,7 @@ struct head_follow {
 	__u8 role_hint;
 	__u8 msg_class;
 	__u8 protocol;     /* enum sonde_protocol of the connection */
+	__u8 source;       /* enum sonde_source of the connection */
 	bool ended;        /* a piece ended with the blank line */
 	bool stuck;        /* nothing could be sent */
 };
@@ -138,6 +141,7 @@ static __always_inline void head_follow_init(struct head_follow *f, const struct
 	f->role_hint = c->role_hint;
 	f->msg_class = c->cur_class;
 	f->protocol = c->protocol;
+	f->source = conn_source(c);
 	f->ended = false;
 	f->stuck = false;
 }
@@ -161,7 +165,7 @@ __noinline int head_follow_send(struct head_follow *f)
 		return 0;
 	}
 	fill_header_of(&ev->hdr, SONDE_EV_MSG_CONTINUE, f->pid_tgid, f->fd, f->role_hint, f->generation, f->msg_seq,
-		       f->protocol, f->now_ns);
+		       f->protocol, f->source, f->now_ns);
 	ev->hdr.direction = f->direction;
 	ev->hdr.msg_class = f->msg_class;
 	ev->chunk_bytes = f->chunk_bytes > 0xffffffff ? 0xffffffff : f->chunk_bytes;
@@ -355,12 +359,12 @@ none:
  * NULL (looked up, or created, here). */
 static __always_inline void on_chunk(const struct io_args *a, const struct user_chunk *resolved,
 				     struct sonde_conn_state *c, __u64 pid_tgid, __u64 chunk_bytes,
-				     bool account_bytes)
+				     bool account_bytes, __u64 at_ns)
 {
 	struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = a->fd };
 	if (!c)
 		c = bpf_map_lookup_elem(&conn_states, &key);
-	__u64 now_ns = bpf_ktime_get_ns();
+	__u64 now_ns = at_ns ? at_ns : bpf_ktime_get_ns();
 
 	if (!c) {
 		c = new_conn_state(&key, sonde_sock_from_fd(a->fd), SONDE_ROLE_UNKNOWN);
@@ -369,6 +373,13 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 				note_thread_read(pid_tgid, SONDE_NO_CAUSE, 0);
 			return;
 		}
+	}
+	if (a->from_tls) {
+		tls_adopt(c);
+	} else if (tls_ciphertext(c, a->fd, pid_tgid)) {
+		if (a->direction == SONDE_DIR_INGRESS)
+			note_thread_read(pid_tgid, a->fd, c->generation);
+		return;
 	}
 	if (a->direction == SONDE_DIR_INGRESS && !(c->flags & SONDE_CONN_READ_INLINE))
 		note_thread_read(pid_tgid, (c->flags & SONDE_CONN_IGNORED) ? SONDE_NO_CAUSE : a->fd,

@@ -146,7 +146,7 @@ struct h2_walk_ctx {
 	__u8 role_hint;
 	__u8 lost;
 	__u8 done;
-	__u8 _pad;
+	__u8 source;      /* enum sonde_source of the connection */
 	__u8 hdr[32];     /* the frame header being read; [0, 9) used */
 };
 
@@ -161,7 +161,7 @@ __noinline int h2_flush(struct h2_walk_ctx *x)
 		return 0;
 	x->msg_seq += 1;
 	fill_header_of(&ev->hdr, SONDE_EV_H2_FRAMES, x->pid_tgid, x->fd, x->role_hint, x->generation, x->msg_seq,
-		       SONDE_PROTO_HTTP2, x->now_ns);
+		       SONDE_PROTO_HTTP2, x->source, x->now_ns);
 	ev->hdr.direction = x->direction;
 	if (x->direction == SONDE_DIR_EGRESS)
 		set_cause(&ev->hdr, x->pid_tgid);
@@ -294,6 +294,7 @@ static __always_inline void h2_walk(struct sonde_conn_state *c, const struct io_
 	x.msg_seq = w->seq;
 	x.direction = a->direction;
 	x.role_hint = c->role_hint;
+	x.source = conn_source(c);
 	x.first_off = 0xffff;
 
 	if (a->kind == IO_SENDFILE) {

@@ -166,7 +166,7 @@ static __always_inline __u64 ringbuf_flags(void)
  * msg_class are left 0 for the event kinds that carry them to set. */
 static __always_inline void fill_header_of(struct sonde_event_header *h, __u8 kind, __u64 pid_tgid, int fd,
 					   __u8 role_hint, __u32 generation, __u32 msg_seq, __u8 protocol,
-					   __u64 now_ns)
+					   __u8 source, __u64 now_ns)
 {
 	h->kind = kind;
 	h->direction = 0;
@@ -178,7 +178,7 @@ static __always_inline void fill_header_of(struct sonde_event_header *h, __u8 ki
 	h->generation = generation;
 	h->msg_seq = msg_seq;
 	h->timestamp_ns = now_ns;
-	h->source = SONDE_SOURCE_SOCKET;
+	h->source = source;
 	h->protocol = protocol;
 	__builtin_memset(h->_pad, 0, sizeof(h->_pad));
 	h->cause_fd = SONDE_NO_CAUSE;
@@ -213,11 +213,16 @@ static __always_inline void set_cause(struct sonde_event_header *h, __u64 pid_tg
 	h->cause_generation = t->generation;
 }
 
+static __always_inline __u8 conn_source(const struct sonde_conn_state *c)
+{
+	return c && (c->flags & SONDE_CONN_TLS) ? SONDE_SOURCE_TLS : SONDE_SOURCE_SOCKET;
+}
+
 static __always_inline void fill_header(struct sonde_event_header *h, __u8 kind, __u64 pid_tgid,
 					int fd, const struct sonde_conn_state *c, __u64 now_ns)
 {
 	fill_header_of(h, kind, pid_tgid, fd, c ? c->role_hint : 0, c ? c->generation : 0, c ? c->msg_seq : 0,
-		       c ? c->protocol : SONDE_PROTO_UNKNOWN, now_ns);
+		       c ? c->protocol : SONDE_PROTO_UNKNOWN, conn_source(c), now_ns);
 }
 
 #endif

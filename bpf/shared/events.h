@@ -81,7 +81,7 @@ enum sonde_msg_class {
  * test/native/fakeEvents.ts on change. */
 enum sonde_source {
 	SONDE_SOURCE_SOCKET = 1, /* syscalls on the socket */
-	SONDE_SOURCE_TLS = 2,    /* a TLS library's plaintext (uprobes; not yet) */
+	SONDE_SOURCE_TLS = 2,    /* a TLS library's plaintext (OpenSSL uprobes) */
 };
 
 /* The protocol the connection was recognised as, from its message starts. */
@@ -111,7 +111,9 @@ enum sonde_kernel_drop {
 	SONDE_DROP_CONN_TABLE_FULL = 1,/* conn_states update failed */
 	SONDE_DROP_NOT_SYNCED = 2,     /* connection given up: never looked like HTTP */
 	SONDE_DROP_THREAD_TABLE_FULL = 3, /* thread_last_read update failed */
-	SONDE_DROP__COUNT = 4,
+	/* TLS plaintext whose socket no syscall of its SSL* has shown yet */
+	SONDE_DROP_TLS_NO_SOCKET = 4,
+	SONDE_DROP__COUNT = 5,
 };
 
 /* Addresses are always 16 bytes: IPv4 is stored v4-mapped (::ffff:a.b.c.d)
@@ -267,6 +269,9 @@ enum sonde_conn_flags {
 	/* Ignored, and its reads do not change what the reading thread serves
 	 * (a regular file or a device: thread_last_read). */
 	SONDE_CONN_READ_INLINE = 4,
+	/* Its bytes come from a TLS library's calls (source TLS): what the
+	 * syscalls move on it is ciphertext, never parsed. */
+	SONDE_CONN_TLS = 8,
 };
 
 struct sonde_conn_state {

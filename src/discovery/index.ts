@@ -30,3 +30,4 @@ export {
   type ProcessWatcherOptions,
   type TracedProcess,
 } from './ProcessWatcher';
+export { openSslLibrariesOf, parseOpenSslLibraries, systemOpenSslLibraries, type TlsLibrary } from './tlsLibraries';

@@ -78,7 +78,7 @@ export interface NativeTracerCounters extends NativeCounters {
 }
 
 /** Order of the kernel's drop_counters map: enum sonde_kernel_drop in bpf/shared/events.h. */
-export const KERNEL_DROP_REASONS = ['ringBufferFull', 'connTableFull', 'notHttpConnections', 'threadTableFull'] as const;
+export const KERNEL_DROP_REASONS = ['ringBufferFull', 'connTableFull', 'notHttpConnections', 'threadTableFull', 'tlsNoSocket'] as const;
 
 export interface NativeTracer {
   // start(onBatch: (records: Buffer, exchanges: number) => void): { attached: string[], onDemand: string[] }
@@ -102,6 +102,14 @@ export interface NativeTracer {
    */
   attachEventLoopMarks(pid: number, executable: string): string;
   detachEventLoopMarks(pid: number): void;
+  /**
+   * Uprobes on OpenSSL's SSL_read, SSL_write (and their _ex forms) and
+   * SSL_free in the library or binary at `path`, for every process that
+   * maps it (the programs skip processes that are not selected). Returns
+   * "" once attached (or if it already was), else why not: a file without
+   * SSL_read and SSL_write is not OpenSSL.
+   */
+  attachTls(path: string): string;
   counters(): NativeTracerCounters;
 }
 

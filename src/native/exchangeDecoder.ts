@@ -19,6 +19,7 @@ export const RECORD_OFFSETS = {
   local_port: 26,
   remote_port: 28,
   protocol: 30,
+  source: 31,
   local_addr: 32,
   remote_addr: 48,
   request_start_ns: 64,
@@ -107,6 +108,8 @@ export const EXCHANGE_ROLE_CODES = { server: 1, client: 2 } as const;
 export interface Exchange {
   role: ExchangeRole;
   protocol: ExchangeProtocol;
+  /** Its bytes were a TLS library's plaintext (OpenSSL uprobes), not a socket's. */
+  tls: boolean;
   /** The HTTP/2 stream the exchange travelled on; 0 for HTTP/1. */
   streamId: number;
   /** HTTP/2 error code of the RST_STREAM or GOAWAY that ended the stream; 0 otherwise. */
@@ -155,6 +158,8 @@ const ROLES: Record<number, ExchangeRole> = {
 };
 const PROTOCOLS = new Set<number>([ExchangeProtocol.Http1, ExchangeProtocol.Http2]);
 const TWO_POW_32 = 4294967296;
+/** SONDE_SOURCE_TLS of enum sonde_source (bpf/shared/events.h). */
+const SOURCE_TLS = 2;
 
 export class MalformedBatchError extends Error {}
 
@@ -184,6 +189,7 @@ export function decodeExchanges(batch: Buffer, onExchange: (x: Exchange) => void
     onExchange({
       role,
       protocol: protocol as ExchangeProtocol,
+      tls: batch[offset + RECORD_OFFSETS.source] === SOURCE_TLS,
       streamId: batch.readUInt32LE(offset + RECORD_OFFSETS.stream_id),
       endErrorCode: batch.readUInt32LE(offset + RECORD_OFFSETS.end_error_code),
       flags: batch[offset + RECORD_OFFSETS.flags],

@@ -3,7 +3,7 @@
  * and the periodic counters line, started and stopped together.
  */
 import type { Logger } from 'pino';
-import { ProcessWatcher, selectsEverything, type TracedProcess } from '../discovery';
+import { openSslLibrariesOf, ProcessWatcher, selectsEverything, systemOpenSslLibraries, type TlsLibrary, type TracedProcess } from '../discovery';
 import type { SondeConfig } from '../config/config';
 import { ExportChannel } from '../export/ExportChannel';
 import { createExportChannel } from '../export/createExporters';
@@ -31,6 +31,13 @@ export interface SondeCounters {
 const MAX_PENDING_RECORD_BYTES = 16 << 20;
 /** Span building done per turn of the event loop before the exporters' I/O gets its turn. */
 const BUILD_SLICE_MS = 10;
+/** OpenSSL libraries sonde attaches to at most; past this, new ones are logged and left. */
+const MAX_TLS_LIBRARIES = 64;
+/**
+ * Discovery intervals over which a traced process that maps no libssl yet
+ * is looked at again: Python maps it only when something imports ssl.
+ */
+const TLS_RECHECKS = 10;
 
 export class Sonde {
   readonly #config: SondeConfig;
@@ -46,6 +53,11 @@ export class Sonde {
   #tracing = false;
   /** Executables that are not Node.js (no RunTimers to probe), by path; at most 1024. */
   #notEventLoops = new Set<string>();
+  /** OpenSSL libraries tried, by "dev:inode": "" attached, else why not. */
+  #tlsLibraries = new Map<string, string>();
+  /** Traced processes that mapped no libssl when last looked at, with the looks left. */
+  #tlsRechecks = new Map<number, number>();
+  #tlsTimer: NodeJS.Timeout | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(config: SondeConfig, log: Logger) {
@@ -111,6 +123,10 @@ export class Sonde {
     this.#intake = intake;
     const { attached, onDemand } = this.#tracer.start((records, exchanges) => intake.push(records, exchanges));
     this.#tracing = true;
+    // Processes that start later (selected by name at exec, or everything)
+    // may be done before a scan finds what they map: the system's libssl
+    // is attached up front for them.
+    if (everything || config.selection.exes.length > 0) this.#attachTls(systemOpenSslLibraries());
     for (const p of this.#watcher.current()) this.#select(p);
     // Plain names (no glob, no path) are also matched by the kernel at exec
     // time: a client that lives less than one /proc scan is still traced.
@@ -131,6 +147,9 @@ export class Sonde {
     this.#log.info({ exporters: this.#channels.map((c) => c.name).join(', ') || 'none' }, 'exporting spans');
     this.#watcher.start();
 
+    this.#tlsTimer = setInterval(() => this.#recheckTls(), config.discoveryIntervalMs);
+    this.#tlsTimer.unref();
+
     if (config.statsIntervalMs > 0) {
       this.#statsTimer = setInterval(() => this.logCounters(), config.statsIntervalMs);
       this.#statsTimer.unref();
@@ -142,6 +161,44 @@ export class Sonde {
     // traced from its first syscall, not from the next /proc scan.
     this.#tracer?.setPidSelected(p.pid, true, p.withDescendants);
     this.#markEventLoop(p);
+    if (!this.#findTls(p.pid)) this.#tlsRechecks.set(p.pid, TLS_RECHECKS);
+  }
+
+  /**
+   * The OpenSSL a traced process maps gets uprobes (bpf/lib/tls.bpf.h),
+   * once per library for every process that maps it; the programs skip
+   * processes that are not selected. False when the process maps none.
+   */
+  #findTls(pid: number): boolean {
+    // Before start, processes are only selected; start() goes over them again.
+    if (!this.#tracer || !this.#tracing) return true;
+    const libraries = openSslLibrariesOf(pid);
+    if (libraries.length === 0) return false;
+    this.#attachTls(libraries, pid);
+    return true;
+  }
+
+  #attachTls(libraries: TlsLibrary[], pid?: number): void {
+    const tracer = this.#tracer;
+    if (!tracer) return;
+    for (const lib of libraries) {
+      if (this.#tlsLibraries.has(lib.identity)) continue;
+      if (this.#tlsLibraries.size >= MAX_TLS_LIBRARIES) {
+        this.#log.warn({ pid, library: lib.mappedPath, max: MAX_TLS_LIBRARIES }, 'too many OpenSSL libraries: TLS through this one is not traced');
+        continue;
+      }
+      const why = tracer.attachTls(lib.reachablePath);
+      this.#tlsLibraries.set(lib.identity, why);
+      if (why === '') this.#log.info({ library: lib.mappedPath, pid }, 'tracing TLS through OpenSSL');
+      else this.#log.warn({ library: lib.mappedPath, pid, reason: why }, 'cannot trace TLS through this library: its HTTPS stays unseen');
+    }
+  }
+
+  #recheckTls(): void {
+    for (const [pid, left] of this.#tlsRechecks) {
+      if (this.#findTls(pid) || left <= 1) this.#tlsRechecks.delete(pid);
+      else this.#tlsRechecks.set(pid, left - 1);
+    }
   }
 
   /**
@@ -172,6 +229,7 @@ export class Sonde {
   }
 
   #onProcessExit(p: TracedProcess): void {
+    this.#tlsRechecks.delete(p.pid);
     this.#tracer?.setPidSelected(p.pid, false);
     this.#tracer?.detachEventLoopMarks(p.pid);
     this.#log.info({ pid: p.pid, exe: p.info.exeName, service: p.serviceName }, 'process exited: no longer traced');
@@ -230,6 +288,7 @@ export class Sonde {
   stop(flushTimeoutMs = 5000): Promise<void> {
     this.#stopping ??= (async () => {
       if (this.#statsTimer) clearInterval(this.#statsTimer);
+      if (this.#tlsTimer) clearInterval(this.#tlsTimer);
       this.#watcher?.stop();
       if (this.#tracer && this.#pipeline && this.#intake) {
         const last = this.#tracer.stop();

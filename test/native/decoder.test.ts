@@ -33,7 +33,7 @@ function plain(x: Exchange): Omit<Exchange, 'payload'> & { requestHead: string; 
 // Layout
 // ---------------------------------------------------------------------------
 
-test('RECORD_OFFSETS describe a packed header with no overlaps and no gaps but _pad0', () => {
+test('RECORD_OFFSETS describe a packed header with no overlaps and no gaps', () => {
   const sizes: Record<keyof typeof RECORD_OFFSETS, number> = {
     record_bytes: 4,
     role: 1,
@@ -48,6 +48,7 @@ test('RECORD_OFFSETS describe a packed header with no overlaps and no gaps but _
     local_port: 2,
     remote_port: 2,
     protocol: 1,
+    source: 1,
     local_addr: 16,
     remote_addr: 16,
     request_start_ns: 8,
@@ -69,9 +70,7 @@ test('RECORD_OFFSETS describe a packed header with no overlaps and no gaps but _
   let end = 0;
   for (const f of fields) {
     assert.ok(RECORD_OFFSETS[f] >= end, `${f} overlaps the field before it`);
-    // The only hole is the 1-byte _pad0 after protocol.
-    if (f !== 'local_addr') assert.equal(RECORD_OFFSETS[f], end, `${f} should follow the field before it`);
-    else assert.equal(RECORD_OFFSETS[f], end + 1);
+    assert.equal(RECORD_OFFSETS[f], end, `${f} should follow the field before it`);
     end = RECORD_OFFSETS[f] + sizes[f];
   }
   assert.equal(end, RECORD_HEADER_BYTES);
@@ -114,6 +113,7 @@ test('decodes every field of a single server record', () => {
     parentSpanId: 'b7ad6b7169203331',
     comm: 'gunicorn',
     protocol: ExchangeProtocol.Http2,
+    source: 2,
     streamId: 0xfffffffd,
     endErrorCode: 0x8,
     request: Buffer.from('GET /a HTTP/1.1\r\nHost: x\r\n\r\n'),
@@ -124,6 +124,7 @@ test('decodes every field of a single server record', () => {
   assert.deepEqual(plain(x), {
     role: 'server',
     protocol: ExchangeProtocol.Http2,
+    tls: true,
     streamId: 0xfffffffd,
     endErrorCode: 0x8,
     flags: ExchangeFlags.EndEstimated | ExchangeFlags.PreexistingConnection,

@@ -260,6 +260,27 @@ test('client to port 80 leaves the port out of url.full; no Host uses the peer a
   assert.deepEqual(span.status, { code: SpanStatusCode.UNSET });
 });
 
+test('TLS plaintext (OpenSSL uprobes) is HTTPS: url.scheme on a server, url.full with 443 left out on a client', () => {
+  const server = build(exchange({ tls: true, requestHead: wire('GET /secure?x=1 HTTP/1.1\r\nHost: shop.example\r\n\r\n') }));
+  assert.equal(server.attributes['url.scheme'], 'https');
+  assert.equal(server.attributes['url.path'], '/secure');
+  const client = (port: number) =>
+    build(
+      exchange({
+        tls: true,
+        role: 'client',
+        remoteAddress: '93.184.216.34',
+        remotePort: port,
+        requestHead: wire('GET /index.html HTTP/1.1\r\n\r\n'),
+        responseHead: wire('HTTP/1.1 200 OK\r\n\r\n'),
+      }),
+    );
+  assert.equal(client(443).attributes['url.full'], 'https://93.184.216.34/index.html');
+  assert.equal(client(80).attributes['url.full'], 'https://93.184.216.34:80/index.html');
+  assert.equal(client(8443).attributes['url.full'], 'https://93.184.216.34:8443/index.html');
+  assert.equal(build(exchange({ tls: false })).attributes['url.scheme'], 'http');
+});
+
 test('client request in absolute form through a proxy: url.full is the target, query redacted, server is the origin', () => {
   const span = build(
     exchange({

@@ -12,6 +12,7 @@ export type ExchangeFields = Omit<Exchange, HeadFields>;
 export const EXCHANGE_DEFAULTS: ExchangeFields = {
   role: 'server',
   protocol: ExchangeProtocol.Http1,
+  tls: false,
   streamId: 0,
   endErrorCode: 0,
   flags: 0,

@@ -9,6 +9,8 @@ import { ExchangeProtocol, RECORD_HEADER_BYTES, RECORD_OFFSETS } from '../../src
 export interface RecordSpec {
   role?: number;
   protocol?: number;
+  /** enum sonde_source: 1 socket (default), 2 TLS. */
+  source?: number;
   streamId?: number;
   endErrorCode?: number;
   flags?: number;
@@ -62,6 +64,7 @@ export function encodeRecord(spec: RecordSpec = {}): Buffer {
   b.writeUInt32LE(spec.recordBytes ?? b.length, o.record_bytes);
   b.writeUInt8(spec.role ?? 1, o.role);
   b.writeUInt8(spec.protocol ?? ExchangeProtocol.Http1, o.protocol);
+  b.writeUInt8(spec.source ?? 1, o.source);
   b.writeUInt32LE(spec.streamId ?? 0, o.stream_id);
   b.writeUInt32LE(spec.endErrorCode ?? 0, o.end_error_code);
   b.writeUInt8(spec.flags ?? 0, o.flags);

@@ -101,6 +101,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
                            InstanceMethod("selectComm", &Tracer::JS_selectComm),
                            InstanceMethod("attachEventLoopMarks", &Tracer::JS_attachEventLoopMarks),
                            InstanceMethod("detachEventLoopMarks", &Tracer::JS_detachEventLoopMarks),
+                           InstanceMethod("attachTls", &Tracer::JS_attachTls),
                            InstanceMethod("counters", &Tracer::JS_counters),
                        });
   }
@@ -212,6 +213,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "Expected a pid");
     tracer_->detachEventLoopMarks(info[0].As<Napi::Number>().Uint32Value());
     return info.Env().Undefined();
+  }
+
+  // attachTls(path: string): string — "" once attached, else why not
+  Napi::Value JS_attachTls(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "Expected a path");
+    return Napi::String::New(info.Env(), tracer_->attachTls(info[0].As<Napi::String>().Utf8Value()));
   }
 
   // counters(): NativeCounters
@@ -345,6 +352,7 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   SONDE_OFFSET(rec, ExchangeRecord, local_port);
   SONDE_OFFSET(rec, ExchangeRecord, remote_port);
   SONDE_OFFSET(rec, ExchangeRecord, protocol);
+  SONDE_OFFSET(rec, ExchangeRecord, source);
   SONDE_OFFSET(rec, ExchangeRecord, local_addr);
   SONDE_OFFSET(rec, ExchangeRecord, remote_addr);
   SONDE_OFFSET(rec, ExchangeRecord, request_start_ns);

@@ -126,8 +126,10 @@ AttachReport BpfTracer::start(BatchSink sink) {
   for (int i = 0; i < skel_->skeleton->prog_cnt; i++) {
     bpf_program* prog = *skel_->skeleton->progs[i].prog;
     if (!bpf_program__autoload(prog)) continue;
-    // uprobes name no binary in their section: attached per process later.
-    if (std::strncmp(bpf_program__section_name(prog), "uprobe", 6) == 0) {
+    // uprobes name no binary in their section: attached per process or
+    // per library later.
+    const char* section = bpf_program__section_name(prog);
+    if (std::strncmp(section, "uprobe", 6) == 0 || std::strncmp(section, "uretprobe", 9) == 0) {
       report.on_demand.push_back(bpf_program__name(prog));
       continue;
     }
@@ -211,6 +213,9 @@ std::vector<uint8_t> BpfTracer::stop() {
     ring_buffer__free(ring_);
     ring_ = nullptr;
   }
+  for (auto& [path, links] : tls_links_)
+    for (bpf_link* link : links) bpf_link__destroy(link);
+  tls_links_.clear();
   for (auto& [pid, links] : event_loop_links_)
     for (bpf_link* link : links) bpf_link__destroy(link);
   event_loop_links_.clear();
@@ -246,6 +251,43 @@ std::string BpfTracer::attachEventLoopMarks(uint32_t pid, const std::string& exe
   takeLibbpfLog();
   event_loop_links_[pid] = std::move(links);
   return "";
+}
+
+std::string BpfTracer::attachTls(const std::string& path) {
+  if (!skel_) return "not started";
+  if (tls_links_.count(path)) return "";
+  std::vector<bpf_link*> links;
+  auto attach = [&](bpf_program* prog, const char* symbol, bool ret) -> bool {
+    LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .func_name = symbol);
+    bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), 0, &opts);
+    if (link) links.push_back(link);
+    return link != nullptr;
+  };
+  auto& p = skel_->progs;
+  std::string why;
+  if (!attach(p.sonde_up_ssl_read, "SSL_read", false) || !attach(p.sonde_uret_ssl_read, "SSL_read", true) ||
+      !attach(p.sonde_up_ssl_write, "SSL_write", false) || !attach(p.sonde_uret_ssl_write, "SSL_write", true)) {
+    int e = errno;
+    why = std::string("SSL_read/SSL_write: ") + strerror(e);
+    std::string log = takeLibbpfLog();
+    if (!log.empty()) why += " (libbpf: " + log + ")";
+    for (bpf_link* link : links) bpf_link__destroy(link);
+    return why;
+  }
+  // OpenSSL 1.1.1 and 3 have the _ex forms, which share the return programs.
+  if (attach(p.sonde_up_ssl_read_ex, "SSL_read_ex", false)) attach(p.sonde_uret_ssl_read, "SSL_read_ex", true);
+  if (attach(p.sonde_up_ssl_write_ex, "SSL_write_ex", false)) attach(p.sonde_uret_ssl_write, "SSL_write_ex", true);
+  attach(p.sonde_up_ssl_free, "SSL_free", false);
+  takeLibbpfLog();
+  tls_links_[path] = std::move(links);
+  skel_->bss->tls_probes_attached = 1;
+  return "";
+}
+
+std::vector<std::string> BpfTracer::tlsLibraries() const {
+  std::vector<std::string> out;
+  for (const auto& [path, links] : tls_links_) out.push_back(path);
+  return out;
 }
 
 void BpfTracer::detachEventLoopMarks(uint32_t pid) {

@@ -72,6 +72,14 @@ class BpfTracer {
   // not. Uprobes per process: none on the ones not traced.
   std::string attachEventLoopMarks(uint32_t pid, const std::string& executable);
   void detachEventLoopMarks(uint32_t pid);
+  // Attaches the OpenSSL uprobes (SSL_read, SSL_write, their _ex forms,
+  // SSL_free) to the library or binary at `path`, for every process that
+  // maps it: the programs themselves skip processes that are not selected.
+  // Returns "" once attached (or already), else why not: a file without
+  // SSL_read and SSL_write is not OpenSSL. The _ex forms (OpenSSL 1.1.1+)
+  // and SSL_free are attached where present.
+  std::string attachTls(const std::string& path);
+  std::vector<std::string> tlsLibraries() const;
   std::vector<uint64_t> kernelDrops() const;  // indexed by sonde_kernel_drop
   const TrackerCounters& trackerCounters() const { return tracker_->counters(); }
   uint64_t batchesDropped() const { return batches_dropped_.load(); }
@@ -100,6 +108,7 @@ class BpfTracer {
   std::atomic<uint64_t> exchanges_dropped_{0};
   std::atomic<uint64_t> polls_{0};
   std::unordered_map<uint32_t, std::vector<struct bpf_link*>> event_loop_links_;  // by pid
+  std::unordered_map<std::string, std::vector<struct bpf_link*>> tls_links_;       // by library path
   size_t pending_exchanges_ = 0;
   uint64_t emitted_at_last_deliver_ = 0;
 };

@@ -106,6 +106,7 @@ void ConnTracker::onMessageStart(const sonde_msg_start_event& ev, const uint8_t*
   table_.touch(c, ev.hdr.timestamp_ns);
   std::memcpy(c->comm, ev.comm, sizeof(c->comm));
   if (c->ignored) return;
+  c->source = ev.hdr.source;
 
   bool lost = c->last_seq != 0 && ev.hdr.msg_seq != c->last_seq + 1;
   if (lost) {

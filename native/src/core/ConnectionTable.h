@@ -41,6 +41,7 @@ struct Connection {
   uint32_t generation = 0;
   uint8_t role = 0;  // ExchangeRole, 0 until known
   bool preexisting = false;  // opened before sonde saw its accept or connect
+  uint8_t source = SONDE_SOURCE_SOCKET;  // of its latest message start: TLS once its plaintext comes from uprobes
   // Not followed any more: sonde's own, or a protocol no stitcher follows.
   bool ignored = false;
   uint16_t family = 0;

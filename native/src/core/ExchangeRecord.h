@@ -75,7 +75,7 @@ struct ExchangeRecord {
   uint16_t local_port;
   uint16_t remote_port;
   uint8_t protocol;       // Protocol
-  uint8_t _pad0;
+  uint8_t source;         // enum sonde_source: where its bytes were seen (socket, TLS library)
   uint8_t local_addr[16];   // v4-mapped for IPv4
   uint8_t remote_addr[16];
   uint64_t request_start_ns;  // CLOCK_MONOTONIC

@@ -19,6 +19,7 @@ void RecordWriter::write(const Connection& c, const Exchange& x, Protocol protoc
   rec.local_port = c.tuple.local_port;
   rec.remote_port = c.tuple.remote_port;
   rec.protocol = uint8_t(protocol);
+  rec.source = c.source;
   std::memcpy(rec.local_addr, c.tuple.local_addr.data(), 16);
   std::memcpy(rec.remote_addr, c.tuple.remote_addr.data(), 16);
   rec.request_start_ns = x.request.start_ns;

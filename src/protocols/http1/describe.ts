@@ -97,7 +97,7 @@ function exportedQuery(request: RequestHead, query: string): string {
 }
 
 function setServerAttributes(a: Attributes, x: Exchange, request: RequestHead): void {
-  a['url.scheme'] = 'http';
+  a['url.scheme'] = x.tls ? 'https' : 'http';
   a['url.path'] = isPathCut(request) ? request.path + CUT_MARKER : request.path;
   if (request.query !== undefined) a['url.query'] = exportedQuery(request, request.query);
   const host = splitHost(headerValue(request.headers, 'host'));
@@ -128,12 +128,14 @@ function setClientAttributes(a: Attributes, x: Exchange, request: RequestHead): 
     const host = splitHost(hostField);
     serverAddress = host?.name ?? x.remoteAddress;
     serverPort = host?.port ?? x.remotePort;
-    const authority = serverPort === 80 ? bracketed(serverAddress) : `${bracketed(serverAddress)}:${serverPort}`;
-    if (request.method === 'CONNECT') full = `http://${target}${request.targetTruncated ? CUT_MARKER : ''}`;
+    // The plaintext of a TLS connection (OpenSSL uprobes) is HTTPS.
+    const scheme = x.tls ? 'https' : 'http';
+    const authority = serverPort === (x.tls ? 443 : 80) ? bracketed(serverAddress) : `${bracketed(serverAddress)}:${serverPort}`;
+    if (request.method === 'CONNECT') full = `${scheme}://${target}${request.targetTruncated ? CUT_MARKER : ''}`;
     // Asterisk form and the like: the target is not part of the URL, so neither is its cut.
-    else if (request.path.charCodeAt(0) !== 47) full = `http://${authority}`;
-    else if (request.query !== undefined) full = `http://${authority}${request.path}?${exportedQuery(request, request.query)}`;
-    else full = `http://${authority}${request.path}${request.targetTruncated ? CUT_MARKER : ''}`;
+    else if (request.path.charCodeAt(0) !== 47) full = `${scheme}://${authority}`;
+    else if (request.query !== undefined) full = `${scheme}://${authority}${request.path}?${exportedQuery(request, request.query)}`;
+    else full = `${scheme}://${authority}${request.path}${request.targetTruncated ? CUT_MARKER : ''}`;
   }
   a['server.address'] = serverAddress;
   a['server.port'] = serverPort;

@@ -53,7 +53,7 @@ export function describeHttp2(x: Exchange, ctx: DescribeContext): Description | 
   }
   attributes['http.request.method'] = method;
 
-  const target = requestTarget(request, method);
+  const target = requestTarget(request, method, x.tls);
   if (target.pathUnknown) attributes['sonde.url.path_unknown'] = true;
   const server = serverEndpoint(x, request);
   if (isServer) setServerUrl(attributes, target);
@@ -95,10 +95,12 @@ interface RequestTarget {
   pathUnknown: boolean;
 }
 
-function requestTarget(request: FieldBlock, method: string): RequestTarget {
+function requestTarget(request: FieldBlock, method: string, tls: boolean): RequestTarget {
   const scheme = fieldValue(request, ':scheme');
   const rawPath = fieldValue(request, ':path');
-  const knownScheme = typeof scheme === 'string' && scheme !== '' ? scheme : undefined;
+  // A :scheme HPACK-indexed before sonde started is unknown; TLS plaintext
+  // (OpenSSL uprobes) still tells it.
+  const knownScheme = typeof scheme === 'string' && scheme !== '' ? scheme : tls ? 'https' : undefined;
   if (typeof rawPath !== 'string' || rawPath === '') {
     // A plain CONNECT has no :path (RFC 9113 §8.5); any other request
     // without one broke the protocol, and its path is not known either.
