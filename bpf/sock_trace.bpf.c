@@ -358,41 +358,110 @@ int sonde_up_node_no_read_callback(struct pt_regs *ctx)
  * it; each program returns at once for a process that is not selected.
  * SSL_read/SSL_write and their _ex forms are separate entry points in
  * OpenSSL 3 (neither calls the other), so each call is seen once. */
+static __always_inline void tls_read_enter(struct pt_regs *ctx, __u64 out_len)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!is_selected(pid_tgid >> 32))
+		return;
+	__u64 ssl = PT_REGS_PARM1(ctx);
+	struct sonde_tls_call call = { .ssl = ssl, .buf = PT_REGS_PARM2(ctx), .out_len = out_len,
+				       .entry_ns = bpf_ktime_get_ns(), .fd = tls_known_fd(pid_tgid, ssl),
+				       .op = SONDE_TLS_READ };
+	tls_call_enter(pid_tgid, &call);
+}
+
+/* A write whose socket is known starts its message here, before its bytes
+ * can reach a peer: a client on the same host then reaches sonde before
+ * the server it calls, as with a plain write. */
+static __always_inline void tls_write_enter(struct pt_regs *ctx, __u64 out_len)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!is_selected(pid_tgid >> 32))
+		return;
+	__u64 ssl = PT_REGS_PARM1(ctx);
+	__s32 num = (__s32)PT_REGS_PARM3(ctx);
+	struct sonde_tls_call call = { .ssl = ssl, .buf = PT_REGS_PARM2(ctx), .out_len = out_len,
+				       .entry_ns = bpf_ktime_get_ns(), .fd = tls_known_fd(pid_tgid, ssl),
+				       .op = SONDE_TLS_WRITE };
+	struct sonde_conn_state *c = NULL;
+	if (call.fd >= 0 && num > 0) {
+		struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = call.fd };
+		c = bpf_map_lookup_elem(&conn_states, &key);
+		if (!c)
+			c = new_conn_state(&key, sonde_sock_from_fd(call.fd), SONDE_ROLE_UNKNOWN);
+	}
+	call.started = c != NULL;
+	tls_call_enter(pid_tgid, &call);
+	if (!c)
+		return;
+	struct io_args a = { .ptr = call.buf, .count = num, .fd = call.fd, .kind = IO_BUF,
+			     .direction = SONDE_DIR_EGRESS, .from_tls = 1 };
+	on_chunk(&a, NULL, c, pid_tgid, num, false, call.entry_ns);
+}
+
 SEC("uprobe")
 int sonde_up_ssl_read(struct pt_regs *ctx)
 {
-	tls_call_enter(PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), 0, SONDE_DIR_INGRESS);
+	tls_read_enter(ctx, 0);
 	return 0;
 }
 
 SEC("uprobe")
 int sonde_up_ssl_read_ex(struct pt_regs *ctx)
 {
-	tls_call_enter(PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), PT_REGS_PARM4(ctx), SONDE_DIR_INGRESS);
+	tls_read_enter(ctx, PT_REGS_PARM4(ctx));
 	return 0;
 }
 
 SEC("uprobe")
 int sonde_up_ssl_write(struct pt_regs *ctx)
 {
-	tls_call_enter(PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), 0, SONDE_DIR_EGRESS);
+	tls_write_enter(ctx, 0);
 	return 0;
 }
 
 SEC("uprobe")
 int sonde_up_ssl_write_ex(struct pt_regs *ctx)
 {
-	tls_call_enter(PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), PT_REGS_PARM4(ctx), SONDE_DIR_EGRESS);
+	tls_write_enter(ctx, PT_REGS_PARM4(ctx));
+	return 0;
+}
+
+/* SSL_do_handshake (SSL_connect and SSL_accept call it): its syscalls show
+ * the socket before any plaintext moves. */
+SEC("uprobe")
+int sonde_up_ssl_do_handshake(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!is_selected(pid_tgid >> 32))
+		return 0;
+	struct sonde_tls_call call = { .ssl = PT_REGS_PARM1(ctx), .fd = -1, .op = SONDE_TLS_HANDSHAKE };
+	tls_call_enter(pid_tgid, &call);
+	return 0;
+}
+
+SEC("uretprobe")
+int sonde_uret_ssl_do_handshake(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct sonde_tls_call *call = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
+	if (!call || call->op != SONDE_TLS_HANDSHAKE)
+		return 0;
+	if (call->fd >= 0) {
+		struct sonde_tls_key key = { .pid = pid_tgid >> 32, .ssl = call->ssl };
+		bpf_map_update_elem(&tls_fds, &key, &call->fd, BPF_ANY);
+	}
+	bpf_map_delete_elem(&tls_calls, &pid_tgid);
 	return 0;
 }
 
 /* A call's record at its return, and the connection its plaintext belongs
  * to: NULL when nothing moved, or its socket is not known yet. */
 static __noinline struct sonde_conn_state *tls_call_exit(struct pt_regs *ctx, __u64 pid_tgid,
-							      struct sonde_tls_call *call, __u64 *moved)
+							 struct sonde_tls_call *call, __u64 *moved)
 {
 	struct sonde_tls_call *found = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
-	if (!found)
+	if (!found || found->op == SONDE_TLS_HANDSHAKE)
 		return NULL;
 	*call = *found;
 	bpf_map_delete_elem(&tls_calls, &pid_tgid);
@@ -444,8 +513,9 @@ int sonde_uret_ssl_read(struct pt_regs *ctx)
 	return 0;
 }
 
-/* The return of SSL_write or SSL_write_ex: a write's start and what it
- * sent, in one go, dated at the call's entry. */
+/* The return of SSL_write or SSL_write_ex: what it sent, dated at the
+ * call's entry, and its message start too when the entry could not know
+ * the socket (the first write of a session opened before sonde). */
 SEC("uretprobe")
 int sonde_uret_ssl_write(struct pt_regs *ctx)
 {
@@ -457,7 +527,8 @@ int sonde_uret_ssl_write(struct pt_regs *ctx)
 		return 0;
 	struct io_args a = { .ptr = call.buf, .count = moved, .fd = call.fd, .kind = IO_BUF,
 			     .direction = SONDE_DIR_EGRESS, .from_tls = 1 };
-	on_chunk(&a, NULL, c, pid_tgid, moved, false, call.entry_ns);
+	if (!call.started)
+		on_chunk(&a, NULL, c, pid_tgid, moved, false, call.entry_ns);
 	c->write_start_ns = 0;
 	tls_write_done(c, &a, pid_tgid, moved, call.entry_ns);
 	return 0;

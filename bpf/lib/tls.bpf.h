@@ -6,7 +6,9 @@
  * Its socket is the one the same thread moves bytes on during the call
  * (the ciphertext: OpenSSL with a socket BIO reads and writes its fd inside
  * SSL_read/SSL_write); it is remembered per SSL*, since a call served from
- * OpenSSL's own buffer makes no syscall at all. The connection is then
+ * OpenSSL's own buffer makes no syscall at all; SSL_do_handshake (which
+ * SSL_connect and SSL_accept call) is watched for the same reason, so that
+ * a connection's first SSL_write already knows its socket. The connection is then
  * marked TLS: from there on its syscalls' bytes are ciphertext and are
  * never parsed, and the plaintext goes through the same on_chunk as any
  * socket's bytes. */
@@ -15,15 +17,25 @@
 
 #include "maps.bpf.h"
 
-/* An SSL_read/SSL_write call in progress on a thread. */
+/* What a TLS call in progress on a thread is. */
+enum sonde_tls_op {
+	SONDE_TLS_HANDSHAKE = 0,
+	SONDE_TLS_READ = SONDE_DIR_INGRESS,
+	SONDE_TLS_WRITE = SONDE_DIR_EGRESS,
+};
+
+/* An SSL_read/SSL_write/SSL_do_handshake call in progress on a thread. */
 struct sonde_tls_call {
 	__u64 ssl;
 	__u64 buf;
 	__u64 out_len;  /* SSL_*_ex: where the byte count is written; 0 otherwise */
 	__u64 entry_ns;
 	__s32 fd;       /* the socket, once known; -1 before */
-	__u8 direction;
-	__u8 _pad[3];
+	__u8 op;        /* enum sonde_tls_op; for reads and writes, the direction */
+	/* A write whose message start went out at entry (its socket was
+	 * known): the return only accounts what it sent. */
+	__u8 started;
+	__u8 _pad[2];
 };
 
 /* A plain hash: an entry lives for one call and is deleted at its return
@@ -54,23 +66,21 @@ struct {
  * syscall looks for a TLS call on its thread. */
 __u8 tls_probes_attached = 0;
 
-/* Starts a call's record at the entry of SSL_read/SSL_write (and _ex). */
-static __always_inline void tls_call_enter(__u64 ssl, __u64 buf, __u64 out_len, __u8 direction)
+/* The socket of an SSL*, -1 when none of its calls has shown it yet. */
+static __always_inline __s32 tls_known_fd(__u64 pid_tgid, __u64 ssl)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	if (!is_selected(pid_tgid >> 32))
-		return;
 	struct sonde_tls_key key = { .pid = pid_tgid >> 32, .ssl = ssl };
 	__s32 *known = bpf_map_lookup_elem(&tls_fds, &key);
-	struct sonde_tls_call call = {
-		.ssl = ssl,
-		.buf = buf,
-		.out_len = out_len,
-		.entry_ns = bpf_ktime_get_ns(),
-		.fd = known ? *known : -1,
-		.direction = direction,
-	};
-	if (bpf_map_update_elem(&tls_calls, &pid_tgid, &call, BPF_ANY))
+	return known ? *known : -1;
+}
+
+/* Records a call at its entry. A handshake never replaces a read or write
+ * in progress on the thread (OpenSSL may handshake inside them). */
+static __always_inline void tls_call_enter(__u64 pid_tgid, const struct sonde_tls_call *call)
+{
+	__u64 flags = call->op == SONDE_TLS_HANDSHAKE ? BPF_NOEXIST : BPF_ANY;
+	long err = bpf_map_update_elem(&tls_calls, &pid_tgid, call, flags);
+	if (err && err != -17 /* EEXIST: a read or write is in progress */)
 		count_drop(SONDE_DROP_THREAD_TABLE_FULL);
 }
 

@@ -277,6 +277,9 @@ std::string BpfTracer::attachTls(const std::string& path) {
   // OpenSSL 1.1.1 and 3 have the _ex forms, which share the return programs.
   if (attach(p.sonde_up_ssl_read_ex, "SSL_read_ex", false)) attach(p.sonde_uret_ssl_read, "SSL_read_ex", true);
   if (attach(p.sonde_up_ssl_write_ex, "SSL_write_ex", false)) attach(p.sonde_uret_ssl_write, "SSL_write_ex", true);
+  // The handshake shows a connection's socket before its first SSL_write.
+  if (attach(p.sonde_up_ssl_do_handshake, "SSL_do_handshake", false))
+    attach(p.sonde_uret_ssl_do_handshake, "SSL_do_handshake", true);
   attach(p.sonde_up_ssl_free, "SSL_free", false);
   takeLibbpfLog();
   tls_links_[path] = std::move(links);

@@ -73,11 +73,11 @@ class BpfTracer {
   std::string attachEventLoopMarks(uint32_t pid, const std::string& executable);
   void detachEventLoopMarks(uint32_t pid);
   // Attaches the OpenSSL uprobes (SSL_read, SSL_write, their _ex forms,
-  // SSL_free) to the library or binary at `path`, for every process that
-  // maps it: the programs themselves skip processes that are not selected.
-  // Returns "" once attached (or already), else why not: a file without
-  // SSL_read and SSL_write is not OpenSSL. The _ex forms (OpenSSL 1.1.1+)
-  // and SSL_free are attached where present.
+  // SSL_do_handshake, SSL_free) to the library or binary at `path`, for
+  // every process that maps it: the programs themselves skip processes that
+  // are not selected. Returns "" once attached (or already), else why not:
+  // a file without SSL_read and SSL_write is not OpenSSL. The others are
+  // attached where present (the _ex forms are OpenSSL 1.1.1+).
   std::string attachTls(const std::string& path);
   std::vector<std::string> tlsLibraries() const;
   std::vector<uint64_t> kernelDrops() const;  // indexed by sonde_kernel_drop

@@ -1,0 +1,198 @@
+/**
+ * HTTPS through OpenSSL's SSL_read/SSL_write (bpf/lib/tls.bpf.h): nginx
+ * with ssl, Python's ssl module and curl, all on the system's libssl, with
+ * a certificate made by the test. Every span must come from plaintext:
+ * exact counts, https URLs, and sonde's counters agree.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as https from 'node:https';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startOtlpGrpcReceiver, type ReceivedSpan } from '../support/receivers';
+import { REPO_ROOT, SYNC_LIMIT, hasCommand, settledCounters, sondeProgramsLoaded, startProcess, startService, startSonde, waitUntil, type Owner } from './support';
+
+const NO_NGINX = hasCommand('nginx') ? false : 'nginx is not installed (apt-get install nginx-light)';
+
+interface Certificate {
+  dir: string;
+  cert: string;
+  key: string;
+}
+
+/** A self-signed certificate for 127.0.0.1 and localhost, in a directory removed after the test. */
+function makeCertificate(t: { after(fn: () => void): void }): Certificate {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-tls-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'],
+    { stdio: 'ignore', ...SYNC_LIMIT },
+  );
+  return { dir, cert, key };
+}
+
+/** nginx answering HTTPS (HTTP/1.1 and h2 by ALPN) on `port`: 404 for /missing, else 200. */
+async function startNginxTls(t: Owner, tls: Certificate, port: number): Promise<number> {
+  const conf = path.join(tls.dir, 'nginx.conf');
+  const d = tls.dir;
+  fs.writeFileSync(
+    conf,
+    `daemon off; worker_processes 1; pid ${d}/nginx.pid; error_log ${d}/error.log;
+events { worker_connections 64; }
+http { access_log off; keepalive_timeout 60;
+  client_body_temp_path ${d}; proxy_temp_path ${d}; fastcgi_temp_path ${d}; uwsgi_temp_path ${d}; scgi_temp_path ${d};
+  server { listen 127.0.0.1:${port} ssl http2; ssl_certificate ${tls.cert}; ssl_certificate_key ${tls.key};
+    location = /missing { return 404; }
+    location / { return 200 "secret over tls\\n"; } } }
+`,
+  );
+  const nginx = startProcess(t, 'nginx', ['-c', conf, '-p', d]);
+  const pidFile = path.join(d, 'nginx.pid');
+  await waitUntil(() => fs.existsSync(pidFile) || nginx.child.exitCode !== null, 10_000);
+  assert.ok(fs.existsSync(pidFile), `nginx did not start\n${nginx.stderr()}`);
+  return Number(fs.readFileSync(pidFile, 'utf8').trim());
+}
+
+/** curl -k: the status of each URL, fetched on one connection. */
+function curl(urls: string[], extra: string[] = []): string[] {
+  const out = execFileSync('curl', ['-sk', ...extra, ...urls.flatMap((u) => ['-o', '/dev/null', '-w', '%{http_code}\\n', u])], { encoding: 'utf8', ...SYNC_LIMIT });
+  return out.trim().split('\n');
+}
+
+function byPath(spans: ReceivedSpan[], kind: 'SERVER' | 'CLIENT'): Map<string, ReceivedSpan> {
+  const out = new Map<string, ReceivedSpan>();
+  for (const s of spans.filter((x) => x.kind === kind)) {
+    const p = kind === 'SERVER' ? String(s.attributes['url.path']) : new URL(String(s.attributes['url.full'])).pathname;
+    assert.ok(!out.has(p), `one ${kind} span per path: ${p} twice`);
+    out.set(p, s);
+  }
+  return out;
+}
+
+/** No uprobe of sonde's is left: its programs are unloaded (the kernel frees them a moment after), and no legacy uprobe event remains. */
+async function assertNothingLeftBehind(): Promise<void> {
+  await waitUntil(() => sondeProgramsLoaded().length === 0, 5000);
+  assert.deepEqual(sondeProgramsLoaded(), []);
+  const events = '/sys/kernel/tracing/uprobe_events';
+  if (fs.existsSync(events)) assert.doesNotMatch(fs.readFileSync(events, 'utf8'), /ssl|SSL/, 'no uprobe event left for OpenSSL');
+}
+
+test('nginx with ssl and curl: HTTPS spans on both sides, linked, over HTTP/1.1 and h2, none from ciphertext', { skip: NO_NGINX }, async (t) => {
+  const tls = makeCertificate(t);
+  const otlp = await startOtlpGrpcReceiver();
+  t.after(() => otlp.close());
+  const port = 21000 + (process.pid % 20000);
+  await startNginxTls(t, tls, port);
+  const sonde = await startSonde(t, ['--open-port', String(port), '--exe', 'curl'], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  await sonde.waitForOutput(/tracing TLS through OpenSSL/, 10_000);
+  const base = `https://127.0.0.1:${port}`;
+  // curl picks h2 by ALPN unless told otherwise.
+  assert.deepEqual(curl([`${base}/one`], ['--http1.1']), ['200']);
+  assert.deepEqual(curl([`${base}/missing?token=abc`], ['--http1.1']), ['404']);
+  // Keep-alive: two requests on one TLS connection, then two streams of one h2 connection.
+  assert.deepEqual(curl([`${base}/k1`, `${base}/k2`], ['--http1.1']), ['200', '200']);
+  assert.deepEqual(curl([`${base}/h2/one`, `${base}/h2/two`], ['--http2']), ['200', '200']);
+  const expected = ['/one', '/missing', '/k1', '/k2', '/h2/one', '/h2/two'];
+  const spans = await otlp.waitFor((s) => s.length >= 2 * expected.length, 20_000);
+  const counters = await settledCounters(sonde);
+  assert.equal(await sonde.stop(), 0);
+  await assertNothingLeftBehind();
+
+  assert.equal(spans.length, 2 * expected.length, `exactly one server and one client span per request: ${spans.map((s) => `${s.kind} ${s.name}`).join(', ')}`);
+  assert.equal(counters.requests, 2 * expected.length);
+  assert.equal(counters.spansDropped, 0);
+  assert.match(sonde.stderr(), /unparsed=0 /, 'no exchange sonde could not read');
+  const servers = byPath(spans, 'SERVER');
+  const clients = byPath(spans, 'CLIENT');
+  assert.deepEqual([...servers.keys()].sort(), [...expected].sort());
+  assert.deepEqual([...clients.keys()].sort(), [...expected].sort());
+  for (const p of expected) {
+    const server = servers.get(p)!;
+    const client = clients.get(p)!;
+    assert.equal(server.resource['service.name'], 'nginx');
+    assert.equal(client.resource['service.name'], 'curl');
+    assert.equal(server.attributes['url.scheme'], 'https', p);
+    assert.ok(String(client.attributes['url.full']).startsWith(`${base}${p}`), String(client.attributes['url.full']));
+    assert.equal(server.attributes['http.response.status_code'], p === '/missing' ? 404 : 200);
+    assert.equal(client.attributes['http.response.status_code'], p === '/missing' ? 404 : 200);
+    assert.equal(server.attributes['network.protocol.version'], p.startsWith('/h2/') ? '2' : '1.1', p);
+    assert.equal(server.parentSpanId, client.spanId, `${p}: the server span continues curl's client span`);
+    assert.equal(server.traceId, client.traceId);
+    assert.ok(server.startTimeUnixNano >= client.startTimeUnixNano && server.endTimeUnixNano <= client.endTimeUnixNano, `${p}: the server span lies within its client span`);
+  }
+  assert.equal(servers.get('/missing')!.attributes['url.query'], 'token=REDACTED');
+});
+
+test('a TLS session opened before sonde started: its next requests are spans, traceparent honoured', { skip: NO_NGINX }, async (t) => {
+  const tls = makeCertificate(t);
+  const otlp = await startOtlpGrpcReceiver();
+  t.after(() => otlp.close());
+  const port = 22000 + (process.pid % 20000);
+  await startNginxTls(t, tls, port);
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
+  t.after(() => agent.destroy());
+  const get = (p: string, headers: Record<string, string> = {}) =>
+    new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+      const req = https.get(`https://127.0.0.1:${port}${p}`, { agent, headers }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+      });
+      req.setTimeout(20_000, () => req.destroy(new Error(`GET ${p}: no response`)));
+      req.on('error', reject);
+    });
+  assert.equal((await get('/before')).status, 200);
+  const sonde = await startSonde(t, ['--open-port', String(port)], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  await sonde.waitForOutput(/tracing TLS through OpenSSL/, 10_000);
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  const first = await get('/after/1', { traceparent });
+  const second = await get('/after/2');
+  assert.deepEqual([first, second], [
+    { status: 200, reused: true },
+    { status: 200, reused: true },
+  ], 'both went over the session opened before sonde');
+  const spans = await otlp.waitFor((s) => s.length >= 2, 20_000);
+  await settledCounters(sonde);
+  assert.equal(await sonde.stop(), 0);
+  await assertNothingLeftBehind();
+  assert.deepEqual(spans.map((s) => s.attributes['url.path']).sort(), ['/after/1', '/after/2']);
+  const traced = spans.find((s) => s.attributes['url.path'] === '/after/1')!;
+  assert.equal(traced.traceId, '4bf92f3577b34da6a3ce929d0e0e4736');
+  assert.equal(traced.parentSpanId, '00f067aa0ba902b7');
+  for (const s of spans) assert.equal(s.attributes['url.scheme'], 'https');
+});
+
+test('Python http.server wrapped in ssl, called by curl: HTTPS server and client spans, linked', async (t) => {
+  const tls = makeCertificate(t);
+  const otlp = await startOtlpGrpcReceiver();
+  t.after(() => otlp.close());
+  const { proc: py, port } = await startService(t, 'python3', ['-u', path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'tls_server.py')], { CERT: tls.cert, KEY: tls.key });
+  const sonde = await startSonde(t, ['--pid', String(py.child.pid), '--exe', 'curl'], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  await sonde.waitForOutput(/tracing TLS through OpenSSL/, 10_000);
+  const base = `https://127.0.0.1:${port}`;
+  assert.deepEqual(curl([`${base}/py/a?user=u1`, `${base}/py/b`]), ['200', '200']);
+  assert.deepEqual(curl([`${base}/missing`]), ['404']);
+  const spans = await otlp.waitFor((s) => s.length >= 6, 20_000);
+  const counters = await settledCounters(sonde);
+  assert.equal(await sonde.stop(), 0);
+  await assertNothingLeftBehind();
+  assert.equal(spans.length, 6, spans.map((s) => `${s.kind} ${s.name}`).join(', '));
+  assert.equal(counters.spansDropped, 0);
+  const servers = byPath(spans, 'SERVER');
+  const clients = byPath(spans, 'CLIENT');
+  for (const p of ['/py/a', '/py/b', '/missing']) {
+    const server = servers.get(p)!;
+    const client = clients.get(p)!;
+    assert.ok(server && client, `${p}: a server and a client span`);
+    assert.equal(server.attributes['url.scheme'], 'https');
+    assert.equal(server.resource['process.executable.name'].toString().startsWith('python'), true);
+    assert.equal(server.attributes['http.response.status_code'], p === '/missing' ? 404 : 200);
+    assert.ok(String(client.attributes['url.full']).startsWith(`${base}${p}`), String(client.attributes['url.full']));
+    assert.equal(server.parentSpanId, client.spanId, `${p}: linked to curl's span`);
+  }
+  assert.equal(servers.get('/py/a')!.attributes['url.query'], 'user=u1');
+});
