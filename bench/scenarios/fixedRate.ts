@@ -1,13 +1,13 @@
 /**
  * fixed-rate: what a service that is not saturated pays. For each of a Node,
- * a Python (ThreadingHTTPServer) and an nginx server: find its untraced
+ * a Python (ThreadingHTTPServer), an nginx and an nginx HTTPS server: find its untraced
  * maximum with hey (unthrottled), then hold 25% and 50% of it with hey, alternating
  * untraced and traced runs.
  */
 import { heyWorkers, runHey, runHeyMax, runWrk, type LoadResult } from '../lib/load';
 import { measure, type RunRecord } from '../lib/measure';
 import type { Row, Section, TargetCheck } from '../lib/report';
-import { startNginx, startNodeServer, startPythonServer, type Server } from '../lib/servers';
+import { startNginx, startNginxHttps, startNodeServer, startPythonServer, type Server } from '../lib/servers';
 import type { ChartPanel } from '../lib/svg';
 import { alternate, chartPanel, checkRun, fmt, noteBeforeAfter, rawSpansNote, standardRows, summarize, type Scenario, type Summary } from './common';
 
@@ -15,6 +15,8 @@ const SERVERS: Array<{ kind: string; start: () => Promise<Server> }> = [
   { kind: 'node', start: startNodeServer },
   { kind: 'python', start: startPythonServer },
   { kind: 'nginx', start: startNginx },
+  // HTTPS through OpenSSL's uprobes: each SSL_read/SSL_write is a uprobe hit.
+  { kind: 'nginx-https', start: startNginxHttps },
 ];
 
 export const P99_TARGET = 1.05;

@@ -261,7 +261,8 @@ export class Sonde {
         // With several exporters, the one that delivered least: what a
         // backend is sure to have.
         exported: c.exporters.length ? Math.min(...c.exporters.map((e) => e.exported)) : 0,
-        eventsLost: c.kernelDrops.ringBufferFull + c.native.messagesLost,
+        // TLS plaintext whose socket sonde did not know yet is lost too.
+        eventsLost: c.kernelDrops.ringBufferFull + c.kernelDrops.tlsNoSocket + c.native.messagesLost,
         spansDropped: droppedExport + c.native.exchangesDropped + c.intake.exchangesDropped + c.native.exchangesAbandoned,
         unparsed,
         connections: c.native.connectionsTracked,
