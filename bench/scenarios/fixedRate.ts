@@ -37,7 +37,9 @@ export const fixedRate: Scenario = async (ctx) => {
   const targets: TargetCheck[] = [];
   const chart: ChartPanel[] = [];
   const anomalies: string[] = [];
+  const only = process.env.SONDE_BENCH_SERVERS?.split(',').map((k) => k.trim());
   for (const s of SERVERS) {
+    if (only && !only.includes(s.kind)) continue;
     const server = await s.start();
     try {
       if (m.warmupS > 0) await runWrk({ url: server.url, threads: 1, connections: 50, durationS: m.warmupS });
