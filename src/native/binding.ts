@@ -103,13 +103,16 @@ export interface NativeTracer {
   attachEventLoopMarks(pid: number, executable: string): string;
   detachEventLoopMarks(pid: number): void;
   /**
-   * Uprobes on OpenSSL's SSL_read, SSL_write (and their _ex forms) and
-   * SSL_free in the library or binary at `path`, for every process that
-   * maps it (the programs skip processes that are not selected). Returns
-   * "" once attached (or if it already was), else why not: a file without
-   * SSL_read and SSL_write is not OpenSSL.
+   * Uprobes on OpenSSL's SSL_read, SSL_write (and their _ex forms),
+   * SSL_do_handshake and SSL_free in the library or binary at `path`, for
+   * process `pid` alone, or with -1 for every process that maps it (the
+   * programs skip processes that are not selected, but each still takes
+   * the trap). Returns "" once attached (or if it already was), else why
+   * not: a file without SSL_read and SSL_write is not OpenSSL.
    */
-  attachTls(path: string): string;
+  attachTls(path: string, pid: number): string;
+  /** Detaches the uprobes attached for process `pid` alone. */
+  detachTls(pid: number): void;
   counters(): NativeTracerCounters;
 }
 

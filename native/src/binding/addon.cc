@@ -102,6 +102,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
                            InstanceMethod("attachEventLoopMarks", &Tracer::JS_attachEventLoopMarks),
                            InstanceMethod("detachEventLoopMarks", &Tracer::JS_detachEventLoopMarks),
                            InstanceMethod("attachTls", &Tracer::JS_attachTls),
+                           InstanceMethod("detachTls", &Tracer::JS_detachTls),
                            InstanceMethod("counters", &Tracer::JS_counters),
                        });
   }
@@ -215,10 +216,19 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     return info.Env().Undefined();
   }
 
-  // attachTls(path: string): string — "" once attached, else why not
+  // attachTls(path: string, pid: number): string — "" once attached, else why not (pid -1: every process)
   Napi::Value JS_attachTls(const Napi::CallbackInfo& info) {
-    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "Expected a path");
-    return Napi::String::New(info.Env(), tracer_->attachTls(info[0].As<Napi::String>().Utf8Value()));
+    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber())
+      throw Napi::TypeError::New(info.Env(), "Expected arguments (path: string, pid: number)");
+    return Napi::String::New(info.Env(), tracer_->attachTls(info[0].As<Napi::String>().Utf8Value(),
+                                                            info[1].As<Napi::Number>().Int32Value()));
+  }
+
+  // detachTls(pid: number): void
+  Napi::Value JS_detachTls(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "Expected a pid");
+    tracer_->detachTls(info[0].As<Napi::Number>().Int32Value());
+    return info.Env().Undefined();
   }
 
   // counters(): NativeCounters

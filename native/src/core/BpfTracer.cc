@@ -213,7 +213,7 @@ std::vector<uint8_t> BpfTracer::stop() {
     ring_buffer__free(ring_);
     ring_ = nullptr;
   }
-  for (auto& [path, links] : tls_links_)
+  for (auto& [where, links] : tls_links_)
     for (bpf_link* link : links) bpf_link__destroy(link);
   tls_links_.clear();
   for (auto& [pid, links] : event_loop_links_)
@@ -253,13 +253,13 @@ std::string BpfTracer::attachEventLoopMarks(uint32_t pid, const std::string& exe
   return "";
 }
 
-std::string BpfTracer::attachTls(const std::string& path) {
+std::string BpfTracer::attachTls(const std::string& path, int pid) {
   if (!skel_) return "not started";
-  if (tls_links_.count(path)) return "";
+  if (tls_links_.count({path, pid})) return "";
   std::vector<bpf_link*> links;
   auto attach = [&](bpf_program* prog, const char* symbol, bool ret) -> bool {
     LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .func_name = symbol);
-    bpf_link* link = bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), 0, &opts);
+    bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, path.c_str(), 0, &opts);
     if (link) links.push_back(link);
     return link != nullptr;
   };
@@ -282,15 +282,20 @@ std::string BpfTracer::attachTls(const std::string& path) {
     attach(p.sonde_uret_ssl_do_handshake, "SSL_do_handshake", true);
   attach(p.sonde_up_ssl_free, "SSL_free", false);
   takeLibbpfLog();
-  tls_links_[path] = std::move(links);
+  tls_links_[{path, pid}] = std::move(links);
   skel_->bss->tls_probes_attached = 1;
   return "";
 }
 
-std::vector<std::string> BpfTracer::tlsLibraries() const {
-  std::vector<std::string> out;
-  for (const auto& [path, links] : tls_links_) out.push_back(path);
-  return out;
+void BpfTracer::detachTls(int pid) {
+  for (auto it = tls_links_.begin(); it != tls_links_.end();) {
+    if (it->first.second != pid) {
+      ++it;
+      continue;
+    }
+    for (bpf_link* link : it->second) bpf_link__destroy(link);
+    it = tls_links_.erase(it);
+  }
 }
 
 void BpfTracer::detachEventLoopMarks(uint32_t pid) {

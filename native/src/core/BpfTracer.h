@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -73,13 +74,15 @@ class BpfTracer {
   std::string attachEventLoopMarks(uint32_t pid, const std::string& executable);
   void detachEventLoopMarks(uint32_t pid);
   // Attaches the OpenSSL uprobes (SSL_read, SSL_write, their _ex forms,
-  // SSL_do_handshake, SSL_free) to the library or binary at `path`, for
-  // every process that maps it: the programs themselves skip processes that
-  // are not selected. Returns "" once attached (or already), else why not:
-  // a file without SSL_read and SSL_write is not OpenSSL. The others are
-  // attached where present (the _ex forms are OpenSSL 1.1.1+).
-  std::string attachTls(const std::string& path);
-  std::vector<std::string> tlsLibraries() const;
+  // SSL_do_handshake, SSL_free) to the library or binary at `path`: for
+  // process `pid` alone, or with pid -1 for every process that maps it (the
+  // programs skip processes that are not selected, but each still takes
+  // the trap). Returns "" once attached (or already), else why not: a file
+  // without SSL_read and SSL_write is not OpenSSL. The others are attached
+  // where present (the _ex forms are OpenSSL 1.1.1+).
+  std::string attachTls(const std::string& path, int pid);
+  // Detaches the uprobes attached for process `pid` alone.
+  void detachTls(int pid);
   std::vector<uint64_t> kernelDrops() const;  // indexed by sonde_kernel_drop
   const TrackerCounters& trackerCounters() const { return tracker_->counters(); }
   uint64_t batchesDropped() const { return batches_dropped_.load(); }
@@ -108,7 +111,8 @@ class BpfTracer {
   std::atomic<uint64_t> exchanges_dropped_{0};
   std::atomic<uint64_t> polls_{0};
   std::unordered_map<uint32_t, std::vector<struct bpf_link*>> event_loop_links_;  // by pid
-  std::unordered_map<std::string, std::vector<struct bpf_link*>> tls_links_;       // by library path
+  // By library path and pid (-1: every process).
+  std::map<std::pair<std::string, int>, std::vector<struct bpf_link*>> tls_links_;
   size_t pending_exchanges_ = 0;
   uint64_t emitted_at_last_deliver_ = 0;
 };
