@@ -34,7 +34,7 @@ import { worstCase } from './scenarios/worstCase';
 
 const SCENARIOS: Array<{ name: string; run: Scenario; tools: string[] }> = [
   { name: 'worst-case', run: worstCase, tools: ['wrk'] },
-  { name: 'fixed-rate', run: fixedRate, tools: ['wrk', 'hey', 'nginx', 'python3'] },
+  { name: 'fixed-rate', run: fixedRate, tools: ['wrk', 'hey', 'h2load', 'nginx', 'openssl', 'python3'] },
   { name: 'capacity', run: capacity, tools: ['hey'] },
   { name: 'idle-tax', run: idleTax, tools: ['cc'] },
   { name: 'churn', run: churn, tools: ['hey'] },

@@ -192,11 +192,17 @@ export interface H2loadOptions {
   headers?: string[];
   /** Where h2load writes its per-request log; read and removed once parsed. */
   logFile: string;
+  /** HTTP/1.1 instead of h2 (h2load --h1): one request at a time per connection, kept alive. */
+  h1?: boolean;
+  /** Requests per second per connection (h2load --rps); unthrottled when absent. */
+  rpsPerClient?: number;
 }
 
 /** h2load for `durationS` seconds, one thread, `clients` connections of `streams` streams each. */
 export async function runH2load(o: H2loadOptions): Promise<LoadResult> {
   const args = ['-D', String(o.durationS), '-t', '1', '-c', String(o.clients), '-m', String(o.streams), `--log-file=${o.logFile}`];
+  if (o.h1) args.push('--h1');
+  if (o.rpsPerClient !== undefined) args.push(`--rps=${o.rpsPerClient.toFixed(3)}`);
   for (const h of o.headers ?? []) args.push('-H', h);
   if (o.dataFile) args.push('-d', o.dataFile);
   args.push(o.url);
