@@ -196,3 +196,23 @@ test('Python http.server wrapped in ssl, called by curl: HTTPS server and client
   }
   assert.equal(servers.get('/py/a')!.attributes['url.query'], 'user=u1');
 });
+
+test('a Python HTTPS server selected by --pid alone: uprobes on its libssl for it only, its handler threads traced', async (t) => {
+  const tls = makeCertificate(t);
+  const otlp = await startOtlpGrpcReceiver();
+  t.after(() => otlp.close());
+  const { proc: py, port } = await startService(t, 'python3', ['-u', path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'tls_server.py')], { CERT: tls.cert, KEY: tls.key });
+  const sonde = await startSonde(t, ['--pid', String(py.child.pid)], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  await sonde.waitForOutput(/tracing TLS through OpenSSL .*for=this process/, 10_000);
+  // curl is not selected: its own SSL calls are none of sonde's business,
+  // and with per-process uprobes they take no trap either.
+  assert.deepEqual(curl([`https://127.0.0.1:${port}/p/1`, `https://127.0.0.1:${port}/p/2`], ['--http1.1']), ['200', '200']);
+  assert.deepEqual(curl([`https://127.0.0.1:${port}/p/3`], ['--http1.1']), ['200']);
+  const spans = await otlp.waitFor((s) => s.length >= 3, 20_000);
+  const counters = await settledCounters(sonde);
+  assert.equal(await sonde.stop(), 0);
+  await assertNothingLeftBehind();
+  assert.deepEqual(spans.map((s) => `${s.kind} ${String(s.attributes['url.path'])} ${String(s.attributes['url.scheme'])}`).sort(), ['SERVER /p/1 https', 'SERVER /p/2 https', 'SERVER /p/3 https']);
+  assert.equal(counters.requests, 3, 'no client span: curl was not traced');
+  assert.equal(counters.eventsLost, 0);
+});
