@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /* A connection's message boundaries, fed one chunk of data at a time by
- * whichever program saw it move (the syscall tracepoints today, the TLS
- * uprobes later): message starts and their first bytes, request heads
- * followed past the capture, short starts held back, response tails. */
+ * whichever program saw it move (the syscall tracepoints, or the OpenSSL
+ * uprobes with the plaintext of a TLS connection): message starts and
+ * their first bytes, request heads followed past the capture, short starts
+ * held back, response tails. */
 #ifndef SONDE_LIB_CONN_STATE_BPF_H
 #define SONDE_LIB_CONN_STATE_BPF_H
 
@@ -356,7 +357,9 @@ none:
  * syscall's first user buffer when the caller already had to read it, else
  * NULL: it is then read here, only for connections that are followed. `c`
  * is the connection's state when the caller already looked it up, else
- * NULL (looked up, or created, here). */
+ * NULL (looked up, or created, here). `at_ns` dates the chunk when it is
+ * not now (an SSL_write's entry), else 0. A socket chunk of a TLS
+ * connection is ciphertext: it only tells the thread's TLS call its fd. */
 static __always_inline void on_chunk(const struct io_args *a, const struct user_chunk *resolved,
 				     struct sonde_conn_state *c, __u64 pid_tgid, __u64 chunk_bytes,
 				     bool account_bytes, __u64 at_ns)
