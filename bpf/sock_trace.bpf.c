@@ -349,7 +349,7 @@ int sonde_up_node_no_read_callback(struct pt_regs *ctx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!is_selected(pid_tgid >> 32))
 		return 0;
-	note_thread_read(pid_tgid, SONDE_NO_CAUSE, 0);
+	note_thread_read(pid_tgid, SONDE_NO_CAUSE, 0, -1);
 	return 0;
 }
 
@@ -447,10 +447,7 @@ int sonde_uret_ssl_do_handshake(struct pt_regs *ctx)
 	struct sonde_tls_call *call = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
 	if (!call || call->op != SONDE_TLS_HANDSHAKE)
 		return 0;
-	if (call->fd >= 0) {
-		struct sonde_tls_key key = { .pid = pid_tgid >> 32, .ssl = call->ssl };
-		bpf_map_update_elem(&tls_fds, &key, &call->fd, BPF_ANY);
-	}
+	tls_resolve_fd(pid_tgid, call);
 	bpf_map_delete_elem(&tls_calls, &pid_tgid);
 	return 0;
 }
@@ -465,6 +462,9 @@ static __noinline struct sonde_conn_state *tls_call_exit(struct pt_regs *ctx, __
 		return NULL;
 	*call = *found;
 	bpf_map_delete_elem(&tls_calls, &pid_tgid);
+	/* Learnt even when nothing moved: over a memory BIO, the handshake
+	 * runs inside SSL_read calls that return WANT_READ. */
+	call->fd = tls_resolve_fd(pid_tgid, call);
 	/* The four return an int: the upper half of the register is not
 	 * sign-extended, and a -1 read as a long would be 4 GiB moved. */
 	int ret = (int)PT_REGS_RC(ctx);
@@ -478,16 +478,9 @@ static __noinline struct sonde_conn_state *tls_call_exit(struct pt_regs *ctx, __
 	}
 	if (*moved == 0)
 		return NULL;
-	struct sonde_tls_key tls_key = { .pid = pid_tgid >> 32, .ssl = call->ssl };
 	if (call->fd < 0) {
-		__s32 *known = bpf_map_lookup_elem(&tls_fds, &tls_key);
-		if (!known) {
-			count_drop(SONDE_DROP_TLS_NO_SOCKET);
-			return NULL;
-		}
-		call->fd = *known;
-	} else {
-		bpf_map_update_elem(&tls_fds, &tls_key, &call->fd, BPF_ANY);
+		count_drop(SONDE_DROP_TLS_NO_SOCKET);
+		return NULL;
 	}
 	struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = call->fd };
 	struct sonde_conn_state *c = bpf_map_lookup_elem(&conn_states, &key);

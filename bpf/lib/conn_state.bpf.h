@@ -373,7 +373,7 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 		c = new_conn_state(&key, sonde_sock_from_fd(a->fd), SONDE_ROLE_UNKNOWN);
 		if (!c) {
 			if (a->direction == SONDE_DIR_INGRESS)
-				note_thread_read(pid_tgid, SONDE_NO_CAUSE, 0);
+				note_thread_read(pid_tgid, SONDE_NO_CAUSE, 0, -1);
 			return;
 		}
 	}
@@ -381,12 +381,12 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 		tls_adopt(c);
 	} else if (tls_ciphertext(c, a->fd, pid_tgid)) {
 		if (a->direction == SONDE_DIR_INGRESS)
-			note_thread_read(pid_tgid, a->fd, c->generation);
+			note_thread_read(pid_tgid, a->fd, c->generation, a->fd);
 		return;
 	}
 	if (a->direction == SONDE_DIR_INGRESS && !(c->flags & SONDE_CONN_READ_INLINE))
 		note_thread_read(pid_tgid, (c->flags & SONDE_CONN_IGNORED) ? SONDE_NO_CAUSE : a->fd,
-				 (c->flags & SONDE_CONN_IGNORED) ? 0 : c->generation);
+				 (c->flags & SONDE_CONN_IGNORED) ? 0 : c->generation, c->sock_addr ? a->fd : -1);
 	if (c->flags & SONDE_CONN_IGNORED)
 		return;
 	if (a->direction == SONDE_DIR_EGRESS)

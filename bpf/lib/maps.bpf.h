@@ -97,6 +97,11 @@ struct {
 struct sonde_thread_read {
 	__s32 fd;
 	__u32 generation;
+	/* The socket this thread last read, whatever sonde made of it (TLS
+	 * ciphertext it ignores included), -1 after anything else: where the
+	 * plaintext of an SSL_read over a memory BIO (Node) came from. */
+	__s32 socket_fd;
+	__u32 _pad;
 };
 
 struct {
@@ -189,17 +194,18 @@ static __always_inline void fill_header_of(struct sonde_event_header *h, __u8 ki
 /* A read of `fd` by this thread succeeded: what it runs next serves that
  * connection (SONDE_NO_CAUSE: a connection nobody follows). Written only
  * when it changes, since most reads come from the connection read before. */
-static __always_inline void note_thread_read(__u64 pid_tgid, int fd, __u32 generation)
+static __always_inline void note_thread_read(__u64 pid_tgid, int fd, __u32 generation, int socket_fd)
 {
 	struct sonde_thread_read *t = bpf_map_lookup_elem(&thread_last_read, &pid_tgid);
 	if (t) {
-		if (t->fd != fd || t->generation != generation) {
+		if (t->fd != fd || t->generation != generation || t->socket_fd != socket_fd) {
 			t->fd = fd;
 			t->generation = generation;
+			t->socket_fd = socket_fd;
 		}
 		return;
 	}
-	struct sonde_thread_read fresh = { .fd = fd, .generation = generation };
+	struct sonde_thread_read fresh = { .fd = fd, .generation = generation, .socket_fd = socket_fd };
 	if (bpf_map_update_elem(&thread_last_read, &pid_tgid, &fresh, BPF_NOEXIST))
 		count_drop(SONDE_DROP_THREAD_TABLE_FULL);
 }

@@ -84,6 +84,33 @@ static __always_inline void tls_call_enter(__u64 pid_tgid, const struct sonde_tl
 		count_drop(SONDE_DROP_THREAD_TABLE_FULL);
 }
 
+/* The socket this thread read last, -1 if none: with a memory BIO (Node)
+ * no syscall happens inside SSL_read, whose ciphertext the thread read from
+ * its socket just before. */
+static __always_inline __s32 tls_thread_socket_read(__u64 pid_tgid)
+{
+	struct sonde_thread_read *t = bpf_map_lookup_elem(&thread_last_read, &pid_tgid);
+	return t ? t->socket_fd : -1;
+}
+
+/* The socket of a call at its return: the one a syscall inside it showed,
+ * else the one its SSL* is known by, else (a read or a handshake over a
+ * memory BIO) the socket the thread read last; remembered for the SSL*.
+ * -1 when none is known. */
+static __always_inline __s32 tls_resolve_fd(__u64 pid_tgid, struct sonde_tls_call *call)
+{
+	struct sonde_tls_key key = { .pid = pid_tgid >> 32, .ssl = call->ssl };
+	__s32 *known = bpf_map_lookup_elem(&tls_fds, &key);
+	__s32 fd = call->fd;
+	if (fd < 0 && known)
+		return *known;
+	if (fd < 0 && call->op != SONDE_TLS_WRITE)
+		fd = tls_thread_socket_read(pid_tgid);
+	if (fd >= 0 && (!known || *known != fd))
+		bpf_map_update_elem(&tls_fds, &key, &fd, BPF_ANY);
+	return fd;
+}
+
 /* A connection's bytes come from TLS calls from now on: whatever its
  * ciphertext made of it (unknown starts, ignored) is forgotten. */
 static __always_inline void tls_adopt(struct sonde_conn_state *c)

@@ -30,4 +30,4 @@ export {
   type ProcessWatcherOptions,
   type TracedProcess,
 } from './ProcessWatcher';
-export { openSslLibrariesOf, parseOpenSslLibraries, systemOpenSslLibraries, type TlsLibrary } from './tlsLibraries';
+export { executableOf, openSslLibrariesOf, parseOpenSslLibraries, systemOpenSslLibraries, type TlsLibrary } from './tlsLibraries';

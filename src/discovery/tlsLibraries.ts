@@ -84,3 +84,17 @@ export function systemOpenSslLibraries(arch: NodeJS.Architecture = process.arch)
   }
   return out;
 }
+
+/**
+ * Process `pid`'s executable, named like a library: node links OpenSSL
+ * into it, exported, instead of mapping libssl.
+ */
+export function executableOf(pid: number, procRoot: string = DEFAULT_PROC_ROOT): TlsLibrary | undefined {
+  const reachablePath = `${procRoot}/${pid}/exe`;
+  try {
+    const st = fs.statSync(reachablePath);
+    return { mappedPath: fs.readlinkSync(reachablePath), reachablePath, identity: `${st.dev}:${st.ino}` };
+  } catch {
+    return undefined;
+  }
+}

@@ -3,7 +3,7 @@
  * and the periodic counters line, started and stopped together.
  */
 import type { Logger } from 'pino';
-import { openSslLibrariesOf, ProcessWatcher, selectsEverything, systemOpenSslLibraries, type TlsLibrary, type TracedProcess } from '../discovery';
+import { executableOf, openSslLibrariesOf, ProcessWatcher, selectsEverything, systemOpenSslLibraries, type TlsLibrary, type TracedProcess } from '../discovery';
 import type { SondeConfig } from '../config/config';
 import { ExportChannel } from '../export/ExportChannel';
 import { createExportChannel } from '../export/createExporters';
@@ -71,6 +71,8 @@ export class Sonde {
    * probed for every process although nginx itself was not traced).
    */
   #tlsEveryProcess = false;
+  /** Executables without OpenSSL of their own, by "dev:inode"; at most 1024. */
+  #notOpenSsl = new Set<string>();
   /** Traced processes that mapped no libssl when last looked at, with the looks left. */
   #tlsRechecks = new Map<number, number>();
   #tlsTimer: NodeJS.Timeout | undefined;
@@ -190,8 +192,31 @@ export class Sonde {
     // Before start, processes are only selected; start() goes over them again.
     if (!this.#tracer || !this.#tracing) return true;
     const libraries = openSslLibrariesOf(pid);
-    if (libraries.length === 0) return false;
+    if (libraries.length === 0) return this.#attachTlsInExecutable(pid);
     this.#attachTls(libraries, pid);
+    return true;
+  }
+
+  /**
+   * OpenSSL linked into the executable itself (node): attached for this
+   * process alone, whatever the selection, so that no other process (sonde
+   * is a node too) takes its traps. False when the executable has none.
+   */
+  #attachTlsInExecutable(pid: number): boolean {
+    const tracer = this.#tracer;
+    const exe = executableOf(pid);
+    if (!tracer || !exe || this.#notOpenSsl.has(exe.identity)) return false;
+    const key = `${exe.identity}@${pid}`;
+    if (this.#tlsAttached.has(key)) return true;
+    const why = tracer.attachTls(exe.reachablePath, pid);
+    if (/failed to find symbol|No such file|Invalid argument/.test(why)) {
+      if (this.#notOpenSsl.size >= 1024) this.#notOpenSsl.clear();
+      this.#notOpenSsl.add(exe.identity);
+      return false;
+    }
+    this.#tlsAttached.set(key, why);
+    if (why === '') this.#log.info({ executable: exe.mappedPath, pid, for: 'this process' }, 'tracing TLS through OpenSSL');
+    else this.#log.warn({ executable: exe.mappedPath, pid, reason: why }, 'cannot trace TLS through this executable: its HTTPS stays unseen');
     return true;
   }
 

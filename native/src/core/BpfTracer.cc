@@ -224,6 +224,7 @@ std::vector<uint8_t> BpfTracer::stop() {
     selected_pid_bits_ = nullptr;
   }
   if (skel_) {
+    final_kernel_drops_ = kernelDrops();
     sock_trace__destroy(skel_);
     skel_ = nullptr;
   }
@@ -335,8 +336,10 @@ void BpfTracer::selectComm(const std::string& comm) {
 }
 
 std::vector<uint64_t> BpfTracer::kernelDrops() const {
+  // After stop, the counts read last: the final counters line must not
+  // report drops as gone with the maps.
+  if (!skel_) return final_kernel_drops_.empty() ? std::vector<uint64_t>(SONDE_DROP__COUNT, 0) : final_kernel_drops_;
   std::vector<uint64_t> totals(SONDE_DROP__COUNT, 0);
-  if (!skel_) return totals;
   int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return totals;
   std::vector<uint64_t> per_cpu(ncpu);

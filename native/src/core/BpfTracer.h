@@ -110,6 +110,7 @@ class BpfTracer {
   std::atomic<uint64_t> batches_dropped_{0};
   std::atomic<uint64_t> exchanges_dropped_{0};
   std::atomic<uint64_t> polls_{0};
+  std::vector<uint64_t> final_kernel_drops_;  // read as the maps went away
   std::unordered_map<uint32_t, std::vector<struct bpf_link*>> event_loop_links_;  // by pid
   // By library path and pid (-1: every process).
   std::map<std::pair<std::string, int>, std::vector<struct bpf_link*>> tls_links_;
