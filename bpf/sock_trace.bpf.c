@@ -399,33 +399,15 @@ static __always_inline void tls_write_enter(struct pt_regs *ctx, __u64 out_len)
 	on_chunk(&a, NULL, c, pid_tgid, num, false, call.entry_ns);
 }
 
+/* The _ex forms write their byte count through their fourth argument. */
 SEC("uprobe")
-int sonde_up_ssl_read(struct pt_regs *ctx)
-{
-	tls_read_enter(ctx, 0);
-	return 0;
-}
-
+int sonde_up_ssl_read(struct pt_regs *ctx) { tls_read_enter(ctx, 0); return 0; }
 SEC("uprobe")
-int sonde_up_ssl_read_ex(struct pt_regs *ctx)
-{
-	tls_read_enter(ctx, PT_REGS_PARM4(ctx));
-	return 0;
-}
-
+int sonde_up_ssl_read_ex(struct pt_regs *ctx) { tls_read_enter(ctx, PT_REGS_PARM4(ctx)); return 0; }
 SEC("uprobe")
-int sonde_up_ssl_write(struct pt_regs *ctx)
-{
-	tls_write_enter(ctx, 0);
-	return 0;
-}
-
+int sonde_up_ssl_write(struct pt_regs *ctx) { tls_write_enter(ctx, 0); return 0; }
 SEC("uprobe")
-int sonde_up_ssl_write_ex(struct pt_regs *ctx)
-{
-	tls_write_enter(ctx, PT_REGS_PARM4(ctx));
-	return 0;
-}
+int sonde_up_ssl_write_ex(struct pt_regs *ctx) { tls_write_enter(ctx, PT_REGS_PARM4(ctx)); return 0; }
 
 /* SSL_do_handshake (SSL_connect and SSL_accept call it): its syscalls show
  * the socket before any plaintext moves. */
