@@ -12,9 +12,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { startOtlpGrpcReceiver, type ReceivedSpan, type StatusCodeName } from '../support/receivers';
-import { REPO_ROOT, clientSummary, pythonWithGrpc, settledCounters, startProcess, startService, startSonde, type Owner, type RunningProcess } from './support';
+import { REPO_ROOT, SYNC_LIMIT, clientSummary, pythonWithGrpc, settledCounters, startProcess, startService, startSonde, type Owner, type RunningProcess } from './support';
 
 const FIXTURES = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures');
 const GRPC_SERVER = path.join(FIXTURES, 'grpc-server.js');
@@ -242,4 +245,28 @@ test('a gRPC connection opened before sonde started: the calls made on it afterw
     if (s.attributes['rpc.grpc.status_code'] !== undefined) assert.equal(s.attributes['rpc.grpc.status_code'], OK);
     assert.notEqual(s.statusCode, 'ERROR', 'every call succeeded');
   }
+});
+
+test('grpc-js over TLS (its OpenSSL inside node): one span per call on each side, linked, statuses read from the plaintext', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-grpc-tls-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { stdio: 'ignore', ...SYNC_LIMIT });
+  const otlp = await startOtlpGrpcReceiver();
+  t.after(() => otlp.close());
+  const { proc: server, port } = await startService(t, process.execPath, [GRPC_SERVER], { CERT: cert, KEY: key });
+  const clientProc = startProcess(t, process.execPath, [GRPC_CLIENT, '--start-on-signal', '--target', `localhost:${port}`, '--unary', '3', '--missing', '1', '--boom', '1', '--bidi', '3'], { env: { ...process.env, CA: cert } });
+  await clientProc.waitForOutput(/^waiting to start$/m, 15_000, 'stdout');
+  const sonde = await startSonde(t, ['--pid', `${server.child.pid},${clientProc.child.pid}`], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  await sonde.waitForOutput(/tracing TLS through OpenSSL[^\n]*pid=\d+[\s\S]*tracing TLS through OpenSSL/, 10_000);
+  clientProc.child.kill('SIGUSR2');
+  const summary = await clientSummary<ClientSummary>(clientProc);
+  assert.deepEqual(summary.codes, { [OK]: 4, [NOT_FOUND]: 1, [INTERNAL]: 1 }, 'the fixtures work over TLS');
+  const expected = [...calls(3, 'Unary'), ...calls(1, 'Unary', NOT_FOUND), ...calls(1, 'Unary', INTERNAL), ...calls(1, 'Bidi')];
+  await otlp.waitFor((s) => s.length >= 2 * expected.length, 15_000);
+  const counters = await settledCounters(sonde);
+  assert.equal(await sonde.stop(), 0);
+  assertCallPairs([...otlp.spans], expected, { server: 'grpc-server', client: 'grpc-client' });
+  assert.equal(counters.eventsLost, 0);
 });
