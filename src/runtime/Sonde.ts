@@ -41,6 +41,8 @@ const MAX_TLS_ATTACHMENTS = 1024;
  * is looked at again: Python maps it only when something imports ssl.
  */
 const TLS_RECHECKS = 10;
+/** #attachTlsTo's answer for a file that has no OpenSSL. */
+const NOT_OPENSSL = 'not OpenSSL';
 
 export class Sonde {
   readonly #config: SondeConfig;
@@ -203,45 +205,52 @@ export class Sonde {
    * is a node too) takes its traps. False when the executable has none.
    */
   #attachTlsInExecutable(pid: number): boolean {
-    const tracer = this.#tracer;
     const exe = executableOf(pid);
-    if (!tracer || !exe || this.#notOpenSsl.has(exe.identity)) return false;
-    const key = `${exe.identity}@${pid}`;
-    if (this.#tlsAttached.has(key)) return true;
-    const why = tracer.attachTls(exe.reachablePath, pid);
-    if (/failed to find symbol|No such file|Invalid argument/.test(why)) {
+    if (!exe || this.#notOpenSsl.has(exe.identity)) return false;
+    const why = this.#attachTlsTo(exe, pid, (reason) => /failed to find symbol|No such file|Invalid argument/.test(reason));
+    if (why === undefined) return false;
+    if (why === NOT_OPENSSL) {
       if (this.#notOpenSsl.size >= 1024) this.#notOpenSsl.clear();
       this.#notOpenSsl.add(exe.identity);
       return false;
     }
-    this.#tlsAttached.set(key, why);
-    if (why === '') this.#log.info({ executable: exe.mappedPath, pid, for: 'this process' }, 'tracing TLS through OpenSSL');
-    else this.#log.warn({ executable: exe.mappedPath, pid, reason: why }, 'cannot trace TLS through this executable: its HTTPS stays unseen');
     return true;
   }
 
   /** Attaches to `libraries` for process `pid`, or for every process when #tlsEveryProcess (or no pid). */
   #attachTls(libraries: TlsLibrary[], pid?: number): void {
-    const tracer = this.#tracer;
-    if (!tracer) return;
     const forPid = this.#tlsEveryProcess || pid === undefined ? -1 : pid;
-    for (const lib of libraries) {
-      const key = forPid === -1 ? lib.identity : `${lib.identity}@${forPid}`;
-      if (this.#tlsAttached.has(key)) continue;
-      if (this.#tlsAttached.size >= MAX_TLS_ATTACHMENTS) {
-        this.#log.warn({ pid, library: lib.mappedPath, max: MAX_TLS_ATTACHMENTS }, 'too many OpenSSL attachments: TLS through this one is not traced');
-        continue;
-      }
-      const why = tracer.attachTls(lib.reachablePath, forPid);
-      this.#tlsAttached.set(key, why);
-      const scope = forPid === -1 ? 'every process' : 'this process';
-      if (why === '') this.#log.info({ library: lib.mappedPath, pid, for: scope }, 'tracing TLS through OpenSSL');
-      else this.#log.warn({ library: lib.mappedPath, pid, reason: why }, 'cannot trace TLS through this library: its HTTPS stays unseen');
-    }
+    for (const lib of libraries) this.#attachTlsTo(lib, forPid);
   }
 
+  /**
+   * One attachment of the OpenSSL uprobes to `file`, for process `forPid`
+   * (-1: every process), counted against the bound and logged once. Returns
+   * "" when attached (now or before), else why not; NOT_OPENSSL when
+   * `notOpenSsl` says the reason means the file has no OpenSSL (nothing is
+   * logged or remembered then); undefined when nothing was tried.
+   */
+  #attachTlsTo(file: TlsLibrary, forPid: number, notOpenSsl?: (reason: string) => boolean): string | undefined {
+    const tracer = this.#tracer;
+    if (!tracer) return undefined;
+    const key = forPid === -1 ? file.identity : `${file.identity}@${forPid}`;
+    const known = this.#tlsAttached.get(key);
+    if (known !== undefined) return known;
+    const where = { file: file.mappedPath, pid: forPid === -1 ? undefined : forPid, for: forPid === -1 ? 'every process' : 'this process' };
+    if (this.#tlsAttached.size >= MAX_TLS_ATTACHMENTS) {
+      this.#log.warn({ ...where, max: MAX_TLS_ATTACHMENTS }, 'too many OpenSSL attachments: TLS through this one is not traced');
+      return undefined;
+    }
+    const why = tracer.attachTls(file.reachablePath, forPid);
+    if (why !== '' && notOpenSsl?.(why)) return NOT_OPENSSL;
+    this.#tlsAttached.set(key, why);
+    if (why === '') this.#log.info(where, 'tracing TLS through OpenSSL');
+    else this.#log.warn({ ...where, reason: why }, 'cannot trace TLS through this file: its HTTPS stays unseen');
+    return why;
+  }
+
+  /** The attachments for `pid` alone (its libssl, or node's own OpenSSL): those for every process stay. */
   #detachTls(pid: number): void {
-    if (this.#tlsEveryProcess) return;
     this.#tracer?.detachTls(pid);
     const suffix = `@${pid}`;
     for (const key of this.#tlsAttached.keys()) if (key.endsWith(suffix)) this.#tlsAttached.delete(key);

@@ -230,7 +230,7 @@ test('Node https server and keep-alive client on the OpenSSL inside node: spans 
   const client = startProcess(t, process.execPath, [path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'https-client.js'), ...paths], { env: { ...process.env, PORT: String(port) } });
   await client.waitForOutput(/^ready$/m, 10_000, 'stdout');
   const sonde = await startSonde(t, ['--pid', `${server.child.pid},${client.child.pid}`], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
-  await sonde.waitForOutput(/tracing TLS through OpenSSL .*executable=.*pid=\d+ for=this process[\s\S]*tracing TLS through OpenSSL .*executable=/, 10_000);
+  await sonde.waitForOutput(/tracing TLS through OpenSSL .*file=.*pid=\d+ for=this process[\s\S]*tracing TLS through OpenSSL .*file=/, 10_000);
   client.child.kill('SIGUSR1');
   await client.waitForOutput(/^done$/m, 20_000, 'stdout');
   assert.match(client.stdout(), /\/n\/1 200\n\/n\/2 200\n\/missing 404\n\/n\/4 200/);
