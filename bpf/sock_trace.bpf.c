@@ -382,7 +382,7 @@ static __always_inline void tls_write_enter(struct pt_regs *ctx, __u64 out_len)
 	__s32 num = (__s32)PT_REGS_PARM3(ctx);
 	struct sonde_tls_call call = { .ssl = ssl, .buf = PT_REGS_PARM2(ctx), .out_len = out_len,
 				       .entry_ns = bpf_ktime_get_ns(), .fd = tls_known_fd(pid_tgid, ssl),
-				       .op = SONDE_TLS_WRITE };
+				       .op = SONDE_TLS_WRITE, .num = num > 0 ? num : 0 };
 	struct sonde_conn_state *c = NULL;
 	if (call.fd >= 0 && num > 0) {
 		struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = call.fd };
@@ -391,12 +391,30 @@ static __always_inline void tls_write_enter(struct pt_regs *ctx, __u64 out_len)
 			c = new_conn_state(&key, sonde_sock_from_fd(call.fd), SONDE_ROLE_UNKNOWN);
 	}
 	call.started = c != NULL;
-	tls_call_enter(pid_tgid, &call);
-	if (!c)
+	if (c && c->tls_unsent_write == call.num) {
+		/* The rest of a write that failed or went in part: OpenSSL is
+		 * called again with the bytes it did not send, whose message has
+		 * started and whose frames were walked. */
+		c->tls_unsent_write = 0;
+		call.walked = c->protocol == SONDE_PROTO_HTTP2;
+		tls_call_enter(pid_tgid, &call);
 		return;
-	struct io_args a = { .ptr = call.buf, .count = num, .fd = call.fd, .kind = IO_BUF,
-			     .direction = SONDE_DIR_EGRESS, .from_tls = 1 };
-	on_chunk(&a, NULL, c, pid_tgid, num, false, call.entry_ns);
+	}
+	if (c) {
+		c->tls_unsent_write = 0;
+		struct io_args a = { .ptr = call.buf, .count = num, .fd = call.fd, .kind = IO_BUF,
+				     .direction = SONDE_DIR_EGRESS, .from_tls = 1 };
+		on_chunk(&a, NULL, c, pid_tgid, num, false, call.entry_ns);
+		/* HTTP/2 frames are walked here too, all `num` bytes: OpenSSL
+		 * sends them all or is called again with what it did not send
+		 * (tls_unsent_write), and a same-host server could otherwise read
+		 * a stream's HEADERS before its client's walk reached sonde. */
+		if (c->protocol == SONDE_PROTO_HTTP2) {
+			tls_write_done(c, &a, pid_tgid, num, call.entry_ns);
+			call.walked = 1;
+		}
+	}
+	tls_call_enter(pid_tgid, &call);
 }
 
 /* The _ex forms write their byte count through their fourth argument. */
@@ -427,10 +445,12 @@ int sonde_uret_ssl_do_handshake(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct sonde_tls_call *call = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
-	if (!call || call->op != SONDE_TLS_HANDSHAKE)
+	if (!call || call->op != SONDE_TLS_HANDSHAKE || call->awaiting_socket)
 		return 0;
-	tls_resolve_fd(pid_tgid, call);
-	bpf_map_delete_elem(&tls_calls, &pid_tgid);
+	if (tls_resolve_fd(pid_tgid, call, 0) < 0)
+		tls_await_socket(call);
+	else
+		bpf_map_delete_elem(&tls_calls, &pid_tgid);
 	return 0;
 }
 
@@ -440,25 +460,29 @@ static __noinline struct sonde_conn_state *tls_call_exit(struct pt_regs *ctx, __
 							 struct sonde_tls_call *call, __u64 *moved)
 {
 	struct sonde_tls_call *found = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
-	if (!found || found->op == SONDE_TLS_HANDSHAKE)
+	if (!found || found->op == SONDE_TLS_HANDSHAKE || found->awaiting_socket)
 		return NULL;
 	*call = *found;
-	bpf_map_delete_elem(&tls_calls, &pid_tgid);
-	/* Learnt even when nothing moved: over a memory BIO, the handshake
-	 * runs inside SSL_read calls that return WANT_READ. */
-	call->fd = tls_resolve_fd(pid_tgid, call);
 	/* The four return an int: the upper half of the register is not
 	 * sign-extended, and a -1 read as a long would be 4 GiB moved. */
 	int ret = (int)PT_REGS_RC(ctx);
 	*moved = 0;
 	if (call->out_len) {
 		/* SSL_read_ex/SSL_write_ex: 1 on success, the count in *out_len */
-		if (ret != 1 || bpf_probe_read_user(moved, sizeof(*moved), (void *)call->out_len))
-			return NULL;
+		if (ret == 1 && bpf_probe_read_user(moved, sizeof(*moved), (void *)call->out_len))
+			*moved = 0;
 	} else if (ret > 0) {
 		*moved = ret;
 	}
-	if (*moved == 0)
+	/* Looked for even when nothing moved: over a memory BIO, the
+	 * handshake runs inside SSL_read calls that return WANT_READ, and the
+	 * ciphertext they make is written next. */
+	call->fd = tls_resolve_fd(pid_tgid, call, *moved);
+	if (call->fd < 0)
+		tls_await_socket(found);
+	else
+		bpf_map_delete_elem(&tls_calls, &pid_tgid);
+	if (*moved == 0 && !call->started)
 		return NULL;
 	if (call->fd < 0) {
 		count_drop(SONDE_DROP_TLS_NO_SOCKET);
@@ -468,7 +492,12 @@ static __noinline struct sonde_conn_state *tls_call_exit(struct pt_regs *ctx, __
 	struct sonde_conn_state *c = bpf_map_lookup_elem(&conn_states, &key);
 	if (!c)
 		c = new_conn_state(&key, sonde_sock_from_fd(call->fd), SONDE_ROLE_UNKNOWN);
-	return c;
+	if (c && call->started && *moved < call->num) {
+		/* A write whose message started at entry failed or went in
+		 * part: OpenSSL will be called again with the rest. */
+		c->tls_unsent_write = call->num - *moved;
+	}
+	return *moved ? c : NULL;
 }
 
 /* The return of SSL_read or SSL_read_ex: the plaintext read goes through
@@ -505,7 +534,8 @@ int sonde_uret_ssl_write(struct pt_regs *ctx)
 	if (!call.started)
 		on_chunk(&a, NULL, c, pid_tgid, moved, false, call.entry_ns);
 	c->write_start_ns = 0;
-	tls_write_done(c, &a, pid_tgid, moved, call.entry_ns);
+	if (!call.walked)
+		tls_write_done(c, &a, pid_tgid, moved, call.entry_ns);
 	return 0;
 }
 

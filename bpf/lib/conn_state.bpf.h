@@ -297,9 +297,9 @@ new_conn_state(struct sonde_conn_key *key, struct sock *sk, __u8 role_hint)
 	if (sk && sonde_sock_is_tcp(sk))
 		sonde_read_tuple(sk, &fresh.tuple);
 	else if (!sk && sonde_fd_is_file_or_device(key->fd))
-		fresh.flags = SONDE_CONN_IGNORED | SONDE_CONN_READ_INLINE;
+		fresh.flags = SONDE_CONN_IGNORED | SONDE_CONN_NOT_TCP | SONDE_CONN_READ_INLINE;
 	else
-		fresh.flags = SONDE_CONN_IGNORED;
+		fresh.flags = SONDE_CONN_IGNORED | SONDE_CONN_NOT_TCP;
 	if (bpf_map_update_elem(&conn_states, key, &fresh, BPF_ANY)) {
 		count_drop(SONDE_DROP_CONN_TABLE_FULL);
 		return NULL;
@@ -378,15 +378,17 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 		}
 	}
 	if (a->from_tls) {
-		tls_adopt(c);
-	} else if (tls_ciphertext(c, a->fd, pid_tgid)) {
+		if (!tls_adopt(c))
+			return;
+	} else if (tls_ciphertext(c, a->fd, pid_tgid, a->direction)) {
 		if (a->direction == SONDE_DIR_INGRESS)
 			note_thread_read(pid_tgid, a->fd, c->generation, a->fd);
 		return;
 	}
 	if (a->direction == SONDE_DIR_INGRESS && !(c->flags & SONDE_CONN_READ_INLINE))
 		note_thread_read(pid_tgid, (c->flags & SONDE_CONN_IGNORED) ? SONDE_NO_CAUSE : a->fd,
-				 (c->flags & SONDE_CONN_IGNORED) ? 0 : c->generation, c->sock_addr ? a->fd : -1);
+				 (c->flags & SONDE_CONN_IGNORED) ? 0 : c->generation,
+				 (c->flags & SONDE_CONN_NOT_TCP) ? -1 : a->fd);
 	if (c->flags & SONDE_CONN_IGNORED)
 		return;
 	if (a->direction == SONDE_DIR_EGRESS)

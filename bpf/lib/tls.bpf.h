@@ -8,7 +8,10 @@
  * SSL_read/SSL_write); it is remembered per SSL*, since a call served from
  * OpenSSL's own buffer makes no syscall at all; SSL_do_handshake (which
  * SSL_connect and SSL_accept call) is watched for the same reason, so that
- * a connection's first SSL_write already knows its socket. The connection is then
+ * a connection's first SSL_write already knows its socket. Over a memory
+ * BIO (Node) no syscall happens inside a call: the socket is the one the
+ * thread read just before a read that returned plaintext, or the one it
+ * writes the call's ciphertext to just after. The connection is then
  * marked TLS: from there on its syscalls' bytes are ciphertext and are
  * never parsed, and the plaintext goes through the same on_chunk as any
  * socket's bytes. */
@@ -35,8 +38,18 @@ struct sonde_tls_call {
 	/* A write whose message start went out at entry (its socket was
 	 * known): the return only accounts what it sent. */
 	__u8 started;
-	__u8 _pad[2];
+	/* Returned without its socket known (a memory BIO: Node): the entry
+	 * stays, dated at the return (entry_ns), for the ciphertext write
+	 * that follows the call on the same thread to name the socket. */
+	__u8 awaiting_socket;
+	/* A write whose HTTP/2 frames were walked at entry. */
+	__u8 walked;
+	__u32 num;      /* SSL_write: the bytes asked to be sent */
 };
+
+/* How long after a call's return the thread's next socket write is taken
+ * for the call's ciphertext: Node writes it in the same stack (EncOut). */
+#define SONDE_TLS_AWAIT_SOCKET_NS 1000000ull
 
 /* A plain hash: an entry lives for one call and is deleted at its return
  * (or when its thread exits). */
@@ -78,45 +91,78 @@ static __always_inline __s32 tls_known_fd(__u64 pid_tgid, __u64 ssl)
  * in progress on the thread (OpenSSL may handshake inside them). */
 static __always_inline void tls_call_enter(__u64 pid_tgid, const struct sonde_tls_call *call)
 {
-	__u64 flags = call->op == SONDE_TLS_HANDSHAKE ? BPF_NOEXIST : BPF_ANY;
-	long err = bpf_map_update_elem(&tls_calls, &pid_tgid, call, flags);
-	if (err && err != -17 /* EEXIST: a read or write is in progress */)
+	if (call->op == SONDE_TLS_HANDSHAKE) {
+		struct sonde_tls_call *open = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
+		if (open && !open->awaiting_socket)
+			return;
+	}
+	if (bpf_map_update_elem(&tls_calls, &pid_tgid, call, BPF_ANY))
 		count_drop(SONDE_DROP_THREAD_TABLE_FULL);
 }
 
-/* The socket this thread read last, -1 if none: with a memory BIO (Node)
- * no syscall happens inside SSL_read, whose ciphertext the thread read from
- * its socket just before. */
+/* The TCP socket this thread read last, -1 if none: with a memory BIO
+ * (Node) no syscall happens inside SSL_read, whose ciphertext the thread
+ * read from its socket just before. */
 static __always_inline __s32 tls_thread_socket_read(__u64 pid_tgid)
 {
 	struct sonde_thread_read *t = bpf_map_lookup_elem(&thread_last_read, &pid_tgid);
 	return t ? t->socket_fd : -1;
 }
 
-/* The socket of a call at its return: the one a syscall inside it showed,
- * else the one its SSL* is known by, else (a read or a handshake over a
- * memory BIO) the socket the thread read last; remembered for the SSL*.
- * -1 when none is known. */
-static __always_inline __s32 tls_resolve_fd(__u64 pid_tgid, struct sonde_tls_call *call)
+static __always_inline void tls_remember_fd(__u64 pid_tgid, __u64 ssl, __s32 fd)
 {
-	struct sonde_tls_key key = { .pid = pid_tgid >> 32, .ssl = call->ssl };
-	__s32 *known = bpf_map_lookup_elem(&tls_fds, &key);
+	struct sonde_tls_key key = { .pid = pid_tgid >> 32, .ssl = ssl };
+	bpf_map_update_elem(&tls_fds, &key, &fd, BPF_ANY);
+}
+
+/* The socket of a call at its return, by the evidence that names it:
+ * - a syscall inside the call (a socket BIO);
+ * - else what its SSL* is known by;
+ * - else, for a read that returned plaintext over a memory BIO, the socket
+ *   the thread read last: the ciphertext came from there just before.
+ * A call that moved nothing proves nothing about the thread's last read:
+ * Node drives a client's first handshake step (the ClientHello) through
+ * SSL_read before any byte of its socket was read, and taking the last
+ * read then tied the SSL* to another connection for good. Such a call's
+ * socket is the one its ciphertext is written to next (tls_ciphertext).
+ * -1 when none is known yet. */
+static __always_inline __s32 tls_resolve_fd(__u64 pid_tgid, const struct sonde_tls_call *call, __u64 moved)
+{
 	__s32 fd = call->fd;
-	if (fd < 0 && known)
-		return *known;
-	if (fd < 0 && call->op != SONDE_TLS_WRITE)
+	if (fd < 0) {
+		__s32 known = tls_known_fd(pid_tgid, call->ssl);
+		if (known >= 0)
+			return known;
+		if (call->op != SONDE_TLS_READ || moved == 0)
+			return -1;
 		fd = tls_thread_socket_read(pid_tgid);
-	if (fd >= 0 && (!known || *known != fd))
-		bpf_map_update_elem(&tls_fds, &key, &fd, BPF_ANY);
+		if (fd < 0)
+			return -1;
+	} else if (tls_known_fd(pid_tgid, call->ssl) == fd) {
+		return fd;
+	}
+	tls_remember_fd(pid_tgid, call->ssl, fd);
 	return fd;
 }
 
-/* A connection's bytes come from TLS calls from now on: whatever its
- * ciphertext made of it (unknown starts, ignored) is forgotten. */
-static __always_inline void tls_adopt(struct sonde_conn_state *c)
+/* A call returned without its socket: its entry stays for the thread's
+ * next socket write to name it. */
+static __always_inline void tls_await_socket(struct sonde_tls_call *call)
 {
+	call->awaiting_socket = 1;
+	call->entry_ns = bpf_ktime_get_ns();
+}
+
+/* A connection's bytes come from TLS calls from now on: whatever its
+ * ciphertext made of it (unknown starts, ignored) is forgotten. False for
+ * what is not a TCP socket: an SSL* taken for the wrong fd (a memory BIO's
+ * guess) must not turn a pipe or a Unix socket into a connection. */
+static __always_inline bool tls_adopt(struct sonde_conn_state *c)
+{
+	if (c->flags & SONDE_CONN_NOT_TCP)
+		return false;
 	if (c->flags & SONDE_CONN_TLS)
-		return;
+		return true;
 	c->flags = SONDE_CONN_TLS;
 	c->unknown_starts = 0;
 	c->cur_direction = 0;
@@ -126,22 +172,34 @@ static __always_inline void tls_adopt(struct sonde_conn_state *c)
 	c->head_left_bytes = 0;
 	c->tail_bytes = 0;
 	c->protocol = SONDE_PROTO_UNKNOWN;
+	return true;
 }
 
-/* A syscall moved bytes on socket `c` (fd). True when they are TLS
+/* A syscall moved bytes on TCP socket `c` (fd). True when they are TLS
  * ciphertext, which must not be parsed: the connection is already TLS, or
- * this thread is inside an SSL call, which then learns its socket. */
-static __always_inline bool tls_ciphertext(struct sonde_conn_state *c, __s32 fd, __u64 pid_tgid)
+ * this thread is inside an SSL call, which then learns its socket, or has
+ * just returned from one that did not know it, and this is the write of
+ * its ciphertext. */
+static __always_inline bool tls_ciphertext(struct sonde_conn_state *c, __s32 fd, __u64 pid_tgid, __u8 direction)
 {
 	bool tls = c->flags & SONDE_CONN_TLS;
-	if (!tls && (!tls_probes_attached || (c->flags & SONDE_CONN_SYNCED) || !c->sock_addr))
+	if (!tls && (!tls_probes_attached || (c->flags & (SONDE_CONN_SYNCED | SONDE_CONN_NOT_TCP))))
 		return false;
 	struct sonde_tls_call *call = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
 	if (!call)
 		return tls;
+	if (call->awaiting_socket) {
+		__u64 ssl = call->ssl;
+		bool written_by_it = direction == SONDE_DIR_EGRESS &&
+				     bpf_ktime_get_ns() - call->entry_ns < SONDE_TLS_AWAIT_SOCKET_NS;
+		bpf_map_delete_elem(&tls_calls, &pid_tgid);
+		if (!written_by_it)
+			return tls;
+		tls_remember_fd(pid_tgid, ssl, fd);
+		return tls_adopt(c);
+	}
 	call->fd = fd;
-	tls_adopt(c);
-	return true;
+	return tls_adopt(c);
 }
 
 #endif

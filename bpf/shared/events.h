@@ -272,6 +272,9 @@ enum sonde_conn_flags {
 	/* Its bytes come from a TLS library's calls (source TLS): what the
 	 * syscalls move on it is ciphertext, never parsed. */
 	SONDE_CONN_TLS = 8,
+	/* Not a TCP socket (a Unix socket, a pipe, a file): never a TLS
+	 * connection's socket either. */
+	SONDE_CONN_NOT_TCP = 16,
 };
 
 struct sonde_conn_state {
@@ -304,6 +307,11 @@ struct sonde_conn_state {
 	__u8 tail[SONDE_TAIL_BYTES];
 	__u8 protocol;       /* enum sonde_protocol */
 	__u8 _pad[3];
+	/* The size of an SSL_write that started its message at entry and then
+	 * failed (WANT_READ/WANT_WRITE), 0 if none: OpenSSL retries it with the
+	 * same arguments, and the retry must not start the message again. */
+	__u32 tls_unsent_write;
+	__u32 _pad2;
 	/* HTTP/2: the frame walk of each direction, [direction - 1]. */
 	struct sonde_h2_walk h2[2];
 };
