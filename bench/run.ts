@@ -30,10 +30,11 @@ import { fixedRate } from './scenarios/fixedRate';
 import { grpcUnary, protocolsSideBySide } from './scenarios/grpcUnary';
 import { idleTax } from './scenarios/idleTax';
 import { wholeTraces } from './scenarios/wholeTraces';
-import { worstCase } from './scenarios/worstCase';
+import { worstCase, worstCaseHttps } from './scenarios/worstCase';
 
 const SCENARIOS: Array<{ name: string; run: Scenario; tools: string[] }> = [
   { name: 'worst-case', run: worstCase, tools: ['wrk'] },
+  { name: 'worst-case-https', run: worstCaseHttps, tools: ['wrk', 'openssl'] },
   { name: 'fixed-rate', run: fixedRate, tools: ['wrk', 'hey', 'h2load', 'nginx', 'openssl', 'python3'] },
   { name: 'capacity', run: capacity, tools: ['hey'] },
   { name: 'idle-tax', run: idleTax, tools: ['cc'] },

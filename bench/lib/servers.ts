@@ -23,13 +23,22 @@ export interface Server {
 
 const FIXTURES = path.join(REPO_ROOT, 'bench', 'fixtures');
 
-async function startPortPrinter(kind: string, command: string, args: string[]): Promise<Server> {
-  const proc = spawnTracked(kind, command, args);
-  const m = await proc.waitFor(/^(\d+)\s*$/m, 15_000, 'stdout');
-  const port = Number(m[1]);
-  const url = `http://127.0.0.1:${port}/`;
-  await waitForHttp(url, 10_000);
-  return { kind, url, port, pids: [proc.pid], stop: () => stopProc(proc) };
+async function startPortPrinter(kind: string, command: string, args: string[], options: { env?: NodeJS.ProcessEnv; scheme?: 'http' | 'https'; cleanup?: () => void } = {}): Promise<Server> {
+  const proc = spawnTracked(kind, command, args, { env: options.env });
+  const stop = async (): Promise<void> => {
+    await stopProc(proc);
+    options.cleanup?.();
+  };
+  try {
+    const m = await proc.waitFor(/^(\d+)\s*$/m, 15_000, 'stdout');
+    const port = Number(m[1]);
+    const url = `${options.scheme ?? 'http'}://127.0.0.1:${port}/`;
+    await waitForHttp(url, 10_000);
+    return { kind, url, port, pids: [proc.pid], stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
 
 async function stopProc(proc: Tracked): Promise<void> {
@@ -38,6 +47,17 @@ async function stopProc(proc: Tracked): Promise<void> {
 
 export function startNodeServer(): Promise<Server> {
   return startPortPrinter('node', process.execPath, [path.join(FIXTURES, 'node-server.js')]);
+}
+
+/** The same hello-world over HTTPS, on the OpenSSL linked into node (sonde traces it through uprobes on the node executable). */
+export function startNodeHttpsServer(): Promise<Server> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-bench-node-https-'));
+  makeCertificate(dir);
+  return startPortPrinter('node-https', process.execPath, [path.join(FIXTURES, 'node-server.js')], {
+    env: { ...process.env, CERT: path.join(dir, 'cert.pem'), KEY: path.join(dir, 'key.pem') },
+    scheme: 'https',
+    cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
+  });
 }
 
 /**

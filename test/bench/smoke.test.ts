@@ -13,7 +13,7 @@ import { REPO_ROOT, startProcess } from '../support/processes';
 import { setTimeLimits } from '../support/watchdog';
 
 const TIMEOUT_MS = 5 * 60_000;
-const SCENARIOS = ['worst-case', 'fixed-rate', 'capacity', 'idle-tax', 'churn', 'grpc-unary', 'whole-traces'];
+const SCENARIOS = ['worst-case', 'worst-case-https', 'fixed-rate', 'capacity', 'idle-tax', 'churn', 'grpc-unary', 'whole-traces'];
 
 // The one test may take its whole TIMEOUT_MS; the watchdog's limits sit
 // just above it, so the test's own timeout speaks first.
@@ -71,6 +71,10 @@ test('npm run bench -- --smoke runs every scenario and writes its report', { tim
     assertSpread(wc.summary.sonde.peakRssMB, 'worst-case.summary.sonde.peakRssMB');
     assertSpread(wc.summary.spansPerRequest, 'worst-case.summary.spansPerRequest');
     assert.ok(wc.runs.baseline.length >= 1 && wc.runs.traced.length === wc.runs.baseline.length, 'worst-case runs, A and B');
+    const https = report.scenarios['worst-case-https'];
+    assert.equal(https.params.server, 'node-https');
+    assertComparison(https.summary.throughputRps, 'worst-case-https.summary.throughputRps');
+    assertSpread(https.summary.spansPerRequest, 'worst-case-https.summary.spansPerRequest');
     const b = wc.runs.traced[0];
     assert.ok(isNumber(b.load.requests) && isNumber(b.receiver.spans) && isNumber(b.sonde.cpuSeconds), 'a traced run has raw figures');
     for (const k of ['requests', 'server', 'client', 'exported', 'eventsLost', 'spansDropped', 'unparsed', 'connections']) {
