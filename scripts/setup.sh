@@ -19,8 +19,9 @@ check_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install o
 # second gRPC implementation, for Debian's /usr/bin/python3), nghttp2-server
 # (nghttpd, an h2c static server) and nghttp2-client (h2load drives the
 # gRPC benchmark; nghttp).
+# chromium: the viewer's end-to-end test drives it headless (puppeteer-core).
 for p in clang llvm libbpf-dev libelf-dev zlib1g-dev libnghttp2-dev bpftool make g++ curl nginx-light wrk hey \
-  python3-grpcio nghttp2-server nghttp2-client; do check_pkg "$p"; done
+  python3-grpcio nghttp2-server nghttp2-client chromium; do check_pkg "$p"; done
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     log "missing Debian packages: ${need_pkgs[*]}"

@@ -35,7 +35,7 @@ function lowerOwnPriority(nice: number, log: ReturnType<typeof createLogger>): v
   }
 }
 
-function main(): void {
+async function main(): Promise<void> {
   let config;
   try {
     config = loadConfig(process.argv.slice(2), process.env);
@@ -71,6 +71,7 @@ function main(): void {
 
   const sonde = new Sonde(config, log);
   try {
+    await sonde.startServing();
     sonde.start();
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -115,4 +116,4 @@ function main(): void {
   setInterval(() => undefined, 1 << 30);
 }
 
-main();
+void main();

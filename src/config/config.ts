@@ -11,9 +11,29 @@ export type ExporterConfig =
   | { kind: 'zipkin'; endpoint: string }
   | { kind: 'console' };
 
+export type MetricsExporterConfig =
+  | { kind: 'otlp'; protocol: 'grpc' | 'http/protobuf'; endpoint: string; headers: Record<string, string> }
+  | { kind: 'prometheus'; host: string; port: number }
+  | { kind: 'console' };
+
+export interface MetricsConfig {
+  exporters: MetricsExporterConfig[];
+  exportIntervalMs: number;
+  maxSeries: number;
+}
+
+export interface ViewerConfig {
+  enabled: boolean;
+  host: string;
+  port: number;
+  maxSpans: number;
+}
+
 export interface SondeConfig {
   selection: Selection;
+  viewer: ViewerConfig;
   exporters: ExporterConfig[];
+  metrics: MetricsConfig;
   routes: string[];
   queue: { maxQueueSize: number; maxQueueBytes: number; maxExportBatchSize: number; maxExportBatchBytes: number; scheduledDelayMs: number; exportTimeoutMs: number; maxAttempts: number };
   capture: { payloadCaptureBytes: number; ringBufferBytes: number; responseTimeoutMs: number; maxConnections: number };
@@ -135,10 +155,7 @@ function resolveExporters(raw: Raw): ExporterConfig[] {
     if (kind === 'console') out.push({ kind: 'console' });
     else if (kind === 'zipkin') out.push({ kind: 'zipkin', endpoint: validUrl(str(raw, 'zipkinEndpoint')!, raw.get('zipkinEndpoint')?.source ?? '--zipkin-endpoint') });
     else if (kind === 'otlp') {
-      const protocol = (str(raw, 'otlpProtocol') ?? 'grpc').toLowerCase();
-      if (protocol !== 'grpc' && protocol !== 'http/protobuf') {
-        throw new ConfigError(`${raw.get('otlpProtocol')?.source ?? '--otlp-protocol'} must be grpc or http/protobuf (got "${protocol}"; http/json is not supported)`);
-      }
+      const protocol = otlpProtocol(raw);
       const given = raw.get('otlpEndpoint');
       let endpoint = given?.values[0] ?? (protocol === 'grpc' ? 'http://localhost:4317' : 'http://localhost:4318');
       // Per the OTLP exporter spec, the signal-less variable is a base URL
@@ -152,6 +169,57 @@ function resolveExporters(raw: Raw): ExporterConfig[] {
     }
   }
   return out;
+}
+
+function otlpProtocol(raw: Raw): 'grpc' | 'http/protobuf' {
+  const protocol = (str(raw, 'otlpProtocol') ?? 'grpc').toLowerCase();
+  if (protocol !== 'grpc' && protocol !== 'http/protobuf') {
+    throw new ConfigError(`${raw.get('otlpProtocol')?.source ?? '--otlp-protocol'} must be grpc or http/protobuf (got "${protocol}"; http/json is not supported)`);
+  }
+  return protocol;
+}
+
+/**
+ * Metrics go where traces go unless told otherwise: OTLP when an OTLP
+ * endpoint is set (to the same collector, through the signal-less base
+ * URL), else nowhere. The console would drown the span lines.
+ */
+function resolveMetrics(raw: Raw): MetricsConfig {
+  const explicit = list(raw, 'metricsExporter').map((e) => e.toLowerCase());
+  const otlpSet = raw.has('otlpEndpoint') || raw.has('otlpMetricsEndpoint');
+  const kinds = explicit.length > 0 ? explicit : otlpSet ? ['otlp'] : [];
+  const source = raw.get('metricsExporter')?.source ?? '--metrics-exporter';
+  const exporters: MetricsExporterConfig[] = [];
+  for (const kind of new Set(kinds)) {
+    if (kind === 'none') continue;
+    if (kind === 'console') exporters.push({ kind: 'console' });
+    else if (kind === 'prometheus') exporters.push({ kind: 'prometheus', host: str(raw, 'prometheusHost') ?? 'localhost', port: int(raw, 'prometheusPort', 0, 65535) });
+    else if (kind === 'otlp') {
+      const protocol = otlpProtocol(raw);
+      const own = raw.get('otlpMetricsEndpoint');
+      // The traces' endpoint counts only as a base: a signal-specific
+      // traces URL says nothing about where metrics go.
+      const traces = raw.get('otlpEndpoint');
+      const base = traces && traces.source !== 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' ? traces.values[0].replace(/\/v1\/traces\/?$/, '') : undefined;
+      let endpoint = own?.values[0] ?? base ?? (protocol === 'grpc' ? 'http://localhost:4317' : 'http://localhost:4318');
+      if (protocol === 'http/protobuf' && !own && !/\/v1\/metrics\/?$/.test(endpoint)) endpoint = `${endpoint.replace(/\/+$/, '')}/v1/metrics`;
+      exporters.push({ kind: 'otlp', protocol, endpoint: validUrl(endpoint, own?.source ?? traces?.source ?? '--otlp-metrics-endpoint'), headers: parseHeaderList(str(raw, 'otlpHeaders'), raw.get('otlpHeaders')?.source ?? '--otlp-headers') });
+    } else {
+      throw new ConfigError(`${source}: unknown metrics exporter "${kind}" (use otlp, prometheus, console or none)`);
+    }
+  }
+  return { exporters, exportIntervalMs: int(raw, 'metricExportIntervalMs', 100, 86_400_000), maxSeries: int(raw, 'maxMetricSeries', 1, 1_000_000) };
+}
+
+function resolveViewer(raw: Raw): ViewerConfig {
+  const given = raw.get('uiAddress');
+  const text = str(raw, 'uiAddress') ?? '127.0.0.1:16680';
+  const m = text.match(/^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port > 65535) throw new ConfigError(`${given?.source ?? '--ui-address'} must be HOST:PORT, e.g. 127.0.0.1:16680 or [::1]:16680 (got "${text}")`);
+  const noUi = raw.get('noUi');
+  const off = noUi !== undefined && !['0', 'false', 'no'].includes(noUi.values[0].toLowerCase());
+  return { enabled: !off, host: m[1] ?? m[2], port, maxSpans: int(raw, 'uiMaxSpans', 100, 10_000_000) };
 }
 
 function validUrl(text: string, source: string): string {
@@ -180,7 +248,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Son
   if (hooks !== 'per-syscall') throw new ConfigError(`${raw.get('hooks')?.source ?? '--hooks'} must be per-syscall (got "${hooks}")`);
   return {
     selection: { pids: intList(raw, 'pids', 1, 0x7fffffff), exes: list(raw, 'exes'), openPorts: intList(raw, 'openPorts', 1, 65535) },
+    viewer: resolveViewer(raw),
     exporters: resolveExporters(raw),
+    metrics: resolveMetrics(raw),
     routes: list(raw, 'routes'),
     queue: {
       maxQueueSize: int(raw, 'maxQueueSize', 1, 10_000_000),
@@ -220,7 +290,7 @@ export function helpText(): string {
     'Each option can also be set by the environment variable after it; standard',
     'OTEL_* variables are honoured where listed. A flag wins over a variable.',
   ];
-  for (const group of ['Selection', 'Export', 'Capture', 'Operation'] as const) {
+  for (const group of ['Selection', 'Export', 'Metrics', 'Viewer', 'Capture', 'Operation'] as const) {
     lines.push('', `${group}:`);
     for (const s of OPTION_SPECS.filter((o) => o.group === group)) {
       const flag = s.kind === 'flag' ? s.flag : `${s.flag} ${s.valueName ?? 'VALUE'}`;

@@ -15,7 +15,7 @@ export interface OptionSpec {
   default?: string;
   valueName?: string;
   help: string;
-  group: 'Selection' | 'Export' | 'Capture' | 'Operation';
+  group: 'Selection' | 'Export' | 'Metrics' | 'Viewer' | 'Capture' | 'Operation';
 }
 
 export const OPTION_SPECS: readonly OptionSpec[] = [
@@ -36,6 +36,17 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'exportTimeoutMs', flag: '--export-timeout-ms', env: 'SONDE_EXPORT_TIMEOUT_MS', otelEnv: ['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT', 'OTEL_BSP_EXPORT_TIMEOUT'], kind: 'int', default: '10000', valueName: 'MS', group: 'Export', help: 'an export (with its retries) that takes longer is dropped and counted' },
   { key: 'exportAttempts', flag: '--export-attempts', env: 'SONDE_EXPORT_ATTEMPTS', kind: 'int', default: '3', valueName: 'N', group: 'Export', help: 'tries per batch (with backoff 250 ms, 1 s, …) before its spans are dropped and counted' },
   { key: 'routes', flag: '--route', env: 'SONDE_ROUTES', kind: 'list', valueName: 'TEMPLATE', group: 'Export', help: 'route template for span names and http.route, e.g. /users/:id (repeatable)' },
+
+  { key: 'metricsExporter', flag: '--metrics-exporter', env: 'SONDE_METRICS_EXPORTER', otelEnv: ['OTEL_METRICS_EXPORTER'], kind: 'list', valueName: 'LIST', group: 'Metrics', help: 'RED metrics (http.server.request.duration, rpc.server.duration, ...) and sonde\'s own counters: otlp, prometheus, console or none, comma-separated; default otlp when an OTLP endpoint is set, else none' },
+  { key: 'otlpMetricsEndpoint', flag: '--otlp-metrics-endpoint', env: 'SONDE_OTLP_METRICS_ENDPOINT', otelEnv: ['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT'], kind: 'string', valueName: 'URL', group: 'Metrics', help: 'OTLP endpoint for metrics (default: the traces\' OTLP_ENDPOINT base, same protocol and headers)' },
+  { key: 'metricExportIntervalMs', flag: '--metric-export-interval-ms', env: 'SONDE_METRIC_EXPORT_INTERVAL_MS', otelEnv: ['OTEL_METRIC_EXPORT_INTERVAL'], kind: 'int', default: '60000', valueName: 'MS', group: 'Metrics', help: 'how often metrics are pushed (otlp, console)' },
+  { key: 'prometheusHost', flag: '--prometheus-host', env: 'SONDE_PROMETHEUS_HOST', otelEnv: ['OTEL_EXPORTER_PROMETHEUS_HOST'], kind: 'string', default: 'localhost', valueName: 'HOST', group: 'Metrics', help: 'where the prometheus exporter serves /metrics; another address than localhost exposes the metrics (services, routes, peers) to whoever reaches it' },
+  { key: 'prometheusPort', flag: '--prometheus-port', env: 'SONDE_PROMETHEUS_PORT', otelEnv: ['OTEL_EXPORTER_PROMETHEUS_PORT'], kind: 'int', default: '9464', valueName: 'PORT', group: 'Metrics', help: 'port of /metrics (0: any free port, logged)' },
+  { key: 'maxMetricSeries', flag: '--max-metric-series', env: 'SONDE_MAX_METRIC_SERIES', kind: 'int', default: '2000', valueName: 'N', group: 'Metrics', help: 'attribute sets kept per histogram; past this, requests go to one overflow series (otel.metric.overflow=true) and are counted' },
+
+  { key: 'uiAddress', flag: '--ui-address', env: 'SONDE_UI_ADDRESS', kind: 'string', default: '127.0.0.1:16680', valueName: 'HOST:PORT', group: 'Viewer', help: 'where the trace viewer (a web page and its JSON API under /api/) is served; another host than 127.0.0.1 shows your traces (paths, peers, headers sonde records) to whoever reaches it' },
+  { key: 'noUi', flag: '--no-ui', env: 'SONDE_NO_UI', kind: 'flag', group: 'Viewer', help: 'do not serve the trace viewer' },
+  { key: 'uiMaxSpans', flag: '--ui-max-spans', env: 'SONDE_UI_MAX_SPANS', kind: 'int', default: '10000', valueName: 'N', group: 'Viewer', help: 'spans the viewer holds (about 1 KB each); past this the oldest traces are evicted, whole, and counted' },
 
   { key: 'payloadCaptureBytes', flag: '--payload-bytes', env: 'SONDE_PAYLOAD_CAPTURE_BYTES', kind: 'int', default: '1024', valueName: 'BYTES', group: 'Capture', help: 'bytes copied at the start of each message: request line and headers (64-4096)' },
   { key: 'ringBufferBytes', flag: '--ring-buffer-bytes', env: 'SONDE_RING_BUFFER_BYTES', kind: 'int', default: String(4 << 20), valueName: 'BYTES', group: 'Capture', help: 'kernel-to-sonde ring buffer, a power of two (mapped twice, so it counts double in RSS)' },

@@ -7,6 +7,9 @@ import { executableOf, openSslLibrariesOf, ProcessWatcher, selectsEverything, sy
 import type { SondeConfig } from '../config/config';
 import { ExportChannel } from '../export/ExportChannel';
 import { createExportChannel } from '../export/createExporters';
+import { createMetrics, type SondeMetrics } from '../metrics/createMetrics';
+import { TraceStore } from '../viewer/TraceStore';
+import { ViewerServer } from '../viewer/ViewerServer';
 import { MonotonicClock } from '../native/clock';
 import { DEFAULT_NATIVE_OPTIONS, KERNEL_DROP_REASONS, loadNativeModule, validateNativeOptions, type NativeTracer, type NativeTracerCounters } from '../native/binding';
 import { BatchIntake, type BatchIntakeCounters } from '../pipeline/BatchIntake';
@@ -14,6 +17,7 @@ import { SpanPipeline, type PipelineCounters } from '../pipeline/SpanPipeline';
 import { ResourceRegistry } from '../spans/resources';
 import { compileRoutes } from '../spans/routes';
 import { useThreadCpuClock } from '../telemetry/cpuClock';
+import { summarizeCounters } from './counterSummary';
 
 export interface SondeCounters {
   native: NativeTracerCounters;
@@ -78,11 +82,38 @@ export class Sonde {
   /** Traced processes that mapped no libssl when last looked at, with the looks left. */
   #tlsRechecks = new Map<number, number>();
   #tlsTimer: NodeJS.Timeout | undefined;
+  #metrics: SondeMetrics | undefined;
+  #traceStore: TraceStore | undefined;
+  #viewer: ViewerServer | undefined;
+  #viewerUrl: string | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(config: SondeConfig, log: Logger) {
     this.#config = config;
     this.#log = log;
+  }
+
+  /**
+   * What serves starts before anything is attached: a metrics port that is
+   * taken fails sonde with nothing to undo. The viewer is an aid, on by
+   * default: when its address cannot be had, sonde says so and goes on.
+   */
+  async startServing(): Promise<void> {
+    const counters = () => (this.#tracer && this.#pipeline && this.#intake ? summarizeCounters(this.counters()) : undefined);
+    this.#metrics = createMetrics(this.#config.metrics, { counters, log: this.#log });
+    await this.#metrics?.start();
+    const ui = this.#config.viewer;
+    if (!ui.enabled) return;
+    const store = new TraceStore({ maxSpans: ui.maxSpans });
+    const viewer = new ViewerServer({ host: ui.host, port: ui.port, store, counters });
+    try {
+      const url = await viewer.listen();
+      this.#traceStore = store;
+      this.#viewer = viewer;
+      this.#viewerUrl = url;
+    } catch (error) {
+      this.#log.warn({ error: error instanceof Error ? error.message : String(error) }, 'no trace viewer');
+    }
   }
 
   start(): void {
@@ -121,7 +152,7 @@ export class Sonde {
       clock: new MonotonicClock(() => native.clock()),
       resources,
       routes: compileRoutes(config.routes),
-      channels: this.#channels,
+      channels: [...this.#channels, ...(this.#metrics ? [this.#metrics.sink] : []), ...(this.#traceStore ? [this.#traceStore] : [])],
       log: this.#log,
     });
 
@@ -166,6 +197,9 @@ export class Sonde {
     if (everything) this.#log.info('tracing every process on this host that speaks HTTP/1.x (no --pid/--exe/--open-port given)');
     else if (this.#watcher.current().length === 0) this.#log.info({ selection: describeSelection(config) }, 'no matching process yet: waiting for one to start');
     this.#log.info({ exporters: this.#channels.map((c) => c.name).join(', ') || 'none' }, 'exporting spans');
+    if (this.#metrics) this.#log.info({ exporters: this.#metrics.exporterNames.join(', '), every: `${config.metrics.exportIntervalMs} ms` }, 'exporting metrics');
+    // Last, so that it is what a person sees when sonde has started.
+    if (this.#viewerUrl) this.#log.info({ url: this.#viewerUrl }, 'trace viewer: open this address in a browser');
     this.#watcher.start();
 
     this.#tlsTimer = setInterval(() => this.#recheckTls(), config.discoveryIntervalMs);
@@ -314,21 +348,17 @@ export class Sonde {
   logCounters(): void {
     if (!this.#tracer || !this.#pipeline) return;
     const c = this.counters();
-    const unparsed = Object.values(c.pipeline.unparsed).reduce((a, b) => a + b, 0);
-    const droppedExport = c.exporters.reduce((a, e) => a + e.droppedQueueFull + e.droppedExportFailed, 0);
+    const summary = summarizeCounters(c);
     this.#log.info(
       {
-        requests: c.pipeline.exchanges,
-        server: c.pipeline.serverSpans,
-        client: c.pipeline.clientSpans,
-        // With several exporters, the one that delivered least: what a
-        // backend is sure to have.
-        exported: c.exporters.length ? Math.min(...c.exporters.map((e) => e.exported)) : 0,
-        // TLS plaintext whose socket sonde did not know yet is lost too.
-        eventsLost: c.kernelDrops.ringBufferFull + c.kernelDrops.tlsNoSocket + c.native.messagesLost,
-        spansDropped: droppedExport + c.native.exchangesDropped + c.intake.exchangesDropped + c.native.exchangesAbandoned,
-        unparsed,
-        connections: c.native.connectionsTracked,
+        requests: summary.requests,
+        server: summary.serverSpans,
+        client: summary.clientSpans,
+        exported: summary.exported,
+        eventsLost: summary.eventsLost,
+        spansDropped: summary.spansDropped,
+        unparsed: summary.unparsed,
+        connections: summary.connectionsTracked,
         // Responses closed out while their framing said more was to come.
         incomplete: c.native.responsesIncomplete,
         // HTTP/2 sonde could not read: frames lost, blocks that broke HPACK
@@ -362,7 +392,7 @@ export class Sonde {
         this.#intake.drain();
         this.#pipeline.onBatch(last);
       }
-      await Promise.all(this.#channels.map((c) => c.shutdown(flushTimeoutMs)));
+      await Promise.all([...this.#channels.map((c) => c.shutdown(flushTimeoutMs)), this.#metrics?.shutdown(flushTimeoutMs), this.#viewer?.close()]);
       if (this.#tracer) this.logCounters();
     })();
     return this.#stopping;

@@ -21,7 +21,9 @@ function throwsConfig(fn: () => unknown, ...mustMention: Array<string | RegExp>)
 
 const DEFAULTS: SondeConfig = {
   selection: { pids: [], exes: [], openPorts: [] },
+  viewer: { enabled: true, host: '127.0.0.1', port: 16680, maxSpans: 10000 },
   exporters: [{ kind: 'console' }],
+  metrics: { exporters: [], exportIntervalMs: 60000, maxSeries: 2000 },
   routes: [],
   queue: { maxQueueSize: 262144, maxQueueBytes: 33554432, maxExportBatchSize: 4096, maxExportBatchBytes: 2097152, scheduledDelayMs: 1000, exportTimeoutMs: 10000, maxAttempts: 3 },
   capture: { payloadCaptureBytes: 1024, ringBufferBytes: 4 * 1024 * 1024, responseTimeoutMs: 30000, maxConnections: 65536 },
@@ -375,4 +377,47 @@ test('the removed raw hook set is refused with its replacement named, from the f
   throwsConfig(() => loadConfig(['--hooks', 'raw'], {}), '--hooks', 'removed', 'per-syscall');
   throwsConfig(() => loadConfig([], { SONDE_HOOKS: 'raw' }), 'SONDE_HOOKS', 'removed', 'per-syscall');
   assert.doesNotThrow(() => loadConfig(['--hooks', 'per-syscall'], {}));
+});
+
+// ---------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------
+
+test('metrics follow the traces: none without an OTLP endpoint, OTLP to the same collector with one', () => {
+  assert.deepEqual(loadConfig([], {}).metrics.exporters, []);
+  assert.deepEqual(loadConfig([], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4317' }).metrics.exporters, [{ kind: 'otlp', protocol: 'grpc', endpoint: 'http://collector:4317', headers: {} }]);
+  // http/protobuf: the base URL gets the metrics path, as the traces' gets /v1/traces.
+  assert.deepEqual(loadConfig([], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_HEADERS: 'api-key=s3cret' }).metrics.exporters, [
+    { kind: 'otlp', protocol: 'http/protobuf', endpoint: 'http://collector:4318/v1/metrics', headers: { 'api-key': 's3cret' } },
+  ]);
+});
+
+test('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is used as is; a traces-only endpoint says nothing about metrics', () => {
+  const own = loadConfig([], { OTEL_METRICS_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://m:4318/custom', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' });
+  assert.deepEqual(own.metrics.exporters, [{ kind: 'otlp', protocol: 'http/protobuf', endpoint: 'http://m:4318/custom', headers: {} }]);
+  const tracesOnly = loadConfig([], { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://t:4317', OTEL_METRICS_EXPORTER: 'otlp' });
+  assert.deepEqual(tracesOnly.metrics.exporters, [{ kind: 'otlp', protocol: 'grpc', endpoint: 'http://localhost:4317', headers: {} }]);
+});
+
+test('prometheus and console metrics, with the standard variables', () => {
+  const c = loadConfig([], { OTEL_METRICS_EXPORTER: 'prometheus,console', OTEL_EXPORTER_PROMETHEUS_HOST: '0.0.0.0', OTEL_EXPORTER_PROMETHEUS_PORT: '9500', OTEL_METRIC_EXPORT_INTERVAL: '5000' });
+  assert.deepEqual(c.metrics, { exporters: [{ kind: 'prometheus', host: '0.0.0.0', port: 9500 }, { kind: 'console' }], exportIntervalMs: 5000, maxSeries: 2000 });
+  assert.deepEqual(loadConfig(['--metrics-exporter', 'prometheus'], {}).metrics.exporters, [{ kind: 'prometheus', host: 'localhost', port: 9464 }]);
+  assert.deepEqual(loadConfig(['--metrics-exporter', 'none'], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317' }).metrics.exporters, []);
+});
+
+test('a bad metrics setting names its source', () => {
+  throwsConfig(() => loadConfig([], { OTEL_METRICS_EXPORTER: 'statsd' }), 'OTEL_METRICS_EXPORTER', 'statsd');
+  throwsConfig(() => loadConfig(['--metrics-exporter', 'prometheus', '--prometheus-port', '70000'], {}), '--prometheus-port');
+  throwsConfig(() => loadConfig([], { SONDE_MAX_METRIC_SERIES: '0' }), 'SONDE_MAX_METRIC_SERIES');
+});
+
+test('the viewer: on by default at 127.0.0.1:16680; another address, IPv6, or off', () => {
+  assert.deepEqual(loadConfig(['--ui-address', '0.0.0.0:8080', '--ui-max-spans', '500'], {}).viewer, { enabled: true, host: '0.0.0.0', port: 8080, maxSpans: 500 });
+  assert.deepEqual(loadConfig([], { SONDE_UI_ADDRESS: '[::1]:0' }).viewer, { enabled: true, host: '::1', port: 0, maxSpans: 10000 });
+  assert.equal(loadConfig(['--no-ui'], {}).viewer.enabled, false);
+  assert.equal(loadConfig([], { SONDE_NO_UI: '1' }).viewer.enabled, false);
+  assert.equal(loadConfig([], { SONDE_NO_UI: 'false' }).viewer.enabled, true);
+  throwsConfig(() => loadConfig(['--ui-address', '16680'], {}), '--ui-address', 'HOST:PORT');
+  throwsConfig(() => loadConfig([], { SONDE_UI_ADDRESS: 'localhost:99999' }), 'SONDE_UI_ADDRESS');
 });

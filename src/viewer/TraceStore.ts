@@ -1,0 +1,296 @@
+/**
+ * The most recent traces, for the viewer: a span sink beside the exporters
+ * that keeps spans as plain objects, grouped by trace, bounded by a span
+ * count. When full, the oldest traces go first, whole, and are counted.
+ * The service map is computed from what is held, when asked.
+ */
+import { SpanKind, SpanStatusCode, type AttributeValue } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { SpanSink } from '../export/ExportChannel';
+
+export type ViewKind = 'SERVER' | 'CLIENT' | 'INTERNAL' | 'PRODUCER' | 'CONSUMER';
+
+export interface ViewSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: ViewKind;
+  service: string;
+  /** Microseconds since the epoch. */
+  startUs: number;
+  durationUs: number;
+  error: boolean;
+  statusMessage?: string;
+  attributes: Record<string, AttributeValue>;
+  resource: Record<string, AttributeValue>;
+}
+
+export interface TraceSummary {
+  traceId: string;
+  /** The root span's name and service (the earliest span when the root is not held). */
+  rootName: string;
+  rootService: string;
+  startUs: number;
+  durationUs: number;
+  spanCount: number;
+  services: string[];
+  error: boolean;
+}
+
+export interface TraceFilter {
+  service?: string;
+  /** A substring of any span's name. */
+  name?: string;
+  status?: 'error' | 'ok';
+  minDurationMs?: number;
+  /** A prefix of the trace id. */
+  traceId?: string;
+  limit?: number;
+}
+
+export interface MapEdge {
+  from: string;
+  to: string;
+  /** The callee is not traced: `to` is the address the caller called. */
+  untracedPeer: boolean;
+  calls: number;
+  errors: number;
+  ratePerS: number;
+  errorRate: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+export interface ServiceMap {
+  services: string[];
+  edges: MapEdge[];
+  /** The time the rates are over: from the oldest held span's start to now, at least 1 s. */
+  windowS: number;
+}
+
+export interface TraceStoreCounters {
+  traces: number;
+  spans: number;
+  /** Traces pushed out (whole) to make room, and their spans. */
+  tracesEvicted: number;
+  spansEvicted: number;
+  /** Spans refused because their trace had maxSpansPerTrace already. */
+  spansRefused: number;
+}
+
+const KIND_NAMES: Record<number, ViewKind> = {
+  [SpanKind.INTERNAL]: 'INTERNAL',
+  [SpanKind.SERVER]: 'SERVER',
+  [SpanKind.CLIENT]: 'CLIENT',
+  [SpanKind.PRODUCER]: 'PRODUCER',
+  [SpanKind.CONSUMER]: 'CONSUMER',
+};
+
+interface HeldTrace {
+  spans: ViewSpan[];
+  startUs: number;
+  endUs: number;
+  error: boolean;
+}
+
+const hrToUs = (t: readonly [number, number]): number => t[0] * 1e6 + Math.floor(t[1] / 1e3);
+
+export function viewSpanOf(span: ReadableSpan): ViewSpan {
+  const ctx = span.spanContext();
+  const service = span.resource.attributes['service.name'];
+  const view: ViewSpan = {
+    traceId: ctx.traceId,
+    spanId: ctx.spanId,
+    name: span.name,
+    kind: KIND_NAMES[span.kind] ?? 'INTERNAL',
+    service: typeof service === 'string' ? service : 'unknown',
+    startUs: hrToUs(span.startTime),
+    durationUs: hrToUs(span.duration),
+    error: span.status.code === SpanStatusCode.ERROR,
+    // Held by reference: a built span is never changed, and a resource is
+    // one object shared by every span of its process.
+    attributes: span.attributes as Record<string, AttributeValue>,
+    resource: span.resource.attributes as Record<string, AttributeValue>,
+  };
+  const parent = span.parentSpanContext?.spanId;
+  if (parent) view.parentSpanId = parent;
+  if (span.status.message) view.statusMessage = span.status.message;
+  return view;
+}
+
+export class TraceStore implements SpanSink {
+  readonly #maxSpans: number;
+  readonly #maxSpansPerTrace: number;
+  /** In the order traces were first seen: the first is the one to evict. */
+  readonly #traces = new Map<string, HeldTrace>();
+  #spans = 0;
+  #tracesEvicted = 0;
+  #spansEvicted = 0;
+  #spansRefused = 0;
+
+  constructor(options: { maxSpans: number; maxSpansPerTrace?: number }) {
+    this.#maxSpans = options.maxSpans;
+    this.#maxSpansPerTrace = Math.min(options.maxSpansPerTrace ?? 1000, options.maxSpans);
+  }
+
+  get counters(): TraceStoreCounters {
+    return { traces: this.#traces.size, spans: this.#spans, tracesEvicted: this.#tracesEvicted, spansEvicted: this.#spansEvicted, spansRefused: this.#spansRefused };
+  }
+
+  push(span: ReadableSpan): void {
+    this.add(viewSpanOf(span));
+  }
+
+  pushAll(spans: readonly ReadableSpan[]): void {
+    for (const span of spans) this.push(span);
+  }
+
+  add(span: ViewSpan): void {
+    let trace = this.#traces.get(span.traceId);
+    if (trace && trace.spans.length >= this.#maxSpansPerTrace) {
+      this.#spansRefused++;
+      return;
+    }
+    while (this.#spans >= this.#maxSpans) this.#evictOldest();
+    if (!trace) {
+      trace = { spans: [], startUs: span.startUs, endUs: span.startUs + span.durationUs, error: false };
+      this.#traces.set(span.traceId, trace);
+    }
+    trace.spans.push(span);
+    trace.startUs = Math.min(trace.startUs, span.startUs);
+    trace.endUs = Math.max(trace.endUs, span.startUs + span.durationUs);
+    trace.error ||= span.error;
+    this.#spans++;
+  }
+
+  #evictOldest(): void {
+    const oldest = this.#traces.keys().next();
+    if (oldest.done) return;
+    const trace = this.#traces.get(oldest.value)!;
+    this.#traces.delete(oldest.value);
+    this.#spans -= trace.spans.length;
+    this.#tracesEvicted++;
+    this.#spansEvicted += trace.spans.length;
+  }
+
+  /** The spans of a trace, by start time; undefined when it is not held. */
+  trace(traceId: string): ViewSpan[] | undefined {
+    const trace = this.#traces.get(traceId.toLowerCase());
+    return trace ? [...trace.spans].sort((a, b) => a.startUs - b.startUs) : undefined;
+  }
+
+  /** The held traces that pass `filter`, the most recently ended first. */
+  traces(filter: TraceFilter = {}): TraceSummary[] {
+    const limit = Math.max(1, Math.min(filter.limit ?? 100, 1000));
+    const name = filter.name?.toLowerCase();
+    const prefix = filter.traceId?.toLowerCase();
+    const minUs = (filter.minDurationMs ?? 0) * 1000;
+    const out: TraceSummary[] = [];
+    for (const [traceId, t] of this.#traces) {
+      if (prefix && !traceId.startsWith(prefix)) continue;
+      if (filter.status === 'error' && !t.error) continue;
+      if (filter.status === 'ok' && t.error) continue;
+      if (t.endUs - t.startUs < minUs) continue;
+      if (filter.service && !t.spans.some((s) => s.service === filter.service)) continue;
+      if (name && !t.spans.some((s) => s.name.toLowerCase().includes(name))) continue;
+      out.push(summarize(traceId, t));
+    }
+    out.sort((a, b) => b.startUs + b.durationUs - (a.startUs + a.durationUs));
+    return out.slice(0, limit);
+  }
+
+  services(): string[] {
+    const names = new Set<string>();
+    for (const t of this.#traces.values()) for (const s of t.spans) names.add(s.service);
+    return [...names].sort();
+  }
+
+  /**
+   * Who calls whom, from the client spans held: a client span whose server
+   * span is held is an edge between the two services; one whose callee is
+   * not traced is an edge to the address it called. Figures are the
+   * caller's: its duration and its error. Rates are over the time from
+   * the oldest held span to `nowUs`, so that they fall when traffic stops.
+   */
+  serviceMap(nowUs = Date.now() * 1000): ServiceMap {
+    const edges = new Map<string, { from: string; to: string; untracedPeer: boolean; durations: number[]; errors: number }>();
+    const services = new Set<string>();
+    let firstUs = Infinity;
+    let lastUs = -Infinity;
+    for (const t of this.#traces.values()) {
+      firstUs = Math.min(firstUs, t.startUs);
+      lastUs = Math.max(lastUs, t.endUs);
+      const serverByParent = new Map<string, ViewSpan>();
+      for (const s of t.spans) {
+        services.add(s.service);
+        if (s.kind === 'SERVER' && s.parentSpanId) serverByParent.set(s.parentSpanId, s);
+      }
+      for (const c of t.spans) {
+        if (c.kind !== 'CLIENT') continue;
+        const callee = serverByParent.get(c.spanId);
+        const to = callee ? callee.service : peerOf(c);
+        const key = `${c.service}\u0000${to}\u0000${callee ? 1 : 0}`;
+        let e = edges.get(key);
+        if (!e) {
+          e = { from: c.service, to, untracedPeer: !callee, durations: [], errors: 0 };
+          edges.set(key, e);
+        }
+        e.durations.push(c.durationUs / 1000);
+        if (c.error) e.errors++;
+      }
+    }
+    const windowS = Number.isFinite(firstUs) ? Math.max((Math.max(nowUs, lastUs) - firstUs) / 1e6, 1) : 0;
+    return {
+      services: [...services].sort(),
+      windowS,
+      edges: [...edges.values()].map((e) => {
+        const sorted = e.durations.sort((a, b) => a - b);
+        return {
+          from: e.from,
+          to: e.to,
+          untracedPeer: e.untracedPeer,
+          calls: sorted.length,
+          errors: e.errors,
+          ratePerS: windowS > 0 ? sorted.length / windowS : 0,
+          errorRate: e.errors / sorted.length,
+          p50Ms: quantile(sorted, 0.5),
+          p99Ms: quantile(sorted, 0.99),
+        };
+      }),
+    };
+  }
+}
+
+function peerOf(client: ViewSpan): string {
+  const address = client.attributes['server.address'] ?? client.attributes['network.peer.address'] ?? 'unknown';
+  const port = client.attributes['server.port'] ?? client.attributes['network.peer.port'];
+  return port === undefined ? String(address) : `${String(address)}:${String(port)}`;
+}
+
+/** Nearest-rank quantile of sorted values. */
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+function summarize(traceId: string, t: HeldTrace): TraceSummary {
+  const ids = new Set(t.spans.map((s) => s.spanId));
+  // The root: a span whose parent is not held, the earliest of those.
+  let root = t.spans[0];
+  for (const s of t.spans) {
+    const isRoot = !s.parentSpanId || !ids.has(s.parentSpanId);
+    const rootIsRoot = !root.parentSpanId || !ids.has(root.parentSpanId);
+    if ((isRoot && !rootIsRoot) || (isRoot === rootIsRoot && s.startUs < root.startUs)) root = s;
+  }
+  return {
+    traceId,
+    rootName: root.name,
+    rootService: root.service,
+    startUs: t.startUs,
+    durationUs: t.endUs - t.startUs,
+    spanCount: t.spans.length,
+    services: [...new Set(t.spans.map((s) => s.service))].sort(),
+    error: t.error,
+  };
+}

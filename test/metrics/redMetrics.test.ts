@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type HistogramMetricData } from '@opentelemetry/sdk-metrics';
+import { HTTP_DURATION_BUCKETS_S, RedMetrics, RPC_DURATION_BUCKETS_MS } from '../../src/metrics/RedMetrics';
+import { WireSpan } from '../../src/spans/WireSpan';
+
+function span(kind: SpanKind, service: string, attributes: Attributes, durationMs: number): WireSpan {
+  const duration: [number, number] = [Math.floor(durationMs / 1000), (durationMs % 1000) * 1e6];
+  return new WireSpan('x', kind, { traceId: '1'.repeat(32), spanId: '2'.repeat(16), traceFlags: 1 }, '', [1, 0], [1, 0], duration, { code: SpanStatusCode.UNSET }, attributes, resourceFromAttributes({ 'service.name': service }), { name: 't' });
+}
+
+async function collect(feed: (m: RedMetrics) => void, maxSeries = 100): Promise<{ metrics: Map<string, HistogramMetricData>; red: RedMetrics }> {
+  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
+  const provider = new MeterProvider({ readers: [reader] });
+  const red = new RedMetrics(provider.getMeter('test'), { maxSeries });
+  feed(red);
+  await reader.forceFlush();
+  const metrics = new Map<string, HistogramMetricData>();
+  for (const rm of exporter.getMetrics()) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) metrics.set(m.descriptor.name, m as HistogramMetricData);
+  await provider.shutdown();
+  return { metrics, red };
+}
+
+const GET_200 = { 'http.request.method': 'GET', 'url.scheme': 'http', 'url.path': '/users/1', 'url.query': 'a=1', 'http.response.status_code': 200, 'http.route': '/users/:id', 'network.protocol.version': '1.1', 'client.address': '10.0.0.1', 'network.peer.port': 51000 };
+
+test('HTTP server spans: a seconds histogram per service, route, method and status; never a raw path, a query or a peer port', async () => {
+  const { metrics } = await collect((m) => {
+    m.pushAll([span(SpanKind.SERVER, 'api', GET_200, 20), span(SpanKind.SERVER, 'api', { ...GET_200, 'url.path': '/users/2', 'network.peer.port': 51001 }, 40)]);
+    m.push(span(SpanKind.SERVER, 'api', { ...GET_200, 'http.response.status_code': 500, 'error.type': '500' }, 1000));
+    m.push(span(SpanKind.SERVER, 'web', GET_200, 1));
+  });
+  const h = metrics.get('http.server.request.duration')!;
+  assert.equal(h.descriptor.unit, 's');
+  const points = h.dataPoints.map((p) => ({ attributes: p.attributes, count: p.value.count, sum: p.value.sum }));
+  const key = (a: Attributes) => `${String(a['service.name'])} ${String(a['http.response.status_code'])}`;
+  assert.deepEqual(points.map((p) => key(p.attributes)).sort(), ['api 200', 'api 500', 'web 200']);
+  const ok = points.find((p) => key(p.attributes) === 'api 200')!;
+  assert.equal(ok.count, 2, 'two paths of one route are one series');
+  assert.ok(Math.abs((ok.sum ?? 0) - 0.06) < 1e-9, String(ok.sum));
+  assert.deepEqual(ok.attributes, { 'service.name': 'api', 'http.request.method': 'GET', 'url.scheme': 'http', 'http.response.status_code': 200, 'http.route': '/users/:id', 'network.protocol.version': '1.1' });
+  assert.equal(points.find((p) => key(p.attributes) === 'api 500')!.attributes['error.type'], '500');
+  assert.deepEqual(h.dataPoints[0].value.buckets.boundaries, HTTP_DURATION_BUCKETS_S);
+});
+
+test('HTTP client spans keep the peer they called; gRPC spans go to the rpc histograms in milliseconds', async () => {
+  const { metrics } = await collect((m) => {
+    m.push(span(SpanKind.CLIENT, 'api', { 'http.request.method': 'POST', 'server.address': 'db.local', 'server.port': 8080, 'url.full': 'http://db.local:8080/q?x=1', 'http.response.status_code': 201 }, 5));
+    const rpc = { 'rpc.system': 'grpc', 'rpc.service': 'demo.Echo', 'rpc.method': 'Unary', 'rpc.grpc.status_code': 0, 'http.request.method': 'POST', 'server.address': 'localhost', 'server.port': 50051 };
+    m.push(span(SpanKind.SERVER, 'echo', rpc, 12));
+    m.push(span(SpanKind.CLIENT, 'caller', rpc, 15));
+    m.push(span(SpanKind.INTERNAL, 'api', GET_200, 1));
+  });
+  const client = metrics.get('http.client.request.duration')!;
+  assert.deepEqual(client.dataPoints.map((p) => p.attributes), [{ 'service.name': 'api', 'http.request.method': 'POST', 'server.address': 'db.local', 'server.port': 8080, 'http.response.status_code': 201 }]);
+  const rpcServer = metrics.get('rpc.server.duration')!;
+  assert.equal(rpcServer.descriptor.unit, 'ms');
+  assert.equal(rpcServer.dataPoints[0].value.sum, 12);
+  assert.deepEqual(rpcServer.dataPoints[0].attributes, { 'service.name': 'echo', 'rpc.system': 'grpc', 'rpc.service': 'demo.Echo', 'rpc.method': 'Unary', 'rpc.grpc.status_code': 0 });
+  assert.deepEqual(rpcServer.dataPoints[0].value.buckets.boundaries, RPC_DURATION_BUCKETS_MS);
+  assert.equal(metrics.get('rpc.client.duration')!.dataPoints[0].attributes['server.port'], 50051);
+  assert.equal(metrics.get('http.server.request.duration'), undefined, 'gRPC is not counted twice, an internal span not at all');
+});
+
+test('past maxSeries attribute sets, requests go to the overflow series and are counted', async () => {
+  const { metrics, red } = await collect((m) => {
+    for (let i = 0; i < 5; i++) m.push(span(SpanKind.SERVER, 'api', { ...GET_200, 'http.route': `/r${i}` }, 1));
+    m.push(span(SpanKind.SERVER, 'api', { ...GET_200, 'http.route': '/r0' }, 1));
+  }, 3);
+  const h = metrics.get('http.server.request.duration')!;
+  const overflow = h.dataPoints.find((p) => p.attributes['otel.metric.overflow'] === true);
+  assert.equal(overflow?.value.count, 2, 'routes 3 and 4');
+  assert.equal(h.dataPoints.length, 4);
+  assert.equal(h.dataPoints.find((p) => p.attributes['http.route'] === '/r0')!.value.count, 2, 'a known series still counts');
+  assert.deepEqual(red.counters, { seriesOverflow: 2, series: 3 });
+});

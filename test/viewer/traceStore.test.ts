@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TraceStore, type ViewSpan } from '../../src/viewer/TraceStore';
+
+let seq = 0;
+function span(traceId: string, o: Partial<ViewSpan> & { kind: ViewSpan['kind']; service: string }): ViewSpan {
+  seq++;
+  return { traceId, spanId: o.spanId ?? seq.toString(16).padStart(16, '0'), name: o.name ?? 'GET', startUs: o.startUs ?? 1_000_000 * seq, durationUs: o.durationUs ?? 1000, error: o.error ?? false, attributes: o.attributes ?? {}, resource: { 'service.name': o.service }, ...o };
+}
+
+/** A trace: front (server) -> its client span -> back (server), and a call from back to an untraced database. */
+function chain(store: TraceStore, traceId: string, o: { clientMs: number; error?: boolean; startUs: number }): void {
+  const root = span(traceId, { kind: 'SERVER', service: 'front', name: 'GET /r/:id', startUs: o.startUs, durationUs: o.clientMs * 1000 + 500 });
+  const call = span(traceId, { kind: 'CLIENT', service: 'front', name: 'GET', parentSpanId: root.spanId, startUs: o.startUs + 100, durationUs: o.clientMs * 1000, error: o.error ?? false, attributes: { 'server.address': 'back', 'server.port': 80 } });
+  const served = span(traceId, { kind: 'SERVER', service: 'back', name: 'GET /one', parentSpanId: call.spanId, startUs: o.startUs + 200, durationUs: o.clientMs * 1000 - 200, error: o.error ?? false });
+  const db = span(traceId, { kind: 'CLIENT', service: 'back', name: 'POST', parentSpanId: served.spanId, startUs: o.startUs + 300, durationUs: 100, attributes: { 'server.address': 'db.local', 'server.port': 5432 } });
+  // Spans arrive as they end: the innermost first.
+  for (const s of [db, served, call, root]) store.add(s);
+}
+
+test('traces are listed newest first with their root, services and status, and filtered', () => {
+  const store = new TraceStore({ maxSpans: 1000 });
+  chain(store, 'a'.repeat(32), { clientMs: 5, startUs: 1e6 });
+  chain(store, 'b'.repeat(32), { clientMs: 50, error: true, startUs: 2e6 });
+  store.add(span('c'.repeat(32), { kind: 'SERVER', service: 'other', name: 'GET /health', startUs: 3e6, durationUs: 10 }));
+  const all = store.traces();
+  assert.deepEqual(all.map((t) => t.traceId[0]), ['c', 'b', 'a']);
+  const b = all[1];
+  assert.equal(b.rootName, 'GET /r/:id');
+  assert.equal(b.rootService, 'front');
+  assert.deepEqual(b.services, ['back', 'front']);
+  assert.equal(b.spanCount, 4);
+  assert.equal(b.error, true);
+  assert.equal(b.durationUs, 50_500);
+  assert.deepEqual(store.traces({ status: 'error' }).map((t) => t.traceId[0]), ['b']);
+  assert.deepEqual(store.traces({ status: 'ok' }).map((t) => t.traceId[0]), ['c', 'a']);
+  assert.deepEqual(store.traces({ service: 'back' }).map((t) => t.traceId[0]), ['b', 'a']);
+  assert.deepEqual(store.traces({ name: 'health' }).map((t) => t.traceId[0]), ['c']);
+  assert.deepEqual(store.traces({ minDurationMs: 10 }).map((t) => t.traceId[0]), ['b']);
+  assert.deepEqual(store.traces({ traceId: 'AAA' }).map((t) => t.traceId[0]), ['a']);
+  assert.deepEqual(store.traces({ limit: 1 }).map((t) => t.traceId[0]), ['c']);
+  assert.deepEqual(store.services(), ['back', 'front', 'other']);
+  assert.deepEqual(store.trace('a'.repeat(32))!.map((s) => s.service), ['front', 'front', 'back', 'back'], 'by start time');
+  assert.equal(store.trace('d'.repeat(32)), undefined);
+});
+
+test('the service map: an edge per caller and callee from linked pairs, to the address when the callee is not traced', () => {
+  const store = new TraceStore({ maxSpans: 1000 });
+  for (let i = 0; i < 10; i++) chain(store, i.toString(16).padStart(32, '0'), { clientMs: i + 1, error: i === 9, startUs: 1e6 + i * 1e5 });
+  // Ten calls started over 0.9 s, the map asked for 4 s after the first.
+  const map = store.serviceMap(5e6);
+  assert.deepEqual(map.services, ['back', 'front']);
+  const edge = map.edges.find((e) => e.from === 'front' && e.to === 'back')!;
+  assert.equal(edge.untracedPeer, false);
+  assert.equal(edge.calls, 10);
+  assert.equal(edge.errors, 1);
+  assert.equal(edge.errorRate, 0.1);
+  assert.equal(edge.p50Ms, 5);
+  assert.equal(edge.p99Ms, 10);
+  assert.equal(map.windowS, 4);
+  assert.equal(edge.ratePerS, 2.5);
+  assert.equal(store.serviceMap(1.5e6).windowS, 1, 'never less than a second');
+  const db = map.edges.find((e) => e.to === 'db.local:5432')!;
+  assert.equal(db.from, 'back');
+  assert.equal(db.untracedPeer, true);
+  assert.equal(map.edges.length, 2);
+});
+
+test('bounded by spans: the oldest traces go whole, and are counted; a runaway trace is capped', () => {
+  const store = new TraceStore({ maxSpans: 10, maxSpansPerTrace: 5 });
+  chain(store, '1'.repeat(32), { clientMs: 1, startUs: 1e6 });
+  chain(store, '2'.repeat(32), { clientMs: 1, startUs: 2e6 });
+  assert.deepEqual(store.counters, { traces: 2, spans: 8, tracesEvicted: 0, spansEvicted: 0, spansRefused: 0 });
+  chain(store, '3'.repeat(32), { clientMs: 1, startUs: 3e6 });
+  assert.deepEqual(store.counters, { traces: 2, spans: 8, tracesEvicted: 1, spansEvicted: 4, spansRefused: 0 });
+  assert.equal(store.trace('1'.repeat(32)), undefined);
+  for (let i = 0; i < 3; i++) store.add(span('3'.repeat(32), { kind: 'CLIENT', service: 'back' }));
+  assert.equal(store.counters.spansRefused, 2, 'the fifth span fits, the next two do not');
+  assert.equal(store.trace('3'.repeat(32))!.length, 5);
+});
