@@ -4,11 +4,14 @@
  * through the real SpanPipeline into a real export channel whose transport
  * answers at once. Reports thread CPU µs per span, by part, after a warm-up.
  *
- *   node dist/bench/tools/jsSpanCost.js [--spans N] [--batch N] [--channel otlp|sdk-otlp|none] [--profile FILE]
+ *   node dist/bench/tools/jsSpanCost.js [--spans N] [--batch N] [--channel otlp|sdk-otlp|none] [--sinks viewer,metrics] [--profile FILE]
  *
  * `otlp` is sonde's OTLP path (spans encoded as they are queued); `sdk-otlp`
  * queues SDK span objects and serializes them with the OTel serializer, the
- * path sonde used before; `none` only builds spans.
+ * path sonde used before; `none` only builds spans. `--sinks` adds the
+ * other span sinks sonde runs by default or on request: the viewer's trace
+ * store (default size) and the RED histograms (never collected, so only
+ * recording is measured).
  */
 import { performance } from 'node:perf_hooks';
 import * as fs from 'node:fs';
@@ -26,6 +29,8 @@ import { compileRoutes } from '../../src/spans/routes';
 import { loadNativeModule } from '../../src/native/binding';
 import { useThreadCpuClock, threadCpuMs } from '../../src/telemetry/cpuClock';
 import { encodeRecord, v4mapped } from '../../test/support/records';
+import { RedMetrics } from '../../src/metrics/RedMetrics';
+import { TraceStore } from '../../src/viewer/TraceStore';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -36,6 +41,16 @@ const SPANS = Number(arg('spans', '200000'));
 const BATCH = Number(arg('batch', '100'));
 const CHANNEL = arg('channel', 'otlp');
 const PROFILE = arg('profile', '');
+const SINKS = arg('sinks', '').split(',').filter(Boolean);
+
+function extraSinks(): SpanSink[] {
+  const sinks: SpanSink[] = [];
+  if (SINKS.includes('viewer')) sinks.push(new TraceStore({ maxSpans: 10_000 }));
+  if (SINKS.includes('metrics')) {
+    sinks.push(new RedMetrics({ maxSeries: 2000 }));
+  }
+  return sinks;
+}
 
 /** What hey sends and a Node hello-world answers. */
 const REQUEST = Buffer.from('GET /orders/42?page=2 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: hey/0.0.1\r\nContent-Type: text/html\r\nAccept-Encoding: gzip\r\n\r\n');
@@ -91,7 +106,7 @@ async function main(): Promise<void> {
     clock: new MonotonicClock(() => native.clock()),
     resources: new ResourceRegistry({ describe: () => undefined }),
     routes: compileRoutes(['/orders/:id']),
-    channels: channel(),
+    channels: [...channel(), ...extraSinks()],
     log: pino({ level: 'warn' }),
   });
   const batches = Array.from({ length: 16 }, (_, i) => batchOf(i * BATCH));
@@ -129,7 +144,7 @@ async function main(): Promise<void> {
   }
   const spans = after.exchanges - before.exchanges;
   const us = (ms: number): string => ((ms * 1000) / spans).toFixed(2);
-  console.log(`${spans} spans in batches of ${BATCH}, channel ${CHANNEL}`);
+  console.log(`${spans} spans in batches of ${BATCH}, channel ${CHANNEL}${SINKS.length ? `, sinks ${SINKS.join(',')}` : ''}`);
   console.log(`  JS thread CPU:        ${us(cpu)} µs/span (wall ${us(wall)})`);
   console.log(`    records -> spans:   ${us(after.buildMs - before.buildMs)} µs/span`);
   console.log(`    spans -> exporters: ${us(cpu - (after.buildMs - before.buildMs))} µs/span`);

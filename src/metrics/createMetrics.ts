@@ -17,7 +17,7 @@ import { OTLPMetricExporter as OtlpProtoMetricExporter } from '@opentelemetry/ex
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader, type IMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader, type IMetricReader, type MetricProducer, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import type { Logger } from 'pino';
 import type { MetricsConfig, MetricsExporterConfig } from '../config/config';
 import type { CounterSummary } from '../runtime/counterSummary';
@@ -44,13 +44,15 @@ interface ReaderOf {
 
 export function createMetrics(config: MetricsConfig, options: { counters: () => CounterSummary | undefined; log: Logger }): SondeMetrics | undefined {
   if (config.exporters.length === 0) return undefined;
-  const readers = config.exporters.map((e) => readerFor(e, config.exportIntervalMs, options.log));
+  // The RED histograms are aggregated by sonde and read by every reader
+  // beside the SDK's own instruments (sonde's counters).
+  const sink = new RedMetrics({ maxSeries: config.maxSeries });
+  const readers = config.exporters.map((e) => readerFor(e, config.exportIntervalMs, sink, options.log));
   const provider = new MeterProvider({
     resource: resourceFromAttributes({ 'service.name': SONDE_NAME, 'service.version': SONDE_VERSION }),
     readers: readers.map((r) => r.reader),
   });
   const meter = provider.getMeter(SONDE_NAME, SONDE_VERSION);
-  const sink = new RedMetrics(meter, { maxSeries: config.maxSeries });
   observeOwnCounters(meter, options.counters, () => sink.counters);
   let stopped = false;
   return {
@@ -102,10 +104,10 @@ function reportingFailures(name: string, exporter: PushMetricExporter, log: Logg
   };
 }
 
-function readerFor(e: MetricsExporterConfig, intervalMs: number, log: Logger): ReaderOf {
+function readerFor(e: MetricsExporterConfig, intervalMs: number, red: MetricProducer, log: Logger): ReaderOf {
   const periodic = (name: string, exporter: PushMetricExporter): ReaderOf => ({
     name,
-    reader: new PeriodicExportingMetricReader({ exporter: reportingFailures(name, exporter, log), exportIntervalMillis: intervalMs, exportTimeoutMillis: Math.min(30_000, intervalMs) }),
+    reader: new PeriodicExportingMetricReader({ exporter: reportingFailures(name, exporter, log), exportIntervalMillis: intervalMs, exportTimeoutMillis: Math.min(30_000, intervalMs), metricProducers: [red] }),
   });
   switch (e.kind) {
     case 'console':
@@ -121,7 +123,7 @@ function readerFor(e: MetricsExporterConfig, intervalMs: number, log: Logger): R
     case 'prometheus': {
       // sonde serves /metrics itself, so that a taken port is a clear
       // error at start and port 0 can be said.
-      const exporter = new PrometheusExporter({ preventServerStart: true });
+      const exporter = new PrometheusExporter({ preventServerStart: true, metricProducers: [red] });
       const server = http.createServer((req, res) => {
         if (req.url?.split('?')[0] === '/metrics') exporter.getMetricsRequestHandler(req, res);
         else {

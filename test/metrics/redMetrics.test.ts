@@ -2,26 +2,32 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type HistogramMetricData } from '@opentelemetry/sdk-metrics';
-import { HTTP_DURATION_BUCKETS_S, RedMetrics, RPC_DURATION_BUCKETS_MS } from '../../src/metrics/RedMetrics';
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type HistogramMetricData, type MetricProducer } from '@opentelemetry/sdk-metrics';
+import { HTTP_DURATION_BUCKETS_S, RED_HISTOGRAMS, RedMetrics, RPC_DURATION_BUCKETS_MS } from '../../src/metrics/RedMetrics';
 import { WireSpan } from '../../src/spans/WireSpan';
 
 function span(kind: SpanKind, service: string, attributes: Attributes, durationMs: number): WireSpan {
-  const duration: [number, number] = [Math.floor(durationMs / 1000), (durationMs % 1000) * 1e6];
+  const duration: [number, number] = [Math.floor(durationMs / 1000), Math.round((durationMs % 1000) * 1e6)];
   return new WireSpan('x', kind, { traceId: '1'.repeat(32), spanId: '2'.repeat(16), traceFlags: 1 }, '', [1, 0], [1, 0], duration, { code: SpanStatusCode.UNSET }, attributes, resourceFromAttributes({ 'service.name': service }), { name: 't' });
 }
 
-async function collect(feed: (m: RedMetrics) => void, maxSeries = 100): Promise<{ metrics: Map<string, HistogramMetricData>; red: RedMetrics }> {
+/** What the SDK's readers get: the metrics of `producer` (and of `feedMeter`'s instruments), by name. */
+async function read(producer: MetricProducer | undefined, feedMeter?: (meter: ReturnType<MeterProvider['getMeter']>) => void): Promise<Map<string, HistogramMetricData>> {
   const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
+  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000, metricProducers: producer ? [producer] : [] });
   const provider = new MeterProvider({ readers: [reader] });
-  const red = new RedMetrics(provider.getMeter('test'), { maxSeries });
-  feed(red);
+  feedMeter?.(provider.getMeter('reference'));
   await reader.forceFlush();
   const metrics = new Map<string, HistogramMetricData>();
   for (const rm of exporter.getMetrics()) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) metrics.set(m.descriptor.name, m as HistogramMetricData);
   await provider.shutdown();
-  return { metrics, red };
+  return metrics;
+}
+
+async function collect(feed: (m: RedMetrics) => void, maxSeries = 100): Promise<{ metrics: Map<string, HistogramMetricData>; red: RedMetrics }> {
+  const red = new RedMetrics({ maxSeries });
+  feed(red);
+  return { metrics: await read(red), red };
 }
 
 const GET_200 = { 'http.request.method': 'GET', 'url.scheme': 'http', 'url.path': '/users/1', 'url.query': 'a=1', 'http.response.status_code': 200, 'http.route': '/users/:id', 'network.protocol.version': '1.1', 'client.address': '10.0.0.1', 'network.peer.port': 51000 };
@@ -75,4 +81,42 @@ test('past maxSeries attribute sets, requests go to the overflow series and are 
   assert.equal(h.dataPoints.length, 4);
   assert.equal(h.dataPoints.find((p) => p.attributes['http.route'] === '/r0')!.value.count, 2, 'a known series still counts');
   assert.deepEqual(red.counters, { seriesOverflow: 2, series: 3 });
+});
+
+test('golden: the same spans recorded through SDK histograms give the same points, bucket for bucket', async () => {
+  const spans: WireSpan[] = [];
+  const statuses = [200, 200, 404, 500, 200];
+  for (let i = 0; i < 200; i++) {
+    // Durations across every bucket, on the boundaries too (inclusive upper bounds).
+    const ms = i % 7 === 0 ? HTTP_DURATION_BUCKETS_S[i % HTTP_DURATION_BUCKETS_S.length] * 1000 : (i * 37) % 12_000;
+    spans.push(span(SpanKind.SERVER, i % 3 ? 'api' : 'web', { ...GET_200, 'http.response.status_code': statuses[i % 5], ...(statuses[i % 5] >= 500 ? { 'error.type': '500' } : {}) }, ms));
+    spans.push(span(SpanKind.CLIENT, 'api', { 'http.request.method': 'GET', 'server.address': `db${i % 3}`, 'server.port': 5432, 'url.full': `http://db/${i}` }, ms / 2));
+    spans.push(span(SpanKind.SERVER, 'echo', { 'rpc.system': 'grpc', 'rpc.service': 'demo.Echo', 'rpc.method': i % 2 ? 'Unary' : 'Bidi', 'rpc.grpc.status_code': i % 4 }, (i * 13) % 11_000));
+  }
+  const red = new RedMetrics({ maxSeries: 10_000 });
+  red.pushAll(spans);
+  const ours = await read(red);
+  // The reference: SDK instruments, given the attribute sets the spec names.
+  const reference = await read(undefined, (meter) => {
+    const spec = (s: WireSpan) => (s.attributes['rpc.system'] ? (s.kind === SpanKind.SERVER ? RED_HISTOGRAMS.rpcServer : RED_HISTOGRAMS.rpcClient) : s.kind === SpanKind.SERVER ? RED_HISTOGRAMS.httpServer : RED_HISTOGRAMS.httpClient);
+    const instruments = new Map<string, ReturnType<typeof meter.createHistogram>>();
+    for (const s of spans) {
+      const h = spec(s);
+      if (!instruments.has(h.name)) instruments.set(h.name, meter.createHistogram(h.name, { unit: h.unit, description: h.description, advice: { explicitBucketBoundaries: [...h.boundaries] } }));
+      const attributes: Attributes = { 'service.name': s.resource.attributes['service.name'] };
+      for (const k of h.keys) if (s.attributes[k] !== undefined) attributes[k] = s.attributes[k];
+      const seconds = s.duration[0] + s.duration[1] / 1e9;
+      instruments.get(h.name)!.record(h.unit === 'ms' ? seconds * 1000 : seconds, attributes);
+    }
+  });
+  assert.deepEqual([...ours.keys()].sort(), [...reference.keys()].sort());
+  const points = (m: HistogramMetricData) =>
+    m.dataPoints.map((p) => ({ attributes: p.attributes, value: p.value })).sort((a, b) => JSON.stringify(a.attributes).localeCompare(JSON.stringify(b.attributes)));
+  for (const [name, r] of reference) {
+    const o = ours.get(name)!;
+    assert.deepEqual({ ...o.descriptor }, { ...r.descriptor }, name);
+    assert.equal(o.aggregationTemporality, r.aggregationTemporality);
+    assert.equal(o.dataPointType, r.dataPointType);
+    assert.deepEqual(points(o), points(r), name);
+  }
 });
