@@ -10,7 +10,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { startOtlpMetricsReceiver, type ReceivedPoint } from '../support/metricsReceiver';
 import { startOtlpGrpcReceiver } from '../support/receivers';
-import { REPO_ROOT, startProcess, startService, startSonde } from './support';
+import { REPO_ROOT, startProcess, startService, startSonde, takenPort } from './support';
 
 const HELLO = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'hello-server.js');
 
@@ -117,10 +117,7 @@ test('http.server.request.duration from a Prometheus scrape and over OTLP, by ro
 });
 
 test('a Prometheus port already taken stops sonde at start with what to change, before anything is attached', async (t) => {
-  const blocker = http.createServer();
-  await new Promise<void>((resolve) => blocker.listen(0, 'localhost', resolve));
-  t.after(() => blocker.close());
-  const port = (blocker.address() as { port: number }).port;
+  const port = await takenPort(t, 'localhost');
   const { proc: server } = await startService(t, process.execPath, [HELLO]);
   const sonde = startProcess(t, process.execPath, [path.join(REPO_ROOT, 'bin', 'sonde'), '--pid', String(server.child.pid), '--metrics-exporter', 'prometheus', '--prometheus-port', String(port)], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME },

@@ -247,3 +247,11 @@ export async function clientSummary<T>(client: RunningProcess, timeoutMs = 30_00
   if (code !== 0) throw new Error(`client ${code === 'timeout' ? `still running after ${timeoutMs} ms` : `exited ${code}`}\nstdout:\n${out}\nstderr:\n${client.stderr()}`);
   return JSON.parse(out.slice(out.lastIndexOf('\n') + 1)) as T;
 }
+
+/** A port on `host` that something else holds until the test ends: for the errors sonde gives when its own address is taken. */
+export async function takenPort(t: { after(fn: () => void): void }, host: string): Promise<number> {
+  const holder = http.createServer();
+  await new Promise<void>((resolve) => holder.listen(0, host, resolve));
+  t.after(() => holder.close());
+  return (holder.address() as { port: number }).port;
+}

@@ -14,7 +14,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { REPO_ROOT, hasCommand, startService, startSonde } from './support';
+import { REPO_ROOT, hasCommand, startService, startSonde, takenPort } from './support';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
 const FIXTURES = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures');
@@ -127,10 +127,7 @@ test('the viewer lists a traced request, draws its waterfall nested, maps the se
 });
 
 test('with --no-ui nothing is served, and a taken viewer address is said without stopping sonde', async (t) => {
-  const blocker = http.createServer();
-  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-  t.after(() => blocker.close());
-  const taken = (blocker.address() as { port: number }).port;
+  const taken = await takenPort(t, '127.0.0.1');
   const { proc: server } = await startService(t, process.execPath, [path.join(FIXTURES, 'hello-server.js')]);
   const sonde = await startSonde(t, ['--pid', String(server.child.pid), '--exporter', 'none', '--ui-address', `127.0.0.1:${taken}`], {});
   assert.match(sonde.stderr(), new RegExp(`no trace viewer\\s+error="?trace viewer: 127\\.0\\.0\\.1:${taken} is taken; set SONDE_UI_ADDRESS`));

@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as path from 'node:path';
 import protobuf from 'protobufjs';
 import { REPO_ROOT } from './processes';
+import { closeGrpcServer } from './receivers';
 
 const EXPORT_PATH = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
 
@@ -121,16 +122,7 @@ export async function startOtlpMetricsReceiver(): Promise<OtlpMetricsReceiver> {
       }
     },
     close() {
-      closing ??= new Promise<void>((resolve) => {
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 1000);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
+      closing ??= closeGrpcServer(server);
       return closing;
     },
   };

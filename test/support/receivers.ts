@@ -222,21 +222,27 @@ export async function startOtlpGrpcReceiver(): Promise<OtlpReceiver> {
     },
     close() {
       store.close();
-      closing ??= new Promise<void>((resolve) => {
-        // A graceful shutdown waits for calls in flight, and a test that fails
-        // midway may leave one hanging; closing must not hang with it.
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 1000);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
+      closing ??= closeGrpcServer(server);
       return closing;
     },
   };
+}
+
+/**
+ * A graceful shutdown waits for calls in flight, and a test that fails
+ * midway may leave one hanging: closing must not hang with it.
+ */
+export function closeGrpcServer(server: grpc.Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const force = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, 1000);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
 }
 
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
