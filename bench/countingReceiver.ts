@@ -4,11 +4,14 @@
  * its own CPU, on the same cores as the service under test, stays small.
  * Run as its own process: `node countingReceiver.js` prints its URL, then
  * answers "count" on stdin with the number of spans received so far.
+ * It takes metrics too (and only acknowledges them), as a collector does:
+ * sonde pushes metrics where it sends traces by default.
  */
 import * as grpc from '@grpc/grpc-js';
 import * as readline from 'node:readline';
 
 const EXPORT_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
+const METRICS_EXPORT_PATH = '/opentelemetry.proto.collector.metrics.v1.MetricsService/Export';
 
 function readVarint(buf: Buffer, pos: { at: number }): number {
   let result = 0;
@@ -71,6 +74,10 @@ export async function startCountingReceiver(): Promise<{ url: string; count(): n
         }
       },
     },
+  );
+  server.addService(
+    { Export: { path: METRICS_EXPORT_PATH, requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity } },
+    { Export: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => callback(null, Buffer.alloc(0)) },
   );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),

@@ -29,6 +29,7 @@ import { comparison, type Scenario, type ScenarioContext, type ScenarioOutput } 
 import { fixedRate } from './scenarios/fixedRate';
 import { grpcUnary, protocolsSideBySide } from './scenarios/grpcUnary';
 import { idleTax } from './scenarios/idleTax';
+import { viewerSoak } from './scenarios/viewerSoak';
 import { wholeTraces } from './scenarios/wholeTraces';
 import { worstCase, worstCaseHttps } from './scenarios/worstCase';
 
@@ -39,6 +40,7 @@ const SCENARIOS: Array<{ name: string; run: Scenario; tools: string[] }> = [
   { name: 'capacity', run: capacity, tools: ['hey'] },
   { name: 'idle-tax', run: idleTax, tools: ['cc'] },
   { name: 'churn', run: churn, tools: ['hey'] },
+  { name: 'viewer-soak', run: viewerSoak, tools: ['hey'] },
   { name: 'grpc-unary', run: grpcUnary, tools: ['h2load'] },
   { name: 'whole-traces', run: wholeTraces, tools: ['nginx', 'python3'] },
 ];

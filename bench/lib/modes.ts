@@ -34,6 +34,7 @@ export interface Mode {
   capacity: { stepsRps: number[]; durationS: number };
   idleTax: { iterations: number; rounds: number };
   churn: { rps: number; durationS: number; workers: number };
+  viewerSoak: { rps: number; durationS: number; workers: number };
   /** grpc-unary: h2load for durationS, `clients` connections of `streams` concurrent streams. */
   grpcUnary: { durationS: number; clients: number; streams: number };
   /** whole-traces: front-door requests and concurrency per pattern; the first `patterns` patterns of the scenario. */
@@ -55,6 +56,7 @@ export const MODES: Record<ModeName, Mode> = {
     capacity: { stepsRps: [100, 200], durationS: 1 },
     idleTax: { iterations: 50_000, rounds: 3 },
     churn: { rps: 100, durationS: 2, workers: 5 },
+    viewerSoak: { rps: 100, durationS: 2, workers: 5 },
     grpcUnary: { durationS: 1, clients: 1, streams: 4 },
     wholeTraces: { requests: 20, concurrency: 3, patterns: 1 },
     drainMs: 2500,
@@ -71,6 +73,7 @@ export const MODES: Record<ModeName, Mode> = {
     capacity: { stepsRps: [5_000, 10_000, 20_000, 30_000], durationS: 2 },
     idleTax: { iterations: 150_000, rounds: 3 },
     churn: { rps: 1_000, durationS: 3, workers: 20 },
+    viewerSoak: { rps: 2_000, durationS: 30, workers: 20 },
     grpcUnary: { durationS: 3, clients: 4, streams: 16 },
     wholeTraces: { requests: 150, concurrency: 6, patterns: 5 },
     drainMs: 3000,
@@ -87,6 +90,7 @@ export const MODES: Record<ModeName, Mode> = {
     capacity: { stepsRps: [2_000, 5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000], durationS: 15 },
     idleTax: { iterations: 1_000_000, rounds: 5 },
     churn: { rps: 2_000, durationS: 45, workers: 20 },
+    viewerSoak: { rps: 2_000, durationS: 600, workers: 20 },
     grpcUnary: { durationS: 15, clients: 4, streams: 16 },
     wholeTraces: { requests: 1000, concurrency: 6, patterns: 5 },
     drainMs: 5000,

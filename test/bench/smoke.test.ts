@@ -13,7 +13,7 @@ import { REPO_ROOT, startProcess } from '../support/processes';
 import { setTimeLimits } from '../support/watchdog';
 
 const TIMEOUT_MS = 5 * 60_000;
-const SCENARIOS = ['worst-case', 'worst-case-https', 'fixed-rate', 'capacity', 'idle-tax', 'churn', 'grpc-unary', 'whole-traces'];
+const SCENARIOS = ['worst-case', 'worst-case-https', 'fixed-rate', 'capacity', 'idle-tax', 'churn', 'viewer-soak', 'grpc-unary', 'whole-traces'];
 
 // The one test may take its whole TIMEOUT_MS; the watchdog's limits sit
 // just above it, so the test's own timeout speaks first.
