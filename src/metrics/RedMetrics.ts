@@ -8,7 +8,7 @@
  * as a MetricProducer: recording through SDK instruments hashed every
  * measurement's attributes (sorted, JSON) and cost 6 µs per span, more
  * than building the span (bench/tools/jsSpanCost.js --sinks metrics). Here
- * a span costs one string key and a bucket search. The output is the
+ * a span costs a map lookup per kept attribute and a bucket search. The output is the
  * SDK's own, point for point: test/metrics/redMetrics.test.ts records the
  * same spans through SDK histograms and compares.
  *
@@ -66,10 +66,20 @@ export interface HistogramSpec {
   keys: readonly string[];
 }
 
+/**
+ * Attribute sets are found through a tree of maps, one level per kept
+ * attribute (the service first), keyed by the attribute's value or
+ * `undefined` when the span has none: no key string is built per span,
+ * and 200 and "200" stay apart as they do in the SDK.
+ */
+type SeriesTree = Map<AttributeValue | undefined, SeriesTree | Series>;
+
 /** One cumulative histogram and its attribute sets, at most `maxSeries` of them. */
 class BoundedHistogram {
   readonly spec: HistogramSpec;
-  readonly #series = new Map<string, Series>();
+  readonly #tree: SeriesTree = new Map();
+  readonly #all: Series[] = [];
+  #overflow: Series | undefined;
   readonly #maxSeries: number;
   readonly #onOverflow: () => void;
   readonly #startTime: HrTime;
@@ -81,32 +91,13 @@ class BoundedHistogram {
     this.#onOverflow = onOverflow;
   }
 
+  /** Attribute sets held, the overflow series not counted. */
   get series(): number {
-    return this.#series.size - (this.#series.has(OVERFLOW_KEY) ? 1 : 0);
+    return this.#all.length;
   }
 
   record(value: number, span: ReadableSpan): void {
-    const service = span.resource.attributes[SERVICE_NAME];
-    let key = typeof service === 'string' ? service : '';
-    const keys = this.spec.keys;
-    for (let i = 0; i < keys.length; i++) {
-      const v: AttributeValue | undefined = span.attributes[keys[i]];
-      // A key absent and a key empty are different series: the separator
-      // says which one it was.
-      key += v === undefined ? '\u0000' : `\u0001${String(v)}`;
-    }
-    let series = this.#series.get(key);
-    if (!series) {
-      if (this.series >= this.#maxSeries) {
-        this.#onOverflow();
-        key = OVERFLOW_KEY;
-        series = this.#series.get(key);
-      }
-      if (!series) {
-        series = { attributes: key === OVERFLOW_KEY ? OVERFLOW : attributesOf(span, keys), counts: new Array<number>(this.spec.boundaries.length + 1).fill(0), count: 0, sum: 0, min: Infinity, max: -Infinity };
-        this.#series.set(key, series);
-      }
-    }
+    const series = this.#find(span) ?? this.#add(span);
     series.count++;
     series.sum += value;
     if (value < series.min) series.min = value;
@@ -114,10 +105,42 @@ class BoundedHistogram {
     series.counts[bucketOf(this.spec.boundaries, value)]++;
   }
 
+  #find(span: ReadableSpan): Series | undefined {
+    const keys = this.spec.keys;
+    let node = this.#tree.get(span.resource.attributes[SERVICE_NAME]);
+    for (let i = 0; i < keys.length && node !== undefined; i++) node = (node as SeriesTree).get(span.attributes[keys[i]]);
+    return node as Series | undefined;
+  }
+
+  #add(span: ReadableSpan): Series {
+    const counts = (): number[] => new Array<number>(this.spec.boundaries.length + 1).fill(0);
+    if (this.#all.length >= this.#maxSeries) {
+      this.#onOverflow();
+      this.#overflow ??= { attributes: OVERFLOW, counts: counts(), count: 0, sum: 0, min: Infinity, max: -Infinity };
+      return this.#overflow;
+    }
+    const keys = this.spec.keys;
+    const series: Series = { attributes: attributesOf(span, keys), counts: counts(), count: 0, sum: 0, min: Infinity, max: -Infinity };
+    let node = this.#tree;
+    let at: AttributeValue | undefined = span.resource.attributes[SERVICE_NAME];
+    for (let i = 0; i < keys.length; i++) {
+      let child = node.get(at) as SeriesTree | undefined;
+      if (child === undefined) {
+        child = new Map();
+        node.set(at, child);
+      }
+      node = child;
+      at = span.attributes[keys[i]];
+    }
+    node.set(at, series);
+    this.#all.push(series);
+    return series;
+  }
+
   /** What the SDK's histogram aggregation would report, cumulative. */
   metricData(endTime: HrTime): HistogramMetricData {
     const dataPoints: DataPoint<Histogram>[] = [];
-    for (const s of this.#series.values()) {
+    for (const s of this.#overflow ? [...this.#all, this.#overflow] : this.#all) {
       dataPoints.push({
         attributes: s.attributes,
         startTime: this.#startTime,
@@ -129,8 +152,6 @@ class BoundedHistogram {
     return { descriptor, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPointType: DataPointType.HISTOGRAM, dataPoints };
   }
 }
-
-const OVERFLOW_KEY = '\u0002overflow';
 
 function attributesOf(span: ReadableSpan, keys: readonly string[]): Attributes {
   const attributes: Attributes = {};
