@@ -38,7 +38,7 @@ const SCENARIOS: Array<{ name: string; run: Scenario; tools: string[] }> = [
   { name: 'worst-case-https', run: worstCaseHttps, tools: ['wrk', 'openssl'] },
   { name: 'fixed-rate', run: fixedRate, tools: ['wrk', 'hey', 'h2load', 'nginx', 'openssl', 'python3'] },
   { name: 'capacity', run: capacity, tools: ['hey'] },
-  { name: 'idle-tax', run: idleTax, tools: ['cc'] },
+  { name: 'idle-tax', run: idleTax, tools: ['cc', 'clang'] },
   { name: 'churn', run: churn, tools: ['hey'] },
   { name: 'viewer-soak', run: viewerSoak, tools: ['hey'] },
   { name: 'grpc-unary', run: grpcUnary, tools: ['h2load'] },

@@ -4,6 +4,11 @@
  * hooks read's tracepoints, but the process is not selected, so the probe
  * only looks the pid up and returns) with and without sonde attached. sonde
  * selects a sleeping child meanwhile.
+ *
+ * A third run per pair attaches a program that does nothing to the same
+ * tracepoint (bench/fixtures/floor-probe.bpf.c): what a read pays then is
+ * the floor of any probe there, and sonde's figure above it is the work of
+ * its own check.
  */
 import * as path from 'node:path';
 import { withoutBpfStats } from '../lib/bpfStats';
@@ -15,7 +20,7 @@ import { compare, spread } from '../lib/stats';
 import { comparison, fmt, type Scenario } from './common';
 
 interface IdleRun {
-  kind: 'baseline' | 'traced';
+  kind: 'baseline' | 'traced' | 'floor';
   pair: number;
   getppidNs: number;
   getppidMinNs: number;
@@ -36,6 +41,8 @@ export function parseIdleTax(stdout: string): { getppid: [number, number]; read:
   return { getppid: [Number(g[1]), Number(g[2])], read: [Number(r[1]), Number(r[2])] };
 }
 
+const RUN_LETTER: Record<IdleRun['kind'], string> = { baseline: 'A', traced: 'B', floor: 'F' };
+
 export const idleTax: Scenario = (ctx) => withoutBpfStats(() => measureIdleTax(ctx));
 
 const measureIdleTax: Scenario = async (ctx) => {
@@ -44,13 +51,24 @@ const measureIdleTax: Scenario = async (ctx) => {
   const binary = path.join(ctx.tmpDir, 'idle-tax');
   const cc = await runCommand('cc', tool('cc'), ['-O2', '-Wall', '-o', binary, source], 60_000);
   if (cc.code !== 0) throw new Error(`cc -O2 ${source} failed:\n${cc.stderr}`);
+  const floorObject = path.join(ctx.tmpDir, 'floor-probe.bpf.o');
+  const floorLoader = path.join(ctx.tmpDir, 'floor-probe-loader');
+  const bpfCc = await runCommand('clang', tool('clang'), ['-O2', '-g', '-target', 'bpf', '-I', path.join(REPO_ROOT, 'bpf', '.output'), '-c', path.join(REPO_ROOT, 'bench', 'fixtures', 'floor-probe.bpf.c'), '-o', floorObject], 60_000);
+  if (bpfCc.code !== 0) throw new Error(`clang -target bpf floor-probe.bpf.c failed (bpf/.output/vmlinux.h comes from npm run build):\n${bpfCc.stderr}`);
+  const loaderCc = await runCommand('cc', tool('cc'), ['-O2', '-Wall', '-o', floorLoader, path.join(REPO_ROOT, 'bench', 'fixtures', 'floor-probe-loader.c'), '-lbpf'], 60_000);
+  if (loaderCc.code !== 0) throw new Error(`cc floor-probe-loader.c -lbpf failed:\n${loaderCc.stderr}`);
   const sleeper = spawnTracked('sleep', tool('sleep'), ['3600']);
   const runs: IdleRun[] = [];
   const timeoutMs = Math.max(30_000, m.iterations * m.rounds * 2 * 20e-6 * 1000);
   const once = async (kind: IdleRun['kind'], pair: number): Promise<IdleRun> => {
     await sleep(ctx.gapMs);
     let sonde: SondeProcess | undefined;
+    let floor: ReturnType<typeof spawnTracked> | undefined;
     try {
+      if (kind === 'floor') {
+        floor = spawnTracked('floor-probe', floorLoader, [floorObject], { stdin: 'pipe' });
+        await floor.waitFor(/^attached 1$/m, 30_000, 'stdout');
+      }
       if (kind === 'traced') {
         sonde = await SondeProcess.start({ select: ['--pid', String(sleeper.pid)], otlpEndpoint: ctx.receiver.url });
         await sleep(ctx.settleMs);
@@ -76,10 +94,11 @@ const measureIdleTax: Scenario = async (ctx) => {
         run.sonde = { attachMs: sonde.attachMs, cpuSeconds: round(cpu), idleCores: round(cpu / (r.wallMs / 1000), 4), exitCode: stop.exitCode };
         sonde = undefined;
       }
-      ctx.log(`  ${kind === 'baseline' ? 'A' : 'B'}${pair} idle-tax: getppid ${run.getppidNs} ns, read ${run.readNs} ns`);
+      ctx.log(`  ${RUN_LETTER[kind]}${pair} idle-tax: getppid ${run.getppidNs} ns, read ${run.readNs} ns`);
       return run;
     } finally {
       if (sonde) await sonde.kill();
+      if (floor) await floor.stop('SIGTERM', 2000);
     }
   };
   try {
@@ -87,12 +106,14 @@ const measureIdleTax: Scenario = async (ctx) => {
     for (let pair = 1; pair <= ctx.mode.pairs; pair++) {
       runs.push(await once('baseline', pair));
       runs.push(await once('traced', pair));
+      runs.push(await once('floor', pair));
       if (older) runs.push({ ...(await withSonde(older, () => once('traced', pair))), before: true });
     }
   } finally {
     await sleeper.stop('SIGKILL', 1000);
   }
   const base = runs.filter((r) => r.kind === 'baseline');
+  const floorRuns = runs.filter((r) => r.kind === 'floor');
   const traced = runs.filter((r) => r.kind === 'traced' && !r.before);
   const tracedBefore = runs.filter((r) => r.before);
   if (tracedBefore.length) {
@@ -119,32 +140,53 @@ const measureIdleTax: Scenario = async (ctx) => {
     base.map((r) => r.readNs),
     traced.map((r) => r.readNs),
   );
+  const floorGetppid = compare(
+    base.map((r) => r.getppidNs),
+    floorRuns.map((r) => r.getppidNs),
+  );
+  const floorRead = compare(
+    base.map((r) => r.readNs),
+    floorRuns.map((r) => r.readNs),
+  );
   const idleCores = spread(traced.map((r) => r.sonde?.idleCores ?? NaN));
   const deltaGetppid = getppid.traced.median - getppid.baseline.median;
   const deltaRead = read.traced.median - read.baseline.median;
+  const floorDeltaGetppid = floorGetppid.traced.median - floorGetppid.baseline.median;
+  const floorDeltaRead = floorRead.traced.median - floorRead.baseline.median;
+  const signed = (ns: number): string => `${ns >= 0 ? '+' : ''}${fmt(ns)}`;
   const rows: Row[] = [
     { metric: 'getppid() ns/call (not hooked)', baseline: getppid.baseline, traced: getppid.traced, ratio: getppid.ratio, target: 'informational' },
-    { metric: '  delta ns/call', traced: `${deltaGetppid >= 0 ? '+' : ''}${fmt(deltaGetppid)}` },
+    { metric: '  delta ns/call', traced: signed(deltaGetppid) },
+    { metric: '  delta with an empty program on sys_exit_read instead (the floor)', traced: signed(floorDeltaGetppid) },
     { metric: 'read(/dev/zero, 1) ns/call (hooked, pid not selected)', baseline: read.baseline, traced: read.traced, ratio: read.ratio, target: 'informational' },
-    { metric: '  delta ns/call', traced: `${deltaRead >= 0 ? '+' : ''}${fmt(deltaRead)}` },
+    { metric: '  delta ns/call', traced: signed(deltaRead) },
+    { metric: '  delta with an empty program on sys_exit_read instead (the floor)', traced: signed(floorDeltaRead) },
+    { metric: '  sonde above the floor', traced: signed(deltaRead - floorDeltaRead) },
     { metric: 'sonde CPU meanwhile (cores; its fixed cost)', traced: idleCores },
   ];
   const anomalies: string[] = [];
   for (const r of runs) {
-    if (r.foreignSondePrograms > 0) anomalies.push(`idle-tax ${r.kind === 'baseline' ? 'A' : 'B'}${r.pair}: another sonde had ${r.foreignSondePrograms} programs loaded during the run`);
+    if (r.foreignSondePrograms > 0) anomalies.push(`idle-tax ${RUN_LETTER[r.kind]}${r.pair}: another sonde had ${r.foreignSondePrograms} programs loaded during the run`);
     if (r.sonde && r.sonde.exitCode !== 0) anomalies.push(`idle-tax B${r.pair}: sonde exited with code ${r.sonde.exitCode}`);
   }
   return {
     json: {
       params: { iterations: m.iterations, rounds: m.rounds, pairs: ctx.mode.pairs, selectedPid: 'a sleeping child (sleep 3600)' },
       runs,
-      summary: { getppidNs: getppid, readNs: read, deltaGetppidNs: round(deltaGetppid, 2), deltaReadNs: round(deltaRead, 2), sondeIdleCores: idleCores },
+      summary: {
+        getppidNs: getppid,
+        readNs: read,
+        deltaGetppidNs: round(deltaGetppid, 2),
+        deltaReadNs: round(deltaRead, 2),
+        floor: { getppidNs: floorGetppid.traced, readNs: floorRead.traced, deltaGetppidNs: round(floorDeltaGetppid, 2), deltaReadNs: round(floorDeltaRead, 2) },
+        sondeIdleCores: idleCores,
+      },
     },
     sections: [
       {
         title: `idle-tax: syscall cost in a process sonde does not trace (${fmt(m.iterations)} calls x ${m.rounds} rounds per run, ${ctx.mode.pairs} A/B pairs)`,
         rows,
-        notes: ['each run prints the median of its rounds; the table shows the median (min–max) over runs'],
+        notes: ['each run prints the median of its rounds; the table shows the median (min–max) over runs', 'the floor: a BPF program that only returns, attached to sys_exit_read alone (bench/fixtures/floor-probe.bpf.c), in a run of its own in each pair'],
       },
     ],
     targets: [],

@@ -100,6 +100,8 @@ test('npm run bench -- --smoke runs every scenario and writes its report', { tim
     const idle = report.scenarios['idle-tax'];
     assertComparison(idle.summary.getppidNs, 'idle-tax.summary.getppidNs');
     assertComparison(idle.summary.readNs, 'idle-tax.summary.readNs');
+    assertSpread(idle.summary.floor.readNs, 'idle-tax.summary.floor.readNs');
+    assert.ok(idle.runs.some((r: { kind: string }) => r.kind === 'floor'), 'idle-tax ran no floor run');
 
     const churn = report.scenarios.churn;
     for (const k of ['startMB', 'peakMB', 'endMB', 'growthMB']) assertSpread(churn.summary.rss[k], `churn.summary.rss.${k}`);
