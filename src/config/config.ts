@@ -27,6 +27,8 @@ export interface ViewerConfig {
   host: string;
   port: number;
   maxSpans: number;
+  /** Above this rate of spans, the store holds a sample of traces. */
+  maxSpansPerSecond: number;
 }
 
 export interface SondeConfig {
@@ -219,7 +221,7 @@ function resolveViewer(raw: Raw): ViewerConfig {
   if (!m || !Number.isInteger(port) || port > 65535) throw new ConfigError(`${given?.source ?? '--ui-address'} must be HOST:PORT, e.g. 127.0.0.1:16680 or [::1]:16680 (got "${text}")`);
   const noUi = raw.get('noUi');
   const off = noUi !== undefined && !['0', 'false', 'no'].includes(noUi.values[0].toLowerCase());
-  return { enabled: !off, host: m[1] ?? m[2], port, maxSpans: int(raw, 'uiMaxSpans', 100, 10_000_000) };
+  return { enabled: !off, host: m[1] ?? m[2], port, maxSpans: int(raw, 'uiMaxSpans', 100, 10_000_000), maxSpansPerSecond: int(raw, 'uiMaxSpansPerSecond', 1, 10_000_000) };
 }
 
 function validUrl(text: string, source: string): string {

@@ -104,7 +104,7 @@ export class Sonde {
     await this.#metrics?.start();
     const ui = this.#config.viewer;
     if (!ui.enabled) return;
-    const store = new TraceStore({ maxSpans: ui.maxSpans });
+    const store = new TraceStore({ maxSpans: ui.maxSpans, maxSpansPerSecond: ui.maxSpansPerSecond });
     const viewer = new ViewerServer({ host: ui.host, port: ui.port, store, counters });
     try {
       const url = await viewer.listen();

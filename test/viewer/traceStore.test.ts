@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { TraceStore, type ViewSpan } from '../../src/viewer/TraceStore';
 
 let seq = 0;
@@ -70,11 +72,62 @@ test('bounded by spans: the oldest traces go whole, and are counted; a runaway t
   const store = new TraceStore({ maxSpans: 10, maxSpansPerTrace: 5 });
   chain(store, '1'.repeat(32), { clientMs: 1, startUs: 1e6 });
   chain(store, '2'.repeat(32), { clientMs: 1, startUs: 2e6 });
-  assert.deepEqual(store.counters, { traces: 2, spans: 8, tracesEvicted: 0, spansEvicted: 0, spansRefused: 0 });
+  assert.deepEqual(store.counters, { traces: 2, spans: 8, tracesEvicted: 0, spansEvicted: 0, spansRefused: 0, spansNotSampled: 0, sampleFraction: 1 });
   chain(store, '3'.repeat(32), { clientMs: 1, startUs: 3e6 });
-  assert.deepEqual(store.counters, { traces: 2, spans: 8, tracesEvicted: 1, spansEvicted: 4, spansRefused: 0 });
+  assert.deepEqual(store.counters, { traces: 2, spans: 8, tracesEvicted: 1, spansEvicted: 4, spansRefused: 0, spansNotSampled: 0, sampleFraction: 1 });
   assert.equal(store.trace('1'.repeat(32)), undefined);
   for (let i = 0; i < 3; i++) store.add(span('3'.repeat(32), { kind: 'CLIENT', service: 'back' }));
   assert.equal(store.counters.spansRefused, 2, 'the fifth span fits, the next two do not');
   assert.equal(store.trace('3'.repeat(32))!.length, 5);
+});
+
+/** The span the pipeline hands the store, reduced to what the store reads. */
+function readable(traceId: string, spanId: string, o: { kind: SpanKind; service: string; parentSpanId?: string; startMs: number; error?: boolean; attributes?: Record<string, string | number> }): ReadableSpan {
+  return {
+    spanContext: () => ({ traceId, spanId, traceFlags: 1 }),
+    parentSpanContext: o.parentSpanId ? { traceId, spanId: o.parentSpanId, traceFlags: 1 } : undefined,
+    name: 'GET',
+    kind: o.kind,
+    startTime: [Math.floor(o.startMs / 1000), (o.startMs % 1000) * 1e6],
+    duration: [0, 1e6],
+    status: { code: o.error ? SpanStatusCode.ERROR : SpanStatusCode.UNSET },
+    attributes: o.attributes ?? {},
+    resource: { attributes: { 'service.name': o.service } },
+  } as unknown as ReadableSpan;
+}
+
+test('above maxSpansPerSecond: whole traces are sampled by trace id, the rest counted, and the map scales rates back up', () => {
+  let nowMs = 0;
+  const store = new TraceStore({ maxSpans: 1_000_000, maxSpansPerSecond: 100, now: () => nowMs });
+  let n = 0;
+  // 1000 calls a second for 5 s, each a client span and its server span;
+  // trace ids spread evenly over the sampled digits, every 10th call an error.
+  for (let second = 0; second < 5; second++) {
+    for (let i = 0; i < 1000; i++) {
+      n++;
+      nowMs = second * 1000 + i;
+      const traceId = `${n.toString(16).padStart(24, '0')}${((n * 2654435761) >>> 0).toString(16).padStart(8, '0')}`;
+      const client = (n * 2).toString(16).padStart(16, '0');
+      const error = n % 10 === 0;
+      store.push(readable(traceId, (n * 2 + 1).toString(16).padStart(16, '0'), { kind: SpanKind.SERVER, service: 'back', parentSpanId: client, startMs: nowMs, error }));
+      store.push(readable(traceId, client, { kind: SpanKind.CLIENT, service: 'front', startMs: nowMs, error, attributes: { 'server.address': 'back', 'server.port': 80 } }));
+    }
+    if (second === 0) {
+      assert.equal(store.counters.traces, 100, 'the first second, before the rate is known, stops new traces at twice the rate');
+      assert.equal(store.counters.sampleFraction, 1);
+    }
+  }
+  nowMs = 5000;
+  const c = store.counters;
+  assert.equal(c.sampleFraction, 0.05, '100 spans a second of 2000 offered');
+  const perSecondAfter = (c.traces - 100) / 4;
+  assert.ok(perSecondAfter >= 45 && perSecondAfter <= 55, `about 5 % of 1000 new traces a second are held, got ${perSecondAfter}`);
+  assert.equal(c.spans, c.traces * 2, 'a trace is held whole or not at all');
+  assert.equal(c.spansNotSampled, 10_000 - c.spans);
+  for (const t of store.traces({ limit: 1000 })) assert.equal(t.spanCount, 2);
+  const edge = store.serviceMap(nowMs * 1000).edges.find((e) => e.from === 'front')!;
+  assert.equal(edge.calls, c.traces, 'calls are the ones held');
+  // 100 held in the first second stand for themselves, the later ones for 20 each: (100 + 4 × 50 × 20) / 5 s.
+  assert.ok(edge.ratePerS >= 780 && edge.ratePerS <= 860, `rate estimated from the sample: ${edge.ratePerS}/s for 1000/s offered`);
+  assert.ok(Math.abs(edge.errorRate - 0.1) < 0.03, `error rate estimated from the sample: ${edge.errorRate}`);
 });

@@ -39,6 +39,8 @@ async function refreshCounters() {
     ['connections', s.connectionsTracked ?? 0, false],
     ['traces held', c.viewer.traces, false],
     ['evicted', c.viewer.tracesEvicted, false],
+    // Above --ui-max-spans-per-second the viewer holds a sample of traces.
+    ['traces sampled', `${+(c.viewer.sampleFraction * 100).toPrecision(2)} %`, false],
   ];
   $('#counters').replaceChildren(...items.map(([k, v, bad]) => el('div', { 'data-counter': k }, el('dt', {}, k), el('dd', { class: bad ? 'bad' : '' }, String(v)))));
 }
