@@ -10,7 +10,8 @@
  * queues SDK span objects and serializes them with the OTel serializer, the
  * path sonde used before; `none` only builds spans. `--sinks` adds the
  * other span sinks sonde runs by default or on request: the viewer's trace
- * store (default size) and the RED histograms (never collected, so only
+ * store (default size and rate: at this tool's rate it holds a sample)
+ * and the RED histograms (never collected, so only
  * recording is measured).
  */
 import { performance } from 'node:perf_hooks';
@@ -45,7 +46,7 @@ const SINKS = arg('sinks', '').split(',').filter(Boolean);
 
 function extraSinks(): SpanSink[] {
   const sinks: SpanSink[] = [];
-  if (SINKS.includes('viewer')) sinks.push(new TraceStore({ maxSpans: 10_000 }));
+  if (SINKS.includes('viewer')) sinks.push(new TraceStore({ maxSpans: 10_000, maxSpansPerSecond: 100 }));
   if (SINKS.includes('metrics')) {
     sinks.push(new RedMetrics({ maxSeries: 2000 }));
   }

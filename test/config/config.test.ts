@@ -21,7 +21,7 @@ function throwsConfig(fn: () => unknown, ...mustMention: Array<string | RegExp>)
 
 const DEFAULTS: SondeConfig = {
   selection: { pids: [], exes: [], openPorts: [] },
-  viewer: { enabled: true, host: '127.0.0.1', port: 16680, maxSpans: 10000, maxSpansPerSecond: 1000 },
+  viewer: { enabled: true, host: '127.0.0.1', port: 16680, maxSpans: 10000, maxSpansPerSecond: 100 },
   exporters: [{ kind: 'console' }],
   metrics: { exporters: [], exportIntervalMs: 60000, maxSeries: 2000 },
   routes: [],
@@ -414,7 +414,7 @@ test('a bad metrics setting names its source', () => {
 
 test('the viewer: on by default at 127.0.0.1:16680; another address, IPv6, or off', () => {
   assert.deepEqual(loadConfig(['--ui-address', '0.0.0.0:8080', '--ui-max-spans', '500', '--ui-max-spans-per-second', '50'], {}).viewer, { enabled: true, host: '0.0.0.0', port: 8080, maxSpans: 500, maxSpansPerSecond: 50 });
-  assert.deepEqual(loadConfig([], { SONDE_UI_ADDRESS: '[::1]:0' }).viewer, { enabled: true, host: '::1', port: 0, maxSpans: 10000, maxSpansPerSecond: 1000 });
+  assert.deepEqual(loadConfig([], { SONDE_UI_ADDRESS: '[::1]:0' }).viewer, { enabled: true, host: '::1', port: 0, maxSpans: 10000, maxSpansPerSecond: 100 });
   assert.equal(loadConfig(['--no-ui'], {}).viewer.enabled, false);
   assert.equal(loadConfig([], { SONDE_NO_UI: '1' }).viewer.enabled, false);
   assert.equal(loadConfig([], { SONDE_NO_UI: 'false' }).viewer.enabled, true);
