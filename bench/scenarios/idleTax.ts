@@ -60,7 +60,7 @@ const measureIdleTax: Scenario = async (ctx) => {
   const sleeper = spawnTracked('sleep', tool('sleep'), ['3600']);
   const runs: IdleRun[] = [];
   const timeoutMs = Math.max(30_000, m.iterations * m.rounds * 2 * 20e-6 * 1000);
-  const once = async (kind: IdleRun['kind'], pair: number): Promise<IdleRun> => {
+  const once = async (kind: IdleRun['kind'], pair: number, before = false): Promise<IdleRun> => {
     await sleep(ctx.gapMs);
     let sonde: SondeProcess | undefined;
     let floor: ReturnType<typeof spawnTracked> | undefined;
@@ -94,7 +94,7 @@ const measureIdleTax: Scenario = async (ctx) => {
         run.sonde = { attachMs: sonde.attachMs, cpuSeconds: round(cpu), idleCores: round(cpu / (r.wallMs / 1000), 4), exitCode: stop.exitCode };
         sonde = undefined;
       }
-      ctx.log(`  ${RUN_LETTER[kind]}${pair} idle-tax: getppid ${run.getppidNs} ns, read ${run.readNs} ns`);
+      ctx.log(`  ${RUN_LETTER[kind]}${before ? "'" : ''}${pair} idle-tax: getppid ${run.getppidNs} ns, read ${run.readNs} ns`);
       return run;
     } finally {
       if (sonde) await sonde.kill();
@@ -107,7 +107,7 @@ const measureIdleTax: Scenario = async (ctx) => {
       runs.push(await once('baseline', pair));
       runs.push(await once('traced', pair));
       runs.push(await once('floor', pair));
-      if (older) runs.push({ ...(await withSonde(older, () => once('traced', pair))), before: true });
+      if (older) runs.push({ ...(await withSonde(older, () => once('traced', pair, true))), before: true });
     }
   } finally {
     await sleeper.stop('SIGKILL', 1000);
@@ -116,43 +116,31 @@ const measureIdleTax: Scenario = async (ctx) => {
   const floorRuns = runs.filter((r) => r.kind === 'floor');
   const traced = runs.filter((r) => r.kind === 'traced' && !r.before);
   const tracedBefore = runs.filter((r) => r.before);
+  // One figure of some runs against the same figure of the untraced ones,
+  // and the ns those runs added to the call.
+  const against = (some: IdleRun[], figure: 'readNs' | 'getppidNs') =>
+    compare(
+      base.map((r) => r[figure]),
+      some.map((r) => r[figure]),
+    );
+  const added = (c: ReturnType<typeof compare>): number => c.traced.median - c.baseline.median;
   if (tracedBefore.length) {
-    const readBefore = compare(
-      base.map((r) => r.readNs),
-      tracedBefore.map((r) => r.readNs),
-    );
-    const readAfter = compare(
-      base.map((r) => r.readNs),
-      traced.map((r) => r.readNs),
-    );
     comparison.rows.push({
       what: 'idle tax: ns added to a read() of a process sonde does not trace',
-      before: readBefore.traced.median - readBefore.baseline.median,
-      after: readAfter.traced.median - readAfter.baseline.median,
+      before: added(against(tracedBefore, 'readNs')),
+      after: added(against(traced, 'readNs')),
       better: 'lower',
     });
   }
-  const getppid = compare(
-    base.map((r) => r.getppidNs),
-    traced.map((r) => r.getppidNs),
-  );
-  const read = compare(
-    base.map((r) => r.readNs),
-    traced.map((r) => r.readNs),
-  );
-  const floorGetppid = compare(
-    base.map((r) => r.getppidNs),
-    floorRuns.map((r) => r.getppidNs),
-  );
-  const floorRead = compare(
-    base.map((r) => r.readNs),
-    floorRuns.map((r) => r.readNs),
-  );
+  const getppid = against(traced, 'getppidNs');
+  const read = against(traced, 'readNs');
+  const floorGetppid = against(floorRuns, 'getppidNs');
+  const floorRead = against(floorRuns, 'readNs');
   const idleCores = spread(traced.map((r) => r.sonde?.idleCores ?? NaN));
-  const deltaGetppid = getppid.traced.median - getppid.baseline.median;
-  const deltaRead = read.traced.median - read.baseline.median;
-  const floorDeltaGetppid = floorGetppid.traced.median - floorGetppid.baseline.median;
-  const floorDeltaRead = floorRead.traced.median - floorRead.baseline.median;
+  const deltaGetppid = added(getppid);
+  const deltaRead = added(read);
+  const floorDeltaGetppid = added(floorGetppid);
+  const floorDeltaRead = added(floorRead);
   const signed = (ns: number): string => `${ns >= 0 ? '+' : ''}${fmt(ns)}`;
   const rows: Row[] = [
     { metric: 'getppid() ns/call (not hooked)', baseline: getppid.baseline, traced: getppid.traced, ratio: getppid.ratio, target: 'informational' },
