@@ -96,6 +96,7 @@ function channel(): SpanSink[] {
     new ExportChannel<EncodedSpan>('otlp', { export: (spans, cb) => (requestEncoder.encode(spans), answered(cb)), shutdown: async () => {} }, options, () => {}, {
       prepare: (span) => spanEncoder.encode(span),
       bytesOf: (s) => s.length + 64,
+      release: (s) => spanEncoder.release(s),
     }),
   ];
 }

@@ -63,6 +63,8 @@ export interface BatchExporter<T> {
 export interface QueuedForm<T> {
   prepare(span: ReadableSpan): T;
   bytesOf(item: T): number;
+  /** The item has left the channel for good: exported, or given up on after its last attempt. */
+  release?(item: T): void;
 }
 
 /**
@@ -199,6 +201,7 @@ export class ExportChannel<T = ReadableSpan> implements SpanSink {
     const started = this.#timing ? 0 : threadCpuMs();
     this.#inFlight = this.#exportBatch(batch).finally(() => {
       this.#inFlight = undefined;
+      if (this.#form.release) for (const item of batch) this.#form.release(item);
       this.#kickOrSchedule();
     });
     // The first attempt hands the batch over synchronously.

@@ -42,6 +42,7 @@ export function createExportChannel(config: ExporterConfig, options: ExportChann
       return new ExportChannel<EncodedSpan>(name, exporter, options, (m) => onError(name, m), {
         prepare: (span) => encoder.encode(span),
         bytesOf: (encoded) => encoded.length + ENCODED_SPAN_OVERHEAD_BYTES,
+        release: (encoded) => encoder.release(encoded),
       }) as ExportChannel<unknown>;
     }
   }

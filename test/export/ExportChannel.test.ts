@@ -431,3 +431,28 @@ test('the time spent queueing and handing over batches is counted', () => {
   assert.ok(channel.counters.busyMs > 0);
   assert.deepEqual(exporter.batches.map(names), [['s1', 's2']]);
 });
+
+test('an item is released once, when its batch is exported or given up on, never while an attempt may need it', async () => {
+  const released: string[] = [];
+  const form = { prepare: (s: ReadableSpan) => s, bytesOf: () => 1, release: (s: ReadableSpan) => released.push(s.name) };
+  const held = new FakeExporter('hold');
+  const channel = new ExportChannel<ReadableSpan>('release', held, opts({ maxExportBatchSize: 2 }), () => {}, form);
+  channel.pushAll([span(1), span(2), span(3)]);
+  assert.deepEqual(held.batches.map(names), [['s1', 's2']]);
+  assert.deepEqual(released, [], 'the batch is still out');
+  held.behaviour = 'success';
+  held.releaseAll();
+  await waitUntil(() => released.length >= 2, 'the exported batch released');
+  assert.deepEqual(released.slice(0, 2), ['s1', 's2']);
+
+  const failing = new FakeExporter({ fail: 'UNAVAILABLE' });
+  const retried = new ExportChannel<ReadableSpan>('release-failed', failing, opts({ maxExportBatchSize: 1, maxAttempts: 2, retryBackoffMs: 1 }), () => {}, form);
+  released.length = 0;
+  retried.push(span(4));
+  assert.deepEqual(released, [], 'a retry is due');
+  await waitUntil(() => released.length === 1, 'the failed batch released after its last attempt');
+  assert.equal(failing.batches.length, 2);
+  assert.deepEqual(released, ['s4']);
+  await channel.shutdown(1000);
+  await retried.shutdown(1000);
+});

@@ -196,3 +196,33 @@ test('the spans decode to the values sonde meant (not only to what both encoders
   assert.equal(span.start_time_unix_nano, String(5_000_000_001n + REAL_NS - MONO_NS));
   assert.equal(ExchangeProtocol.Http1, 1);
 });
+
+test('a slab is reused once its spans are released, and spans still queued keep their bytes', () => {
+  const spans = pipelineSpans();
+  const many = Array.from({ length: 60 }, (_, i) => spans[i % spans.length]);
+  const encoder = new OtlpSpanEncoder({ slabBytes: 1024 });
+  const first = many.slice(0, 30).map((s) => encoder.encode(s));
+  const allocatedBefore = encoder.slabsAllocated;
+  // The first 20 are exported; the last 10 of them still wait in the queue.
+  for (const e of first.slice(0, 20)) encoder.release(e);
+  const second = many.slice(30).map((s) => encoder.encode(s));
+  assert.ok(encoder.slabsAllocated < allocatedBefore * 2, `slabs reused: ${allocatedBefore} then ${encoder.slabsAllocated}`);
+  const reused = new Set(first.slice(0, 20).map((e) => e.slab));
+  assert.ok(second.some((e) => reused.has(e.slab)), 'a released slab is written again');
+  assert.ok(!second.some((e) => first.slice(20).some((q) => q.slab === e.slab && q.start < e.start + e.length && e.start < q.start + q.length)), 'no queued span is overwritten');
+  assert.deepEqual(decoded(new OtlpRequestEncoder().encode([...first.slice(20), ...second])), viaSdk([...many.slice(20, 30), ...many.slice(30)]));
+});
+
+test('schema URLs of resources and scopes, and several of each, are sized and written as the OTel serializer writes them', () => {
+  const base = pipelineSpans();
+  assert.ok(base.length > 1);
+  const withSchema = (i: number): ReadableSpan => {
+    const resource = resourceFromAttributes({ 'service.name': `svc-${i % 3}` }, { schemaUrl: i % 3 === 0 ? undefined : `https://opentelemetry.io/schemas/1.${i % 3}.0` });
+    const scope = { name: `scope-${i % 2}`, version: '1', schemaUrl: i % 2 ? 'https://example.com/s'.repeat(10) : undefined };
+    const s = base[i % base.length];
+    const c = s.spanContext();
+    return new WireSpan(s.name, s.kind, c, s.parentSpanContext?.spanId ?? '', s.startTime, s.endTime, s.duration, s.status, s.attributes, resource, scope);
+  };
+  const spans = Array.from({ length: 12 }, (_, i) => withSchema(i));
+  assert.deepEqual(viaSonde(spans), viaSdk(spans));
+});

@@ -16,6 +16,7 @@ import { ProtoWriter, WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT, varintS
 const SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE = 0x100;
 const SPAN_FLAGS_CONTEXT_IS_REMOTE = 0x200;
 const MIN_INT64 = -(2 ** 63);
+const EMPTY = Buffer.alloc(0);
 const MAX_INT64 = 2 ** 63;
 
 /** One span's Span message, ready to be placed under its resource and scope. */
@@ -26,48 +27,103 @@ export interface EncodedSpan {
   slab: Buffer;
   start: number;
   length: number;
+  /** The slab's account of the spans still in it, for {@link OtlpSpanEncoder.release}. */
+  home: SlabAccount;
+}
+
+interface SlabAccount {
+  bytes: Buffer;
+  /** Spans encoded in it and not yet released. */
+  live: number;
 }
 
 /**
  * Encodes spans one at a time into slabs of memory it owns, so that a queued
  * span costs its bytes and one small object, not an object graph.
+ *
+ * Slabs are reused once every span in them is released (exported or given
+ * up on). Left to the garbage collector, a slab lives long enough to reach
+ * V8's old generation and waits there for a full collection; at saturation
+ * dead ArrayBuffers reached 20-40 MB between full collections. With reuse,
+ * a 20 s saturated run allocates 2.5 MB of slabs instead of about 70.
  */
 export class OtlpSpanEncoder {
   readonly #writer = new ProtoWriter(16);
   readonly #slabBytes: number;
-  #slab: Buffer;
+  readonly #maxFreeSlabs: number;
+  readonly #free: SlabAccount[] = [];
+  #slab: SlabAccount;
   #slabUsed = 0;
+  #slabsAllocated = 1;
 
-  constructor(options: { slabBytes?: number } = {}) {
+  constructor(options: { slabBytes?: number; maxFreeSlabs?: number } = {}) {
     this.#slabBytes = options.slabBytes ?? 256 * 1024;
-    this.#slab = Buffer.allocUnsafeSlow(this.#slabBytes);
+    this.#maxFreeSlabs = options.maxFreeSlabs ?? 16;
+    this.#slab = { bytes: Buffer.allocUnsafeSlow(this.#slabBytes), live: 0 };
+  }
+
+  /** Slabs allocated so far, reused ones not counted again. */
+  get slabsAllocated(): number {
+    return this.#slabsAllocated;
   }
 
   encode(span: ReadableSpan): EncodedSpan {
     // Spans are written in place, in the slab. One that does not fit grows
     // the writer's buffer, a copy of the slab that becomes the slab; the
     // spans before it keep pointing into the old one.
-    if (this.#slab.length - this.#slabUsed < this.#slabBytes / 8) {
-      this.#slab = Buffer.allocUnsafeSlow(this.#slabBytes);
+    if (this.#slab.bytes.length - this.#slabUsed < this.#slabBytes / 8) {
+      this.#leave(this.#slab);
+      this.#slab = this.#free.pop() ?? this.#newSlab();
       this.#slabUsed = 0;
     }
     const w = this.#writer;
-    w.buf = this.#slab;
+    w.buf = this.#slab.bytes;
     w.pos = this.#slabUsed;
     const start = w.pos;
     writeSpan(w, span);
-    this.#slab = w.buf;
+    if (w.buf !== this.#slab.bytes) {
+      this.#leave(this.#slab);
+      this.#slab = { bytes: w.buf, live: 0 };
+    }
     this.#slabUsed = w.pos;
-    return { resource: span.resource, scope: span.instrumentationScope, slab: this.#slab, start, length: w.pos - start };
+    this.#slab.live++;
+    return { resource: span.resource, scope: span.instrumentationScope, slab: w.buf, start, length: w.pos - start, home: this.#slab };
+  }
+
+  /** The span's bytes are no longer needed: its slab may be reused once none of its spans are. */
+  release(span: EncodedSpan): void {
+    const home = span.home;
+    home.live--;
+    if (home.live === 0 && home !== this.#slab) this.#keep(home);
+  }
+
+  #newSlab(): SlabAccount {
+    this.#slabsAllocated++;
+    return { bytes: Buffer.allocUnsafeSlow(this.#slabBytes), live: 0 };
+  }
+
+  /** The slab stops being written to; it is free at once when none of its spans are queued. */
+  #leave(slab: SlabAccount): void {
+    if (slab.live === 0) this.#keep(slab);
+  }
+
+  // A slab grown for one large span is not the usual size, and is left to the collector.
+  #keep(slab: SlabAccount): void {
+    if (slab.bytes.length === this.#slabBytes && this.#free.length < this.#maxFreeSlabs) this.#free.push(slab);
   }
 }
 
 /**
  * ExportTraceServiceRequest bytes for a batch: spans grouped by resource,
  * then by scope, by identity, in order of first appearance.
+ *
+ * Every length is known before a byte is written, so the request is written
+ * once, into a buffer of its exact size that the exporter then owns. The
+ * OTel transport and grpc-js each copy it again (a 20 s saturated run: 87
+ * MB each); a copy of our own on top of theirs was one more.
  */
 export class OtlpRequestEncoder {
-  readonly #writer = new ProtoWriter(256 * 1024);
+  readonly #writer = new ProtoWriter(16);
   readonly #resources = new WeakMap<Resource, Uint8Array>();
   readonly #scopes = new WeakMap<InstrumentationScope, Uint8Array>();
 
@@ -80,22 +136,36 @@ export class OtlpRequestEncoder {
       if (list) list.push(s);
       else byScope.set(s.scope, [s]);
     }
+    // Sizes first: of each ScopeSpans, each ResourceSpans, and the request.
+    const scopeLengths: number[] = [];
+    const resourceLengths: number[] = [];
+    let total = 0;
+    for (const [resource, byScope] of groups) {
+      let resourceLength = this.#resourceField(resource).length;
+      for (const [scope, list] of byScope) {
+        let scopeLength = this.#scopeField(scope).length;
+        for (const s of list) scopeLength += 1 + varintSize(s.length) + s.length;
+        if (scope.schemaUrl) scopeLength += stringFieldSize(3, scope.schemaUrl);
+        scopeLengths.push(scopeLength);
+        resourceLength += 1 + varintSize(scopeLength) + scopeLength;
+      }
+      if (resource.schemaUrl) resourceLength += stringFieldSize(3, resource.schemaUrl);
+      resourceLengths.push(resourceLength);
+      total += 1 + varintSize(resourceLength) + resourceLength;
+    }
     const w = this.#writer;
-    w.reset();
+    w.buf = Buffer.allocUnsafeSlow(total);
+    w.pos = 0;
+    let scopeIndex = 0;
+    let resourceIndex = 0;
     for (const [resource, byScope] of groups) {
       w.tag(1, WIRE_LEN);
-      const resourceSpans = w.beginLength();
+      w.varint(resourceLengths[resourceIndex++]);
       w.raw(this.#resourceField(resource));
       for (const [scope, list] of byScope) {
         w.tag(2, WIRE_LEN);
-        let scopeSpansLength = 0;
-        const scopeField = this.#scopeField(scope);
-        scopeSpansLength += scopeField.length;
-        for (const s of list) scopeSpansLength += 1 + varintSize(s.length) + s.length;
-        if (scope.schemaUrl) scopeSpansLength += stringFieldSize(3, scope.schemaUrl);
-        // Known ahead: no content to move once written.
-        w.varint(scopeSpansLength);
-        w.raw(scopeField);
+        w.varint(scopeLengths[scopeIndex++]);
+        w.raw(this.#scopeField(scope));
         for (const s of list) {
           w.tag(2, WIRE_LEN);
           w.lengthDelimitedFrom(s.slab, s.start, s.length);
@@ -109,9 +179,12 @@ export class OtlpRequestEncoder {
         w.tag(3, WIRE_LEN);
         w.string(resource.schemaUrl);
       }
-      w.endLength(resourceSpans);
     }
-    return w.take();
+    if (w.pos !== total) throw new Error(`OTLP request: ${w.pos} bytes written, ${total} computed`);
+    // A string of 128 bytes or more is moved into place and may have grown the buffer.
+    const request = w.buf.length === total ? w.buf : w.buf.subarray(0, total);
+    w.buf = EMPTY;
+    return request;
   }
 
   /** ResourceSpans.resource (field 1), tag and length included. */
