@@ -4,7 +4,7 @@
  * through the real SpanPipeline into a real export channel whose transport
  * answers at once. Reports thread CPU µs per span, by part, after a warm-up.
  *
- *   node dist/bench/tools/jsSpanCost.js [--spans N] [--batch N] [--channel otlp|sdk-otlp|none] [--sinks viewer,metrics] [--profile FILE]
+ *   node dist/bench/tools/jsSpanCost.js [--spans N] [--batch N] [--channel otlp|sdk-otlp|none] [--sinks viewer,metrics] [--request hey|browser] [--profile FILE]
  *
  * `otlp` is sonde's OTLP path (spans encoded as they are queued); `sdk-otlp`
  * queues SDK span objects and serializes them with the OTel serializer, the
@@ -53,8 +53,35 @@ function extraSinks(): SpanSink[] {
   return sinks;
 }
 
-/** What hey sends and a Node hello-world answers. */
-const REQUEST = Buffer.from('GET /orders/42?page=2 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: hey/0.0.1\r\nContent-Type: text/html\r\nAccept-Encoding: gzip\r\n\r\n');
+/** What hey sends (`--request hey`, the default) or a browser sends (`--request browser`); a Node hello-world answers. */
+const REQUESTS: Record<string, Buffer> = {
+  hey: Buffer.from('GET /orders/42?page=2 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: hey/0.0.1\r\nContent-Type: text/html\r\nAccept-Encoding: gzip\r\n\r\n'),
+  browser: Buffer.from(
+    [
+      'GET /orders/42?page=2 HTTP/1.1',
+      'Host: shop.example.com',
+      'Connection: keep-alive',
+      'sec-ch-ua: "Chromium";v="131", "Not_A Brand";v="24"',
+      'sec-ch-ua-mobile: ?0',
+      'sec-ch-ua-platform: "Linux"',
+      'Upgrade-Insecure-Requests: 1',
+      'User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+      'Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8',
+      'Sec-Fetch-Site: same-origin',
+      'Sec-Fetch-Mode: navigate',
+      'Sec-Fetch-Dest: document',
+      'Referer: https://shop.example.com/orders',
+      'Accept-Encoding: gzip, deflate, br, zstd',
+      'Accept-Language: en-GB,en;q=0.9',
+      'Cookie: session=6f1c0e7a9b2d4c8e; theme=dark; _ga=GA1.1.123456789.1700000000',
+      '',
+      '',
+    ].join('\r\n'),
+  ),
+};
+const REQUEST_KIND = arg('request', 'hey');
+const REQUEST = REQUESTS[REQUEST_KIND];
+if (!REQUEST) throw new Error(`--request: one of ${Object.keys(REQUESTS).join(', ')}`);
 const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 6\r\nDate: Tue, 01 Dec 2026 10:00:00 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=65\r\n\r\nhello\n');
 
 function batchOf(first: number): Buffer {

@@ -12,6 +12,8 @@ import { redactQuery } from './redact';
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY']);
 const NO_HEADERS = { headers: false } as const;
+/** The request's fields a span reads (lower-case): the others are only scanned past. */
+const DESCRIBED_HEADERS = { onlyHeaders: ['host', 'user-agent'] } as const;
 
 /**
  * Ends a URL value the capture cut short. OpenTelemetry has no truncation
@@ -43,7 +45,7 @@ export const http1Describer: ProtocolDescriber<Http1Failure> = {
 };
 
 export function describeHttp1(x: Exchange, ctx: DescribeContext): Description | DescribeFailure<Http1Failure> {
-  const req = parseRequestHead(x.payload, x.requestHeadStart, x.requestHeadEnd);
+  const req = parseRequestHead(x.payload, x.requestHeadStart, x.requestHeadEnd, DESCRIBED_HEADERS);
   if (!req.ok) return req.reason === 'truncated-start-line' || req.reason === 'empty' ? TRUNCATED : req.reason === 'not-http' ? NOT_HTTP : MALFORMED;
   const request = req.value;
   const res = x.responseStartNs !== 0 ? parseResponseHead(x.payload, x.responseHeadStart, x.responseHeadEnd, NO_HEADERS) : undefined;

@@ -313,39 +313,66 @@ interface HeaderScan {
   headBytes: number;
 }
 
-function parseHeaders(text: string, from: number): HeaderScan {
+/**
+ * The header fields of the head from `from` on. With `only` (lower-case
+ * names), only fields of those names are kept, at no cost for the others
+ * beyond checking their names: the same fields, in the same order, as
+ * keeping all of them and then filtering.
+ */
+function parseHeaders(text: string, from: number, only?: readonly string[]): HeaderScan {
   const headers: HeaderField[] = [];
+  let valid = 0;
   let pos = from;
   for (;;) {
     const lf = text.indexOf('\n', pos);
     if (lf === -1) return { headers, complete: false, headBytes: pos };
     const end = lf > pos && text.charCodeAt(lf - 1) === CR ? lf - 1 : lf;
     if (end === pos) return { headers, complete: true, headBytes: lf + 1 };
-    if (headers.length < MAX_HEADERS) {
-      const field = parseField(text, pos, end);
-      if (field !== undefined) headers.push(field);
+    if (valid < MAX_HEADERS) {
+      const colon = fieldNameEnd(text, pos, end);
+      if (colon !== -1) {
+        valid++;
+        if (only === undefined || nameIsOneOf(text, pos, colon, only)) headers.push(fieldAt(text, pos, colon, end));
+      }
     }
     pos = lf + 1;
   }
 }
 
 /**
- * One header line, or undefined when it is unusable. Lines starting with
- * whitespace (obsolete line folding) fail the name check and are dropped
- * rather than merged: merging would change an already reported value when
- * a longer capture of the same message is parsed.
+ * The colon ending a header line's name, or -1 when the line is unusable.
+ * Lines starting with whitespace (obsolete line folding) fail the name check
+ * and are dropped rather than merged: merging would change an already
+ * reported value when a longer capture of the same message is parsed.
  */
-function parseField(text: string, start: number, end: number): HeaderField | undefined {
+function fieldNameEnd(text: string, start: number, end: number): number {
   let i = start;
-  let upper = false;
   for (; i < end; i++) {
     const c = text.charCodeAt(i);
     if (c === COLON) break;
-    if (!isTchar(c)) return undefined;
-    if (c >= 0x41 && c <= 0x5a) upper = true;
+    if (!isTchar(c)) return -1;
   }
-  if (i === start || i === end) return undefined;
-  let vs = i + 1;
+  return i === start || i === end ? -1 : i;
+}
+
+function nameIsOneOf(text: string, start: number, colon: number, names: readonly string[]): boolean {
+  const length = colon - start;
+  for (const name of names) {
+    if (name.length !== length) continue;
+    let i = 0;
+    while (i < length) {
+      const c = text.charCodeAt(start + i);
+      if ((c >= 0x41 && c <= 0x5a ? c + 32 : c) !== name.charCodeAt(i)) break;
+      i++;
+    }
+    if (i === length) return true;
+  }
+  return false;
+}
+
+/** The field of a header line whose name ends at `colon`. */
+function fieldAt(text: string, start: number, colon: number, end: number): HeaderField {
+  let vs = colon + 1;
   let ve = end;
   while (vs < ve) {
     const c = text.charCodeAt(vs);
@@ -357,7 +384,12 @@ function parseField(text: string, start: number, end: number): HeaderField | und
     if (c !== SP && c !== HTAB) break;
     ve--;
   }
-  const name = text.slice(start, i);
+  const name = text.slice(start, colon);
+  let upper = false;
+  for (let i = start; i < colon && !upper; i++) {
+    const c = text.charCodeAt(i);
+    upper = c >= 0x41 && c <= 0x5a;
+  }
   return { name: upper ? name.toLowerCase() : name, value: text.slice(vs, ve) };
 }
 
@@ -403,8 +435,13 @@ function splitAtQuestion(target: string, pathStart: number): { path: string; que
   return q === -1 ? { path: target.slice(pathStart), query: undefined } : { path: target.slice(pathStart, q), query: target.slice(q + 1) };
 }
 
-/** Parses the head of the request in `bytes[from, to)` (the whole of `bytes` by default). */
-export function parseRequestHead(bytes: Uint8Array, from = 0, to?: number): ParseResult<RequestHead> {
+/**
+ * Parses the head of the request in `bytes[from, to)` (the whole of `bytes`
+ * by default). With `onlyHeaders` (lower-case names), `headers` holds only
+ * the fields of those names: what a span needs, without a string and an
+ * object for every other field a browser sends.
+ */
+export function parseRequestHead(bytes: Uint8Array, from = 0, to?: number, options?: { onlyHeaders?: readonly string[] }): ParseResult<RequestHead> {
   const f = frame(bytes, parseCutRequestLine, from, to);
   if (isVerdict(f)) return f;
   const { text, lineStart: s, lineEnd: e } = f;
@@ -432,7 +469,7 @@ export function parseRequestHead(bytes: Uint8Array, from = 0, to?: number): Pars
   const method = text.slice(s, methodEnd);
   const target = text.slice(ts, lastSp);
   const { path, query } = splitTarget(method, target);
-  const scan = parseHeaders(text, f.next);
+  const scan = parseHeaders(text, f.next, options?.onlyHeaders);
   return {
     ok: true,
     value: {

@@ -477,6 +477,7 @@ test('seeded stress: random buffers and mutated fixtures never throw and stay we
     }
     const rq = parseRequestHead(input);
     const rs = parseResponseHead(input);
+    assert.deepEqual(parseRequestHead(input, 0, undefined, { onlyHeaders: ONLY }), onlyFields(rq, ONLY), 'onlyHeaders keeps what filtering would');
     checkShape(rq, input, 'request');
     checkShape(rs, input, 'response');
     for (const r of [rq, rs]) {
@@ -728,4 +729,38 @@ test('headerValue returns the first match', () => {
   assert.equal(headerValue(v.headers, 'x-a'), '1');
   assert.equal(headerValue(v.headers, 'x-b'), undefined);
   assert.equal(headerValue([], 'x-a'), undefined);
+});
+
+const ONLY = ['host', 'user-agent', 'x'];
+
+/** `r` with only the fields named in `names`, as `onlyHeaders` should give it. */
+function onlyFields(r: ReturnType<typeof parseRequestHead>, names: readonly string[]): ReturnType<typeof parseRequestHead> {
+  if (!r.ok) return r;
+  return { ok: true, value: { ...r.value, headers: r.value.headers.filter((h) => names.includes(h.name)) } };
+}
+
+test('onlyHeaders keeps the same fields as filtering all of them: case, order, repeats, bad names, and the 100-field bound', () => {
+  const lines = [
+    'GET /a HTTP/1.1',
+    'HOST:  h1:80 ',
+    'Accept: */*',
+    'bad name: dropped',
+    ' host: folded',
+    'User-Agent: ua/1',
+    'host: h2',
+    'X: x-value',
+    'x-long: not x',
+    ...Array.from({ length: 120 }, (_, i) => (i === 90 ? 'User-AGENT: within the bound' : i === 110 ? 'host: past the bound' : `F${i}: v`)),
+  ];
+  const wire = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+  const only = parseRequestHead(wire, 0, undefined, { onlyHeaders: ONLY });
+  assert.deepEqual(only, onlyFields(parseRequestHead(wire), ONLY));
+  assert.ok(only.ok);
+  assert.deepEqual(
+    only.value.headers.map((h) => `${h.name}=${h.value}`),
+    ['host=h1:80', 'user-agent=ua/1', 'host=h2', 'x=x-value', 'user-agent=within the bound'],
+  );
+  for (let k = 0; k <= wire.length; k += 7) {
+    assert.deepEqual(parseRequestHead(wire.subarray(0, k), 0, undefined, { onlyHeaders: ONLY }), onlyFields(parseRequestHead(wire.subarray(0, k)), ONLY), `cut at ${k}`);
+  }
 });
