@@ -315,11 +315,14 @@ interface HeaderScan {
 
 /**
  * The header fields of the head from `from` on. With `only` (lower-case
- * names), only fields of those names are kept, at no cost for the others
- * beyond checking their names: the same fields, in the same order, as
- * keeping all of them and then filtering.
+ * tokens), only fields of those names are kept: the same fields, in the same
+ * order, as keeping all of them and then filtering.
  */
 function parseHeaders(text: string, from: number, only?: readonly string[]): HeaderScan {
+  if (only !== undefined) {
+    const scan = parseNamedHeaders(text, from, only);
+    if (scan !== undefined) return scan;
+  }
   const headers: HeaderField[] = [];
   let valid = 0;
   let pos = from;
@@ -335,6 +338,27 @@ function parseHeaders(text: string, from: number, only?: readonly string[]): Hea
         if (only === undefined || nameIsOneOf(text, pos, colon, only)) headers.push(fieldAt(text, pos, colon, end));
       }
     }
+    pos = lf + 1;
+  }
+}
+
+/**
+ * parseHeaders for a few names, without checking the names of the other
+ * fields: a line whose name is one of `only` (tokens) is valid whatever the
+ * others are. Which fields fall past MAX_HEADERS does depend on the others'
+ * validity, so a head of that many lines gives undefined, for the full scan.
+ */
+function parseNamedHeaders(text: string, from: number, only: readonly string[]): HeaderScan | undefined {
+  const headers: HeaderField[] = [];
+  let pos = from;
+  for (let lines = 0; ; lines++) {
+    const lf = text.indexOf('\n', pos);
+    if (lf === -1) return { headers, complete: false, headBytes: pos };
+    const end = lf > pos && text.charCodeAt(lf - 1) === CR ? lf - 1 : lf;
+    if (end === pos) return { headers, complete: true, headBytes: lf + 1 };
+    if (lines >= MAX_HEADERS) return undefined;
+    const colon = text.indexOf(':', pos);
+    if (colon > pos && colon < end && nameIsOneOf(text, pos, colon, only)) headers.push(fieldAt(text, pos, colon, end));
     pos = lf + 1;
   }
 }
