@@ -177,7 +177,7 @@ type CutLineParser<T> = (buf: Buffer, from: number, start: number, end: number) 
  * Locates the start line and decodes only the head: a captured body can be
  * far larger than the head and is never needed here.
  */
-function frame<T>(bytes: Uint8Array, parseCutLine: CutLineParser<T>, from: number, to: number | undefined): Framed | ParseResult<T> {
+function frame<T>(bytes: Uint8Array, parseCutLine: CutLineParser<T>, from: number, to: number | undefined, startLineOnly = false): Framed | ParseResult<T> {
   if (bytes == null) return EMPTY;
   if (!(bytes instanceof Uint8Array)) return NOT_HTTP;
   const end = to === undefined || to > bytes.length ? bytes.length : to;
@@ -188,7 +188,8 @@ function frame<T>(bytes: Uint8Array, parseCutLine: CutLineParser<T>, from: numbe
   let lf = buf.indexOf(LF, start);
   if (lf >= end) lf = -1;
   if (lf === -1) return parseCutLine(buf, from, start, end);
-  const headEnd = findHeadEnd(buf, lf + 1, end);
+  // Without headers, the start line is all the text needed.
+  const headEnd = startLineOnly ? lf + 1 : findHeadEnd(buf, lf + 1, end);
   // Offsets below are relative to `from`: the text starts there.
   const text = buf.toString('latin1', from, headEnd === -1 ? end : headEnd);
   const lineEnd = lf > start && buf[lf - 1] === CR ? lf - 1 : lf;
@@ -516,7 +517,7 @@ export function parseRequestHead(bytes: Uint8Array, from = 0, to?: number, optio
  * at a fraction of the cost.
  */
 export function parseResponseHead(bytes: Uint8Array, from = 0, to?: number, options?: { headers?: boolean }): ParseResult<ResponseHead> {
-  const f = frame(bytes, parseCutStatusLine, from, to);
+  const f = frame(bytes, parseCutStatusLine, from, to, options?.headers === false);
   if (isVerdict(f)) return f;
   const { text, lineStart: s, lineEnd: e } = f;
 

@@ -478,6 +478,7 @@ test('seeded stress: random buffers and mutated fixtures never throw and stay we
     const rq = parseRequestHead(input);
     const rs = parseResponseHead(input);
     assert.deepEqual(parseRequestHead(input, 0, undefined, { onlyHeaders: ONLY }), onlyFields(rq, ONLY), 'onlyHeaders keeps what filtering would');
+    assert.deepEqual(parseResponseHead(input, 0, undefined, { headers: false }), statusLineOnly(rs), 'headers: false reads the same status line');
     checkShape(rq, input, 'request');
     checkShape(rs, input, 'response');
     for (const r of [rq, rs]) {
@@ -732,6 +733,11 @@ test('headerValue returns the first match', () => {
 });
 
 const ONLY = ['host', 'user-agent', 'x'];
+
+function statusLineOnly(r: ReturnType<typeof parseResponseHead>): ReturnType<typeof parseResponseHead> {
+  if (!r.ok) return r;
+  return { ok: true, value: { ...r.value, headers: [], headersComplete: false, headBytes: 0 } };
+}
 
 /** `r` with only the fields named in `names`, as `onlyHeaders` should give it. */
 function onlyFields(r: ReturnType<typeof parseRequestHead>, names: readonly string[]): ReturnType<typeof parseRequestHead> {
