@@ -20,6 +20,7 @@ function readVarint(buf: Buffer, pos: { at: number }): number {
   let shift = 1;
   for (;;) {
     const b = buf[pos.at++];
+    if (b === undefined) throw new Error('varint runs past the message');
     result += (b & 0x7f) * shift;
     if (b < 0x80) return result;
     shift *= 128;
@@ -35,6 +36,7 @@ function forEachLengthDelimited(buf: Buffer, start: number, end: number, onField
     const field = tag >>> 3;
     if (wire === 2) {
       const len = readVarint(buf, pos);
+      if (pos.at + len > end) throw new Error(`field ${field} runs past its message`);
       onField(field, pos.at, pos.at + len);
       pos.at += len;
     } else if (wire === 0) readVarint(buf, pos);
@@ -72,12 +74,19 @@ export function countSpans(request: Buffer): number {
 const STREAM_WINDOW_BYTES = 8 << 20;
 const SESSION_WINDOW_BYTES = 16 << 20;
 
-/** The body of a unary gRPC request: one length-prefixed message, maybe gzip-compressed. */
-function grpcMessage(body: Buffer): Buffer {
+/** What an OpenTelemetry Collector's gRPC server takes by default. */
+const MAX_MESSAGE_BYTES = 4 << 20;
+
+/** The body of a unary gRPC request: one length-prefixed message, maybe compressed as `encoding` says. */
+function grpcMessage(body: Buffer, encoding: string | undefined): Buffer {
   if (body.length < 5) throw new Error(`gRPC message of ${body.length} bytes`);
   const length = body.readUInt32BE(1);
-  const message = body.subarray(5, 5 + length);
-  return body[0] === 1 ? zlib.gunzipSync(message) : message;
+  if (body.length !== 5 + length) throw new Error(`gRPC message says ${length} bytes, ${body.length - 5} came`);
+  const message = body.subarray(5);
+  if (body[0] === 0) return message;
+  if (encoding === 'gzip') return zlib.gunzipSync(message, { maxOutputLength: MAX_MESSAGE_BYTES });
+  if (encoding === 'deflate') return zlib.inflateSync(message, { maxOutputLength: MAX_MESSAGE_BYTES });
+  throw new Error(`compressed with ${encoding ?? 'nothing named'}`);
 }
 
 const EMPTY_MESSAGE = Buffer.alloc(5); // not compressed, length 0: an empty Export*ServiceResponse
@@ -87,18 +96,31 @@ export async function startCountingReceiver(): Promise<{ url: string; count(): n
   let requests = 0;
   const server = http2.createServer({ settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
   server.on('session', (session) => session.setLocalWindowSize(SESSION_WINDOW_BYTES));
+  server.on('error', () => undefined);
   server.on('stream', (stream, headers) => {
     const path = headers[':path'];
+    const encoding = headers['grpc-encoding'];
     const chunks: Buffer[] = [];
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    let received = 0;
+    stream.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      // Past the limit the rest is not kept: the call fails as a collector's would.
+      if (received <= MAX_MESSAGE_BYTES + 5) chunks.push(chunk);
+    });
     stream.on('error', () => undefined);
     stream.on('end', () => {
+      // A dropped connection also ends its streams, their bodies cut short:
+      // not requests. (A body cut short otherwise fails the length check.)
+      if (stream.aborted || stream.destroyed) return;
       let status = 0;
       let message = '';
-      if (path === EXPORT_PATH) {
+      if (received > MAX_MESSAGE_BYTES + 5) {
+        status = 8; // RESOURCE_EXHAUSTED
+        message = `message of ${received - 5} bytes, over ${MAX_MESSAGE_BYTES}`;
+      } else if (path === EXPORT_PATH) {
         requests++;
         try {
-          spans += countSpans(grpcMessage(Buffer.concat(chunks)));
+          spans += countSpans(grpcMessage(Buffer.concat(chunks), typeof encoding === 'string' ? encoding : undefined));
         } catch (error) {
           status = 3; // INVALID_ARGUMENT
           message = String(error);
@@ -106,7 +128,6 @@ export async function startCountingReceiver(): Promise<{ url: string; count(): n
       } else if (path !== METRICS_EXPORT_PATH) {
         status = 12; // UNIMPLEMENTED
       }
-      if (stream.destroyed) return;
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
       stream.on('wantTrailers', () => stream.sendTrailers(status === 0 ? { 'grpc-status': '0' } : { 'grpc-status': String(status), 'grpc-message': encodeURIComponent(message) }));
       stream.end(status === 0 ? EMPTY_MESSAGE : undefined);

@@ -201,11 +201,22 @@ export class ExportChannel<T = ReadableSpan> implements SpanSink {
     const started = this.#timing ? 0 : threadCpuMs();
     this.#inFlight = this.#exportBatch(batch).finally(() => {
       this.#inFlight = undefined;
-      if (this.#form.release) for (const item of batch) this.#form.release(item);
+      this.#release(batch);
       this.#kickOrSchedule();
     });
     // The first attempt hands the batch over synchronously.
     if (!this.#timing) this.#busyMs += threadCpuMs() - started;
+  }
+
+  // Runs in the batch's finally: a throw would skip scheduling the next one.
+  #release(batch: T[]): void {
+    const form = this.#form;
+    if (!form.release) return;
+    try {
+      for (const item of batch) form.release(item);
+    } catch (error) {
+      this.#onError(`releasing exported spans: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   /** Spans in the next batch: up to the batch size and byte bound, and at least one. */

@@ -225,4 +225,7 @@ test('schema URLs of resources and scopes, and several of each, are sized and wr
   };
   const spans = Array.from({ length: 12 }, (_, i) => withSchema(i));
   assert.deepEqual(viaSonde(spans), viaSdk(spans));
+  const encoder = new OtlpSpanEncoder();
+  const request = new OtlpRequestEncoder().encode(spans.map((s) => encoder.encode(s)));
+  assert.equal(request.buffer.byteLength, request.byteLength, 'written into a buffer of its exact size');
 });

@@ -62,7 +62,7 @@ export class OtlpSpanEncoder {
     this.#slab = { bytes: Buffer.allocUnsafeSlow(this.#slabBytes), live: 0 };
   }
 
-  /** Slabs allocated so far, reused ones not counted again. */
+  /** Slabs of the usual size allocated so far, reused ones not counted again (buffers grown for one large span are not counted). */
   get slabsAllocated(): number {
     return this.#slabsAllocated;
   }
@@ -126,6 +126,7 @@ export class OtlpRequestEncoder {
   readonly #writer = new ProtoWriter(16);
   readonly #resources = new WeakMap<Resource, Uint8Array>();
   readonly #scopes = new WeakMap<InstrumentationScope, Uint8Array>();
+  readonly #schemaUrls = new Map<string, Uint8Array>();
 
   encode(spans: readonly EncodedSpan[]): Uint8Array {
     const groups = new Map<Resource, Map<InstrumentationScope, EncodedSpan[]>>();
@@ -145,11 +146,11 @@ export class OtlpRequestEncoder {
       for (const [scope, list] of byScope) {
         let scopeLength = this.#scopeField(scope).length;
         for (const s of list) scopeLength += 1 + varintSize(s.length) + s.length;
-        if (scope.schemaUrl) scopeLength += stringFieldSize(3, scope.schemaUrl);
+        if (scope.schemaUrl) scopeLength += this.#schemaUrlField(scope.schemaUrl).length;
         scopeLengths.push(scopeLength);
         resourceLength += 1 + varintSize(scopeLength) + scopeLength;
       }
-      if (resource.schemaUrl) resourceLength += stringFieldSize(3, resource.schemaUrl);
+      if (resource.schemaUrl) resourceLength += this.#schemaUrlField(resource.schemaUrl).length;
       resourceLengths.push(resourceLength);
       total += 1 + varintSize(resourceLength) + resourceLength;
     }
@@ -170,21 +171,29 @@ export class OtlpRequestEncoder {
           w.tag(2, WIRE_LEN);
           w.lengthDelimitedFrom(s.slab, s.start, s.length);
         }
-        if (scope.schemaUrl) {
-          w.tag(3, WIRE_LEN);
-          w.string(scope.schemaUrl);
-        }
+        if (scope.schemaUrl) w.raw(this.#schemaUrlField(scope.schemaUrl));
       }
-      if (resource.schemaUrl) {
-        w.tag(3, WIRE_LEN);
-        w.string(resource.schemaUrl);
-      }
+      if (resource.schemaUrl) w.raw(this.#schemaUrlField(resource.schemaUrl));
     }
-    if (w.pos !== total) throw new Error(`OTLP request: ${w.pos} bytes written, ${total} computed`);
-    // A string of 128 bytes or more is moved into place and may have grown the buffer.
-    const request = w.buf.length === total ? w.buf : w.buf.subarray(0, total);
+    // Every write reserves only what it writes (raw fields, and spans of more
+    // than 10 bytes after each tag), so the buffer never grows.
+    if (w.pos !== total || w.buf.length !== total) throw new Error(`OTLP request: ${w.pos} bytes written in ${w.buf.length}, ${total} computed`);
+    const request = w.buf;
     w.buf = EMPTY;
     return request;
+  }
+
+  /** The schema_url field (3 of both ResourceSpans and ScopeSpans), tag and length included. */
+  #schemaUrlField(url: string): Uint8Array {
+    let field = this.#schemaUrls.get(url);
+    if (field) return field;
+    const w = new ProtoWriter(url.length * 3 + 16);
+    w.tag(3, WIRE_LEN);
+    w.string(url);
+    field = w.take();
+    if (this.#schemaUrls.size >= 64) this.#schemaUrls.clear();
+    this.#schemaUrls.set(url, field);
+    return field;
   }
 
   /** ResourceSpans.resource (field 1), tag and length included. */
@@ -221,11 +230,6 @@ export class OtlpRequestEncoder {
     this.#scopes.set(scope, field);
     return field;
   }
-}
-
-function stringFieldSize(field: number, value: string): number {
-  const length = Buffer.byteLength(value, 'utf8');
-  return varintSize(field * 8 + WIRE_LEN) + varintSize(length) + length;
 }
 
 function spanFlags(traceFlags: number, isRemote: boolean | undefined): number {

@@ -347,18 +347,22 @@ function parseHeaders(text: string, from: number, only?: readonly string[]): Hea
  * parseHeaders for a few names, without checking the names of the other
  * fields: a line whose name is one of `only` (tokens) is valid whatever the
  * others are. Which fields fall past MAX_HEADERS does depend on the others'
- * validity, so a head of that many lines gives undefined, for the full scan.
+ * validity, so a head of more field lines than that gives undefined, for
+ * the full scan.
  */
 function parseNamedHeaders(text: string, from: number, only: readonly string[]): HeaderScan | undefined {
   const headers: HeaderField[] = [];
   let pos = from;
+  // The first colon at or after pos; one found in a later line serves until then.
+  let colon = -1;
   for (let lines = 0; ; lines++) {
     const lf = text.indexOf('\n', pos);
     if (lf === -1) return { headers, complete: false, headBytes: pos };
     const end = lf > pos && text.charCodeAt(lf - 1) === CR ? lf - 1 : lf;
     if (end === pos) return { headers, complete: true, headBytes: lf + 1 };
     if (lines >= MAX_HEADERS) return undefined;
-    const colon = text.indexOf(':', pos);
+    if (colon !== -2 && colon < pos) colon = text.indexOf(':', pos);
+    if (colon === -1) colon = -2; // none left in the text
     if (colon > pos && colon < end && nameIsOneOf(text, pos, colon, only)) headers.push(fieldAt(text, pos, colon, end));
     pos = lf + 1;
   }
@@ -462,9 +466,11 @@ function splitAtQuestion(target: string, pathStart: number): { path: string; que
 
 /**
  * Parses the head of the request in `bytes[from, to)` (the whole of `bytes`
- * by default). With `onlyHeaders` (lower-case names), `headers` holds only
- * the fields of those names: what a span needs, without a string and an
- * object for every other field a browser sends.
+ * by default). With `onlyHeaders`, `headers` holds only the fields of those
+ * names: what a span needs, without a string and an object for every other
+ * field a browser sends. The names must be lower-case tokens ("host"): the
+ * other lines are then not checked, and the result is the full parse's,
+ * filtered, only because such a name makes its line valid.
  */
 export function parseRequestHead(bytes: Uint8Array, from = 0, to?: number, options?: { onlyHeaders?: readonly string[] }): ParseResult<RequestHead> {
   const f = frame(bytes, parseCutRequestLine, from, to);

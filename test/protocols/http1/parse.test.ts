@@ -758,6 +758,14 @@ test('onlyHeaders keeps the same fields as filtering all of them: case, order, r
     'x-long: not x',
     ...Array.from({ length: 120 }, (_, i) => (i === 90 ? 'User-AGENT: within the bound' : i === 110 ? 'host: past the bound' : `F${i}: v`)),
   ];
+  const short = Buffer.from(`${lines.slice(0, 9).join('\r\n')}\r\nno colon here\r\n:empty name\r\n\r\n`, 'latin1');
+  const shortOnly = parseRequestHead(short, 0, undefined, { onlyHeaders: ONLY });
+  assert.deepEqual(shortOnly, onlyFields(parseRequestHead(short), ONLY), 'a complete head of a few lines');
+  assert.ok(shortOnly.ok && shortOnly.value.headersComplete);
+  assert.deepEqual(
+    shortOnly.value.headers.map((h) => `${h.name}=${h.value}`),
+    ['host=h1:80', 'user-agent=ua/1', 'host=h2', 'x=x-value'],
+  );
   const wire = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
   const only = parseRequestHead(wire, 0, undefined, { onlyHeaders: ONLY });
   assert.deepEqual(only, onlyFields(parseRequestHead(wire), ONLY));
