@@ -27,6 +27,12 @@ export interface NativeTracerOptions {
   responseTimeoutMs: number;
   /** Connections the correlator follows at once; the least recently active is evicted past this. */
   maxConnections: number;
+  /**
+   * The reader thread also encodes the OTLP Span of each plain HTTP/1
+   * server exchange it can (native/src/encode/Http1ServerSpans.h) and hands
+   * the entries over with the batch. Off by default.
+   */
+  encodeSpans?: boolean;
 }
 
 /** Counters of the native side; all are totals since start except connectionsTracked. */
@@ -81,10 +87,11 @@ export interface NativeTracerCounters extends NativeCounters {
 export const KERNEL_DROP_REASONS = ['ringBufferFull', 'connTableFull', 'notHttpConnections', 'threadTableFull', 'tlsNoSocket'] as const;
 
 export interface NativeTracer {
-  // start(onBatch: (records: Buffer, exchanges: number) => void): { attached: string[], onDemand: string[] }
+  // start(onBatch: (records: Buffer, exchanges: number, encoded?: Buffer) => void): { attached: string[], onDemand: string[] }
   // attached: section names of the programs attached now; onDemand: names of
   // programs loaded as well, attached per process later (attachEventLoopMarks).
-  start(onBatch: (records: Buffer, exchanges: number) => void): { attached: string[]; onDemand: string[] };
+  // encoded: with encodeSpans, the batch's encoded spans (src/native/encodedSpans.ts), when it has any.
+  start(onBatch: (records: Buffer, exchanges: number, encoded?: Buffer) => void): { attached: string[]; onDemand: string[] };
   // stop(): Buffer — records still in flight, closed out
   stop(): Buffer;
   // setPidSelected(pid: number, selected: boolean, withDescendants?: boolean): void
@@ -129,6 +136,8 @@ export interface ReplayTracker {
 
 export interface NativeLayout {
   exchangeRecord: Record<string, number> & { size: number };
+  encodedSpanEntry: Record<string, number> & { size: number };
+  encodedSpanMethods: string[];
   events: {
     headerBytes: number;
     sourceOffset: number;
@@ -299,6 +308,8 @@ export interface NativeModule {
   clock(): [bigint, bigint];
   /** CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), ms. */
   threadCpuMs(): number;
+  /** The encoded spans of a batch of exchange records, as the reader thread makes them with encodeSpans. */
+  encodeSpans(records: Buffer): Buffer;
   // not for production use: a test hook (see Http2TestHook)
   http2Test: Http2TestHook;
 }

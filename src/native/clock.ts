@@ -28,6 +28,9 @@ export class MonotonicClock {
   #stepThresholdNs: bigint;
   #nowMs: () => number;
   #sampled = false;
+  /** The offset as the two halves of a 64-bit integer, for {@link writeEpochNs}. */
+  #offsetLow = 0;
+  #offsetHigh = 0;
 
   constructor(readPair: ClockPair, options: { refreshEveryMs?: number; stepThresholdNs?: number; nowMs?: () => number } = {}) {
     this.#readPair = readPair;
@@ -57,20 +60,42 @@ export class MonotonicClock {
     }
     this.#offsetSec = Number(sec);
     this.#offsetNsec = Number(nsec);
+    const wrapped = BigInt.asUintN(64, this.#offsetNs);
+    this.#offsetLow = Number(wrapped & 0xffffffffn);
+    this.#offsetHigh = Number(wrapped >> 32n);
   }
 
-  #maybeRefresh(): void {
+  /** Samples the offset again when the last sample is older than `refreshEveryMs`. */
+  refreshIfDue(): void {
     if (this.#nowMs() - this.#refreshedAtMs > this.#refreshEveryMs) this.refresh();
   }
 
   /** Epoch nanoseconds of a monotonic timestamp, exactly (for tests and diagnostics). */
   toEpochNs(monotonicNs: bigint | number): bigint {
-    this.#maybeRefresh();
+    this.refreshIfDue();
     return BigInt(monotonicNs) + this.#offsetNs;
   }
 
+  /**
+   * Turns the little-endian 64-bit CLOCK_MONOTONIC ns at `buf[startAt]` and
+   * `buf[endAt]` into epoch ns, in place: the same instants toHrTime gives,
+   * for the times of a span the addon encoded. It uses the offset as it
+   * is: a batch of them is preceded by one {@link refreshIfDue}.
+   */
+  writeEpochNs(buf: Buffer, startAt: number, endAt: number): void {
+    this.#addOffset(buf, startAt);
+    this.#addOffset(buf, endAt);
+  }
+
+  #addOffset(buf: Buffer, at: number): void {
+    const low = buf.readUInt32LE(at) + this.#offsetLow;
+    const carry = low >= 0x1_0000_0000 ? 1 : 0;
+    buf.writeUInt32LE(low - carry * 0x1_0000_0000, at);
+    buf.writeUInt32LE((buf.readUInt32LE(at + 4) + this.#offsetHigh + carry) % 0x1_0000_0000, at + 4);
+  }
+
   toHrTime(monotonicNs: number): HrTime {
-    this.#maybeRefresh();
+    this.refreshIfDue();
     const monoSec = Math.floor(monotonicNs / NS_PER_SEC);
     let sec = monoSec + this.#offsetSec;
     let nsec = monotonicNs - monoSec * NS_PER_SEC + this.#offsetNsec;

@@ -163,67 +163,84 @@ const SOURCE_TLS = 2;
 
 export class MalformedBatchError extends Error {}
 
-function readU64(buf: Buffer, at: number): number {
+export function readU64(buf: Buffer, at: number): number {
   return buf.readUInt32LE(at + 4) * TWO_POW_32 + buf.readUInt32LE(at);
 }
 
-/** Calls `onExchange` for each record; a truncated or corrupt record ends the batch with an error. */
-export function decodeExchanges(batch: Buffer, onExchange: (x: Exchange) => void): number {
+/**
+ * Calls `onExchange` for each record; a truncated or corrupt record ends the
+ * batch with an error. A record for which `claim(offset)` is true is taken
+ * by the caller as it is, and not decoded.
+ */
+export function decodeExchanges(batch: Buffer, onExchange: (x: Exchange) => void, claim?: (recordOffset: number) => boolean): number {
   let offset = 0;
   let count = 0;
   while (offset < batch.length) {
-    if (batch.length - offset < RECORD_HEADER_BYTES) throw new MalformedBatchError(`truncated record header at ${offset}`);
-    const recordBytes = batch.readUInt32LE(offset);
-    const requestPayloadBytes = batch.readUInt32LE(offset + RECORD_OFFSETS.request_payload_bytes);
-    const responsePayloadBytes = batch.readUInt32LE(offset + RECORD_OFFSETS.response_payload_bytes);
-    if (recordBytes !== RECORD_HEADER_BYTES + requestPayloadBytes + responsePayloadBytes || offset + recordBytes > batch.length) {
-      throw new MalformedBatchError(`bad record length ${recordBytes} at ${offset}`);
-    }
-    const role = ROLES[batch[offset + RECORD_OFFSETS.role]];
-    if (!role) throw new MalformedBatchError(`bad role at ${offset}`);
-    const protocol = batch[offset + RECORD_OFFSETS.protocol];
-    if (!PROTOCOLS.has(protocol)) throw new MalformedBatchError(`bad protocol at ${offset}`);
-    const payloadAt = offset + RECORD_HEADER_BYTES;
-    const parentAt = offset + RECORD_OFFSETS.parent_span_id;
-    const isRoot = batch.readUInt32LE(parentAt) === 0 && batch.readUInt32LE(parentAt + 4) === 0;
-    onExchange({
-      role,
-      protocol: protocol as ExchangeProtocol,
-      tls: batch[offset + RECORD_OFFSETS.source] === SOURCE_TLS,
-      streamId: batch.readUInt32LE(offset + RECORD_OFFSETS.stream_id),
-      endErrorCode: batch.readUInt32LE(offset + RECORD_OFFSETS.end_error_code),
-      flags: batch[offset + RECORD_OFFSETS.flags],
-      linkSource: batch[offset + RECORD_OFFSETS.link_source] as LinkSource,
-      traceFlags: batch[offset + RECORD_OFFSETS.trace_flags],
-      pid: batch.readUInt32LE(offset + RECORD_OFFSETS.pid),
-      tid: batch.readUInt32LE(offset + RECORD_OFFSETS.tid),
-      fd: batch.readInt32LE(offset + RECORD_OFFSETS.fd),
-      generation: batch.readUInt32LE(offset + RECORD_OFFSETS.generation),
-      family: batch.readUInt16LE(offset + RECORD_OFFSETS.family),
-      localPort: batch.readUInt16LE(offset + RECORD_OFFSETS.local_port),
-      remotePort: batch.readUInt16LE(offset + RECORD_OFFSETS.remote_port),
-      localAddress: formatAddress(batch, offset + RECORD_OFFSETS.local_addr),
-      remoteAddress: formatAddress(batch, offset + RECORD_OFFSETS.remote_addr),
-      requestStartNs: readU64(batch, offset + RECORD_OFFSETS.request_start_ns),
-      requestEndNs: readU64(batch, offset + RECORD_OFFSETS.request_end_ns),
-      responseStartNs: readU64(batch, offset + RECORD_OFFSETS.response_start_ns),
-      responseEndNs: readU64(batch, offset + RECORD_OFFSETS.response_end_ns),
-      requestBytes: readU64(batch, offset + RECORD_OFFSETS.request_bytes),
-      responseBytes: readU64(batch, offset + RECORD_OFFSETS.response_bytes),
-      traceId: batch.toString('hex', offset + RECORD_OFFSETS.trace_id, offset + RECORD_OFFSETS.trace_id + 16),
-      spanId: batch.toString('hex', offset + RECORD_OFFSETS.span_id, offset + RECORD_OFFSETS.span_id + 8),
-      parentSpanId: isRoot ? '' : batch.toString('hex', parentAt, parentAt + 8),
-      comm: readCString(batch, offset + RECORD_OFFSETS.comm, 16),
-      payload: batch,
-      requestHeadStart: payloadAt,
-      requestHeadEnd: payloadAt + requestPayloadBytes,
-      responseHeadStart: payloadAt + requestPayloadBytes,
-      responseHeadEnd: payloadAt + requestPayloadBytes + responsePayloadBytes,
-    });
+    const recordBytes = checkRecordAt(batch, offset);
+    if (claim === undefined || !claim(offset)) onExchange(exchangeAt(batch, offset));
     offset += recordBytes;
     count++;
   }
   return count;
+}
+
+/** The length of the record at `offset`, checked against its payloads and the batch. */
+function checkRecordAt(batch: Buffer, offset: number): number {
+  if (batch.length - offset < RECORD_HEADER_BYTES) throw new MalformedBatchError(`truncated record header at ${offset}`);
+  const recordBytes = batch.readUInt32LE(offset);
+  const requestPayloadBytes = batch.readUInt32LE(offset + RECORD_OFFSETS.request_payload_bytes);
+  const responsePayloadBytes = batch.readUInt32LE(offset + RECORD_OFFSETS.response_payload_bytes);
+  if (recordBytes !== RECORD_HEADER_BYTES + requestPayloadBytes + responsePayloadBytes || offset + recordBytes > batch.length) {
+    throw new MalformedBatchError(`bad record length ${recordBytes} at ${offset}`);
+  }
+  return recordBytes;
+}
+
+/** The record at `offset`, whose length is already checked. */
+export function exchangeAt(batch: Buffer, offset: number): Exchange {
+  const requestPayloadBytes = batch.readUInt32LE(offset + RECORD_OFFSETS.request_payload_bytes);
+  const responsePayloadBytes = batch.readUInt32LE(offset + RECORD_OFFSETS.response_payload_bytes);
+  const role = ROLES[batch[offset + RECORD_OFFSETS.role]];
+  if (!role) throw new MalformedBatchError(`bad role at ${offset}`);
+  const protocol = batch[offset + RECORD_OFFSETS.protocol];
+  if (!PROTOCOLS.has(protocol)) throw new MalformedBatchError(`bad protocol at ${offset}`);
+  const payloadAt = offset + RECORD_HEADER_BYTES;
+  const parentAt = offset + RECORD_OFFSETS.parent_span_id;
+  const isRoot = batch.readUInt32LE(parentAt) === 0 && batch.readUInt32LE(parentAt + 4) === 0;
+  return {
+    role,
+    protocol: protocol as ExchangeProtocol,
+    tls: batch[offset + RECORD_OFFSETS.source] === SOURCE_TLS,
+    streamId: batch.readUInt32LE(offset + RECORD_OFFSETS.stream_id),
+    endErrorCode: batch.readUInt32LE(offset + RECORD_OFFSETS.end_error_code),
+    flags: batch[offset + RECORD_OFFSETS.flags],
+    linkSource: batch[offset + RECORD_OFFSETS.link_source] as LinkSource,
+    traceFlags: batch[offset + RECORD_OFFSETS.trace_flags],
+    pid: batch.readUInt32LE(offset + RECORD_OFFSETS.pid),
+    tid: batch.readUInt32LE(offset + RECORD_OFFSETS.tid),
+    fd: batch.readInt32LE(offset + RECORD_OFFSETS.fd),
+    generation: batch.readUInt32LE(offset + RECORD_OFFSETS.generation),
+    family: batch.readUInt16LE(offset + RECORD_OFFSETS.family),
+    localPort: batch.readUInt16LE(offset + RECORD_OFFSETS.local_port),
+    remotePort: batch.readUInt16LE(offset + RECORD_OFFSETS.remote_port),
+    localAddress: formatAddress(batch, offset + RECORD_OFFSETS.local_addr),
+    remoteAddress: formatAddress(batch, offset + RECORD_OFFSETS.remote_addr),
+    requestStartNs: readU64(batch, offset + RECORD_OFFSETS.request_start_ns),
+    requestEndNs: readU64(batch, offset + RECORD_OFFSETS.request_end_ns),
+    responseStartNs: readU64(batch, offset + RECORD_OFFSETS.response_start_ns),
+    responseEndNs: readU64(batch, offset + RECORD_OFFSETS.response_end_ns),
+    requestBytes: readU64(batch, offset + RECORD_OFFSETS.request_bytes),
+    responseBytes: readU64(batch, offset + RECORD_OFFSETS.response_bytes),
+    traceId: batch.toString('hex', offset + RECORD_OFFSETS.trace_id, offset + RECORD_OFFSETS.trace_id + 16),
+    spanId: batch.toString('hex', offset + RECORD_OFFSETS.span_id, offset + RECORD_OFFSETS.span_id + 8),
+    parentSpanId: isRoot ? '' : batch.toString('hex', parentAt, parentAt + 8),
+    comm: readCString(batch, offset + RECORD_OFFSETS.comm, 16),
+    payload: batch,
+    requestHeadStart: payloadAt,
+    requestHeadEnd: payloadAt + requestPayloadBytes,
+    responseHeadStart: payloadAt + requestPayloadBytes,
+    responseHeadEnd: payloadAt + requestPayloadBytes + responsePayloadBytes,
+  };
 }
 
 // Most spans of a host share a handful of peer addresses: format each once.
@@ -260,7 +277,7 @@ export function formatAddress(buf: Buffer, at: number): string {
   return `${groups.slice(0, bestStart).join(':')}::${groups.slice(bestStart + bestLen).join(':')}`;
 }
 
-function readCString(buf: Buffer, at: number, max: number): string {
+export function readCString(buf: Buffer, at: number, max: number): string {
   let end = at;
   while (end < at + max && buf[end] !== 0) end++;
   return buf.toString('latin1', at, end);

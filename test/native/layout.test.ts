@@ -13,6 +13,7 @@ import {
   RECORD_HEADER_BYTES,
   RECORD_OFFSETS,
 } from '../../src/native/exchangeDecoder';
+import { ENCODED_SPAN_HEADER_BYTES, ENCODED_SPAN_METHODS, ENCODED_SPAN_OFFSETS } from '../../src/native/encodedSpans';
 import { Cls, Dir, EVENT_LAYOUT, H2Flags, Kind, Proto, Role, Source } from './fakeEvents';
 
 const layout = loadNativeModule().layout();
@@ -76,4 +77,12 @@ test('link sources, protocols and roles decoded by exchangeDecoder.ts match Exch
   assert.deepEqual(membersOf(LinkSource), layout.linkSources);
   assert.deepEqual(membersOf(ExchangeProtocol), layout.protocols);
   assert.deepEqual({ ...EXCHANGE_ROLE_CODES }, layout.exchangeRoles);
+});
+
+test('EncodedSpanEntry offsets and methods in encodedSpans.ts match the native struct', () => {
+  assert.equal(ENCODED_SPAN_HEADER_BYTES, layout.encodedSpanEntry.size);
+  const { size, ...offsets } = layout.encodedSpanEntry;
+  void size;
+  assert.deepEqual({ ...ENCODED_SPAN_OFFSETS }, offsets);
+  assert.deepEqual([...ENCODED_SPAN_METHODS], layout.encodedSpanMethods);
 });

@@ -8,6 +8,7 @@
 #include "../core/BpfTracer.h"
 #include "../core/ConnTracker.h"
 #include "../core/ExchangeRecord.h"
+#include "../encode/Http1ServerSpans.h"
 #include "http2TestHook.h"
 #include "napi_setup.h"
 
@@ -116,6 +117,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     opts.ring_buffer_bytes = optUint(o, "ringBufferBytes", opts.ring_buffer_bytes);
     opts.poll_interval_ms = optUint(o, "pollIntervalMs", opts.poll_interval_ms);
     opts.tracker = trackerOptionsFrom(o);
+    encode_spans_ = optBool(o, "encodeSpans", false);
     tracer_ = std::make_unique<BpfTracer>(opts);
     napi_add_env_cleanup_hook(info.Env(), &Tracer::onEnvCleanup, this);
   }
@@ -138,7 +140,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     }
   }
 
-  // start(onBatch: (records: Buffer, exchanges: number) => void): { attached: string[], onDemand: string[] }
+  // start(onBatch: (records: Buffer, exchanges: number, encoded?: Buffer) => void): { attached: string[], onDemand: string[] }
+  // `encoded`: with the option encodeSpans, the entries of encodeSpans() for the batch, when there are any
   Napi::Value JS_start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsFunction())
@@ -147,13 +150,20 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "sonde-exchanges", kMaxQueuedBatches, 1);
     AttachReport report;
     try {
-      report = tracer_->start([this](std::vector<uint8_t>&& batch, size_t exchanges) {
-        auto* bytes = new std::vector<uint8_t>(std::move(batch));
-        napi_status status = tsfn_.NonBlockingCall(bytes, [exchanges](Napi::Env env, Napi::Function cb, std::vector<uint8_t>* data) {
-          cb.Call({bufferFrom(env, data), Napi::Number::New(env, static_cast<double>(exchanges))});
+      report = tracer_->start([this](std::vector<uint8_t>&& records, size_t exchanges) {
+        auto* batch = new Batch{std::move(records), {}};
+        // On the reader thread: the spans it encodes cost the JavaScript
+        // thread only a copy.
+        if (encode_spans_) encodeHttp1ServerSpans(batch->records.data(), batch->records.size(), batch->encoded);
+        napi_status status = tsfn_.NonBlockingCall(batch, [exchanges](Napi::Env env, Napi::Function cb, Batch* data) {
+          auto* records = new std::vector<uint8_t>(std::move(data->records));
+          Napi::Value encoded = env.Undefined();
+          if (!data->encoded.empty()) encoded = bufferFrom(env, new std::vector<uint8_t>(std::move(data->encoded)));
+          delete data;
+          cb.Call({bufferFrom(env, records), Napi::Number::New(env, static_cast<double>(exchanges)), encoded});
         });
         if (status != napi_ok) {
-          delete bytes;
+          delete batch;
           return false;
         }
         return true;
@@ -247,8 +257,14 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   }
 
   std::unique_ptr<BpfTracer> tracer_;
+  struct Batch {
+    std::vector<uint8_t> records;
+    std::vector<uint8_t> encoded;
+  };
+
   Napi::ThreadSafeFunction tsfn_;
   bool started_ = false;
+  bool encode_spans_ = false;
 };
 
 // JS: new ReplayTracker(options) — the correlator without a kernel, for
@@ -381,6 +397,22 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   SONDE_OFFSET(rec, ExchangeRecord, end_error_code);
   out.Set("exchangeRecord", rec);
 
+  Napi::Object entry = Napi::Object::New(env);
+  entry.Set("size", Napi::Number::New(env, double(sizeof(EncodedSpanEntry))));
+  SONDE_OFFSET(entry, EncodedSpanEntry, entry_bytes);
+  SONDE_OFFSET(entry, EncodedSpanEntry, record_offset);
+  SONDE_OFFSET(entry, EncodedSpanEntry, span_bytes);
+  SONDE_OFFSET(entry, EncodedSpanEntry, start_time_at);
+  SONDE_OFFSET(entry, EncodedSpanEntry, end_time_at);
+  SONDE_OFFSET(entry, EncodedSpanEntry, status_code);
+  SONDE_OFFSET(entry, EncodedSpanEntry, method);
+  SONDE_OFFSET(entry, EncodedSpanEntry, http_minor);
+  SONDE_OFFSET(entry, EncodedSpanEntry, end_ns);
+  out.Set("encodedSpanEntry", entry);
+  Napi::Array methods = Napi::Array::New(env, kEncodedSpanMethodCount);
+  for (size_t i = 0; i < kEncodedSpanMethodCount; i++) methods.Set(uint32_t(i), kEncodedSpanMethods[i]);
+  out.Set("encodedSpanMethods", methods);
+
   Napi::Object ev = Napi::Object::New(env);
   ev.Set("msgStartHeaderBytes", Napi::Number::New(env, double(SONDE_MSG_START_HEADER_BYTES)));
   ev.Set("closeEventBytes", Napi::Number::New(env, double(sizeof(sonde_close_event))));
@@ -485,6 +517,18 @@ Napi::Value JS_clock(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// encodeSpans(records: Buffer): Buffer — what the reader thread hands over
+// with a batch when the option encodeSpans is on (Http1ServerSpans.h): the
+// golden test and the bench call it on records of their own.
+Napi::Value JS_encodeSpans(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "Expected first argument to be a Buffer of exchange records");
+  auto records = info[0].As<Napi::Buffer<uint8_t>>();
+  auto* out = new std::vector<uint8_t>();
+  encodeHttp1ServerSpans(records.Data(), records.Length(), *out);
+  return bufferFrom(env, out);
+}
+
 // threadCpuMs(): CPU time of the calling thread, ms. sonde's JavaScript
 // thread measures its own parts with it: wall time would also count the
 // moments the scheduler gave its core to the services it traces.
@@ -500,6 +544,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("layout", Napi::Function::New(env, JS_layout));
   exports.Set("clock", Napi::Function::New(env, JS_clock));
   exports.Set("threadCpuMs", Napi::Function::New(env, JS_threadCpuMs));
+  exports.Set("encodeSpans", Napi::Function::New(env, JS_encodeSpans));
   // A test hook, not for production use: see http2TestHook.h.
   exports.Set("http2Test", http2TestHook(env));
   return exports;

@@ -11,6 +11,7 @@ import type { Attributes, AttributeValue, HrTime, Link, SpanContext } from '@ope
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace-base';
+import type { PreencodedSpan } from '../../spans/PreencodedSpan';
 import { ProtoWriter, WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT, varintSize } from './ProtoWriter';
 
 const SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE = 0x100;
@@ -88,6 +89,22 @@ export class OtlpSpanEncoder {
     this.#slabUsed = w.pos;
     this.#slab.live++;
     return { resource: span.resource, scope: span.instrumentationScope, slab: w.buf, start, length: w.pos - start, home: this.#slab };
+  }
+
+  /** A span the addon encoded, copied into the slab: the same as encode() gives for the span it stands for. */
+  copy(span: PreencodedSpan): EncodedSpan {
+    const length = span.length;
+    if (this.#slab.bytes.length - this.#slabUsed < Math.max(length, this.#slabBytes / 8)) {
+      this.#leave(this.#slab);
+      this.#slab = length <= this.#slabBytes / 8 ? (this.#free.pop() ?? this.#newSlab()) : { bytes: Buffer.allocUnsafeSlow(length), live: 0 };
+      this.#slabUsed = 0;
+    }
+    const start = this.#slabUsed;
+    // Buffer#copy's argument checks cost more than copying a few hundred bytes.
+    this.#slab.bytes.set(span.bytes.subarray(span.start, span.start + length), start);
+    this.#slabUsed += length;
+    this.#slab.live++;
+    return { resource: span.resource, scope: span.instrumentationScope, slab: this.#slab.bytes, start, length, home: this.#slab };
   }
 
   /** The span's bytes are no longer needed: its slab may be reused once none of its spans are. */

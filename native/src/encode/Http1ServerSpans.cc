@@ -1,0 +1,361 @@
+#include "Http1ServerSpans.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "../core/ExchangeRecord.h"
+#include "ProtoOut.h"
+
+namespace sonde {
+namespace {
+
+constexpr uint8_t kSourceTls = 2;  // SONDE_SOURCE_TLS (bpf/shared/events.h)
+constexpr uint32_t kSpanKindServer = 2;  // OTLP's SpanKind: the API's SERVER + 1
+constexpr uint32_t kStatusUnset = 0;
+constexpr uint32_t kStatusError = 2;
+constexpr uint32_t kFlagsHasIsRemote = 0x100;
+constexpr uint32_t kFlagsIsRemote = 0x200;
+// describe.ts takes only so many field lines by name before a full scan
+// (MAX_HEADERS of parse.ts); heads that long are left to it.
+constexpr size_t kMaxFieldLines = 100;
+
+struct Text {
+  const uint8_t* p = nullptr;
+  size_t n = 0;
+  bool present() const { return p != nullptr; }
+};
+
+bool equalsLower(const uint8_t* p, size_t n, const char* lower) {
+  size_t m = std::strlen(lower);
+  if (n != m) return false;
+  for (size_t i = 0; i < n; i++) {
+    uint8_t c = p[i];
+    if (c >= 'A' && c <= 'Z') c += 32;
+    if (c != uint8_t(lower[i])) return false;
+  }
+  return true;
+}
+
+struct RequestFacts {
+  uint8_t method = 0;
+  uint8_t http_minor = 0;
+  Text path;
+  Text host;
+  Text user_agent;
+};
+
+// The request head, when it is one describe.ts reads the plain way: a
+// known method, an origin-form target without a query, HTTP/1.0 or 1.1,
+// every line ending in CRLF, the whole head captured, and no byte above
+// 0x7e in what becomes an attribute (JavaScript reads the head as latin1;
+// ASCII alone keeps both encodings the same).
+bool readRequest(const uint8_t* p, size_t n, RequestFacts& r) {
+  size_t sp = 0;
+  while (sp < n && sp <= 8 && p[sp] != ' ') sp++;
+  if (sp >= n || p[sp] != ' ') return false;
+  bool known = false;
+  for (size_t m = 0; m < kEncodedSpanMethodCount && !known; m++) {
+    if (std::strlen(kEncodedSpanMethods[m]) == sp && std::memcmp(p, kEncodedSpanMethods[m], sp) == 0) {
+      r.method = uint8_t(m);
+      known = true;
+    }
+  }
+  if (!known) return false;
+  size_t ts = sp + 1;
+  if (ts >= n || p[ts] != '/') return false;
+  size_t te = ts;
+  while (te < n && p[te] > 0x20 && p[te] < 0x7f) {
+    if (p[te] == '?') return false;
+    te++;
+  }
+  // " HTTP/1.x\r\n"
+  if (te + 11 > n || std::memcmp(p + te, " HTTP/1.", 8) != 0) return false;
+  uint8_t minor = p[te + 8];
+  if ((minor != '0' && minor != '1') || p[te + 9] != '\r' || p[te + 10] != '\n') return false;
+  r.http_minor = uint8_t(minor - '0');
+  r.path = {p + ts, te - ts};
+
+  size_t pos = te + 11;
+  for (size_t lines = 0;; lines++) {
+    if (pos + 1 >= n) return false;  // the head's end was not captured
+    if (p[pos] == '\r') return p[pos + 1] == '\n';
+    if (lines >= kMaxFieldLines) return false;
+    size_t colon = 0;
+    size_t end = pos;
+    for (; end < n && p[end] != '\r'; end++) {
+      uint8_t c = p[end];
+      if (c == '\n' || c >= 0x80) return false;
+      if (c == ':' && colon == 0) colon = end;
+    }
+    if (end + 1 >= n || p[end + 1] != '\n') return false;
+    if (colon > pos) {
+      Text* field = equalsLower(p + pos, colon - pos, "host")         ? &r.host
+                    : equalsLower(p + pos, colon - pos, "user-agent") ? &r.user_agent
+                                                                      : nullptr;
+      // The first of each counts (parse.ts's headerValue).
+      if (field && !field->present()) {
+        size_t vs = colon + 1, ve = end;
+        while (vs < ve && (p[vs] == ' ' || p[vs] == '\t')) vs++;
+        while (ve > vs && (p[ve - 1] == ' ' || p[ve - 1] == '\t')) ve--;
+        field->p = p + vs;
+        field->n = ve - vs;  // present, even when empty
+      }
+    }
+    pos = end + 2;
+  }
+}
+
+// The status code of a response whose status line describe.ts reads:
+// "HTTP/1.x DDD" then CRLF, or SP and a reason before the line's end.
+int readStatus(const uint8_t* p, size_t n) {
+  if (n < 14 || std::memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') || p[8] != ' ') return -1;
+  for (int i = 9; i < 12; i++)
+    if (p[i] < '0' || p[i] > '9') return -1;
+  int code = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+  if (code < 100) return -1;
+  if (p[12] == '\r') return p[13] == '\n' ? code : -1;
+  if (p[12] != ' ') return -1;
+  // The line must end inside the capture, or JavaScript takes it for cut.
+  return std::memchr(p + 13, '\n', n - 13) ? code : -1;
+}
+
+// src/native/exchangeDecoder.ts's formatAddress: IPv4 arrives v4-mapped and
+// is shown dotted; IPv6 as RFC 5952 text.
+size_t formatAddress(const uint8_t* a, char* out) {
+  bool mapped = a[10] == 0xff && a[11] == 0xff;
+  for (int i = 0; i < 10 && mapped; i++) mapped = a[i] == 0;
+  if (mapped) {
+    size_t len = 0;
+    for (int i = 12; i < 16; i++) {
+      if (i > 12) out[len++] = '.';
+      unsigned v = a[i];
+      if (v >= 100) out[len++] = char('0' + v / 100);
+      if (v >= 10) out[len++] = char('0' + v / 10 % 10);
+      out[len++] = char('0' + v % 10);
+    }
+    return len;
+  }
+  uint16_t g[8];
+  for (int i = 0; i < 8; i++) g[i] = uint16_t(a[2 * i] << 8 | a[2 * i + 1]);
+  int best_start = -1, best_len = 1;
+  for (int i = 0; i < 8;) {
+    if (g[i] != 0) {
+      i++;
+      continue;
+    }
+    int j = i;
+    while (j < 8 && g[j] == 0) j++;
+    if (j - i > best_len) {
+      best_start = i;
+      best_len = j - i;
+    }
+    i = j;
+  }
+  size_t len = 0;
+  for (int i = 0; i < 8; i++) {
+    if (best_start >= 0 && i == best_start) {
+      len += size_t(std::snprintf(out + len, 48 - len, "::"));
+      i += best_len - 1;
+      continue;
+    }
+    bool after_gap = best_start >= 0 && i == best_start + best_len;
+    if (i > 0 && !after_gap) out[len++] = ':';
+    len += size_t(std::snprintf(out + len, 48 - len, "%x", g[i]));
+  }
+  return len;
+}
+
+// Attribute keys are literals: their length is known at compile time.
+template <size_t N>
+void keyValueStart(ProtoOut& w, const char (&key)[N], size_t& kv, size_t& any) {
+  w.tag(9, kWireLen);
+  kv = w.beginLength();
+  w.lengthDelimited(1, key, N - 1);
+  w.tag(2, kWireLen);
+  any = w.beginLength();
+}
+
+void keyValueEnd(ProtoOut& w, size_t kv, size_t any) {
+  w.endLength(any);
+  w.endLength(kv);
+}
+
+template <size_t N>
+void stringAttribute(ProtoOut& w, const char (&key)[N], const void* value, size_t n) {
+  size_t kv, any;
+  keyValueStart(w, key, kv, any);
+  w.lengthDelimited(1, value, n);
+  keyValueEnd(w, kv, any);
+}
+
+template <size_t N>
+void stringAttribute(ProtoOut& w, const char (&key)[N], const char* value) {
+  stringAttribute(w, key, value, std::strlen(value));
+}
+
+template <size_t N>
+void intAttribute(ProtoOut& w, const char (&key)[N], uint64_t value) {
+  size_t kv, any;
+  keyValueStart(w, key, kv, any);
+  w.tag(3, kWireVarint);
+  w.varint(value);
+  keyValueEnd(w, kv, any);
+}
+
+template <size_t N>
+void trueAttribute(ProtoOut& w, const char (&key)[N]) {
+  size_t kv, any;
+  keyValueStart(w, key, kv, any);
+  w.tag(2, kWireVarint);
+  w.varint(1);
+  keyValueEnd(w, kv, any);
+}
+
+bool allZero(const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != 0) return false;
+  return true;
+}
+
+// describe.ts's splitHost, for the hosts it reads the plain way; false for
+// a bracketed (IPv6) host or a port that is not all digits.
+bool splitHost(Text host, Text& name, int& port) {
+  port = -1;
+  if (host.n > 0 && host.p[0] == '[') return false;
+  size_t colons = 0, last = 0;
+  for (size_t i = 0; i < host.n; i++)
+    if (host.p[i] == ':') {
+      colons++;
+      last = i;
+    }
+  if (colons != 1) {
+    name = host;
+    return true;
+  }
+  name = {host.p, last};
+  size_t digits = host.n - last - 1;
+  if (digits == 0 || digits > 15) return false;
+  uint64_t v = 0;
+  for (size_t i = last + 1; i < host.n; i++) {
+    if (host.p[i] < '0' || host.p[i] > '9') return false;
+    v = v * 10 + uint64_t(host.p[i] - '0');
+  }
+  if (v > 0 && v < 65536) port = int(v);
+  return true;
+}
+
+bool encodeOne(const uint8_t* rec, uint32_t record_offset, std::vector<uint8_t>& out) {
+  ExchangeRecord x;
+  std::memcpy(&x, rec, sizeof x);
+  if (x.protocol != uint8_t(Protocol::Http1) || x.role != uint8_t(ExchangeRole::Server) || x.response_start_ns == 0) return false;
+  const uint8_t* request = rec + sizeof x;
+  const uint8_t* response = request + x.request_payload_bytes;
+  RequestFacts r;
+  if (!readRequest(request, x.request_payload_bytes, r)) return false;
+  int status = readStatus(response, x.response_payload_bytes);
+  if (status < 0) return false;
+  Text host_name;
+  int host_port = -1;
+  bool has_host = r.host.present() && r.host.n > 0;
+  if (has_host && !splitHost(r.host, host_name, host_port)) return false;
+
+  // Room for the whole entry, written at a cursor: what comes from the
+  // request (path, host, user agent) is at most its payload, and
+  // everything else (ids, times, keys, addresses, numbers, each length at
+  // most 3 bytes) is under 1 KiB.
+  size_t entry_at = out.size();
+  out.resize(entry_at + sizeof(EncodedSpanEntry) + x.request_payload_bytes + 2048);
+  size_t span_at = entry_at + sizeof(EncodedSpanEntry);
+  ProtoOut w(out.data() + span_at);
+  w.lengthDelimited(1, x.trace_id, 16);
+  w.lengthDelimited(2, x.span_id, 8);
+  bool has_parent = !allZero(x.parent_span_id, 8);
+  if (has_parent) w.lengthDelimited(4, x.parent_span_id, 8);
+  const char* method = kEncodedSpanMethods[r.method];
+  size_t method_n = std::strlen(method);
+  w.lengthDelimited(5, method, method_n);
+  w.tag(6, kWireVarint);
+  w.varint(kSpanKindServer);
+  uint64_t end_ns = x.response_end_ns != 0 ? x.response_end_ns : x.response_start_ns;
+  w.tag(7, kWireFixed64);
+  uint32_t start_time_at = uint32_t(w.size());
+  w.fixed64(x.request_start_ns);
+  w.tag(8, kWireFixed64);
+  uint32_t end_time_at = uint32_t(w.size());
+  w.fixed64(end_ns);
+
+  // Attributes in describe.ts's order.
+  char local[48], remote[48];
+  size_t local_n = formatAddress(x.local_addr, local);
+  size_t remote_n = formatAddress(x.remote_addr, remote);
+  stringAttribute(w, "http.request.method", method, method_n);
+  stringAttribute(w, "url.scheme", x.source == kSourceTls ? "https" : "http");
+  stringAttribute(w, "url.path", r.path.p, r.path.n);
+  if (has_host) stringAttribute(w, "server.address", host_name.p, host_name.n);
+  else stringAttribute(w, "server.address", local, local_n);
+  intAttribute(w, "server.port", host_port > 0 ? uint64_t(host_port) : x.local_port);
+  stringAttribute(w, "client.address", remote, remote_n);
+  stringAttribute(w, "network.peer.address", remote, remote_n);
+  intAttribute(w, "network.peer.port", x.remote_port);
+  stringAttribute(w, "network.protocol.version", r.http_minor ? "1.1" : "1.0");
+  if (r.user_agent.present()) stringAttribute(w, "user_agent.original", r.user_agent.p, r.user_agent.n);
+  if (x.request_bytes > 0) intAttribute(w, "http.request.size", x.request_bytes);
+  if (x.response_bytes > 0) intAttribute(w, "http.response.size", x.response_bytes);
+  if (x.flags & kResponseIncomplete) trueAttribute(w, "sonde.response.incomplete");
+  intAttribute(w, "http.response.status_code", uint64_t(status));
+  bool failed = status >= 500;
+  if (failed) {
+    char code[8];
+    std::snprintf(code, sizeof code, "%d", status);
+    stringAttribute(w, "error.type", code);
+  }
+  w.tag(10, kWireVarint);
+  w.varint(0);
+  w.tag(12, kWireVarint);
+  w.varint(0);
+  w.tag(14, kWireVarint);
+  w.varint(0);
+  w.tag(15, kWireLen);
+  size_t status_at = w.beginLength();
+  w.tag(3, kWireVarint);
+  w.varint(failed ? kStatusError : kStatusUnset);
+  w.endLength(status_at);
+  w.tag(16, kWireFixed32);
+  w.fixed32((x.trace_flags & 1) | kFlagsHasIsRemote | (has_parent ? kFlagsIsRemote : 0));
+
+  out.resize(span_at + w.size());
+  EncodedSpanEntry e{};
+  e.entry_bytes = uint32_t(out.size() - entry_at);
+  e.record_offset = record_offset;
+  e.span_bytes = uint32_t(w.size());
+  e.start_time_at = start_time_at;
+  e.end_time_at = end_time_at;
+  e.status_code = uint16_t(status);
+  e.method = r.method;
+  e.http_minor = r.http_minor;
+  e.end_ns = end_ns;
+  std::memcpy(out.data() + entry_at, &e, sizeof e);
+  return true;
+}
+
+}  // namespace
+
+size_t encodeHttp1ServerSpans(const uint8_t* records, size_t bytes, std::vector<uint8_t>& out) {
+  size_t count = 0;
+  size_t offset = 0;
+  // An entry takes about as many bytes as its record (keys and ids instead
+  // of the record's header and response head): reserving that much at
+  // once spares most of the vector's regrowth copies.
+  out.reserve(out.size() + bytes + 4096);
+  while (bytes - offset >= sizeof(ExchangeRecord)) {
+    ExchangeRecord x;
+    std::memcpy(&x, records + offset, sizeof x);
+    uint64_t whole = uint64_t(sizeof x) + x.request_payload_bytes + x.response_payload_bytes;
+    if (x.record_bytes != whole || whole > bytes - offset) break;  // JavaScript reports the batch as malformed
+    if (encodeOne(records + offset, uint32_t(offset), out)) count++;
+    offset += x.record_bytes;
+  }
+  return count;
+}
+
+}  // namespace sonde

@@ -1,0 +1,84 @@
+/**
+ * Reads the spans the addon's reader thread encoded for a batch
+ * (native/src/encode/Http1ServerSpans.h): entries back to back, each a
+ * fixed header and an OTLP Span message, in the order of their records.
+ * These offsets need to line up with the native struct;
+ * test/native/layout.test.ts checks them.
+ */
+
+export const ENCODED_SPAN_OFFSETS = {
+  entry_bytes: 0,
+  record_offset: 4,
+  span_bytes: 8,
+  start_time_at: 12,
+  end_time_at: 16,
+  status_code: 20,
+  method: 22,
+  http_minor: 23,
+  end_ns: 24,
+} as const;
+export const ENCODED_SPAN_HEADER_BYTES = 32;
+
+/** Methods by EncodedSpanEntry.method (kEncodedSpanMethods). */
+export const ENCODED_SPAN_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'] as const;
+
+/** The entries of one buffer, one at a time: each header is read once, into these fields. */
+export class EncodedSpanCursor {
+  /** Offset of the current entry, or -1 once past the last. */
+  at = -1;
+  /** The record this entry encodes, by its offset in the records batch; -1 past the last entry. */
+  recordOffset = -1;
+  /** Where the Span message starts, and its length. */
+  spanStart = 0;
+  spanBytes = 0;
+  /** Where its start and end times (fixed64) are, in the buffer. */
+  startTimeAt = 0;
+  endTimeAt = 0;
+  statusCode = 0;
+  method = '';
+  httpMinor = 0;
+  /** CLOCK_MONOTONIC ns, as a double (exact below 2^53). */
+  endNs = 0;
+  #buf: Buffer = Buffer.alloc(0);
+
+  reset(buf: Buffer | undefined): void {
+    this.#buf = buf ?? Buffer.alloc(0);
+    this.#load(0);
+  }
+
+  get buffer(): Buffer {
+    return this.#buf;
+  }
+
+  next(): void {
+    this.#load(this.at + ENCODED_SPAN_HEADER_BYTES + this.spanBytes);
+  }
+
+  #load(at: number): void {
+    const buf = this.#buf;
+    if (at + ENCODED_SPAN_HEADER_BYTES > buf.length) {
+      this.at = -1;
+      this.recordOffset = -1;
+      return;
+    }
+    const o = ENCODED_SPAN_OFFSETS;
+    const entryBytes = buf.readUInt32LE(at + o.entry_bytes);
+    const spanBytes = buf.readUInt32LE(at + o.span_bytes);
+    const startTime = buf.readUInt32LE(at + o.start_time_at);
+    const endTime = buf.readUInt32LE(at + o.end_time_at);
+    // The addon writes these; a broken one would misplace every span after it.
+    if (entryBytes !== ENCODED_SPAN_HEADER_BYTES + spanBytes || at + entryBytes > buf.length || startTime + 8 > spanBytes || endTime + 8 > spanBytes) {
+      throw new Error(`malformed encoded span entry at ${at}`);
+    }
+    this.at = at;
+    this.recordOffset = buf.readUInt32LE(at + o.record_offset);
+    this.spanStart = at + ENCODED_SPAN_HEADER_BYTES;
+    this.spanBytes = spanBytes;
+    this.startTimeAt = this.spanStart + startTime;
+    this.endTimeAt = this.spanStart + endTime;
+    this.statusCode = buf.readUInt16LE(at + o.status_code);
+    this.method = ENCODED_SPAN_METHODS[buf[at + o.method]] ?? '_OTHER';
+    this.httpMinor = buf[at + o.http_minor];
+    this.endNs = buf.readUInt32LE(at + o.end_ns + 4) * 4294967296 + buf.readUInt32LE(at + o.end_ns);
+  }
+}

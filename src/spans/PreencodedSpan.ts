@@ -1,0 +1,33 @@
+/**
+ * A span the addon encoded on its reader thread (src/native/encodedSpans.ts),
+ * as the span sinks see it: its OTLP bytes for sonde's OTLP exporter, the
+ * facts the RED metrics read, and for the viewer, which keeps a sample, the
+ * whole span, built on demand from the same record by the JavaScript path.
+ *
+ * The pipeline reuses one object for every such span: a sink reads it during
+ * the call and keeps nothing of it but copies.
+ */
+import type { Attributes, HrTime, SpanKind } from '@opentelemetry/api';
+import type { InstrumentationScope } from '@opentelemetry/core';
+import type { Resource } from '@opentelemetry/resources';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+
+export interface PreencodedSpan {
+  readonly resource: Resource;
+  readonly instrumentationScope: InstrumentationScope;
+  /** The Span message (no tag, no length), epoch times in place: `bytes[start, start + length)`. */
+  readonly bytes: Buffer;
+  readonly start: number;
+  readonly length: number;
+  readonly kind: SpanKind;
+  readonly duration: HrTime;
+  /**
+   * Only the attributes the RED metrics read of an HTTP server span
+   * (RedMetrics' HTTP_SERVER_KEYS); the span's full set is in its bytes.
+   */
+  readonly attributes: Attributes;
+  /** The trace id, as hex. */
+  traceId(): string;
+  /** The span as the JavaScript path builds it from the same record, or undefined when that gives none. */
+  build(): ReadableSpan | undefined;
+}

@@ -1,0 +1,224 @@
+/**
+ * The golden test of the spans the addon encodes (native/src/encode/
+ * Http1ServerSpans.h): for every record it encodes, its Span message must
+ * be byte for byte what the JavaScript path (describer, buildSpan,
+ * OtlpSpanEncoder) gives for the same record, once the pipeline has written
+ * the epoch times in. Records it declines are the JavaScript path's alone.
+ * A corpus says which kinds of record each side takes; a fuzz over heads,
+ * addresses and flags holds the equality wherever the addon says yes.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { loadNativeModule } from '../../src/native/binding';
+import { MonotonicClock } from '../../src/native/clock';
+import { EncodedSpanCursor } from '../../src/native/encodedSpans';
+import { exchangeAt } from '../../src/native/exchangeDecoder';
+import { OtlpSpanEncoder } from '../../src/export/otlp/encodeTraces';
+import { buildSpan, type SpanBuildContext } from '../../src/spans/buildSpan';
+import { compileRoutes } from '../../src/spans/routes';
+import { encodeRecord, v4mapped, v6, type RecordSpec } from '../support/records';
+
+const native = loadNativeModule();
+const REAL_NS = 1_764_633_600_123_456_789n;
+const MONO_NS = 5_000_000_000n;
+
+function context(): SpanBuildContext {
+  return {
+    clock: new MonotonicClock(() => [REAL_NS, MONO_NS], { nowMs: () => 0, refreshEveryMs: 1e12 }),
+    resource: resourceFromAttributes({ 'service.name': 'golden' }),
+    scope: { name: 'sonde', version: '0.0.0-test' },
+    routes: compileRoutes([]),
+  };
+}
+
+/** The Span message the JavaScript path gives for the record, or undefined when it gives no span. */
+function viaJavaScript(record: Buffer, c: SpanBuildContext): Buffer | undefined {
+  const result = buildSpan(exchangeAt(record, 0), c);
+  if (!result.ok) return undefined;
+  const encoded = new OtlpSpanEncoder({ slabBytes: 64 * 1024 }).encode(result.span);
+  return Buffer.from(encoded.slab.subarray(encoded.start, encoded.start + encoded.length));
+}
+
+interface AddonSpan {
+  bytes: Buffer;
+  statusCode: number;
+  method: string;
+  httpMinor: number;
+  endNs: number;
+  recordOffset: number;
+}
+
+/** The addon's entries for a batch, epoch times written in as the pipeline writes them. */
+function viaAddon(records: Buffer, c: SpanBuildContext): AddonSpan[] {
+  const cursor = new EncodedSpanCursor();
+  cursor.reset(native.encodeSpans(records));
+  const out: AddonSpan[] = [];
+  for (; cursor.at >= 0; cursor.next()) {
+    c.clock.writeEpochNs(cursor.buffer, cursor.startTimeAt, cursor.endTimeAt);
+    out.push({
+      bytes: Buffer.from(cursor.buffer.subarray(cursor.spanStart, cursor.spanStart + cursor.spanBytes)),
+      statusCode: cursor.statusCode,
+      method: cursor.method,
+      httpMinor: cursor.httpMinor,
+      endNs: cursor.endNs,
+      recordOffset: cursor.recordOffset,
+    });
+  }
+  return out;
+}
+
+/** Whether the addon encoded the record; when it did, its bytes are the JavaScript path's. */
+function compare(spec: RecordSpec, label: string): boolean {
+  const record = encodeRecord(spec);
+  const c = context();
+  const addon = viaAddon(record, c);
+  if (addon.length === 0) return false;
+  assert.equal(addon.length, 1);
+  const js = viaJavaScript(record, c);
+  assert.ok(js, `${label}: the addon encoded a record the JavaScript path gives no span for`);
+  assert.equal(addon[0].bytes.toString('hex'), js.toString('hex'), `${label}: Span bytes differ`);
+  const x = exchangeAt(record, 0);
+  assert.equal(addon[0].recordOffset, 0);
+  assert.equal(addon[0].endNs, x.responseEndNs || x.responseStartNs, label);
+  return true;
+}
+
+const head = (text: string): Buffer => Buffer.from(text, 'latin1');
+
+test('plain HTTP/1 server exchanges are encoded, byte for byte as JavaScript encodes them', () => {
+  const cases: Array<[string, RecordSpec]> = [
+    ['hey', { request: head('GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: hey/0.0.1\r\nAccept-Encoding: gzip\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok') }],
+    ['no host, HTTP/1.0', { request: head('GET /health HTTP/1.0\r\n\r\n'), response: head('HTTP/1.0 204\r\n\r\n') }],
+    ['empty host and user agent', { request: head('POST /a HTTP/1.1\r\nhost:\r\nuser-agent: \r\n\r\n'), response: head('HTTP/1.1 201 Created\r\n\r\n') }],
+    ['host without port', { request: head('PUT /items/7 HTTP/1.1\r\nHOST: api.example.com\r\n\r\n'), response: head('HTTP/1.1 404 Not Found\r\n\r\n') }],
+    ['port out of range, so the local port', { request: head('GET / HTTP/1.1\r\nHost: h:70000\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
+    ['port zero, with leading zeros', { request: head('GET / HTTP/1.1\r\nHost: h:000\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
+    ['two colons: no port', { request: head('GET / HTTP/1.1\r\nHost: ::1\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
+    ['first host counts', { request: head('GET / HTTP/1.1\r\nHost: a:81\r\nHost: b:82\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
+    ['server error', { request: head('DELETE /x HTTP/1.1\r\n\r\n'), response: head('HTTP/1.1 503 Service Unavailable\r\n\r\n') }],
+    ['TLS, child span, unsampled', { source: 2, traceFlags: 0, parentSpanId: '00f067aa0ba902b7', request: head('HEAD / HTTP/1.1\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
+    ['response incomplete, no sizes', { flags: 1 << 5, requestBytes: 0n, responseBytes: 0n, request: head('OPTIONS /x HTTP/1.1\r\n\r\n'), response: head('HTTP/1.1 100 Continue\r\n\r\n') }],
+    ['response end unknown', { responseEndNs: 0n, request: head('PATCH /x HTTP/1.1\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
+    ['IPv6 peers', { family: 10, localAddr: v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]), remoteAddr: v6([0, 0, 0, 0, 0, 0, 0, 1]), request: head('GET / HTTP/1.1\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
+    ['IPv6 without a run of zeros', { family: 10, remoteAddr: v6([1, 2, 3, 4, 5, 6, 7, 8]), localAddr: v6([0xfe80, 0, 1, 0, 0, 2, 0, 0]), request: head('GET / HTTP/1.1\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
+    ['long user agent (lengths over 127)', { request: head(`GET /${'p'.repeat(150)} HTTP/1.1\r\nUser-Agent: ${'Mozilla/5.0 '.repeat(30)}\r\n\r\n`), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
+    ['huge sizes', { requestBytes: 2n ** 40n, responseBytes: 2n ** 50n, request: head('GET / HTTP/1.1\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
+    ['control char in a value, body after the head', { request: head('POST / HTTP/1.1\r\nUser-Agent: a\x01b\r\nContent-Length: 3\r\n\r\nabc'), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
+  ];
+  for (const [label, spec] of cases) assert.ok(compare(spec, label), `${label}: expected the addon to encode it`);
+});
+
+test('what the addon leaves to JavaScript', () => {
+  const ok = head('HTTP/1.1 200 OK\r\n\r\n');
+  const cases: Array<[string, RecordSpec]> = [
+    ['client', { role: 2, request: head('GET / HTTP/1.1\r\nHost: a\r\n\r\n'), response: ok }],
+    ['HTTP/2', { protocol: 2, request: head(':method: GET\r\n'), response: head(':status: 200\r\n') }],
+    ['query string', { request: head('GET /?q=1 HTTP/1.1\r\n\r\n'), response: ok }],
+    ['unknown method', { request: head('PURGE / HTTP/1.1\r\n\r\n'), response: ok }],
+    ['CONNECT', { request: head('CONNECT h:443 HTTP/1.1\r\n\r\n'), response: ok }],
+    ['absolute form', { request: head('GET http://a/ HTTP/1.1\r\n\r\n'), response: ok }],
+    ['cut head', { request: head('GET / HTTP/1.1\r\nHost: a\r\n'), response: ok }],
+    ['cut request line', { request: head('GET /abc'), response: ok }],
+    ['bare LF', { request: head('GET / HTTP/1.1\nHost: a\n\n'), response: ok }],
+    ['byte above 0x7f', { request: head('GET /caf\xe9 HTTP/1.1\r\n\r\n'), response: ok }],
+    ['bracketed host', { request: head('GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n'), response: ok }],
+    ['port not digits', { request: head('GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n'), response: ok }],
+    ['no response', { responseStartNs: 0n, responseEndNs: 0n, response: Buffer.alloc(0) }],
+    ['garbled response', { response: head('HTTP/1.1 2x0 OK\r\n\r\n') }],
+    ['cut status line', { response: head('HTTP/1.1 200 O') }],
+    ['leading empty line', { request: head('\r\nGET / HTTP/1.1\r\n\r\n'), response: ok }],
+  ];
+  for (const [label, spec] of cases) assert.equal(compare(spec, label), false, `${label}: expected JavaScript to build it`);
+});
+
+test('entries follow their records through a batch', () => {
+  const specs: RecordSpec[] = [
+    { request: head('GET /a HTTP/1.1\r\n\r\n') },
+    { role: 2 },
+    { request: head('GET /b?c HTTP/1.1\r\n\r\n') },
+    { request: head('POST /d HTTP/1.1\r\n\r\n'), spanId: '1111111111111111' },
+  ];
+  const records = specs.map((s) => encodeRecord(s));
+  const batch = Buffer.concat(records);
+  const c = context();
+  const addon = viaAddon(batch, c);
+  assert.deepEqual(
+    addon.map((a) => a.recordOffset),
+    [0, records[0].length + records[1].length + records[2].length],
+  );
+  assert.deepEqual(
+    addon.map((a) => a.method),
+    ['GET', 'POST'],
+  );
+  assert.equal(addon[1].bytes.toString('hex'), viaJavaScript(records[3], c)!.toString('hex'));
+  // A corrupt record ends the walk; JavaScript reports the batch.
+  const corrupt = encodeRecord({ recordBytes: 10 });
+  assert.equal(native.encodeSpans(Buffer.concat([records[0], corrupt, records[3]])).length > 0, true);
+  assert.equal(viaAddon(Buffer.concat([corrupt, records[0]]), c).length, 0);
+});
+
+/** Deterministic, so that a failure can be replayed. */
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+test('fuzz: wherever the addon encodes, JavaScript gives the same bytes', () => {
+  const rnd = random(20261202);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)];
+  // Each part is mostly one the addon takes, sometimes one it must leave.
+  const part = <T>(good: readonly T[], bad: readonly T[]): T => (rnd() < 0.8 ? pick(good) : pick(bad));
+  const methods = [['GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'], ['get', 'PURGE', 'TRACE', 'QUERY', 'CONNECT', 'GETX']] as const;
+  const targets = [['/', '/users/42', '/a/b/c.html', '/%7Euser', '/#frag', '/a:b@c'], ['/x?y=1', '*', 'http://h/p', '/caf\xe9', '/a b', '/\x7f', '']] as const;
+  const hosts = [['', 'Host: a.example\r\n', 'host: 10.0.0.1:8443\r\n', 'HOST:h:0\r\n', 'Host: h:65535\r\n', 'Host: h:65536\r\n', 'Host:   spaced \t\r\n', 'Host: a:b:c\r\n', 'Host: :80\r\n', 'Host: h:0080\r\n', 'Host:\r\n', ' Host: folded\r\n', 'Host : x\r\n'], ['Host: [::1]:80\r\n', 'Host: h:\r\n', 'Host: h:1e2\r\n', 'Host: \xe9\r\n', 'Host: h: 80\r\n']] as const;
+  const agents = [['', 'User-Agent: curl/8.5.0\r\n', 'user-agent:\r\n', `User-Agent: ${'Mozilla/5.0 (X11; Linux x86_64) '.repeat(5)}\r\n`, 'User-Agent: a\tb \r\n', 'User-Agent: x\r\nUser-Agent: y\r\n'], ['User-Agent: \xff\r\n', 'User-Agent: a\rb\r\n']] as const;
+  const others = [['', 'Accept: */*\r\n', 'X-A: 1\r\nX-B: 2\r\n', 'Cookie: a=b; c=d\r\n', 'Bad Line\r\n', ':empty-name\r\n', 'X-Bin: \x00\x1f\r\n'], ['X-Lf: a\nb\r\n', 'X-Hi: \x80\r\n']] as const;
+  const versions = [['HTTP/1.1', 'HTTP/1.0'], ['HTTP/1.2', 'HTTP/2.0', 'http/1.1', 'HTTP/1.1 ']] as const;
+  const statuses = [['HTTP/1.1 200 OK\r\n\r\n', 'HTTP/1.1 204\r\n\r\n', 'HTTP/1.0 500 Oops\r\n', 'HTTP/1.1 404 \r\n', 'HTTP/1.1 999 High\r\n', 'HTTP/1.1 302 Found\r\nLocation: /\r\n\r\n'], ['HTTP/1.1 099 Low\r\n', 'HTTP/1.1 200', 'HTTP/1.1 200 OK', 'HTTP/1.1 2000\r\n', 'HTTP/1.1 200\n', 'HTTP/1.1 200\r', 'garbage\r\n', '\r\nHTTP/1.1 200 OK\r\n', 'HTTP/2.0 200 OK\r\n']] as const;
+  const addresses = [v4mapped(127, 0, 0, 1), v4mapped(10, 1, 2, 3), v6([0, 0, 0, 0, 0, 0, 0, 1]), v6([0x2001, 0xdb8, 0, 0, 1, 0, 0, 1]), v6([0, 0, 1, 0, 0, 0, 0, 0]), v6([0xfe80, 0, 0, 0, 0x1ff, 0xfe23, 0x4567, 0x890a])];
+  let encoded = 0;
+  let declined = 0;
+  for (let i = 0; i < 3000; i++) {
+    let request = `${part(...methods)} ${part(...targets)} ${part(...versions)}\r\n`;
+    const lines = [part(...hosts), part(...agents), part(...others), rnd() < 0.3 ? part(...hosts) : ''];
+    for (let j = lines.length - 1; j > 0; j--) {
+      const k = Math.floor(rnd() * (j + 1));
+      [lines[j], lines[k]] = [lines[k], lines[j]];
+    }
+    request += `${lines.join('')}\r\n`;
+    if (rnd() < 0.05) request = request.replace(/\r\n/g, '\n');
+    let requestBytes = head(request);
+    if (rnd() < 0.1) requestBytes = requestBytes.subarray(0, Math.floor(rnd() * requestBytes.length));
+    const hasResponse = rnd() < 0.95;
+    const spec: RecordSpec = {
+      role: rnd() < 0.9 ? 1 : 2,
+      source: rnd() < 0.3 ? 2 : 1,
+      flags: rnd() < 0.2 ? 1 << 5 : 0,
+      traceFlags: rnd() < 0.5 ? 1 : 0,
+      parentSpanId: rnd() < 0.5 ? '0000000000000000' : '00f067aa0ba902b7',
+      localAddr: pick(addresses),
+      remoteAddr: pick(addresses),
+      localPort: Math.floor(rnd() * 65536),
+      remotePort: Math.floor(rnd() * 65536),
+      requestStartNs: 1_000_000n + BigInt(Math.floor(rnd() * 1e9)),
+      responseStartNs: hasResponse ? 2_000_000_000n : 0n,
+      responseEndNs: hasResponse && rnd() < 0.9 ? 2_000_000_000n + BigInt(Math.floor(rnd() * 1e9)) : 0n,
+      requestBytes: BigInt(Math.floor(rnd() * 3) * Math.floor(rnd() * 1e6)),
+      responseBytes: BigInt(Math.floor(rnd() * 3) * Math.floor(rnd() * 1e6)),
+      request: requestBytes,
+      response: hasResponse ? head(part(...statuses)) : Buffer.alloc(0),
+    };
+    if (compare(spec, `fuzz case ${i}: ${JSON.stringify(request)}`)) encoded++;
+    else declined++;
+  }
+  // Both sides must be well exercised for the equality to mean anything.
+  assert.ok(encoded > 300, `only ${encoded} of 3000 fuzz cases were encoded`);
+  assert.ok(declined > 300, `only ${declined} of 3000 fuzz cases were declined`);
+});
