@@ -4,7 +4,7 @@
  * through the real SpanPipeline into a real export channel whose transport
  * answers at once. Reports thread CPU µs per span, by part, after a warm-up.
  *
- *   node dist/bench/tools/jsSpanCost.js [--spans N] [--batch N] [--channel otlp|sdk-otlp|none] [--sinks viewer,metrics] [--request hey|browser] [--profile FILE]
+ *   node dist/bench/tools/jsSpanCost.js [--spans N] [--batch N] [--channel otlp|sdk-otlp|none] [--sinks viewer,metrics] [--request hey|browser] [--plain] [--native] [--profile FILE]
  *
  * `otlp` is sonde's OTLP path (spans encoded as they are queued); `sdk-otlp`
  * queues SDK span objects and serializes them with the OTel serializer, the
@@ -13,6 +13,12 @@
  * store (default size and rate: at this tool's rate it holds a sample)
  * and the RED histograms (never collected, so only
  * recording is measured).
+ *
+ * `--plain` sends the request without its query string and runs with no
+ * route templates: the requests the addon can encode itself. `--native`
+ * (implies `--plain`) has the addon encode them, as its reader thread does
+ * with `encodeSpans` on; the time that takes is reported apart, as the
+ * reader thread's, not the JavaScript thread's.
  */
 import { performance } from 'node:perf_hooks';
 import * as fs from 'node:fs';
@@ -23,7 +29,9 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { ExportChannel, type SpanSink } from '../../src/export/ExportChannel';
 import { OtlpRequestEncoder, OtlpSpanEncoder, type EncodedSpan } from '../../src/export/otlp/encodeTraces';
+import { otlpQueuedForm } from '../../src/export/createExporters';
 import { MonotonicClock } from '../../src/native/clock';
+import { RECORD_OFFSETS } from '../../src/native/exchangeDecoder';
 import { SpanPipeline } from '../../src/pipeline/SpanPipeline';
 import { ResourceRegistry } from '../../src/spans/resources';
 import { compileRoutes } from '../../src/spans/routes';
@@ -43,6 +51,8 @@ const BATCH = Number(arg('batch', '100'));
 const CHANNEL = arg('channel', 'otlp');
 const PROFILE = arg('profile', '');
 const SINKS = arg('sinks', '').split(',').filter(Boolean);
+const NATIVE = process.argv.includes('--native');
+const PLAIN = NATIVE || process.argv.includes('--plain');
 
 function extraSinks(): SpanSink[] {
   const sinks: SpanSink[] = [];
@@ -80,8 +90,8 @@ const REQUESTS: Record<string, Buffer> = {
   ),
 };
 const REQUEST_KIND = arg('request', 'hey');
-const REQUEST = REQUESTS[REQUEST_KIND];
-if (!REQUEST) throw new Error(`--request: one of ${Object.keys(REQUESTS).join(', ')}`);
+if (!REQUESTS[REQUEST_KIND]) throw new Error(`--request: one of ${Object.keys(REQUESTS).join(', ')}`);
+const REQUEST = PLAIN ? Buffer.from(REQUESTS[REQUEST_KIND].toString('latin1').replace('?page=2', ''), 'latin1') : REQUESTS[REQUEST_KIND];
 const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 6\r\nDate: Tue, 01 Dec 2026 10:00:00 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=65\r\n\r\nhello\n');
 
 function batchOf(first: number): Buffer {
@@ -120,11 +130,7 @@ function channel(): SpanSink[] {
   const spanEncoder = new OtlpSpanEncoder();
   const requestEncoder = new OtlpRequestEncoder();
   return [
-    new ExportChannel<EncodedSpan>('otlp', { export: (spans, cb) => (requestEncoder.encode(spans), answered(cb)), shutdown: async () => {} }, options, () => {}, {
-      prepare: (span) => spanEncoder.encode(span),
-      bytesOf: (s) => s.length + 64,
-      release: (s) => spanEncoder.release(s),
-    }),
+    new ExportChannel<EncodedSpan>('otlp', { export: (spans, cb) => (requestEncoder.encode(spans), answered(cb)), shutdown: async () => {} }, options, () => {}, otlpQueuedForm(spanEncoder)),
   ];
 }
 
@@ -134,16 +140,29 @@ async function main(): Promise<void> {
   const pipeline = new SpanPipeline({
     clock: new MonotonicClock(() => native.clock()),
     resources: new ResourceRegistry({ describe: () => undefined }),
-    routes: compileRoutes(['/orders/:id']),
+    routes: compileRoutes(PLAIN ? [] : ['/orders/:id']),
     channels: [...channel(), ...extraSinks()],
     log: pino({ level: 'warn' }),
   });
   const batches = Array.from({ length: 16 }, (_, i) => batchOf(i * BATCH));
   // One batch per turn of the event loop, as the addon delivers them: the
   // export answers, and the next batch goes out, in between.
+  let encodeMs = 0;
+  let traceIds = 0;
   const run = async (spans: number): Promise<void> => {
     for (let done = 0, i = 0; done < spans; done += BATCH, i++) {
-      pipeline.onBatch(batches[i % batches.length]);
+      const records = batches[i % batches.length];
+      // Every round gets new trace ids, as real traffic does: the viewer
+      // keeps all spans of a trace it holds, so repeated ids would pass for
+      // one long trace.
+      for (let at = 0; at < records.length; at += records.readUInt32LE(at)) records.writeUInt32LE(++traceIds, at + RECORD_OFFSETS.trace_id);
+      let encoded: Buffer | undefined;
+      if (NATIVE) {
+        const started = threadCpuMs();
+        encoded = native.encodeSpans(records);
+        encodeMs += threadCpuMs() - started;
+      }
+      pipeline.onBatch(records, encoded);
       await new Promise((resolve) => setImmediate(resolve));
     }
   };
@@ -155,12 +174,13 @@ async function main(): Promise<void> {
     await new Promise((r) => session!.post('Profiler.enable', () => session!.post('Profiler.start', r)));
   }
   const before = pipeline.counters;
+  encodeMs = 0;
   const cpu0 = threadCpuMs();
   const process0 = process.cpuUsage();
   const wall0 = performance.now();
   await run(SPANS);
   const wall = performance.now() - wall0;
-  const cpu = threadCpuMs() - cpu0;
+  const cpu = threadCpuMs() - cpu0 - encodeMs;
   const processCpu = process.cpuUsage(process0);
   const after = pipeline.counters;
   if (session) {
@@ -173,11 +193,13 @@ async function main(): Promise<void> {
   }
   const spans = after.exchanges - before.exchanges;
   const us = (ms: number): string => ((ms * 1000) / spans).toFixed(2);
-  console.log(`${spans} spans in batches of ${BATCH}, channel ${CHANNEL}${SINKS.length ? `, sinks ${SINKS.join(',')}` : ''}`);
+  const encodedByAddon = after.encodedByAddon - before.encodedByAddon;
+  console.log(`${spans} spans in batches of ${BATCH}, channel ${CHANNEL}${SINKS.length ? `, sinks ${SINKS.join(',')}` : ''}${PLAIN ? ', plain requests' : ''}${NATIVE ? `, ${encodedByAddon} encoded by the addon` : ''}`);
+  if (NATIVE) console.log(`  addon encode (the reader thread's): ${us(encodeMs)} µs/span`);
   console.log(`  JS thread CPU:        ${us(cpu)} µs/span (wall ${us(wall)})`);
   console.log(`    records -> spans:   ${us(after.buildMs - before.buildMs)} µs/span`);
   console.log(`    spans -> exporters: ${us(cpu - (after.buildMs - before.buildMs))} µs/span`);
-  console.log(`  process CPU (all threads, GC helpers included): ${us((processCpu.user + processCpu.system) / 1000)} µs/span`);
+  console.log(`  process CPU (all threads, GC helpers included${NATIVE ? ', addon encode included' : ''}): ${us((processCpu.user + processCpu.system) / 1000)} µs/span`);
   process.exit(0);
 }
 

@@ -39,6 +39,8 @@ export interface SondeConfig {
   routes: string[];
   queue: { maxQueueSize: number; maxQueueBytes: number; maxExportBatchSize: number; maxExportBatchBytes: number; scheduledDelayMs: number; exportTimeoutMs: number; maxAttempts: number };
   capture: { payloadCaptureBytes: number; ringBufferBytes: number; responseTimeoutMs: number; maxConnections: number };
+  /** The addon may encode the spans it can (plain HTTP/1 server exchanges) when every sink takes them; off with --no-native-spans. */
+  nativeSpans: boolean;
   statsIntervalMs: number;
   discoveryIntervalMs: number;
   nice: number;
@@ -213,15 +215,19 @@ function resolveMetrics(raw: Raw): MetricsConfig {
   return { exporters, exportIntervalMs: int(raw, 'metricExportIntervalMs', 100, 86_400_000), maxSeries: int(raw, 'maxMetricSeries', 1, 1_000_000) };
 }
 
+/** A flag given on the command line, or its variable set to anything but 0, false or no. */
+function flagSet(raw: Raw, key: string): boolean {
+  const given = raw.get(key);
+  return given !== undefined && !['0', 'false', 'no'].includes(given.values[0].toLowerCase());
+}
+
 function resolveViewer(raw: Raw): ViewerConfig {
   const given = raw.get('uiAddress');
   const text = str(raw, 'uiAddress') ?? '127.0.0.1:16680';
   const m = text.match(/^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/);
   const port = m ? Number(m[3]) : NaN;
   if (!m || !Number.isInteger(port) || port > 65535) throw new ConfigError(`${given?.source ?? '--ui-address'} must be HOST:PORT, e.g. 127.0.0.1:16680 or [::1]:16680 (got "${text}")`);
-  const noUi = raw.get('noUi');
-  const off = noUi !== undefined && !['0', 'false', 'no'].includes(noUi.values[0].toLowerCase());
-  return { enabled: !off, host: m[1] ?? m[2], port, maxSpans: int(raw, 'uiMaxSpans', 100, 10_000_000), maxSpansPerSecond: int(raw, 'uiMaxSpansPerSecond', 1, 10_000_000) };
+  return { enabled: !flagSet(raw, 'noUi'), host: m[1] ?? m[2], port, maxSpans: int(raw, 'uiMaxSpans', 100, 10_000_000), maxSpansPerSecond: int(raw, 'uiMaxSpansPerSecond', 1, 10_000_000) };
 }
 
 function validUrl(text: string, source: string): string {
@@ -269,6 +275,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Son
       responseTimeoutMs: int(raw, 'responseTimeoutMs', 1, 3_600_000),
       maxConnections: int(raw, 'maxConnections', 16, 4_000_000),
     },
+    nativeSpans: !flagSet(raw, 'noNativeSpans'),
     statsIntervalMs: int(raw, 'statsIntervalMs', 0, 86_400_000),
     discoveryIntervalMs: int(raw, 'discoveryIntervalMs', 50, 600_000),
     nice: int(raw, 'nice', 0, 19),

@@ -55,6 +55,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { key: 'responseTimeoutMs', flag: '--response-timeout-ms', env: 'SONDE_RESPONSE_TIMEOUT_MS', kind: 'int', default: '30000', valueName: 'MS', group: 'Capture', help: 'a request unanswered this long becomes an error span' },
   { key: 'maxConnections', flag: '--max-connections', env: 'SONDE_MAX_CONNECTIONS', kind: 'int', default: '65536', valueName: 'N', group: 'Capture', help: 'connections followed at once; the least recently active is evicted past this' },
 
+  { key: 'noNativeSpans', flag: '--no-native-spans', env: 'SONDE_NO_NATIVE_SPANS', kind: 'flag', group: 'Operation', help: 'build every span in JavaScript: by default the addon encodes plain HTTP/1 server spans itself when every exporter is OTLP, which costs less CPU and gives the same spans' },
   { key: 'statsIntervalMs', flag: '--stats-interval-ms', env: 'SONDE_STATS_INTERVAL_MS', kind: 'int', default: '5000', valueName: 'MS', group: 'Operation', help: 'how often a line of counters is logged (0: never)' },
   { key: 'discoveryIntervalMs', flag: '--discovery-interval-ms', env: 'SONDE_DISCOVERY_INTERVAL_MS', kind: 'int', default: '1000', valueName: 'MS', group: 'Operation', help: 'how often /proc is scanned for processes that match' },
   { key: 'nice', flag: '--nice', env: 'SONDE_NICE', kind: 'int', default: '10', valueName: 'N', group: 'Operation', help: "sonde's own scheduling niceness (0-19): above 0, the traced services win the CPU when both want it; 0 leaves it alone" },

@@ -11,6 +11,7 @@
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { threadCpuMs } from '../telemetry/cpuClock';
+import type { PreencodedSpan } from '../spans/PreencodedSpan';
 
 export interface ExportChannelOptions {
   /** Spans waiting to be exported; past this new spans are dropped and counted. */
@@ -62,6 +63,8 @@ export interface BatchExporter<T> {
 /** How a channel turns a span into what it queues, and what that weighs. */
 export interface QueuedForm<T> {
   prepare(span: ReadableSpan): T;
+  /** The same for a span the addon encoded; a form without it makes the pipeline build every span in JavaScript. */
+  fromPreencoded?(span: PreencodedSpan): T;
   bytesOf(item: T): number;
   /** The item has left the channel for good: exported, or given up on after its last attempt. */
   release?(item: T): void;
@@ -81,6 +84,11 @@ export interface SpanSink {
   push(span: ReadableSpan): void;
   /** The spans of one batch of exchanges, in order. */
   pushAll(spans: readonly ReadableSpan[]): void;
+  /**
+   * A span the addon encoded. The addon encodes spans only when every sink
+   * has this; the object is reused, so the sink keeps nothing of it but copies.
+   */
+  pushPreencoded?(span: PreencodedSpan): void;
 }
 
 export class ExportChannel<T = ReadableSpan> implements SpanSink {
@@ -114,6 +122,7 @@ export class ExportChannel<T = ReadableSpan> implements SpanSink {
     this.#form = form;
     this.#options = options;
     this.#onError = onError;
+    if (form.fromPreencoded) this.pushPreencoded = (span) => this.#pushPreencoded(span);
   }
 
   get counters(): ExportChannelCounters {
@@ -141,21 +150,34 @@ export class ExportChannel<T = ReadableSpan> implements SpanSink {
     const started = threadCpuMs();
     this.#timing = true;
     try {
-      for (const span of spans) {
-        if (this.#queue.length >= this.#options.maxQueueSize || this.#queuedBytes >= this.#options.maxQueueBytes) {
-          this.#droppedQueueFull++;
-          continue;
-        }
-        const item = this.#form.prepare(span);
-        this.#queue.push(item);
-        this.#queuedBytes += this.#form.bytesOf(item);
-        if (this.#queue.length >= this.#options.maxExportBatchSize || this.#queuedBytes >= this.#options.maxExportBatchBytes) this.#kick();
-      }
+      for (const span of spans) if (this.#hasRoom()) this.#enqueue(this.#form.prepare(span));
       this.#kickOrSchedule();
     } finally {
       this.#timing = false;
       this.#busyMs += threadCpuMs() - started;
     }
+  }
+
+  readonly pushPreencoded?: (span: PreencodedSpan) => void;
+
+  // One span at a time, with no clock read: the pipeline's own time already
+  // counts this copy (buildMs), and reading the thread clock per span would
+  // cost more than the copy.
+  #pushPreencoded(span: PreencodedSpan): void {
+    if (this.#hasRoom()) this.#enqueue(this.#form.fromPreencoded!(span));
+    this.#kickOrSchedule();
+  }
+
+  #hasRoom(): boolean {
+    if (this.#queue.length < this.#options.maxQueueSize && this.#queuedBytes < this.#options.maxQueueBytes) return true;
+    this.#droppedQueueFull++;
+    return false;
+  }
+
+  #enqueue(item: T): void {
+    this.#queue.push(item);
+    this.#queuedBytes += this.#form.bytesOf(item);
+    if (this.#queue.length >= this.#options.maxExportBatchSize || this.#queuedBytes >= this.#options.maxExportBatchBytes) this.#kick();
   }
 
   /** A full batch goes now; a partial one waits at most scheduledDelayMs. */

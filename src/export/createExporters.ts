@@ -1,7 +1,7 @@
 import { Metadata } from '@grpc/grpc-js';
 import type { ExporterConfig } from '../config/config';
 import { ConsoleLineExporter } from './ConsoleLineExporter';
-import { ExportChannel, type ExportChannelOptions } from './ExportChannel';
+import { ExportChannel, type ExportChannelOptions, type QueuedForm } from './ExportChannel';
 import { OtlpSpanEncoder, type EncodedSpan } from './otlp/encodeTraces';
 import { OtlpEncodedExporter } from './otlp/OtlpEncodedExporter';
 import { ZipkinExporterWholeMicros } from './ZipkinExporterWholeMicros';
@@ -38,12 +38,17 @@ export function createExportChannel(config: ExporterConfig, options: ExportChann
         name = `otlp http/protobuf ${config.endpoint}`;
         exporter = OtlpEncodedExporter.httpProtobuf({ url: config.endpoint, headers: config.headers, timeoutMillis });
       }
-      const encoder = new OtlpSpanEncoder();
-      return new ExportChannel<EncodedSpan>(name, exporter, options, (m) => onError(name, m), {
-        prepare: (span) => encoder.encode(span),
-        bytesOf: (encoded) => encoded.length + ENCODED_SPAN_OVERHEAD_BYTES,
-        release: (encoded) => encoder.release(encoded),
-      }) as ExportChannel<unknown>;
+      return new ExportChannel<EncodedSpan>(name, exporter, options, (m) => onError(name, m), otlpQueuedForm()) as ExportChannel<unknown>;
     }
   }
+}
+
+/** What an OTLP channel queues: each span's Span message, in slabs of its own encoder. */
+export function otlpQueuedForm(encoder = new OtlpSpanEncoder()): QueuedForm<EncodedSpan> {
+  return {
+    prepare: (span) => encoder.encode(span),
+    fromPreencoded: (span) => encoder.copy(span),
+    bytesOf: (encoded) => encoded.length + ENCODED_SPAN_OVERHEAD_BYTES,
+    release: (encoded) => encoder.release(encoded),
+  };
 }

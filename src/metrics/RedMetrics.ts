@@ -24,6 +24,7 @@ import { emptyResource } from '@opentelemetry/resources';
 import { AggregationTemporality, DataPointType, InstrumentType, type CollectionResult, type DataPoint, type Histogram, type HistogramMetricData, type MetricProducer } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { SpanSink } from '../export/ExportChannel';
+import type { PreencodedSpan } from '../spans/PreencodedSpan';
 import { SONDE_NAME, SONDE_VERSION } from '../version';
 
 /** semconv: http.server.request.duration and http.client.request.duration, seconds. */
@@ -72,6 +73,9 @@ export interface HistogramSpec {
  * `undefined` when the span has none: no key string is built per span,
  * and 200 and "200" stay apart as they do in the SDK.
  */
+/** What a histogram reads of a span: a built one, or the facts of one the addon encoded. */
+type SpanFacts = Pick<ReadableSpan, 'kind' | 'duration' | 'attributes' | 'resource'>;
+
 type SeriesTree = Map<AttributeValue | undefined, SeriesTree | Series>;
 
 /** One cumulative histogram and its attribute sets, at most `maxSeries` of them. */
@@ -96,7 +100,7 @@ class BoundedHistogram {
     return this.#all.length;
   }
 
-  record(value: number, span: ReadableSpan): void {
+  record(value: number, span: SpanFacts): void {
     const series = this.#find(span) ?? this.#add(span);
     series.count++;
     series.sum += value;
@@ -105,14 +109,14 @@ class BoundedHistogram {
     series.counts[bucketOf(this.spec.boundaries, value)]++;
   }
 
-  #find(span: ReadableSpan): Series | undefined {
+  #find(span: SpanFacts): Series | undefined {
     const keys = this.spec.keys;
     let node = this.#tree.get(span.resource.attributes[SERVICE_NAME]);
     for (let i = 0; i < keys.length && node !== undefined; i++) node = (node as SeriesTree).get(span.attributes[keys[i]]);
     return node as Series | undefined;
   }
 
-  #add(span: ReadableSpan): Series {
+  #add(span: SpanFacts): Series {
     const counts = (): number[] => new Array<number>(this.spec.boundaries.length + 1).fill(0);
     if (this.#all.length >= this.#maxSeries) {
       this.#onOverflow();
@@ -153,7 +157,7 @@ class BoundedHistogram {
   }
 }
 
-function attributesOf(span: ReadableSpan, keys: readonly string[]): Attributes {
+function attributesOf(span: SpanFacts, keys: readonly string[]): Attributes {
   const attributes: Attributes = {};
   const service = span.resource.attributes[SERVICE_NAME];
   if (service !== undefined) attributes[SERVICE_NAME] = service;
@@ -212,7 +216,7 @@ export class RedMetrics implements SpanSink, MetricProducer {
     return { seriesOverflow: this.#seriesOverflow, series: this.#all.reduce((a, h) => a + h.series, 0) };
   }
 
-  push(span: ReadableSpan): void {
+  push(span: SpanFacts): void {
     const server = span.kind === SpanKind.SERVER;
     if (!server && span.kind !== SpanKind.CLIENT) return;
     const seconds = span.duration[0] + span.duration[1] / 1e9;
@@ -225,6 +229,10 @@ export class RedMetrics implements SpanSink, MetricProducer {
 
   pushAll(spans: readonly ReadableSpan[]): void {
     for (const span of spans) this.push(span);
+  }
+
+  pushPreencoded(span: PreencodedSpan): void {
+    this.push(span);
   }
 
   /** For the SDK's readers: the histograms that have points, under sonde's scope (the reader gives the resource). */

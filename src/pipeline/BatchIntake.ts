@@ -30,16 +30,16 @@ export interface BatchIntakeCounters {
 }
 
 export class BatchIntake {
-  readonly #process: (records: Buffer) => void;
+  readonly #process: (records: Buffer, encoded?: Buffer) => void;
   readonly #options: BatchIntakeOptions;
   readonly #now: () => number;
-  #pending: Buffer[] = [];
+  #pending: Array<{ records: Buffer; encoded: Buffer | undefined }> = [];
   #pendingBytes = 0;
   #scheduled: NodeJS.Immediate | undefined;
   #batchesDropped = 0;
   #exchangesDropped = 0;
 
-  constructor(process: (records: Buffer) => void, options: BatchIntakeOptions) {
+  constructor(process: (records: Buffer, encoded?: Buffer) => void, options: BatchIntakeOptions) {
     this.#process = process;
     this.#options = options;
     this.#now = options.now ?? (() => performance.now());
@@ -54,18 +54,22 @@ export class BatchIntake {
     };
   }
 
-  /** Queues a batch of `exchanges` records; drops and counts it if the queue is full. */
-  push(records: Buffer, exchanges: number): void {
+  /**
+   * Queues a batch of `exchanges` records, with the spans the addon encoded
+   * for it; drops and counts it if the queue is full.
+   */
+  push(records: Buffer, exchanges: number, encoded?: Buffer): void {
     if (records.length === 0) return;
+    const bytes = records.length + (encoded?.length ?? 0);
     // One batch is always taken, however large, so that a bound smaller
     // than a batch cannot stop the flow.
-    if (this.#pending.length > 0 && this.#pendingBytes + records.length > this.#options.maxPendingBytes) {
+    if (this.#pending.length > 0 && this.#pendingBytes + bytes > this.#options.maxPendingBytes) {
       this.#batchesDropped++;
       this.#exchangesDropped += exchanges;
       return;
     }
-    this.#pending.push(records);
-    this.#pendingBytes += records.length;
+    this.#pending.push({ records, encoded });
+    this.#pendingBytes += bytes;
     this.#schedule();
   }
 
@@ -89,8 +93,8 @@ export class BatchIntake {
   };
 
   #takeOne(): void {
-    const records = this.#pending.shift()!;
-    this.#pendingBytes -= records.length;
-    this.#process(records);
+    const { records, encoded } = this.#pending.shift()!;
+    this.#pendingBytes -= records.length + (encoded?.length ?? 0);
+    this.#process(records, encoded);
   }
 }

@@ -6,7 +6,11 @@
 import type { Logger } from 'pino';
 import type { SpanSink } from '../export/ExportChannel';
 import type { MonotonicClock } from '../native/clock';
-import { decodeExchanges, type Exchange } from '../native/exchangeDecoder';
+import { decodeExchanges, exchangeAt, readCString, readU64, RECORD_OFFSETS, type Exchange } from '../native/exchangeDecoder';
+import { EncodedSpanCursor } from '../native/encodedSpans';
+import type { PreencodedSpan } from '../spans/PreencodedSpan';
+import { SpanKind, type Attributes, type HrTime } from '@opentelemetry/api';
+import type { Resource } from '@opentelemetry/resources';
 import { describers, type DescriberRegistry } from '../protocols';
 import { buildSpan, UNKNOWN_PROTOCOL, type BuildFailure } from '../spans/buildSpan';
 import type { ProcessResource, ResourceRegistry } from '../spans/resources';
@@ -27,9 +31,15 @@ export interface PipelineCounters {
   malformedBatches: number;
   unknownProcess: number;
   /**
+   * Spans the addon encoded (src/native/encodedSpans.ts), of serverSpans:
+   * the JavaScript thread only placed them.
+   */
+  encodedByAddon: number;
+  /**
    * Milliseconds the JavaScript thread spent turning exchange records into
-   * spans (decode, describe, build), measured per batch. What handing them
-   * to the exporters costs is each channel's `busyMs`.
+   * spans (decode, describe, build), measured per batch, and handing the
+   * spans the addon encoded to the sinks. What handing the other spans to
+   * the exporters costs is each channel's `busyMs`.
    */
   buildMs: number;
 }
@@ -48,6 +58,11 @@ export class SpanPipeline {
   #lastPid = -1;
   #lastDescribed: ProcessResource | undefined;
   readonly #counters: PipelineCounters;
+  readonly #acceptsPreencoded: boolean;
+  readonly #cursor = new EncodedSpanCursor();
+  readonly #claimBound = (recordOffset: number): boolean => this.#claim(recordOffset);
+  readonly #metricAttributeSets = new Map<string, Attributes>();
+  readonly #preencoded = new ReusedPreencodedSpan((x, resource) => this.#build(x, resource), this.#scope);
 
   constructor(options: {
     clock: MonotonicClock;
@@ -67,18 +82,36 @@ export class SpanPipeline {
     const unparsed: Record<BuildFailure, number> = {};
     for (const describer of this.#protocols.values()) for (const reason of describer.failures) unparsed[reason] = 0;
     unparsed[UNKNOWN_PROTOCOL] = 0;
-    this.#counters = { exchanges: 0, serverSpans: 0, clientSpans: 0, unparsed, malformedBatches: 0, unknownProcess: 0, buildMs: 0 };
+    this.#counters = { exchanges: 0, serverSpans: 0, clientSpans: 0, unparsed, malformedBatches: 0, unknownProcess: 0, encodedByAddon: 0, buildMs: 0 };
+    this.#acceptsPreencoded = this.#channels.length > 0 && this.#channels.every((c) => c.pushPreencoded !== undefined);
+  }
+
+  /**
+   * Every sink takes spans the addon encoded: only then may the addon
+   * encode them (the option encodeSpans). Console and Zipkin exporters
+   * take built spans only.
+   */
+  get acceptsPreencoded(): boolean {
+    return this.#acceptsPreencoded;
   }
 
   get counters(): PipelineCounters {
     return { ...this.#counters, unparsed: { ...this.#counters.unparsed } };
   }
 
-  onBatch(records: Buffer): void {
+  /** `encoded`: the spans the addon encoded for these records, if any. */
+  onBatch(records: Buffer, encoded?: Buffer): void {
     const started = threadCpuMs();
     this.#lastPid = -1;
     try {
-      decodeExchanges(records, this.#onExchangeBound);
+      if (encoded !== undefined && encoded.length > 0 && this.#acceptsPreencoded) {
+        this.#clock.refreshIfDue();
+        this.#cursor.reset(encoded);
+        this.#preencoded.records = records;
+        decodeExchanges(records, this.#onExchangeBound, this.#claimBound);
+      } else {
+        decodeExchanges(records, this.#onExchangeBound);
+      }
     } catch (error) {
       this.#counters.malformedBatches++;
       this.#log.warn({ err: error instanceof Error ? error.message : String(error) }, 'skipped a malformed exchange batch');
@@ -92,35 +125,128 @@ export class SpanPipeline {
 
   #onExchange(x: Exchange): void {
     this.#counters.exchanges++;
+    const resource = this.#resourceOf(x.pid, x.payload, -1, x.comm);
+    const result = this.#build(x, resource);
+    if (!result) return;
+    if (x.role === 'server') this.#counters.serverSpans++;
+    else this.#counters.clientSpans++;
+    this.#built.push(result);
+  }
+
+  /** The resource of a record's process; `comm` is read from the record at `recordOffset` only when needed. */
+  #resourceOf(pid: number, records: Buffer, recordOffset: number, comm?: string): Resource {
     // Batches come in runs of the same process: skip the cache lookup.
-    let described = this.#lastPid === x.pid ? this.#lastDescribed : undefined;
+    let described = this.#lastPid === pid ? this.#lastDescribed : undefined;
     if (!described) {
-      described = this.#resources.forPid(x.pid, x.comm);
-      this.#lastPid = x.pid;
+      described = this.#resources.forPid(pid, comm ?? readCString(records, recordOffset + RECORD_OFFSETS.comm, 16));
+      this.#lastPid = pid;
       this.#lastDescribed = described;
     }
     if (!described.known) this.#counters.unknownProcess++;
-    const resource = described.resource;
+    return described.resource;
+  }
+
+  #build(x: Exchange, resource: Resource): ReadableSpan | undefined {
     let result;
     try {
       result = buildSpan(x, { clock: this.#clock, resource, scope: this.#scope, routes: this.#routes, protocols: this.#protocols });
     } catch (error) {
       this.#count('request-malformed');
       this.#log.debug({ err: String(error) }, 'span build failed');
-      return;
+      return undefined;
     }
     if (!result.ok) {
       this.#count(result.reason);
-      return;
+      return undefined;
     }
-    if (x.role === 'server') this.#counters.serverSpans++;
-    else this.#counters.clientSpans++;
-    this.#built.push(result.span);
+    return result.span;
+  }
+
+  /**
+   * Takes the record at `recordOffset` when the addon encoded its span:
+   * the span's times become epoch times in place, and every sink gets it.
+   */
+  #claim(recordOffset: number): boolean {
+    const cursor = this.#cursor;
+    if (cursor.recordOffset !== recordOffset) return false;
+    const records = this.#preencoded.records;
+    const encoded = cursor.buffer;
+    this.#counters.exchanges++;
+    this.#counters.serverSpans++;
+    this.#counters.encodedByAddon++;
+    const span = this.#preencoded;
+    span.resource = this.#resourceOf(records.readUInt32LE(recordOffset + RECORD_OFFSETS.pid), records, recordOffset);
+    span.recordOffset = recordOffset;
+    span.bytes = encoded;
+    span.start = cursor.spanStart;
+    span.length = cursor.spanBytes;
+    const startNs = readU64(records, recordOffset + RECORD_OFFSETS.request_start_ns);
+    const endNs = cursor.endNs;
+    const d = endNs > startNs ? endNs - startNs : 0;
+    span.duration[0] = Math.floor(d / 1e9);
+    span.duration[1] = d - span.duration[0] * 1e9;
+    span.attributes = this.#metricAttributes(cursor.method, records[recordOffset + RECORD_OFFSETS.source] === SOURCE_TLS, cursor.httpMinor, cursor.statusCode);
+    this.#clock.writeEpochNs(encoded, cursor.startTimeAt, cursor.endTimeAt);
+    cursor.next();
+    for (const channel of this.#channels) channel.pushPreencoded!(span);
+    return true;
+  }
+
+  /**
+   * What the RED metrics read of an HTTP/1 server span (describe.ts sets
+   * them so), one frozen object per combination: a service answers with a
+   * few of them over and over.
+   */
+  #metricAttributes(method: string, tls: boolean, httpMinor: number, statusCode: number): Attributes {
+    const key = `${method} ${tls ? 1 : 0}${httpMinor} ${statusCode}`;
+    let attributes = this.#metricAttributeSets.get(key);
+    if (attributes) return attributes;
+    const a: Attributes = {
+      'http.request.method': method,
+      'url.scheme': tls ? 'https' : 'http',
+      'network.protocol.version': httpMinor === 1 ? '1.1' : '1.0',
+      'http.response.status_code': statusCode,
+    };
+    if (statusCode >= 500) a['error.type'] = String(statusCode);
+    attributes = Object.freeze(a);
+    if (this.#metricAttributeSets.size >= 4096) this.#metricAttributeSets.clear();
+    this.#metricAttributeSets.set(key, attributes);
+    return attributes;
   }
 
   // A reason missing from its describer's `failures` still counts, from
   // its first occurrence on.
   #count(reason: BuildFailure): void {
     this.#counters.unparsed[reason] = (this.#counters.unparsed[reason] ?? 0) + 1;
+  }
+}
+
+/** SONDE_SOURCE_TLS of enum sonde_source (bpf/shared/events.h). */
+const SOURCE_TLS = 2;
+
+/** The one PreencodedSpan of a pipeline, pointed at each encoded span in turn. */
+class ReusedPreencodedSpan implements PreencodedSpan {
+  records: Buffer = Buffer.alloc(0);
+  recordOffset = 0;
+  resource!: Resource;
+  bytes: Buffer = Buffer.alloc(0);
+  start = 0;
+  length = 0;
+  readonly kind = SpanKind.SERVER;
+  readonly duration: HrTime = [0, 0];
+  attributes: Attributes = {};
+
+  constructor(
+    readonly buildFrom: (x: Exchange, resource: Resource) => ReadableSpan | undefined,
+    readonly instrumentationScope: { name: string; version: string },
+  ) {}
+
+  traceId(): string {
+    const at = this.recordOffset + RECORD_OFFSETS.trace_id;
+    return this.records.toString('hex', at, at + 16);
+  }
+
+  build(): ReadableSpan | undefined {
+    return this.buildFrom(exchangeAt(this.records, this.recordOffset), this.resource);
   }
 }

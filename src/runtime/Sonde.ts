@@ -156,6 +156,8 @@ export class Sonde {
       log: this.#log,
     });
 
+    // Routes name spans, which the addon does not know of.
+    const encodeSpans = config.nativeSpans && config.routes.length === 0 && this.#pipeline.acceptsPreencoded;
     const options = validateNativeOptions({
       ...DEFAULT_NATIVE_OPTIONS,
       selfPid: process.pid,
@@ -164,15 +166,16 @@ export class Sonde {
       ringBufferBytes: config.capture.ringBufferBytes,
       responseTimeoutMs: config.capture.responseTimeoutMs,
       maxConnections: config.capture.maxConnections,
+      encodeSpans,
     });
     this.#tracer = new native.Tracer(options);
     // Select what is already running before attaching, so that its first
     // requests after attach are not missed.
     this.#watcher.scanNow();
     const pipeline = this.#pipeline;
-    const intake = new BatchIntake((records) => pipeline.onBatch(records), { maxPendingBytes: MAX_PENDING_RECORD_BYTES, sliceMs: BUILD_SLICE_MS });
+    const intake = new BatchIntake((records, encoded) => pipeline.onBatch(records, encoded), { maxPendingBytes: MAX_PENDING_RECORD_BYTES, sliceMs: BUILD_SLICE_MS });
     this.#intake = intake;
-    const { attached, onDemand } = this.#tracer.start((records, exchanges) => intake.push(records, exchanges));
+    const { attached, onDemand } = this.#tracer.start((records, exchanges, encoded) => intake.push(records, exchanges, encoded));
     this.#tracing = true;
     // Processes that start later (selected by name at exec, or everything)
     // may be done before a scan finds what they map: the system's libssl
@@ -196,7 +199,15 @@ export class Sonde {
     );
     if (everything) this.#log.info('tracing every process on this host that speaks HTTP/1.x (no --pid/--exe/--open-port given)');
     else if (this.#watcher.current().length === 0) this.#log.info({ selection: describeSelection(config) }, 'no matching process yet: waiting for one to start');
-    this.#log.info({ exporters: this.#channels.map((c) => c.name).join(', ') || 'none' }, 'exporting spans');
+    this.#log.info(
+      {
+        exporters: this.#channels.map((c) => c.name).join(', ') || 'none',
+        spansEncoded: encodeSpans
+          ? 'by the addon for plain HTTP/1 server requests, else in JavaScript'
+          : `in JavaScript (${!config.nativeSpans ? '--no-native-spans' : config.routes.length > 0 ? 'routes are given' : 'an exporter other than OTLP'})`,
+      },
+      'exporting spans',
+    );
     if (this.#metrics) this.#log.info({ exporters: this.#metrics.exporterNames.join(', '), every: `${config.metrics.exportIntervalMs} ms` }, 'exporting metrics');
     // Last, so that it is what a person sees when sonde has started.
     if (this.#viewerUrl) this.#log.info({ url: this.#viewerUrl }, 'trace viewer: open this address in a browser');
@@ -369,6 +380,8 @@ export class Sonde {
         h2HeadersUnknown: c.native.h2HeadersUnknown,
         // Outgoing calls left roots: several requests could have made them.
         linksAmbiguous: c.native.linksAmbiguous,
+        // Spans whose OTLP bytes the addon wrote (plain HTTP/1 server requests).
+        encodedByAddon: c.pipeline.encodedByAddon,
         // Where the JavaScript thread's time went, cumulative ms: records to
         // spans, and spans to the exporters (encoding included).
         jsBuildMs: Math.round(c.pipeline.buildMs * 10) / 10,

@@ -15,6 +15,7 @@
 import { SpanKind, SpanStatusCode, type AttributeValue } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { SpanSink } from '../export/ExportChannel';
+import type { PreencodedSpan } from '../spans/PreencodedSpan';
 
 export type ViewKind = 'SERVER' | 'CLIENT' | 'INTERNAL' | 'PRODUCER' | 'CONSUMER';
 
@@ -228,6 +229,16 @@ export class TraceStore implements SpanSink {
 
   pushAll(spans: readonly ReadableSpan[]): void {
     for (const span of spans) this.push(span);
+  }
+
+  /** A span the addon encoded: built in JavaScript only when its trace is in the sample. */
+  pushPreencoded(span: PreencodedSpan): void {
+    if (this.#maxSpansPerSecond !== Infinity && !this.#sampled(span.traceId())) {
+      this.#spansNotSampled++;
+      return;
+    }
+    const built = span.build();
+    if (built) this.add(viewSpanOf(built));
   }
 
   add(span: ViewSpan): void {

@@ -27,6 +27,7 @@ const DEFAULTS: SondeConfig = {
   routes: [],
   queue: { maxQueueSize: 262144, maxQueueBytes: 33554432, maxExportBatchSize: 4096, maxExportBatchBytes: 2097152, scheduledDelayMs: 1000, exportTimeoutMs: 10000, maxAttempts: 3 },
   capture: { payloadCaptureBytes: 1024, ringBufferBytes: 4 * 1024 * 1024, responseTimeoutMs: 30000, maxConnections: 65536 },
+  nativeSpans: true,
   statsIntervalMs: 5000,
   discoveryIntervalMs: 1000,
   nice: 10,

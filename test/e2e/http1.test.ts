@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { startOtlpGrpcReceiver, startZipkinReceiver, type ReceivedSpan } from '../support/receivers';
-import { REPO_ROOT, request, sondeProgramsLoaded, startService, startSonde, waitUntil, type ObservedRequest } from './support';
+import { REPO_ROOT, request, settledCounters, sondeProgramsLoaded, startService, startSonde, waitUntil, type ObservedRequest } from './support';
 
 function brief(spans: ReceivedSpan[]): string {
   return spans.map((s) => `${s.traceId.slice(0, 8)}/${s.spanId.slice(0, 8)}<-${(s.parentSpanId ?? '').slice(0, 8)} ${s.kind} ${String(s.resource['service.name'])} ${String(s.attributes['url.path'] ?? s.attributes['url.full'])}`).join('; ');
@@ -166,4 +166,55 @@ test('node frontend calling a Python service: one trace of three linked spans', 
       `the Python server span lies within its client span: ${timeline(trace)}`,
     );
   }
+});
+
+test('node server: the spans the addon encodes arrive as JavaScript builds them', async (t) => {
+  const otlp = await startOtlpGrpcReceiver();
+  t.after(() => otlp.close());
+  const { proc: server, port } = await startService(t, process.execPath, [HELLO]);
+  const base = `http://127.0.0.1:${port}`;
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+  // The same requests, traced once with the addon encoding what it can and
+  // once with JavaScript building every span.
+  const run = async (extra: string[]) => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    t.after(() => agent.destroy());
+    const before = otlp.spans.length;
+    const sonde = await startSonde(t, ['--open-port', String(port), ...extra], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100', SONDE_STATS_INTERVAL_MS: '200' });
+    const observed = new Map<string, ObservedRequest>();
+    for (const p of ['/items/1', '/items/2', '/fail', '/search?q=socks', '/child']) {
+      observed.set(p, await request(`${base}${p}`, { agent, headers: p === '/child' ? { traceparent } : {} }));
+    }
+    observed.set('/upload', await request(`${base}/upload`, { agent, method: 'POST', body: 'x'.repeat(5000) }));
+    const spans = (await otlp.waitFor((s) => s.length >= before + observed.size, 20_000)).slice(before);
+    const counters = await settledCounters(sonde);
+    assert.equal(await sonde.stop(), 0);
+    assert.equal(spans.length, observed.size, brief(spans));
+    for (const s of spans) {
+      const path = String(s.attributes['url.path']) + (s.attributes['url.query'] ? `?${String(s.attributes['url.query'])}` : '');
+      const o = observed.get(path);
+      assert.ok(o, `a span for a request made: ${path}`);
+      // Epoch times: inside what the client saw, 1 ms of slack for sampling the clocks.
+      assert.ok(s.startTimeUnixNano >= o.startNs - 1_000_000n && s.endTimeUnixNano <= o.endNs + 1_000_000n && s.endTimeUnixNano > s.startTimeUnixNano, `${path}: ${timeline([s])}`);
+    }
+    return { spans, counters, stderr: sonde.stderr() };
+  };
+  const addon = await run([]);
+  const js = await run(['--no-native-spans']);
+  assert.match(addon.stderr, /spansEncoded=.*by the addon/);
+  assert.match(js.stderr, /spansEncoded=.*--no-native-spans/);
+  // All but the request with a query string.
+  assert.equal(addon.counters.encodedByAddon, 5, addon.stderr);
+  assert.equal(js.counters.encodedByAddon, 0);
+
+  // What differs between two runs: ids, times and the client's port.
+  const comparable = (s: ReceivedSpan) => {
+    const { 'network.peer.port': _port, ...attributes } = s.attributes;
+    return JSON.stringify({ name: s.name, kind: s.kind, status: s.statusCode, parent: s.parentSpanId, trace: s.parentSpanId ? s.traceId : '', resource: s.resource, attributes });
+  };
+  assert.deepEqual(addon.spans.map(comparable).sort(), js.spans.map(comparable).sort());
+  const child = addon.spans.find((s) => s.attributes['url.path'] === '/child')!;
+  assert.equal(child.traceId, '4bf92f3577b34da6a3ce929d0e0e4736');
+  assert.equal(child.parentSpanId, '00f067aa0ba902b7');
 });

@@ -85,6 +85,8 @@ export interface CountersLine {
   eventsLost: number;
   spansDropped: number;
   linksAmbiguous: number;
+  /** Spans the addon encoded (plain HTTP/1 server requests). */
+  encodedByAddon: number;
 }
 
 /** The last counters line sonde printed, in either log format. */
@@ -102,6 +104,7 @@ export function lastCounters(sonde: RunningProcess): CountersLine | undefined {
     eventsLost: field('eventsLost'),
     spansDropped: field('spansDropped'),
     linksAmbiguous: field('linksAmbiguous'),
+    encodedByAddon: field('encodedByAddon'),
   };
 }
 
