@@ -49,7 +49,8 @@ export interface ExportChannelCounters {
    * Milliseconds the JavaScript thread spent in this channel: turning spans
    * into what it queues (for OTLP, encoding them), and handing batches to
    * the exporter (for the OTel exporters, serializing them). The transport's
-   * own work after that is not in it.
+   * own work after that is not in it, nor is copying in a span the addon
+   * encoded: the pipeline's buildMs counts that.
    */
   busyMs: number;
 }

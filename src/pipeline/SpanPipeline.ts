@@ -108,7 +108,13 @@ export class SpanPipeline {
         this.#clock.refreshIfDue();
         this.#cursor.reset(encoded);
         this.#preencoded.records = records;
-        decodeExchanges(records, this.#onExchangeBound, this.#claimBound);
+        try {
+          decodeExchanges(records, this.#onExchangeBound, this.#claimBound);
+        } finally {
+          // Not kept past the batch: a record buffer can be megabytes.
+          this.#preencoded.records = EMPTY;
+          this.#preencoded.bytes = EMPTY;
+        }
       } else {
         decodeExchanges(records, this.#onExchangeBound);
       }
@@ -223,13 +229,14 @@ export class SpanPipeline {
 
 /** SONDE_SOURCE_TLS of enum sonde_source (bpf/shared/events.h). */
 const SOURCE_TLS = 2;
+const EMPTY = Buffer.alloc(0);
 
 /** The one PreencodedSpan of a pipeline, pointed at each encoded span in turn. */
 class ReusedPreencodedSpan implements PreencodedSpan {
-  records: Buffer = Buffer.alloc(0);
+  records: Buffer = EMPTY;
   recordOffset = 0;
   resource!: Resource;
-  bytes: Buffer = Buffer.alloc(0);
+  bytes: Buffer = EMPTY;
   start = 0;
   length = 0;
   readonly kind = SpanKind.SERVER;
