@@ -87,11 +87,12 @@ export interface NativeTracerCounters extends NativeCounters {
 export const KERNEL_DROP_REASONS = ['ringBufferFull', 'connTableFull', 'notHttpConnections', 'threadTableFull', 'tlsNoSocket'] as const;
 
 export interface NativeTracer {
-  // start(onBatch: (records: Buffer, exchanges: number, encoded?: Buffer) => void): { attached: string[], onDemand: string[] }
+  // start(onBatch: (batch: Buffer, exchanges: number, recordsBytes: number) => void): { attached: string[], onDemand: string[] }
   // attached: section names of the programs attached now; onDemand: names of
   // programs loaded as well, attached per process later (attachEventLoopMarks).
-  // encoded: with encodeSpans, the batch's encoded spans (src/native/encodedSpans.ts), when it has any.
-  start(onBatch: (records: Buffer, exchanges: number, encoded?: Buffer) => void): { attached: string[]; onDemand: string[] };
+  // batch: `exchanges` records in its first recordsBytes, then, with
+  // encodeSpans, the spans the addon encoded for them (src/native/encodedSpans.ts).
+  start(onBatch: (batch: Buffer, exchanges: number, recordsBytes: number) => void): { attached: string[]; onDemand: string[] };
   // stop(): Buffer — records still in flight, closed out
   stop(): Buffer;
   // setPidSelected(pid: number, selected: boolean, withDescendants?: boolean): void

@@ -175,7 +175,9 @@ export class Sonde {
     const pipeline = this.#pipeline;
     const intake = new BatchIntake((records, encoded) => pipeline.onBatch(records, encoded), { maxPendingBytes: MAX_PENDING_RECORD_BYTES, sliceMs: BUILD_SLICE_MS });
     this.#intake = intake;
-    const { attached, onDemand } = this.#tracer.start((records, exchanges, encoded) => intake.push(records, exchanges, encoded));
+    const { attached, onDemand } = this.#tracer.start((batch, exchanges, recordsBytes) =>
+      intake.push(batch.subarray(0, recordsBytes), exchanges, recordsBytes < batch.length ? batch.subarray(recordsBytes) : undefined),
+    );
     this.#tracing = true;
     // Processes that start later (selected by name at exec, or everything)
     // may be done before a scan finds what they map: the system's libssl

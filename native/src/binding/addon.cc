@@ -140,8 +140,9 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     }
   }
 
-  // start(onBatch: (records: Buffer, exchanges: number, encoded?: Buffer) => void): { attached: string[], onDemand: string[] }
-  // `encoded`: with the option encodeSpans, the entries of encodeSpans() for the batch, when there are any
+  // start(onBatch: (batch: Buffer, exchanges: number, recordsBytes: number) => void): { attached: string[], onDemand: string[] }
+  // batch: the records, then (with the option encodeSpans) the entries
+  // encodeSpans() gives for them, from recordsBytes on
   Napi::Value JS_start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsFunction())
@@ -151,16 +152,18 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     AttachReport report;
     try {
       report = tracer_->start([this](std::vector<uint8_t>&& records, size_t exchanges) {
-        auto* batch = new Batch{std::move(records), {}};
+        auto* batch = new std::vector<uint8_t>(std::move(records));
+        size_t records_bytes = batch->size();
         // On the reader thread: the spans it encodes cost the JavaScript
-        // thread only a copy.
-        if (encode_spans_) encodeHttp1ServerSpans(batch->records.data(), batch->records.size(), batch->encoded);
-        napi_status status = tsfn_.NonBlockingCall(batch, [exchanges](Napi::Env env, Napi::Function cb, Batch* data) {
-          auto* records = new std::vector<uint8_t>(std::move(data->records));
-          Napi::Value encoded = env.Undefined();
-          if (!data->encoded.empty()) encoded = bufferFrom(env, new std::vector<uint8_t>(std::move(data->encoded)));
-          delete data;
-          cb.Call({bufferFrom(env, records), Napi::Number::New(env, static_cast<double>(exchanges)), encoded});
+        // thread only a copy. They follow the records in the same buffer:
+        // one allocation, and one external buffer for V8 to account, per batch.
+        if (encode_spans_) {
+          encoded_.clear();
+          encodeHttp1ServerSpans(batch->data(), records_bytes, encoded_);
+          batch->insert(batch->end(), encoded_.begin(), encoded_.end());
+        }
+        napi_status status = tsfn_.NonBlockingCall(batch, [exchanges, records_bytes](Napi::Env env, Napi::Function cb, std::vector<uint8_t>* data) {
+          cb.Call({bufferFrom(env, data), Napi::Number::New(env, static_cast<double>(exchanges)), Napi::Number::New(env, static_cast<double>(records_bytes))});
         });
         if (status != napi_ok) {
           delete batch;
@@ -257,14 +260,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   }
 
   std::unique_ptr<BpfTracer> tracer_;
-  struct Batch {
-    std::vector<uint8_t> records;
-    std::vector<uint8_t> encoded;
-  };
-
   Napi::ThreadSafeFunction tsfn_;
   bool started_ = false;
   bool encode_spans_ = false;
+  std::vector<uint8_t> encoded_;  // the reader thread's, reused batch after batch
 };
 
 // JS: new ReplayTracker(options) — the correlator without a kernel, for
