@@ -28,7 +28,7 @@
         "native/src/core/layout_check.cc",
         "native/src/core/http2/FrameReader.cc",
         "native/src/core/http2/HpackDecoder.cc",
-        "native/src/encode/Http1ServerSpans.cc",
+        "native/src/encode/Http1Spans.cc",
         "native/src/binding/http2TestHook.cc",
         "native/src/binding/addon.cc"
       ],

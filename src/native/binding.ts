@@ -29,7 +29,7 @@ export interface NativeTracerOptions {
   maxConnections: number;
   /**
    * The reader thread also encodes the OTLP Span of each plain HTTP/1
-   * server exchange it can (native/src/encode/Http1ServerSpans.h) and hands
+   * exchange it can (native/src/encode/Http1Spans.h) and hands
    * the entries over with the batch. Off by default.
    */
   encodeSpans?: boolean;

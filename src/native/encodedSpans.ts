@@ -1,6 +1,6 @@
 /**
  * Reads the spans the addon's reader thread encoded for a batch
- * (native/src/encode/Http1ServerSpans.h): entries back to back, each a
+ * (native/src/encode/Http1Spans.h): entries back to back, each a
  * fixed header and an OTLP Span message, in the order of their records.
  * These offsets need to line up with the native struct;
  * test/native/layout.test.ts checks them.
@@ -16,8 +16,11 @@ export const ENCODED_SPAN_OFFSETS = {
   method: 22,
   http_minor: 23,
   end_ns: 24,
+  server_address_at: 32,
+  server_address_bytes: 36,
+  server_port: 38,
 } as const;
-export const ENCODED_SPAN_HEADER_BYTES = 32;
+export const ENCODED_SPAN_HEADER_BYTES = 40;
 
 /** Methods by EncodedSpanEntry.method (kEncodedSpanMethods). */
 export const ENCODED_SPAN_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'] as const;
@@ -39,6 +42,10 @@ export class EncodedSpanCursor {
   httpMinor = 0;
   /** CLOCK_MONOTONIC ns, as a double (exact below 2^53). */
   endNs = 0;
+  /** Where the server.address attribute's value is in the buffer, and its length; and server.port. */
+  serverAddressAt = 0;
+  serverAddressBytes = 0;
+  serverPort = 0;
   #buf: Buffer = Buffer.alloc(0);
 
   reset(buf: Buffer | undefined): void {
@@ -80,5 +87,9 @@ export class EncodedSpanCursor {
     this.method = ENCODED_SPAN_METHODS[buf[at + o.method]] ?? '_OTHER';
     this.httpMinor = buf[at + o.http_minor];
     this.endNs = buf.readUInt32LE(at + o.end_ns + 4) * 4294967296 + buf.readUInt32LE(at + o.end_ns);
+    this.serverAddressAt = this.spanStart + buf.readUInt32LE(at + o.server_address_at);
+    this.serverAddressBytes = buf.readUInt16LE(at + o.server_address_bytes);
+    this.serverPort = buf.readUInt16LE(at + o.server_port);
+    if (this.serverAddressAt + this.serverAddressBytes > this.spanStart + spanBytes) throw new Error(`malformed encoded span entry at ${at}`);
   }
 }

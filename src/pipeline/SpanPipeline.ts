@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { SpanSink } from '../export/ExportChannel';
 import type { MonotonicClock } from '../native/clock';
-import { decodeExchanges, exchangeAt, readCString, readU64, RECORD_OFFSETS, type Exchange } from '../native/exchangeDecoder';
+import { decodeExchanges, EXCHANGE_ROLE_CODES, exchangeAt, readCString, readU64, RECORD_OFFSETS, type Exchange } from '../native/exchangeDecoder';
 import { EncodedSpanCursor } from '../native/encodedSpans';
 import type { PreencodedSpan } from '../spans/PreencodedSpan';
 import { SpanKind, type Attributes, type HrTime } from '@opentelemetry/api';
@@ -177,10 +177,13 @@ export class SpanPipeline {
     if (cursor.recordOffset !== recordOffset) return false;
     const records = this.#preencoded.records;
     const encoded = cursor.buffer;
+    const server = records[recordOffset + RECORD_OFFSETS.role] === EXCHANGE_ROLE_CODES.server;
     this.#counters.exchanges++;
-    this.#counters.serverSpans++;
+    if (server) this.#counters.serverSpans++;
+    else this.#counters.clientSpans++;
     this.#counters.encodedByAddon++;
     const span = this.#preencoded;
+    span.kind = server ? SpanKind.SERVER : SpanKind.CLIENT;
     span.resource = this.#resourceOf(records.readUInt32LE(recordOffset + RECORD_OFFSETS.pid), records, recordOffset);
     span.recordOffset = recordOffset;
     span.bytes = encoded;
@@ -191,7 +194,9 @@ export class SpanPipeline {
     const d = endNs > startNs ? endNs - startNs : 0;
     span.duration[0] = Math.floor(d / 1e9);
     span.duration[1] = d - span.duration[0] * 1e9;
-    span.attributes = this.#metricAttributes(cursor.method, records[recordOffset + RECORD_OFFSETS.source] === SOURCE_TLS, cursor.httpMinor, cursor.statusCode);
+    span.attributes = server
+      ? this.#serverMetricAttributes(cursor.method, records[recordOffset + RECORD_OFFSETS.source] === SOURCE_TLS, cursor.httpMinor, cursor.statusCode)
+      : this.#clientMetricAttributes(cursor.method, encoded.toString('latin1', cursor.serverAddressAt, cursor.serverAddressAt + cursor.serverAddressBytes), cursor.serverPort, cursor.httpMinor, cursor.statusCode);
     this.#clock.writeEpochNs(encoded, cursor.startTimeAt, cursor.endTimeAt);
     cursor.next();
     for (const channel of this.#channels) channel.pushPreencoded!(span);
@@ -199,25 +204,38 @@ export class SpanPipeline {
   }
 
   /**
-   * What the RED metrics read of an HTTP/1 server span (describe.ts sets
-   * them so), one frozen object per combination: a service answers with a
-   * few of them over and over.
+   * What the RED metrics read of an HTTP/1 span (describe.ts sets them so),
+   * one frozen object per combination: a service answers with a few of
+   * them, and calls a few peers, over and over.
    */
-  #metricAttributes(method: string, tls: boolean, httpMinor: number, statusCode: number): Attributes {
-    const key = `${method} ${tls ? 1 : 0}${httpMinor} ${statusCode}`;
-    let attributes = this.#metricAttributeSets.get(key);
-    if (attributes) return attributes;
-    const a: Attributes = {
+  #serverMetricAttributes(method: string, tls: boolean, httpMinor: number, statusCode: number): Attributes {
+    const key = `s ${method} ${tls ? 1 : 0}${httpMinor} ${statusCode}`;
+    return this.#metricAttributeSets.get(key) ?? this.#keepMetricAttributes(key, {
       'http.request.method': method,
       'url.scheme': tls ? 'https' : 'http',
       'network.protocol.version': httpMinor === 1 ? '1.1' : '1.0',
       'http.response.status_code': statusCode,
-    };
-    if (statusCode >= 500) a['error.type'] = String(statusCode);
-    attributes = Object.freeze(a);
+      ...(statusCode >= 500 ? { 'error.type': String(statusCode) } : {}),
+    });
+  }
+
+  #clientMetricAttributes(method: string, serverAddress: string, serverPort: number, httpMinor: number, statusCode: number): Attributes {
+    const key = `c ${method} ${httpMinor} ${statusCode} ${serverPort} ${serverAddress}`;
+    return this.#metricAttributeSets.get(key) ?? this.#keepMetricAttributes(key, {
+      'http.request.method': method,
+      'server.address': serverAddress,
+      'server.port': serverPort,
+      'network.protocol.version': httpMinor === 1 ? '1.1' : '1.0',
+      'http.response.status_code': statusCode,
+      ...(statusCode >= 400 ? { 'error.type': String(statusCode) } : {}),
+    });
+  }
+
+  #keepMetricAttributes(key: string, attributes: Attributes): Attributes {
     if (this.#metricAttributeSets.size >= 4096) this.#metricAttributeSets.clear();
-    this.#metricAttributeSets.set(key, attributes);
-    return attributes;
+    const frozen = Object.freeze(attributes);
+    this.#metricAttributeSets.set(key, frozen);
+    return frozen;
   }
 
   // A reason missing from its describer's `failures` still counts, from
@@ -239,7 +257,7 @@ class ReusedPreencodedSpan implements PreencodedSpan {
   bytes: Buffer = EMPTY;
   start = 0;
   length = 0;
-  readonly kind = SpanKind.SERVER;
+  kind: SpanKind = SpanKind.SERVER;
   readonly duration: HrTime = [0, 0];
   attributes: Attributes = {};
 

@@ -205,7 +205,7 @@ export class Sonde {
       {
         exporters: this.#channels.map((c) => c.name).join(', ') || 'none',
         spansEncoded: encodeSpans
-          ? 'by the addon for plain HTTP/1 server requests, else in JavaScript'
+          ? 'by the addon for plain HTTP/1 requests, else in JavaScript'
           : `in JavaScript (${!config.nativeSpans ? '--no-native-spans' : config.routes.length > 0 ? 'routes are given' : 'an exporter other than OTLP'})`,
       },
       'exporting spans',
@@ -382,7 +382,7 @@ export class Sonde {
         h2HeadersUnknown: c.native.h2HeadersUnknown,
         // Outgoing calls left roots: several requests could have made them.
         linksAmbiguous: c.native.linksAmbiguous,
-        // Spans whose OTLP bytes the addon wrote (plain HTTP/1 server requests).
+        // Spans whose OTLP bytes the addon wrote (plain HTTP/1 requests).
         encodedByAddon: c.pipeline.encodedByAddon,
         // Where the JavaScript thread's time went, cumulative ms: records to
         // spans, and spans to the exporters (encoding included).

@@ -22,8 +22,8 @@ export interface PreencodedSpan {
   readonly kind: SpanKind;
   readonly duration: HrTime;
   /**
-   * Only the attributes the RED metrics read of an HTTP server span
-   * (RedMetrics' HTTP_SERVER_KEYS); the span's full set is in its bytes.
+   * Only the attributes the RED metrics read of an HTTP span (RedMetrics'
+   * HTTP_SERVER_KEYS and HTTP_CLIENT_KEYS); the span's full set is in its bytes.
    */
   readonly attributes: Attributes;
   /** The trace id, as hex. */

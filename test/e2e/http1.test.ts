@@ -5,10 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { startOtlpGrpcReceiver, startZipkinReceiver, type ReceivedSpan } from '../support/receivers';
-import { REPO_ROOT, request, settledCounters, sondeProgramsLoaded, startService, startSonde, waitUntil, type ObservedRequest } from './support';
+import { REPO_ROOT, SYNC_LIMIT, request, settledCounters, sondeProgramsLoaded, startService, startSonde, waitUntil, type ObservedRequest } from './support';
 
 function brief(spans: ReceivedSpan[]): string {
   return spans.map((s) => `${s.traceId.slice(0, 8)}/${s.spanId.slice(0, 8)}<-${(s.parentSpanId ?? '').slice(0, 8)} ${s.kind} ${String(s.resource['service.name'])} ${String(s.attributes['url.path'] ?? s.attributes['url.full'])}`).join('; ');
@@ -181,17 +182,23 @@ test('node server: the spans the addon encodes arrive as JavaScript builds them'
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     t.after(() => agent.destroy());
     const before = otlp.spans.length;
-    const sonde = await startSonde(t, ['--open-port', String(port), ...extra], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100', SONDE_STATS_INTERVAL_MS: '200' });
+    const sonde = await startSonde(t, ['--open-port', String(port), '--exe', 'curl', ...extra], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100', SONDE_STATS_INTERVAL_MS: '200' });
     const observed = new Map<string, ObservedRequest>();
     for (const p of ['/items/1', '/items/2', '/fail', '/search?q=socks', '/child']) {
       observed.set(p, await request(`${base}${p}`, { agent, headers: p === '/child' ? { traceparent } : {} }));
     }
     observed.set('/upload', await request(`${base}/upload`, { agent, method: 'POST', body: 'x'.repeat(5000) }));
-    const spans = (await otlp.waitFor((s) => s.length >= before + observed.size, 20_000)).slice(before);
+    // A client the addon encodes too: curl, whose call gives a server span as well.
+    assert.equal(execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `${base}/from-curl`], { encoding: 'utf8', ...SYNC_LIMIT }), '200');
+    const expected = observed.size + 2;
+    const spans = (await otlp.waitFor((s) => s.length >= before + expected, 20_000)).slice(before);
     const counters = await settledCounters(sonde);
     assert.equal(await sonde.stop(), 0);
-    assert.equal(spans.length, observed.size, brief(spans));
-    for (const s of spans) {
+    assert.equal(spans.length, expected, brief(spans));
+    const curlSpans = spans.filter((s) => String(s.attributes['url.path'] ?? s.attributes['url.full']).endsWith('/from-curl'));
+    assert.deepEqual(curlSpans.map((s) => s.kind).sort(), ['CLIENT', 'SERVER']);
+    assert.equal(curlSpans.find((s) => s.kind === 'CLIENT')!.attributes['url.full'], `${base}/from-curl`);
+    for (const s of spans.filter((x) => !curlSpans.includes(x))) {
       const path = String(s.attributes['url.path']) + (s.attributes['url.query'] ? `?${String(s.attributes['url.query'])}` : '');
       const o = observed.get(path);
       assert.ok(o, `a span for a request made: ${path}`);
@@ -205,13 +212,16 @@ test('node server: the spans the addon encodes arrive as JavaScript builds them'
   assert.match(addon.stderr, /spansEncoded=.*by the addon/);
   assert.match(js.stderr, /spansEncoded=.*--no-native-spans/);
   // All but the request with a query string.
-  assert.equal(addon.counters.encodedByAddon, 5, addon.stderr);
+  assert.equal(addon.counters.encodedByAddon, 7, addon.stderr);
   assert.equal(js.counters.encodedByAddon, 0);
 
-  // What differs between two runs: ids, times and the client's port.
+  // What differs between two runs: ids, times, the client's port and curl's pid.
   const comparable = (s: ReceivedSpan) => {
     const { 'network.peer.port': _port, ...attributes } = s.attributes;
-    return JSON.stringify({ name: s.name, kind: s.kind, status: s.statusCode, parent: s.parentSpanId, trace: s.parentSpanId ? s.traceId : '', resource: s.resource, attributes });
+    if (s.kind === 'CLIENT') attributes['network.peer.port'] = _port;
+    const { 'process.pid': _pid, ...resource } = s.resource;
+    const traced = s.parentSpanId && s.kind === 'SERVER' && s.attributes['url.path'] === '/child';
+    return JSON.stringify({ name: s.name, kind: s.kind, status: s.statusCode, linked: Boolean(s.parentSpanId), trace: traced ? s.traceId : '', resource, attributes });
   };
   assert.deepEqual(addon.spans.map(comparable).sort(), js.spans.map(comparable).sort());
   const child = addon.spans.find((s) => s.attributes['url.path'] === '/child')!;

@@ -120,3 +120,23 @@ test('golden: the same spans recorded through SDK histograms give the same point
     assert.deepEqual(points(o), points(r), name);
   }
 });
+
+test('spans the addon encoded, whose attribute objects are shared, count as the same spans pushed whole, overflow included', async () => {
+  const record = (viaShared: boolean) =>
+    collect((m) => {
+      const shared = [0, 1, 2, 3, 4].map((i) => Object.freeze({ 'http.request.method': 'GET', 'url.scheme': 'http', 'network.protocol.version': '1.1', 'http.response.status_code': 200 + i }));
+      for (let round = 0; round < 3; round++) {
+        for (const attributes of shared) {
+          const s = span(SpanKind.SERVER, 'api', attributes, 1 + round);
+          if (viaShared) m.pushPreencoded({ ...s, kind: s.kind, duration: s.duration, attributes, resource: s.resource, instrumentationScope: s.instrumentationScope, bytes: Buffer.alloc(0), start: 0, length: 0, traceId: () => '', build: () => s });
+          else m.push(s);
+        }
+      }
+    }, 3);
+  const shared = await record(true);
+  const whole = await record(false);
+  assert.deepEqual(shared.red.counters, { seriesOverflow: 6, series: 3 });
+  assert.deepEqual(shared.red.counters, whole.red.counters);
+  const points = (r: typeof shared) => r.metrics.get('http.server.request.duration')!.dataPoints.map((p) => JSON.stringify([p.attributes, p.value])).sort();
+  assert.deepEqual(points(shared), points(whole));
+});

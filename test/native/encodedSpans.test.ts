@@ -1,6 +1,6 @@
 /**
  * The golden test of the spans the addon encodes (native/src/encode/
- * Http1ServerSpans.h): for every record it encodes, its Span message must
+ * Http1Spans.h): for every record it encodes, its Span message must
  * be byte for byte what the JavaScript path (describer, buildSpan,
  * OtlpSpanEncoder) gives for the same record, once the pipeline has written
  * the epoch times in. Records it declines are the JavaScript path's alone.
@@ -47,6 +47,8 @@ interface AddonSpan {
   httpMinor: number;
   endNs: number;
   recordOffset: number;
+  serverAddress: string;
+  serverPort: number;
 }
 
 /** The addon's entries for a batch, epoch times written in as the pipeline writes them. */
@@ -63,6 +65,8 @@ function viaAddon(records: Buffer, c: SpanBuildContext): AddonSpan[] {
       httpMinor: cursor.httpMinor,
       endNs: cursor.endNs,
       recordOffset: cursor.recordOffset,
+      serverAddress: cursor.buffer.toString('latin1', cursor.serverAddressAt, cursor.serverAddressAt + cursor.serverAddressBytes),
+      serverPort: cursor.serverPort,
     });
   }
   return out;
@@ -81,12 +85,18 @@ function compare(spec: RecordSpec, label: string): boolean {
   const x = exchangeAt(record, 0);
   assert.equal(addon[0].recordOffset, 0);
   assert.equal(addon[0].endNs, x.responseEndNs || x.responseStartNs, label);
+  const built = buildSpan(x, c);
+  assert.ok(built.ok);
+  assert.equal(addon[0].serverAddress, built.span.attributes['server.address'], label);
+  assert.equal(addon[0].serverPort, built.span.attributes['server.port'], label);
+  assert.equal(addon[0].statusCode, built.span.attributes['http.response.status_code'], label);
+  assert.equal(addon[0].method, built.span.attributes['http.request.method'], label);
   return true;
 }
 
 const head = (text: string): Buffer => Buffer.from(text, 'latin1');
 
-test('plain HTTP/1 server exchanges are encoded, byte for byte as JavaScript encodes them', () => {
+test('plain HTTP/1 exchanges are encoded, byte for byte as JavaScript encodes them', () => {
   const cases: Array<[string, RecordSpec]> = [
     ['hey', { request: head('GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: hey/0.0.1\r\nAccept-Encoding: gzip\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok') }],
     ['no host, HTTP/1.0', { request: head('GET /health HTTP/1.0\r\n\r\n'), response: head('HTTP/1.0 204\r\n\r\n') }],
@@ -104,6 +114,13 @@ test('plain HTTP/1 server exchanges are encoded, byte for byte as JavaScript enc
     ['IPv6 without a run of zeros', { family: 10, remoteAddr: v6([1, 2, 3, 4, 5, 6, 7, 8]), localAddr: v6([0xfe80, 0, 1, 0, 0, 2, 0, 0]), request: head('GET / HTTP/1.1\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
     ['long user agent (lengths over 127)', { request: head(`GET /${'p'.repeat(150)} HTTP/1.1\r\nUser-Agent: ${'Mozilla/5.0 '.repeat(30)}\r\n\r\n`), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
     ['huge sizes', { requestBytes: 2n ** 40n, responseBytes: 2n ** 50n, request: head('GET / HTTP/1.1\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
+    ['client, named by its Host field', { role: 2, request: head('GET /api/items HTTP/1.1\r\nHost: api.internal:8080\r\nUser-Agent: node\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
+    ['client, default port left out', { role: 2, request: head('GET /x HTTP/1.1\r\nHost: example.com:80\r\n\r\n'), response: head('HTTP/1.1 301 Moved\r\n\r\n') }],
+    ['client over TLS, 443 left out', { role: 2, source: 2, request: head('GET /x HTTP/1.1\r\nHost: example.com\r\n\r\n'), remotePort: 443, response: head('HTTP/1.1 200 OK\r\n\r\n') }],
+    ['client 4xx is an error', { role: 2, request: head('DELETE /x HTTP/1.1\r\nHost: a\r\n\r\n'), response: head('HTTP/1.1 404 Not Found\r\n\r\n') }],
+    ['client without Host: the peer, IPv6 bracketed', { role: 2, family: 10, remoteAddr: v6([0xfd00, 0, 0, 0, 0, 0, 0, 7]), remotePort: 9000, request: head('POST /rpc HTTP/1.1\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
+    ['client, host with two colons', { role: 2, request: head('GET / HTTP/1.1\r\nHost: a:b:c\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
+    ['client, port out of range: the peer port', { role: 2, request: head('GET / HTTP/1.1\r\nHost: h:99999\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
     ['control char in a value, body after the head', { request: head('POST / HTTP/1.1\r\nUser-Agent: a\x01b\r\nContent-Length: 3\r\n\r\nabc'), response: head('HTTP/1.1 200 OK\r\n\r\n') }],
   ];
   for (const [label, spec] of cases) assert.ok(compare(spec, label), `${label}: expected the addon to encode it`);
@@ -112,7 +129,9 @@ test('plain HTTP/1 server exchanges are encoded, byte for byte as JavaScript enc
 test('what the addon leaves to JavaScript', () => {
   const ok = head('HTTP/1.1 200 OK\r\n\r\n');
   const cases: Array<[string, RecordSpec]> = [
-    ['client', { role: 2, request: head('GET / HTTP/1.1\r\nHost: a\r\n\r\n'), response: ok }],
+    ['client in absolute form, through a proxy', { role: 2, request: head('GET http://a/b HTTP/1.1\r\nHost: a\r\n\r\n'), response: ok }],
+    ['client with a query', { role: 2, request: head('GET /b?c=1 HTTP/1.1\r\nHost: a\r\n\r\n'), response: ok }],
+    ['unknown role', { role: 3 }],
     ['HTTP/2', { protocol: 2, request: head(':method: GET\r\n'), response: head(':status: 200\r\n') }],
     ['query string', { request: head('GET /?q=1 HTTP/1.1\r\n\r\n'), response: ok }],
     ['unknown method', { request: head('PURGE / HTTP/1.1\r\n\r\n'), response: ok }],
@@ -135,7 +154,7 @@ test('what the addon leaves to JavaScript', () => {
 test('entries follow their records through a batch', () => {
   const specs: RecordSpec[] = [
     { request: head('GET /a HTTP/1.1\r\n\r\n') },
-    { role: 2 },
+    { role: 2, request: head('GET /b?c HTTP/1.1\r\n\r\n') },
     { request: head('GET /b?c HTTP/1.1\r\n\r\n') },
     { request: head('POST /d HTTP/1.1\r\n\r\n'), spanId: '1111111111111111' },
   ];
@@ -198,7 +217,7 @@ test('fuzz: wherever the addon encodes, JavaScript gives the same bytes', () => 
     if (rnd() < 0.1) requestBytes = requestBytes.subarray(0, Math.floor(rnd() * requestBytes.length));
     const hasResponse = rnd() < 0.95;
     const spec: RecordSpec = {
-      role: rnd() < 0.9 ? 1 : 2,
+      role: rnd() < 0.6 ? 1 : rnd() < 0.97 ? 2 : 3,
       source: rnd() < 0.3 ? 2 : 1,
       flags: rnd() < 0.2 ? 1 << 5 : 0,
       traceFlags: rnd() < 0.5 ? 1 : 0,

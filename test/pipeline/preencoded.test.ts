@@ -43,7 +43,7 @@ function batch(): Buffer {
   const head = (t: string) => Buffer.from(t, 'latin1');
   return Buffer.concat([
     encodeRecord({ pid: 7, request: head('GET /a HTTP/1.1\r\nHost: shop:80\r\nUser-Agent: hey/0.0.1\r\n\r\n'), response: head('HTTP/1.1 200 OK\r\n\r\n') }),
-    encodeRecord({ pid: 7, role: 2, request: head('GET /b HTTP/1.1\r\nHost: db\r\n\r\n'), spanId: '0000000000000002' }),
+    encodeRecord({ pid: 7, role: 2, request: head('GET /b HTTP/1.1\r\nHost: db\r\n\r\n'), response: head('HTTP/1.1 404 Not Found\r\n\r\n'), spanId: '0000000000000002' }),
     encodeRecord({ pid: 8, comm: 'python3', request: head('GET /c?x=1 HTTP/1.1\r\n\r\n'), spanId: '0000000000000003', traceId: '11111111111111111111111111111111' }),
     encodeRecord({ pid: 8, comm: 'python3', source: 2, request: head('POST /d HTTP/1.0\r\n\r\n'), response: head('HTTP/1.0 502 Bad Gateway\r\n\r\n'), spanId: '0000000000000004', parentSpanId: '00000000000000aa' }),
     encodeRecord({ pid: 9, comm: 'nginx', family: 10, remoteAddr: v6([0xfd00, 0, 0, 0, 0, 0, 0, 5]), request: head('DELETE /e HTTP/1.1\r\n\r\n'), response: head('HTTP/1.1 204\r\n\r\n'), spanId: '0000000000000005', traceId: '22222222222222222222222222222222' }),
@@ -80,7 +80,7 @@ async function run(withEntries: boolean) {
 test('every sink gets the same from spans the addon encoded as from spans built in JavaScript', async () => {
   const js = await run(false);
   const addon = await run(true);
-  assert.equal(addon.s.pipeline.counters.encodedByAddon, 3);
+  assert.equal(addon.s.pipeline.counters.encodedByAddon, 4);
   assert.equal(js.s.pipeline.counters.encodedByAddon, 0);
   const { encodedByAddon: _a, buildMs: _b, ...addonCounters } = addon.s.pipeline.counters;
   const { encodedByAddon: _c, buildMs: _d, ...jsCounters } = js.s.pipeline.counters;

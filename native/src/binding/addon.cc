@@ -8,7 +8,7 @@
 #include "../core/BpfTracer.h"
 #include "../core/ConnTracker.h"
 #include "../core/ExchangeRecord.h"
-#include "../encode/Http1ServerSpans.h"
+#include "../encode/Http1Spans.h"
 #include "http2TestHook.h"
 #include "napi_setup.h"
 
@@ -159,7 +159,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
         // one allocation, and one external buffer for V8 to account, per batch.
         if (encode_spans_) {
           encoded_.clear();
-          encodeHttp1ServerSpans(batch->data(), records_bytes, encoded_);
+          encodeHttp1Spans(batch->data(), records_bytes, encoded_);
           batch->insert(batch->end(), encoded_.begin(), encoded_.end());
         }
         napi_status status = tsfn_.NonBlockingCall(batch, [exchanges, records_bytes](Napi::Env env, Napi::Function cb, std::vector<uint8_t>* data) {
@@ -407,6 +407,9 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   SONDE_OFFSET(entry, EncodedSpanEntry, method);
   SONDE_OFFSET(entry, EncodedSpanEntry, http_minor);
   SONDE_OFFSET(entry, EncodedSpanEntry, end_ns);
+  SONDE_OFFSET(entry, EncodedSpanEntry, server_address_at);
+  SONDE_OFFSET(entry, EncodedSpanEntry, server_address_bytes);
+  SONDE_OFFSET(entry, EncodedSpanEntry, server_port);
   out.Set("encodedSpanEntry", entry);
   Napi::Array methods = Napi::Array::New(env, kEncodedSpanMethodCount);
   for (size_t i = 0; i < kEncodedSpanMethodCount; i++) methods.Set(uint32_t(i), kEncodedSpanMethods[i]);
@@ -517,14 +520,14 @@ Napi::Value JS_clock(const Napi::CallbackInfo& info) {
 }
 
 // encodeSpans(records: Buffer): Buffer — what the reader thread hands over
-// with a batch when the option encodeSpans is on (Http1ServerSpans.h): the
+// with a batch when the option encodeSpans is on (Http1Spans.h): the
 // golden test and the bench call it on records of their own.
 Napi::Value JS_encodeSpans(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "Expected first argument to be a Buffer of exchange records");
   auto records = info[0].As<Napi::Buffer<uint8_t>>();
   auto* out = new std::vector<uint8_t>();
-  encodeHttp1ServerSpans(records.Data(), records.Length(), *out);
+  encodeHttp1Spans(records.Data(), records.Length(), *out);
   return bufferFrom(env, out);
 }
 

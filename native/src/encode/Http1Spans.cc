@@ -1,4 +1,4 @@
-#include "Http1ServerSpans.h"
+#include "Http1Spans.h"
 
 #include <cstdio>
 #include <cstring>
@@ -10,7 +10,8 @@ namespace sonde {
 namespace {
 
 constexpr uint8_t kSourceTls = 2;  // SONDE_SOURCE_TLS (bpf/shared/events.h)
-constexpr uint32_t kSpanKindServer = 2;  // OTLP's SpanKind: the API's SERVER + 1
+constexpr uint32_t kSpanKindServer = 2;  // OTLP's SpanKind: the API's + 1
+constexpr uint32_t kSpanKindClient = 3;
 constexpr uint32_t kStatusUnset = 0;
 constexpr uint32_t kStatusError = 2;
 constexpr uint32_t kFlagsHasIsRemote = 0x100;
@@ -244,10 +245,47 @@ bool splitHost(Text host, Text& name, int& port) {
   return true;
 }
 
+size_t decimal(uint64_t v, char* out) {
+  char digits[20];
+  size_t n = 0;
+  do {
+    digits[n++] = char('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  for (size_t i = 0; i < n; i++) out[i] = digits[n - 1 - i];
+  return n;
+}
+
+// describe.ts's url.full of a client request in origin form:
+// scheme://authority/path, the port left out when it is the scheme's.
+void urlFullAttribute(ProtoOut& w, bool tls, Text address, uint64_t port, Text path) {
+  const char* scheme = tls ? "https://" : "http://";
+  size_t scheme_n = tls ? 8 : 7;
+  bool bracket = std::memchr(address.p, ':', address.n) != nullptr;
+  char port_text[24];
+  size_t port_n = 0;
+  if (port != (tls ? 443u : 80u)) {
+    port_text[0] = ':';
+    port_n = 1 + decimal(port, port_text + 1);
+  }
+  size_t kv, any;
+  keyValueStart(w, "url.full", kv, any);
+  w.tag(1, kWireLen);
+  w.varint(scheme_n + (bracket ? 2 : 0) + address.n + port_n + path.n);
+  w.raw(scheme, scheme_n);
+  if (bracket) w.raw("[", 1);
+  w.raw(address.p, address.n);
+  if (bracket) w.raw("]", 1);
+  w.raw(port_text, port_n);
+  w.raw(path.p, path.n);
+  keyValueEnd(w, kv, any);
+}
+
 bool encodeOne(const uint8_t* rec, uint32_t record_offset, std::vector<uint8_t>& out) {
   ExchangeRecord x;
   std::memcpy(&x, rec, sizeof x);
-  if (x.protocol != uint8_t(Protocol::Http1) || x.role != uint8_t(ExchangeRole::Server) || x.response_start_ns == 0) return false;
+  bool server = x.role == uint8_t(ExchangeRole::Server);
+  if (x.protocol != uint8_t(Protocol::Http1) || (!server && x.role != uint8_t(ExchangeRole::Client)) || x.response_start_ns == 0) return false;
   const uint8_t* request = rec + sizeof x;
   const uint8_t* response = request + x.request_payload_bytes;
   RequestFacts r;
@@ -260,11 +298,12 @@ bool encodeOne(const uint8_t* rec, uint32_t record_offset, std::vector<uint8_t>&
   if (has_host && !splitHost(r.host, host_name, host_port)) return false;
 
   // Room for the whole entry, written at a cursor: what comes from the
-  // request (path, host, user agent) is at most its payload, and
-  // everything else (ids, times, keys, addresses, numbers, each length at
-  // most 3 bytes) is under 1 KiB.
+  // request (path, host, user agent; the path and host twice in a client's
+  // url.full) is at most twice its payload, and everything else (ids,
+  // times, keys, addresses, numbers, each length at most 3 bytes) is under
+  // 1 KiB.
   size_t entry_at = out.size();
-  out.resize(entry_at + sizeof(EncodedSpanEntry) + x.request_payload_bytes + 2048);
+  out.resize(entry_at + sizeof(EncodedSpanEntry) + 2 * size_t(x.request_payload_bytes) + 2048);
   size_t span_at = entry_at + sizeof(EncodedSpanEntry);
   ProtoOut w(out.data() + span_at);
   w.lengthDelimited(1, x.trace_id, 16);
@@ -275,7 +314,7 @@ bool encodeOne(const uint8_t* rec, uint32_t record_offset, std::vector<uint8_t>&
   size_t method_n = std::strlen(method);
   w.lengthDelimited(5, method, method_n);
   w.tag(6, kWireVarint);
-  w.varint(kSpanKindServer);
+  w.varint(server ? kSpanKindServer : kSpanKindClient);
   uint64_t end_ns = x.response_end_ns != 0 ? x.response_end_ns : x.response_start_ns;
   w.tag(7, kWireFixed64);
   uint32_t start_time_at = uint32_t(w.size());
@@ -285,17 +324,25 @@ bool encodeOne(const uint8_t* rec, uint32_t record_offset, std::vector<uint8_t>&
   w.fixed64(end_ns);
 
   // Attributes in describe.ts's order.
-  char local[48], remote[48];
-  size_t local_n = formatAddress(x.local_addr, local);
-  size_t remote_n = formatAddress(x.remote_addr, remote);
+  char local_text[48], remote_text[48];
+  Text local{reinterpret_cast<const uint8_t*>(local_text), formatAddress(x.local_addr, local_text)};
+  Text remote{reinterpret_cast<const uint8_t*>(remote_text), formatAddress(x.remote_addr, remote_text)};
+  bool tls = x.source == kSourceTls;
+  // A server is named by the Host field, else by its own address; a
+  // client's server by the Host field, else by the peer's address.
+  Text server_address = has_host ? host_name : server ? local : remote;
+  uint64_t server_port = host_port > 0 ? uint64_t(host_port) : server ? x.local_port : x.remote_port;
   stringAttribute(w, "http.request.method", method, method_n);
-  stringAttribute(w, "url.scheme", x.source == kSourceTls ? "https" : "http");
-  stringAttribute(w, "url.path", r.path.p, r.path.n);
-  if (has_host) stringAttribute(w, "server.address", host_name.p, host_name.n);
-  else stringAttribute(w, "server.address", local, local_n);
-  intAttribute(w, "server.port", host_port > 0 ? uint64_t(host_port) : x.local_port);
-  stringAttribute(w, "client.address", remote, remote_n);
-  stringAttribute(w, "network.peer.address", remote, remote_n);
+  if (server) {
+    stringAttribute(w, "url.scheme", tls ? "https" : "http");
+    stringAttribute(w, "url.path", r.path.p, r.path.n);
+  }
+  stringAttribute(w, "server.address", server_address.p, server_address.n);
+  uint32_t server_address_at = uint32_t(w.size() - server_address.n);
+  intAttribute(w, "server.port", server_port);
+  if (server) stringAttribute(w, "client.address", remote.p, remote.n);
+  else urlFullAttribute(w, tls, server_address, server_port, r.path);
+  stringAttribute(w, "network.peer.address", remote.p, remote.n);
   intAttribute(w, "network.peer.port", x.remote_port);
   stringAttribute(w, "network.protocol.version", r.http_minor ? "1.1" : "1.0");
   if (r.user_agent.present()) stringAttribute(w, "user_agent.original", r.user_agent.p, r.user_agent.n);
@@ -303,11 +350,12 @@ bool encodeOne(const uint8_t* rec, uint32_t record_offset, std::vector<uint8_t>&
   if (x.response_bytes > 0) intAttribute(w, "http.response.size", x.response_bytes);
   if (x.flags & kResponseIncomplete) trueAttribute(w, "sonde.response.incomplete");
   intAttribute(w, "http.response.status_code", uint64_t(status));
-  bool failed = status >= 500;
+  // A client's 4xx is its error too (describe.ts's spanStatus).
+  bool failed = status >= 500 || (!server && status >= 400);
   if (failed) {
     char code[8];
-    std::snprintf(code, sizeof code, "%d", status);
-    stringAttribute(w, "error.type", code);
+    size_t code_n = decimal(uint64_t(status), code);
+    stringAttribute(w, "error.type", code, code_n);
   }
   w.tag(10, kWireVarint);
   w.varint(0);
@@ -334,13 +382,16 @@ bool encodeOne(const uint8_t* rec, uint32_t record_offset, std::vector<uint8_t>&
   e.method = r.method;
   e.http_minor = r.http_minor;
   e.end_ns = end_ns;
+  e.server_address_at = server_address_at;
+  e.server_address_bytes = uint16_t(server_address.n);
+  e.server_port = uint16_t(server_port);
   std::memcpy(out.data() + entry_at, &e, sizeof e);
   return true;
 }
 
 }  // namespace
 
-size_t encodeHttp1ServerSpans(const uint8_t* records, size_t bytes, std::vector<uint8_t>& out) {
+size_t encodeHttp1Spans(const uint8_t* records, size_t bytes, std::vector<uint8_t>& out) {
   size_t count = 0;
   size_t offset = 0;
   // An entry takes about as many bytes as its record (keys and ids instead

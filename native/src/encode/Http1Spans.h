@@ -1,5 +1,5 @@
-// OTLP Span messages for plain HTTP/1 server exchanges, written on the
-// reader thread so that the JavaScript thread only places them under their
+// OTLP Span messages for plain HTTP/1 exchanges, written on the reader
+// thread so that the JavaScript thread only places them under their
 // resource and sends them (docs/design-notes.md, "Spans encoded by the
 // addon").
 //
@@ -7,9 +7,10 @@
 // this is a second reading of the same records, for the common case only.
 // It encodes an exchange only when it can tell that the JavaScript
 // describer would give exactly these bytes, and leaves every other record
-// (a client call, a query string, a cut or unusual head, a missing or odd
-// response, bytes above 0x7f) to JavaScript. test/native/encodedSpans.test.ts
-// requires byte equality with the JavaScript path over a corpus and a fuzz.
+// (a query string, an absolute-form or CONNECT target, a cut or unusual
+// head, a missing or odd response, bytes above 0x7e) to JavaScript.
+// test/native/encodedSpans.test.ts requires byte equality with the
+// JavaScript path over a corpus and a fuzz.
 #pragma once
 
 #include <cstddef>
@@ -41,13 +42,18 @@ struct EncodedSpanEntry {
   uint8_t method;          // index into kEncodedSpanMethods
   uint8_t http_minor;      // HTTP/1.<minor>: 0 or 1
   uint64_t end_ns;         // CLOCK_MONOTONIC ns at which the span ends
+  // The server.address attribute's value, in the Span message, and
+  // server.port: what the RED metrics key a client span on.
+  uint32_t server_address_at;
+  uint16_t server_address_bytes;
+  uint16_t server_port;
 };
 #pragma pack(pop)
 
-static_assert(sizeof(EncodedSpanEntry) == 32, "EncodedSpanEntry layout changed: update src/native/encodedSpans.ts");
+static_assert(sizeof(EncodedSpanEntry) == 40, "EncodedSpanEntry layout changed: update src/native/encodedSpans.ts");
 
 // Appends an entry for every record of `records` (ExchangeRecords back to
 // back) it can encode. Returns the number of entries appended.
-size_t encodeHttp1ServerSpans(const uint8_t* records, size_t bytes, std::vector<uint8_t>& out);
+size_t encodeHttp1Spans(const uint8_t* records, size_t bytes, std::vector<uint8_t>& out);
 
 }  // namespace sonde
