@@ -50,7 +50,8 @@ export interface ExportChannelCounters {
    * into what it queues (for OTLP, encoding them), and handing batches to
    * the exporter (for the OTel exporters, serializing them). The transport's
    * own work after that is not in it, nor is copying in a span the addon
-   * encoded: the pipeline's buildMs counts that.
+   * encoded, or a batch sent when such a span fills it: the pipeline's
+   * buildMs counts those.
    */
   busyMs: number;
 }
@@ -161,12 +162,17 @@ export class ExportChannel<T = ReadableSpan> implements SpanSink {
 
   readonly pushPreencoded?: (span: PreencodedSpan) => void;
 
-  // One span at a time, with no clock read: the pipeline's own time already
-  // counts this copy (buildMs), and reading the thread clock per span would
-  // cost more than the copy.
+  // One span at a time, with no clock read: the pipeline's own time
+  // (buildMs) already counts this copy, and a batch this sends, and reading
+  // the thread clock per span would cost more than the copy.
   #pushPreencoded(span: PreencodedSpan): void {
-    if (this.#hasRoom()) this.#enqueue(this.#form.fromPreencoded!(span));
-    this.#kickOrSchedule();
+    this.#timing = true;
+    try {
+      if (this.#hasRoom()) this.#enqueue(this.#form.fromPreencoded!(span));
+      this.#kickOrSchedule();
+    } finally {
+      this.#timing = false;
+    }
   }
 
   #hasRoom(): boolean {

@@ -87,8 +87,12 @@ class BoundedHistogram {
   readonly #maxSeries: number;
   readonly #onOverflow: () => void;
   readonly #startTime: HrTime;
-  /** By shared attributes object, then by resource: at most 4096 objects, then started afresh. */
-  #byShared = new Map<Attributes, Map<SpanFacts['resource'], Series>>();
+  /**
+   * By shared attributes object, then by service (what the tree is keyed on
+   * first: a process's Resource object is rebuilt every few seconds), at
+   * most 4096 objects, then started afresh.
+   */
+  #byShared = new Map<Attributes, Map<AttributeValue | undefined, Series>>();
 
   constructor(spec: HistogramSpec, maxSeries: number, startTime: HrTime, onOverflow: () => void) {
     this.spec = spec;
@@ -109,21 +113,22 @@ class BoundedHistogram {
   /**
    * record() for a span whose attributes object is shared by every span of
    * its kind (the pipeline's sets for spans the addon encoded): its series
-   * is found by that object and the resource, without walking the tree.
+   * is found by that object and the service, without walking the tree.
    */
   recordShared(value: number, span: SpanFacts): void {
-    let byResource = this.#byShared.get(span.attributes);
-    let series = byResource?.get(span.resource);
+    const service = span.resource.attributes[SERVICE_NAME];
+    let byService = this.#byShared.get(span.attributes);
+    let series = byService?.get(service);
     if (series === undefined) {
       series = this.#find(span) ?? this.#add(span);
       // The overflow series is not remembered: each request that goes there is counted.
       if (series !== this.#overflow) {
-        if (byResource === undefined) {
+        if (byService === undefined) {
           if (this.#byShared.size >= 4096) this.#byShared.clear();
-          byResource = new Map();
-          this.#byShared.set(span.attributes, byResource);
+          byService = new Map();
+          this.#byShared.set(span.attributes, byService);
         }
-        byResource.set(span.resource, series);
+        byService.set(service, series);
       }
     }
     this.#count(series, value);

@@ -139,6 +139,7 @@ export interface NativeLayout {
   exchangeRecord: Record<string, number> & { size: number };
   encodedSpanEntry: Record<string, number> & { size: number };
   encodedSpanMethods: string[];
+  redactionHints: string[];
   events: {
     headerBytes: number;
     sourceOffset: number;

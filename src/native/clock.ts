@@ -78,8 +78,10 @@ export class MonotonicClock {
 
   /**
    * Turns the little-endian 64-bit CLOCK_MONOTONIC ns at `buf[startAt]` and
-   * `buf[endAt]` into epoch ns, in place: the same instants toHrTime gives,
-   * for the times of a span the addon encoded. It uses the offset as it
+   * `buf[endAt]` into epoch ns, in place, for the times of a span the addon
+   * encoded: the instants toHrTime gives, exactly while monotonic times are
+   * below 2^53 ns (104 days of uptime); past that toHrTime's are rounded to
+   * a double's precision (a few ns) and these are not. It uses the offset as it
    * is: a batch of them is preceded by one {@link refreshIfDue}.
    */
   writeEpochNs(buf: Buffer, startAt: number, endAt: number): void {

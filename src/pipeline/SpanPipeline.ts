@@ -31,8 +31,8 @@ export interface PipelineCounters {
   malformedBatches: number;
   unknownProcess: number;
   /**
-   * Spans the addon encoded (src/native/encodedSpans.ts), of serverSpans:
-   * the JavaScript thread only placed them.
+   * Spans the addon encoded (src/native/encodedSpans.ts), of serverSpans
+   * and clientSpans: the JavaScript thread only placed them.
    */
   encodedByAddon: number;
   /**
@@ -170,7 +170,8 @@ export class SpanPipeline {
 
   /**
    * Takes the record at `recordOffset` when the addon encoded its span:
-   * the span's times become epoch times in place, and every sink gets it.
+   * the span's times become epoch times in place, and every sink gets it,
+   * at once (the spans built in JavaScript follow at the batch's end).
    */
   #claim(recordOffset: number): boolean {
     const cursor = this.#cursor;
@@ -198,8 +199,9 @@ export class SpanPipeline {
       ? this.#serverMetricAttributes(cursor.method, records[recordOffset + RECORD_OFFSETS.source] === SOURCE_TLS, cursor.httpMinor, cursor.statusCode)
       : this.#clientMetricAttributes(cursor.method, encoded.toString('latin1', cursor.serverAddressAt, cursor.serverAddressAt + cursor.serverAddressBytes), cursor.serverPort, cursor.httpMinor, cursor.statusCode);
     this.#clock.writeEpochNs(encoded, cursor.startTimeAt, cursor.endTimeAt);
-    cursor.next();
     for (const channel of this.#channels) channel.pushPreencoded!(span);
+    // Last: a malformed next entry ends the batch after this span is delivered.
+    cursor.next();
     return true;
   }
 

@@ -85,7 +85,7 @@ export interface CountersLine {
   eventsLost: number;
   spansDropped: number;
   linksAmbiguous: number;
-  /** Spans the addon encoded (plain HTTP/1 server requests). */
+  /** Spans the addon encoded (plain HTTP/1 requests). */
   encodedByAddon: number;
 }
 

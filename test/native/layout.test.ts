@@ -13,6 +13,7 @@ import {
   RECORD_HEADER_BYTES,
   RECORD_OFFSETS,
 } from '../../src/native/exchangeDecoder';
+import { REDACTION_HINTS } from '../../src/protocols/http1/redact';
 import { ENCODED_SPAN_HEADER_BYTES, ENCODED_SPAN_METHODS, ENCODED_SPAN_OFFSETS } from '../../src/native/encodedSpans';
 import { Cls, Dir, EVENT_LAYOUT, H2Flags, Kind, Proto, Role, Source } from './fakeEvents';
 
@@ -85,4 +86,8 @@ test('EncodedSpanEntry offsets and methods in encodedSpans.ts match the native s
   void size;
   assert.deepEqual({ ...ENCODED_SPAN_OFFSETS }, offsets);
   assert.deepEqual([...ENCODED_SPAN_METHODS], layout.encodedSpanMethods);
+});
+
+test('the redaction hints the addon checks a query for are redact.ts\'s', () => {
+  assert.deepEqual([...REDACTION_HINTS], layout.redactionHints);
 });

@@ -48,6 +48,7 @@ function batch(): Buffer {
     encodeRecord({ pid: 8, comm: 'python3', source: 2, request: head('POST /d HTTP/1.0\r\n\r\n'), response: head('HTTP/1.0 502 Bad Gateway\r\n\r\n'), spanId: '0000000000000004', parentSpanId: '00000000000000aa' }),
     encodeRecord({ pid: 9, comm: 'nginx', family: 10, remoteAddr: v6([0xfd00, 0, 0, 0, 0, 0, 0, 5]), request: head('DELETE /e HTTP/1.1\r\n\r\n'), response: head('HTTP/1.1 204\r\n\r\n'), spanId: '0000000000000005', traceId: '22222222222222222222222222222222' }),
     encodeRecord({ pid: 9, comm: 'nginx', request: head('GET /f HTTP/1.1\r\n'), spanId: '0000000000000006' }),
+    encodeRecord({ pid: 9, comm: 'nginx', request: head('GET /g?session=abc HTTP/1.1\r\n\r\n'), spanId: '0000000000000007' }),
   ]);
 }
 
@@ -80,17 +81,17 @@ async function run(withEntries: boolean) {
 test('every sink gets the same from spans the addon encoded as from spans built in JavaScript', async () => {
   const js = await run(false);
   const addon = await run(true);
-  assert.equal(addon.s.pipeline.counters.encodedByAddon, 4);
+  assert.equal(addon.s.pipeline.counters.encodedByAddon, 5);
   assert.equal(js.s.pipeline.counters.encodedByAddon, 0);
   const { encodedByAddon: _a, buildMs: _b, ...addonCounters } = addon.s.pipeline.counters;
   const { encodedByAddon: _c, buildMs: _d, ...jsCounters } = js.s.pipeline.counters;
   assert.deepEqual(addonCounters, jsCounters);
-  assert.equal(js.spans.length, 6);
+  assert.equal(js.spans.length, 7);
   assert.deepEqual(addon.spans, js.spans);
   assert.deepEqual(addon.services, js.services);
   assert.ok(js.points.length > 0);
   assert.deepEqual(addon.points, js.points);
-  assert.equal(js.viewed.length, 6);
+  assert.equal(js.viewed.length, 7);
   assert.deepEqual(addon.viewed, js.viewed);
 });
 
@@ -104,8 +105,8 @@ test('a sink that takes built spans only turns the addon\'s entries off: each sp
   await s.channel.flush(1000);
   await sdk.flush(1000);
   assert.equal(s.pipeline.counters.encodedByAddon, 0);
-  assert.equal(s.exporter.spans.length, 6);
-  assert.equal(memory.getFinishedSpans().length, 6);
+  assert.equal(s.exporter.spans.length, 7);
+  assert.equal(memory.getFinishedSpans().length, 7);
 });
 
 test('a malformed entry buffer is counted as a malformed batch, not thrown', () => {

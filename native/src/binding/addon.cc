@@ -414,6 +414,9 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   Napi::Array methods = Napi::Array::New(env, kEncodedSpanMethodCount);
   for (size_t i = 0; i < kEncodedSpanMethodCount; i++) methods.Set(uint32_t(i), kEncodedSpanMethods[i]);
   out.Set("encodedSpanMethods", methods);
+  Napi::Array hints = Napi::Array::New(env, sizeof(kRedactionHints) / sizeof(kRedactionHints[0]));
+  for (size_t i = 0; i < sizeof(kRedactionHints) / sizeof(kRedactionHints[0]); i++) hints.Set(uint32_t(i), kRedactionHints[i]);
+  out.Set("redactionHints", hints);
 
   Napi::Object ev = Napi::Object::New(env);
   ev.Set("msgStartHeaderBytes", Napi::Number::New(env, double(SONDE_MSG_START_HEADER_BYTES)));

@@ -37,19 +37,43 @@ bool equalsLower(const uint8_t* p, size_t n, const char* lower) {
   return true;
 }
 
+// Whether describe.ts exports this query unchanged: redact.ts judges only
+// parameter names in which one of these occurs, after percent-decoding and
+// lower-casing. A query without '%' in which none occurs anywhere, names
+// or values, has no name it could redact. Needs to line up with
+// redact.ts's REDACTION_HINTS; test/native/layout.test.ts checks it.
+bool exportedAsIs(Text query) {
+  if (std::memchr(query.p, '%', query.n) != nullptr) return false;
+  for (const char* hint : kRedactionHints) {
+    size_t m = std::strlen(hint);
+    for (size_t i = 0; i + m <= query.n; i++) {
+      size_t j = 0;
+      while (j < m) {
+        uint8_t c = query.p[i + j];
+        if (c >= 'A' && c <= 'Z') c += 32;
+        if (c != uint8_t(hint[j])) break;
+        j++;
+      }
+      if (j == m) return false;
+    }
+  }
+  return true;
+}
+
 struct RequestFacts {
   uint8_t method = 0;
   uint8_t http_minor = 0;
   Text path;
+  Text query;  // present when the target has a '?': what follows it, exported as it is
   Text host;
   Text user_agent;
 };
 
 // The request head, when it is one describe.ts reads the plain way: a
-// known method, an origin-form target without a query, HTTP/1.0 or 1.1,
-// every line ending in CRLF, the whole head captured, and no byte above
-// 0x7e in what becomes an attribute (JavaScript reads the head as latin1;
-// ASCII alone keeps both encodings the same).
+// known method, an origin-form target (its query, if any, one exportedAsIs),
+// HTTP/1.0 or 1.1, every line ending in CRLF, the whole head captured, and
+// only ASCII in what becomes an attribute (JavaScript reads the head as
+// latin1, and writes it as UTF-8: for ASCII both are the bytes themselves).
 bool readRequest(const uint8_t* p, size_t n, RequestFacts& r) {
   size_t sp = 0;
   while (sp < n && sp <= 8 && p[sp] != ' ') sp++;
@@ -65,8 +89,9 @@ bool readRequest(const uint8_t* p, size_t n, RequestFacts& r) {
   size_t ts = sp + 1;
   if (ts >= n || p[ts] != '/') return false;
   size_t te = ts;
+  size_t question = 0;
   while (te < n && p[te] > 0x20 && p[te] < 0x7f) {
-    if (p[te] == '?') return false;
+    if (p[te] == '?' && question == 0) question = te;
     te++;
   }
   // " HTTP/1.x\r\n"
@@ -74,7 +99,13 @@ bool readRequest(const uint8_t* p, size_t n, RequestFacts& r) {
   uint8_t minor = p[te + 8];
   if ((minor != '0' && minor != '1') || p[te + 9] != '\r' || p[te + 10] != '\n') return false;
   r.http_minor = uint8_t(minor - '0');
-  r.path = {p + ts, te - ts};
+  if (question == 0) {
+    r.path = {p + ts, te - ts};
+  } else {
+    r.path = {p + ts, question - ts};
+    r.query = {p + question + 1, te - question - 1};
+    if (!exportedAsIs(r.query)) return false;
+  }
 
   size_t pos = te + 11;
   for (size_t lines = 0;; lines++) {
@@ -257,8 +288,8 @@ size_t decimal(uint64_t v, char* out) {
 }
 
 // describe.ts's url.full of a client request in origin form:
-// scheme://authority/path, the port left out when it is the scheme's.
-void urlFullAttribute(ProtoOut& w, bool tls, Text address, uint64_t port, Text path) {
+// scheme://authority/path?query, the port left out when it is the scheme's.
+void urlFullAttribute(ProtoOut& w, bool tls, Text address, uint64_t port, Text path, Text query) {
   const char* scheme = tls ? "https://" : "http://";
   size_t scheme_n = tls ? 8 : 7;
   bool bracket = std::memchr(address.p, ':', address.n) != nullptr;
@@ -271,13 +302,17 @@ void urlFullAttribute(ProtoOut& w, bool tls, Text address, uint64_t port, Text p
   size_t kv, any;
   keyValueStart(w, "url.full", kv, any);
   w.tag(1, kWireLen);
-  w.varint(scheme_n + (bracket ? 2 : 0) + address.n + port_n + path.n);
+  w.varint(scheme_n + (bracket ? 2 : 0) + address.n + port_n + path.n + (query.present() ? 1 + query.n : 0));
   w.raw(scheme, scheme_n);
   if (bracket) w.raw("[", 1);
   w.raw(address.p, address.n);
   if (bracket) w.raw("]", 1);
   w.raw(port_text, port_n);
   w.raw(path.p, path.n);
+  if (query.present()) {
+    w.raw("?", 1);
+    w.raw(query.p, query.n);
+  }
   keyValueEnd(w, kv, any);
 }
 
@@ -286,6 +321,8 @@ bool encodeOne(const uint8_t* rec, uint32_t record_offset, std::vector<uint8_t>&
   std::memcpy(&x, rec, sizeof x);
   bool server = x.role == uint8_t(ExchangeRole::Server);
   if (x.protocol != uint8_t(Protocol::Http1) || (!server && x.role != uint8_t(ExchangeRole::Client)) || x.response_start_ns == 0) return false;
+  // JavaScript reads sizes as doubles: past 2^53 it would round them.
+  if (x.request_bytes >= (uint64_t(1) << 53) || x.response_bytes >= (uint64_t(1) << 53)) return false;
   const uint8_t* request = rec + sizeof x;
   const uint8_t* response = request + x.request_payload_bytes;
   RequestFacts r;
@@ -296,12 +333,13 @@ bool encodeOne(const uint8_t* rec, uint32_t record_offset, std::vector<uint8_t>&
   int host_port = -1;
   bool has_host = r.host.present() && r.host.n > 0;
   if (has_host && !splitHost(r.host, host_name, host_port)) return false;
+  if (host_name.n > 0xffff) return false;  // EncodedSpanEntry::server_address_bytes (an address is shorter)
 
   // Room for the whole entry, written at a cursor: what comes from the
   // request (path, host, user agent; the path and host twice in a client's
   // url.full) is at most twice its payload, and everything else (ids,
   // times, keys, addresses, numbers, each length at most 3 bytes) is under
-  // 1 KiB.
+  // 1 KiB. From here on the entry is written whole: nothing declines.
   size_t entry_at = out.size();
   out.resize(entry_at + sizeof(EncodedSpanEntry) + 2 * size_t(x.request_payload_bytes) + 2048);
   size_t span_at = entry_at + sizeof(EncodedSpanEntry);
@@ -336,12 +374,13 @@ bool encodeOne(const uint8_t* rec, uint32_t record_offset, std::vector<uint8_t>&
   if (server) {
     stringAttribute(w, "url.scheme", tls ? "https" : "http");
     stringAttribute(w, "url.path", r.path.p, r.path.n);
+    if (r.query.present()) stringAttribute(w, "url.query", r.query.p, r.query.n);
   }
   stringAttribute(w, "server.address", server_address.p, server_address.n);
   uint32_t server_address_at = uint32_t(w.size() - server_address.n);
   intAttribute(w, "server.port", server_port);
   if (server) stringAttribute(w, "client.address", remote.p, remote.n);
-  else urlFullAttribute(w, tls, server_address, server_port, r.path);
+  else urlFullAttribute(w, tls, server_address, server_port, r.path, r.query);
   stringAttribute(w, "network.peer.address", remote.p, remote.n);
   intAttribute(w, "network.peer.port", x.remote_port);
   stringAttribute(w, "network.protocol.version", r.http_minor ? "1.1" : "1.0");

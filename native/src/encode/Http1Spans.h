@@ -7,10 +7,12 @@
 // this is a second reading of the same records, for the common case only.
 // It encodes an exchange only when it can tell that the JavaScript
 // describer would give exactly these bytes, and leaves every other record
-// (a query string, an absolute-form or CONNECT target, a cut or unusual
-// head, a missing or odd response, bytes above 0x7e) to JavaScript.
-// test/native/encodedSpans.test.ts requires byte equality with the
-// JavaScript path over a corpus and a fuzz.
+// (a query that could hold something to redact, an absolute-form or
+// CONNECT target, a cut or unusual head, a missing or odd response, bytes
+// above 0x7f) to JavaScript. test/native/encodedSpans.test.ts requires
+// byte equality with the JavaScript path over a corpus and a fuzz; the one
+// known difference is times past 2^53 ns of uptime (104 days), which
+// JavaScript rounds to a double and the addon keeps exact.
 #pragma once
 
 #include <cstddef>
@@ -23,6 +25,11 @@ namespace sonde {
 // to line up with src/native/encodedSpans.ts (ENCODED_SPAN_METHODS).
 constexpr const char* kEncodedSpanMethods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"};
 constexpr size_t kEncodedSpanMethodCount = sizeof(kEncodedSpanMethods) / sizeof(kEncodedSpanMethods[0]);
+
+// What the query redaction looks for in a parameter name
+// (src/protocols/http1/redact.ts, REDACTION_HINTS): a query in which none
+// occurs is exported as it is, and encoded here.
+constexpr const char* kRedactionHints[] = {"token", "pass", "pwd", "secret", "sig", "sess", "auth", "credential", "jwt", "code", "ssn", "card", "cvv", "cvc", "otp", "key"};
 
 #pragma pack(push, 1)
 // One encoded span, followed by its Span message (no tag, no length).

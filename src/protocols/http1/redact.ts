@@ -44,8 +44,12 @@ const COMPOUNDS = new Set([
   'cardnum',
 ]);
 
-/** Cheap pre-filter: a name containing none of these cannot be sensitive. */
-const HINTS = ['token', 'pass', 'pwd', 'secret', 'sig', 'sess', 'auth', 'credential', 'jwt', 'code', 'ssn', 'card', 'cvv', 'cvc', 'otp', 'key'];
+/**
+ * Cheap pre-filter: a name containing none of these cannot be sensitive.
+ * The addon encodes a query in which none occurs as it is
+ * (native/src/encode/Http1Spans.h, kRedactionHints: the same list).
+ */
+export const REDACTION_HINTS = ['token', 'pass', 'pwd', 'secret', 'sig', 'sess', 'auth', 'credential', 'jwt', 'code', 'ssn', 'card', 'cvv', 'cvc', 'otp', 'key'];
 
 function hexValue(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
@@ -135,7 +139,7 @@ function judgeParamName(name: string): boolean {
   const lower = decoded.toLowerCase();
 
   let hinted = false;
-  for (const h of HINTS) {
+  for (const h of REDACTION_HINTS) {
     if (lower.includes(h)) {
       hinted = true;
       break;
