@@ -17,6 +17,7 @@ import { exchangeAt } from '../../src/native/exchangeDecoder';
 import { OtlpSpanEncoder } from '../../src/export/otlp/encodeTraces';
 import { buildSpan, type SpanBuildContext } from '../../src/spans/buildSpan';
 import { compileRoutes } from '../../src/spans/routes';
+import { mulberry32 } from '../support/random';
 import { encodeRecord, v4mapped, v6, type RecordSpec } from '../support/records';
 
 const native = loadNativeModule();
@@ -184,20 +185,8 @@ test('entries follow their records through a batch', () => {
   assert.equal(viaAddon(Buffer.concat([corrupt, records[0]]), c).length, 0);
 });
 
-/** Deterministic, so that a failure can be replayed. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('fuzz: wherever the addon encodes, JavaScript gives the same bytes', () => {
-  const rnd = random(20261202);
+  const rnd = mulberry32(20261202);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)];
   // Each part is mostly one the addon takes, sometimes one it must leave.
   const part = <T>(good: readonly T[], bad: readonly T[]): T => (rnd() < 0.8 ? pick(good) : pick(bad));
