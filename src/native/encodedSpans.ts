@@ -38,6 +38,8 @@ export class EncodedSpanCursor {
   startTimeAt = 0;
   endTimeAt = 0;
   statusCode = 0;
+  /** Index into ENCODED_SPAN_METHODS. */
+  methodIndex = 0;
   method = '';
   httpMinor = 0;
   /** CLOCK_MONOTONIC ns, as a double (exact below 2^53). */
@@ -84,7 +86,8 @@ export class EncodedSpanCursor {
     this.startTimeAt = this.spanStart + startTime;
     this.endTimeAt = this.spanStart + endTime;
     this.statusCode = buf.readUInt16LE(at + o.status_code);
-    this.method = ENCODED_SPAN_METHODS[buf[at + o.method]] ?? '_OTHER';
+    this.methodIndex = buf[at + o.method];
+    this.method = ENCODED_SPAN_METHODS[this.methodIndex] ?? '_OTHER';
     this.httpMinor = buf[at + o.http_minor];
     this.endNs = buf.readUInt32LE(at + o.end_ns + 4) * 4294967296 + buf.readUInt32LE(at + o.end_ns);
     this.serverAddressAt = this.spanStart + buf.readUInt32LE(at + o.server_address_at);

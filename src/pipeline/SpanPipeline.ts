@@ -61,7 +61,8 @@ export class SpanPipeline {
   readonly #acceptsPreencoded: boolean;
   readonly #cursor = new EncodedSpanCursor();
   readonly #claimBound = (recordOffset: number): boolean => this.#claim(recordOffset);
-  readonly #metricAttributeSets = new Map<string, Attributes>();
+  readonly #serverMetricAttributeSets = new Map<number, Attributes>();
+  readonly #clientMetricAttributeSets = new Map<string, Attributes>();
   readonly #preencoded = new ReusedPreencodedSpan((x, resource) => this.#build(x, resource), this.#scope);
 
   constructor(options: {
@@ -196,7 +197,7 @@ export class SpanPipeline {
     span.duration[0] = Math.floor(d / 1e9);
     span.duration[1] = d - span.duration[0] * 1e9;
     span.attributes = server
-      ? this.#serverMetricAttributes(cursor.method, records[recordOffset + RECORD_OFFSETS.source] === SOURCE_TLS, cursor.httpMinor, cursor.statusCode)
+      ? this.#serverMetricAttributes(cursor, records[recordOffset + RECORD_OFFSETS.source] === SOURCE_TLS)
       : this.#clientMetricAttributes(cursor.method, encoded.toString('latin1', cursor.serverAddressAt, cursor.serverAddressAt + cursor.serverAddressBytes), cursor.serverPort, cursor.httpMinor, cursor.statusCode);
     this.#clock.writeEpochNs(encoded, cursor.startTimeAt, cursor.endTimeAt);
     for (const channel of this.#channels) channel.pushPreencoded!(span);
@@ -210,9 +211,11 @@ export class SpanPipeline {
    * one frozen object per combination: a service answers with a few of
    * them, and calls a few peers, over and over.
    */
-  #serverMetricAttributes(method: string, tls: boolean, httpMinor: number, statusCode: number): Attributes {
-    const key = `s ${method} ${tls ? 1 : 0}${httpMinor} ${statusCode}`;
-    return this.#metricAttributeSets.get(key) ?? this.#keepMetricAttributes(key, {
+  #serverMetricAttributes(entry: EncodedSpanCursor, tls: boolean): Attributes {
+    const { method, httpMinor, statusCode } = entry;
+    // A number, not a string, to look up: this runs for every span.
+    const key = ((statusCode * 2 + (tls ? 1 : 0)) * 2 + httpMinor) * 256 + entry.methodIndex;
+    return this.#serverMetricAttributeSets.get(key) ?? this.#keepMetricAttributes(this.#serverMetricAttributeSets, key, {
       'http.request.method': method,
       'url.scheme': tls ? 'https' : 'http',
       'network.protocol.version': httpMinor === 1 ? '1.1' : '1.0',
@@ -223,7 +226,7 @@ export class SpanPipeline {
 
   #clientMetricAttributes(method: string, serverAddress: string, serverPort: number, httpMinor: number, statusCode: number): Attributes {
     const key = `c ${method} ${httpMinor} ${statusCode} ${serverPort} ${serverAddress}`;
-    return this.#metricAttributeSets.get(key) ?? this.#keepMetricAttributes(key, {
+    return this.#clientMetricAttributeSets.get(key) ?? this.#keepMetricAttributes(this.#clientMetricAttributeSets, key, {
       'http.request.method': method,
       'server.address': serverAddress,
       'server.port': serverPort,
@@ -233,10 +236,10 @@ export class SpanPipeline {
     });
   }
 
-  #keepMetricAttributes(key: string, attributes: Attributes): Attributes {
-    if (this.#metricAttributeSets.size >= 4096) this.#metricAttributeSets.clear();
+  #keepMetricAttributes<K>(sets: Map<K, Attributes>, key: K, attributes: Attributes): Attributes {
+    if (sets.size >= 4096) sets.clear();
     const frozen = Object.freeze(attributes);
-    this.#metricAttributeSets.set(key, frozen);
+    sets.set(key, frozen);
     return frozen;
   }
 

@@ -357,6 +357,13 @@ class ReplayTracker : public Napi::ObjectWrap<ReplayTracker> {
   std::unique_ptr<ConnTracker> tracker_;
 };
 
+template <size_t N>
+Napi::Array stringArray(Napi::Env env, const char* const (&items)[N]) {
+  Napi::Array out = Napi::Array::New(env, N);
+  for (size_t i = 0; i < N; i++) out.Set(uint32_t(i), items[i]);
+  return out;
+}
+
 // layout(): sizes and offsets of the wire structs, for the decoder test.
 Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -411,12 +418,8 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   SONDE_OFFSET(entry, EncodedSpanEntry, server_address_bytes);
   SONDE_OFFSET(entry, EncodedSpanEntry, server_port);
   out.Set("encodedSpanEntry", entry);
-  Napi::Array methods = Napi::Array::New(env, kEncodedSpanMethodCount);
-  for (size_t i = 0; i < kEncodedSpanMethodCount; i++) methods.Set(uint32_t(i), kEncodedSpanMethods[i]);
-  out.Set("encodedSpanMethods", methods);
-  Napi::Array hints = Napi::Array::New(env, sizeof(kRedactionHints) / sizeof(kRedactionHints[0]));
-  for (size_t i = 0; i < sizeof(kRedactionHints) / sizeof(kRedactionHints[0]); i++) hints.Set(uint32_t(i), kRedactionHints[i]);
-  out.Set("redactionHints", hints);
+  out.Set("encodedSpanMethods", stringArray(env, kEncodedSpanMethods));
+  out.Set("redactionHints", stringArray(env, kRedactionHints));
 
   Napi::Object ev = Napi::Object::New(env);
   ev.Set("msgStartHeaderBytes", Napi::Number::New(env, double(SONDE_MSG_START_HEADER_BYTES)));
