@@ -150,6 +150,14 @@ struct h2_walk_ctx {
 	__u8 hdr[32];     /* the frame header being read; [0, 9) used */
 };
 
+/* The walk's context, off the stack for the reason h2_walk gives. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct h2_walk_ctx);
+} h2_walk_scratch SEC(".maps");
+
 /* Sends what the scratch event holds, if anything (global: verified once). */
 __noinline int h2_flush(struct h2_walk_ctx *x)
 {
@@ -270,60 +278,75 @@ __noinline int h2_step(struct h2_walk_ctx *x)
 	return 0;
 }
 
+/* bpf_loop wants its context on the stack: it holds the walk's address. */
+struct h2_walk_ref {
+	struct h2_walk_ctx *x;
+};
+
 static long h2_step_cb(__u64 i, void *ctx)
 {
-	return h2_step(ctx) ? 1 : 0;
+	struct h2_walk_ref *ref = ctx;
+	return h2_step(ref->x) ? 1 : 0;
 }
 
 /* Walks the `moved` bytes of one syscall in direction a->direction of an
- * HTTP/2 connection, and sends what it found. */
-static __always_inline void h2_walk(struct sonde_conn_state *c, const struct io_args *a, __u64 pid_tgid,
-				    __u64 moved, __u64 now_ns)
+ * HTTP/2 connection, and sends what it found. Global, so that its walk
+ * context has a frame of its own: uprobes get no private stack on some
+ * kernel builds, and a uprobe's frame and those of the calls it makes must
+ * then fit 512 bytes together. */
+__noinline int h2_walk(struct sonde_conn_state *c, const struct io_args *a, __u64 pid_tgid, __u64 moved,
+		       __u64 now_ns)
 {
+	if (!c || !a)
+		return 0;
 	__u32 d = (a->direction - 1) & 1;
 	struct sonde_h2_walk *w = &c->h2[d];
 	if (w->state == SONDE_H2_WALK_OFF || moved == 0)
-		return;
+		return 0;
 
-	struct h2_walk_ctx x = {};
-	x.pid_tgid = pid_tgid;
-	x.now_ns = now_ns;
-	x.chunk_bytes = moved;
-	x.fd = a->fd;
-	x.generation = c->generation;
-	x.msg_seq = w->seq;
-	x.direction = a->direction;
-	x.role_hint = c->role_hint;
-	x.source = conn_source(c);
-	x.first_off = 0xffff;
+	__u32 zero = 0;
+	struct h2_walk_ctx *x = bpf_map_lookup_elem(&h2_walk_scratch, &zero);
+	if (!x)
+		return 0;
+	__builtin_memset(x, 0, sizeof(*x));
+	x->pid_tgid = pid_tgid;
+	x->now_ns = now_ns;
+	x->chunk_bytes = moved;
+	x->fd = a->fd;
+	x->generation = c->generation;
+	x->msg_seq = w->seq;
+	x->direction = a->direction;
+	x->role_hint = c->role_hint;
+	x->source = conn_source(c);
+	x->first_off = 0xffff;
 
 	if (a->kind == IO_SENDFILE) {
 		/* A file sent as DATA payload after its frame header was written:
 		 * nothing to read, only bytes to pass. */
 		if (w->state == SONDE_H2_WALK_SYNCED && w->copy_left == 0 && w->left >= moved) {
 			w->left -= moved;
-			return;
+			return 0;
 		}
-		x.lost = 1;
+		x->lost = 1;
 		goto out;
 	}
 
 	if (a->kind == IO_BUF) {
-		x.seg_base = a->ptr;
-		x.seg_len = moved;
+		x->seg_base = a->ptr;
+		x->seg_len = moved;
 	} else {
-		x.iov_ptr = a->ptr;
-		x.iov_count = a->count;
+		x->iov_ptr = a->ptr;
+		x->iov_count = a->count;
 		if (a->kind == IO_MSG) {
-			struct user_msghdr msg = {};
-			if (bpf_probe_read_user(&msg, sizeof(msg), (void *)a->ptr)) {
-				x.lost = 1;
+			struct msg_iov_ref msg = {};
+			if (read_msg_iov(a->ptr, &msg)) {
+				x->lost = 1;
 				goto out;
 			}
-			x.iov_ptr = (__u64)msg.msg_iov;
-			x.iov_count = msg.msg_iovlen;
+			x->iov_ptr = msg.iov;
+			x->iov_count = msg.count;
 		}
-		x.moved_left = moved;
+		x->moved_left = moved;
 	}
 
 	if (w->state == SONDE_H2_WALK_UNSYNCED) {
@@ -333,40 +356,42 @@ static __always_inline void h2_walk(struct sonde_conn_state *c, const struct io_
 		__u64 first = uc.len < moved ? uc.len : moved;
 		int start = uc.len == 0 ? 0 : h2_chunk_start(uc.base, first);
 		if (!start)
-			return;
+			return 0;
 		w->state = SONDE_H2_WALK_SYNCED;
 		w->left = start == H2_START_PREFACE ? H2_CLIENT_PREFACE_BYTES : 0;
 		w->copy_left = 0;
 		w->hdr_have = 0;
 		w->pending_flags = SONDE_H2_SYNC_START | (start == H2_START_FRAMES ? SONDE_H2_MID_LIFE : 0);
 	}
-	x.left = w->left;
-	x.copy_left = w->copy_left;
-	x.hdr_have = w->hdr_have > H2_FRAME_HEADER_BYTES - 1 ? 0 : w->hdr_have;
-	__builtin_memcpy(x.hdr, w->hdr, H2_FRAME_HEADER_BYTES);
-	x.ev_flags = w->pending_flags;
-	if (x.ev_flags & SONDE_H2_SYNC_START)
-		x.first_off = 0;
+	x->left = w->left;
+	x->copy_left = w->copy_left;
+	x->hdr_have = w->hdr_have > H2_FRAME_HEADER_BYTES - 1 ? 0 : w->hdr_have;
+	__builtin_memcpy(x->hdr, w->hdr, H2_FRAME_HEADER_BYTES);
+	x->ev_flags = w->pending_flags;
+	if (x->ev_flags & SONDE_H2_SYNC_START)
+		x->first_off = 0;
 
-	bpf_loop(SONDE_H2_MAX_STEPS, h2_step_cb, &x, 0);
-	if (!x.done)
-		x.lost = 1;
+	struct h2_walk_ref ref = { .x = x };
+	bpf_loop(SONDE_H2_MAX_STEPS, h2_step_cb, &ref, 0);
+	if (!x->done)
+		x->lost = 1;
 
 out:
-	h2_flush(&x);
-	w->seq = x.msg_seq;
-	if (x.lost) {
+	h2_flush(x);
+	w->seq = x->msg_seq;
+	if (x->lost) {
 		/* Wait for a syscall that starts with frames; the reader and
 		 * decoder in userspace start again from there. */
 		w->state = SONDE_H2_WALK_UNSYNCED;
 		w->pending_flags = 0;
-		return;
+		return 0;
 	}
-	w->left = x.left;
-	w->copy_left = x.copy_left;
-	w->hdr_have = x.hdr_have;
-	__builtin_memcpy(w->hdr, x.hdr, H2_FRAME_HEADER_BYTES);
+	w->left = x->left;
+	w->copy_left = x->copy_left;
+	w->hdr_have = x->hdr_have;
+	__builtin_memcpy(w->hdr, x->hdr, H2_FRAME_HEADER_BYTES);
 	w->pending_flags = 0;
+	return 0;
 }
 
 /* The connection just turned out to be HTTP/2, in `direction`: by its

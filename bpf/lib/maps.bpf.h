@@ -90,6 +90,17 @@ struct {
 	__type(value, struct sonde_msg_continue_event);
 } msg_continue_scratch SEC(".maps");
 
+/* A new connection's state is built here, not on the stack: the programs
+ * that create one also call emit_msg_start, and without a private stack
+ * per program (uprobes on some kernel builds) their frames count together
+ * against the 512-byte limit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sonde_conn_state);
+} conn_state_scratch SEC(".maps");
+
 /* The connection each thread of a selected process last read from
  * (docs/design-notes.md, "Linking on event loops"): egress events carry it as their
  * cause. A plain hash, as cheap per lookup as a map gets; sched_process_exit
