@@ -79,6 +79,9 @@ export interface NativeTracerCounters extends NativeCounters {
   batchesDropped: number;
   exchangesDropped: number;
   ringBufferPolls: number;
+  /** Batches delivered in a buffer lent at start, and in one of their own (none lent was free and big enough). */
+  batchesLent: number;
+  batchesUnlent: number;
   /** Indexed like KERNEL_DROP_REASONS. */
   kernelDrops: number[];
 }
@@ -86,13 +89,24 @@ export interface NativeTracerCounters extends NativeCounters {
 /** Order of the kernel's drop_counters map: enum sonde_kernel_drop in bpf/shared/events.h. */
 export const KERNEL_DROP_REASONS = ['ringBufferFull', 'connTableFull', 'notHttpConnections', 'threadTableFull', 'tlsNoSocket'] as const;
 
+/**
+ * batch[0, batchBytes): `exchanges` records in its first recordsBytes, then,
+ * with encodeSpans, the spans the addon encoded for them
+ * (src/native/encodedSpans.ts). `lent`: the index of the lent buffer that
+ * holds the batch, or -1.
+ */
+export type BatchCallback = (batch: Buffer, exchanges: number, recordsBytes: number, batchBytes: number, lent: number) => void;
+
 export interface NativeTracer {
-  // start(onBatch: (batch: Buffer, exchanges: number, recordsBytes: number) => void): { attached: string[], onDemand: string[] }
+  // start(onBatch, lend?): { attached: string[], onDemand: string[] }
   // attached: section names of the programs attached now; onDemand: names of
   // programs loaded as well, attached per process later (attachEventLoopMarks).
-  // batch: `exchanges` records in its first recordsBytes, then, with
-  // encodeSpans, the spans the addon encoded for them (src/native/encodedSpans.ts).
-  start(onBatch: (batch: Buffer, exchanges: number, recordsBytes: number) => void): { attached: string[]; onDemand: string[] };
+  // lend: buffers the reader thread copies batches into, each given back
+  // with releaseBatch once its batch is worked off (a batch that finds none
+  // free and big enough gets a buffer of its own: lent is then -1).
+  start(onBatch: BatchCallback, lend?: Buffer[]): { attached: string[]; onDemand: string[] };
+  // releaseBatch(lent: number): void — the lent buffer `lent` is free again
+  releaseBatch(lent: number): void;
   // stop(): Buffer — records still in flight, closed out
   stop(): Buffer;
   // setPidSelected(pid: number, selected: boolean, withDescendants?: boolean): void

@@ -33,7 +33,7 @@ export class BatchIntake {
   readonly #process: (records: Buffer, encoded?: Buffer) => void;
   readonly #options: BatchIntakeOptions;
   readonly #now: () => number;
-  #pending: Array<{ records: Buffer; encoded: Buffer | undefined }> = [];
+  #pending: Array<{ records: Buffer; encoded: Buffer | undefined; release: (() => void) | undefined }> = [];
   #pendingBytes = 0;
   #scheduled: NodeJS.Immediate | undefined;
   #batchesDropped = 0;
@@ -56,19 +56,22 @@ export class BatchIntake {
 
   /**
    * Queues a batch of `exchanges` records, with the spans the addon encoded
-   * for it; drops and counts it if the queue is full.
+   * for it; drops and counts it if the queue is full. `release` is called
+   * once the batch's buffers are no longer read (worked off or dropped).
    */
-  push(records: Buffer, exchanges: number, encoded?: Buffer): void {
-    if (records.length === 0) return;
+  push(records: Buffer, exchanges: number, encoded?: Buffer, release?: () => void): void {
     const bytes = records.length + (encoded?.length ?? 0);
     // One batch is always taken, however large, so that a bound smaller
     // than a batch cannot stop the flow.
-    if (this.#pending.length > 0 && this.#pendingBytes + bytes > this.#options.maxPendingBytes) {
-      this.#batchesDropped++;
-      this.#exchangesDropped += exchanges;
+    if (records.length === 0 || (this.#pending.length > 0 && this.#pendingBytes + bytes > this.#options.maxPendingBytes)) {
+      if (records.length > 0) {
+        this.#batchesDropped++;
+        this.#exchangesDropped += exchanges;
+      }
+      release?.();
       return;
     }
-    this.#pending.push({ records, encoded });
+    this.#pending.push({ records, encoded, release });
     this.#pendingBytes += bytes;
     this.#schedule();
   }
@@ -93,8 +96,12 @@ export class BatchIntake {
   };
 
   #takeOne(): void {
-    const { records, encoded } = this.#pending.shift()!;
+    const { records, encoded, release } = this.#pending.shift()!;
     this.#pendingBytes -= records.length + (encoded?.length ?? 0);
-    this.#process(records, encoded);
+    try {
+      this.#process(records, encoded);
+    } finally {
+      release?.();
+    }
   }
 }

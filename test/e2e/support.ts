@@ -65,7 +65,7 @@ export const COUNTERS_LINE = /(?:INFO\s+counters\s|"msg":"counters")/;
  */
 export async function startSonde(t: Owner, args: string[], env: NodeJS.ProcessEnv): Promise<RunningProcess> {
   const sonde = startProcess(t, process.execPath, [path.join(REPO_ROOT, 'bin', 'sonde'), '--stats-interval-ms', '1000', ...args], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, SONDE_TEST_POISON_LENT_BATCHES: '1', ...env },
     // sonde flushes on SIGINT and SIGTERM alike; SIGINT is what a user sends.
     stopSignal: 'SIGINT',
   });

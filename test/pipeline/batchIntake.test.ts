@@ -87,3 +87,26 @@ test('empty batches are ignored', async () => {
   assert.deepEqual(processed, []);
   assert.equal(intake.counters.pendingBatches, 0);
 });
+
+test('a batch is released once its buffers are no longer read: after processing (even a failed one), when dropped, when empty', async () => {
+  const released: string[] = [];
+  const release = (name: string) => () => released.push(name);
+  const seenAtProcess: string[][] = [];
+  const intake = new BatchIntake(
+    (records) => {
+      seenAtProcess.push([...released]);
+      if (records.toString() === 'bad') throw new Error('broken batch');
+    },
+    { maxPendingBytes: 4, sliceMs: 10, now: () => 0 },
+  );
+  intake.push(Buffer.from('abc'), 1, undefined, release('abc'));
+  intake.push(Buffer.from('toolong'), 1, undefined, release('toolong'));
+  intake.push(Buffer.alloc(0), 0, undefined, release('empty'));
+  assert.deepEqual(released, ['toolong', 'empty'], 'a dropped or empty batch is released at once');
+  await nextTurn();
+  assert.deepEqual(seenAtProcess, [['toolong', 'empty']], 'not released before it is processed');
+  assert.deepEqual(released, ['toolong', 'empty', 'abc']);
+  intake.push(Buffer.from('bad'), 1, undefined, release('bad'));
+  assert.throws(() => intake.drain(), /broken batch/);
+  assert.deepEqual(released, ['toolong', 'empty', 'abc', 'bad'], 'released even when processing throws');
+});

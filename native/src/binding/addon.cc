@@ -9,6 +9,7 @@
 #include "../core/ConnTracker.h"
 #include "../core/ExchangeRecord.h"
 #include "../encode/Http1Spans.h"
+#include "LentBatches.h"
 #include "http2TestHook.h"
 #include "napi_setup.h"
 
@@ -98,6 +99,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
                        {
                            InstanceMethod("start", &Tracer::JS_start),
                            InstanceMethod("stop", &Tracer::JS_stop),
+                           InstanceMethod("releaseBatch", &Tracer::JS_releaseBatch),
                            InstanceMethod("setPidSelected", &Tracer::JS_setPidSelected),
                            InstanceMethod("selectComm", &Tracer::JS_selectComm),
                            InstanceMethod("attachEventLoopMarks", &Tracer::JS_attachEventLoopMarks),
@@ -140,33 +142,52 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     }
   }
 
-  // start(onBatch: (batch: Buffer, exchanges: number, recordsBytes: number) => void): { attached: string[], onDemand: string[] }
-  // batch: the records, then (with the option encodeSpans) the entries
-  // encodeSpans() gives for them, from recordsBytes on
+  // start(onBatch: (batch: Buffer, exchanges: number, recordsBytes: number, batchBytes: number, lent: number) => void,
+  //       lend?: Buffer[]): { attached: string[], onDemand: string[] }
+  // batch[0, batchBytes): the records, then (with the option encodeSpans)
+  // the entries encodeSpans() gives for them, from recordsBytes on. lent:
+  // the index in `lend` of the buffer the batch is in, to be given back with
+  // releaseBatch(lent); -1 when the batch has a buffer of its own.
   Napi::Value JS_start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsFunction())
       throw Napi::TypeError::New(env, "Expected first argument to be a function");
+    if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsArray())
+      throw Napi::TypeError::New(env, "Expected second argument to be an array of Buffers");
     if (started_) throw Napi::Error::New(env, "start tracer: already started");
+    auto lent = std::make_shared<LentBatches>();
+    if (info.Length() > 1 && info[1].IsArray()) lent->lend(info[1].As<Napi::Array>());
+    lent_ = lent;
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "sonde-exchanges", kMaxQueuedBatches, 1);
     AttachReport report;
     try {
-      report = tracer_->start([this](std::vector<uint8_t>&& records, size_t exchanges) {
-        auto* batch = new std::vector<uint8_t>(std::move(records));
-        size_t records_bytes = batch->size();
+      report = tracer_->start([this, lent](std::vector<uint8_t>&& records, size_t exchanges) {
+        size_t records_bytes = records.size();
         // On the reader thread: the spans it encodes cost the JavaScript
-        // thread only a copy. They follow the records in the same buffer:
-        // one allocation, and one external buffer for V8 to account, per batch.
-        if (encode_spans_) {
-          encoded_.clear();
-          encodeHttp1Spans(batch->data(), records_bytes, encoded_);
-          batch->insert(batch->end(), encoded_.begin(), encoded_.end());
+        // thread only a copy. They follow the records in the same buffer.
+        encoded_.clear();
+        if (encode_spans_) encodeHttp1Spans(records.data(), records_bytes, encoded_);
+        size_t batch_bytes = records_bytes + encoded_.size();
+        int slot = lent->take(batch_bytes);
+        std::vector<uint8_t>* own = nullptr;
+        if (slot != LentBatches::kNone) {
+          std::memcpy(lent->data(slot), records.data(), records_bytes);
+          if (!encoded_.empty()) std::memcpy(lent->data(slot) + records_bytes, encoded_.data(), encoded_.size());
+          batches_lent_.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          own = new std::vector<uint8_t>(std::move(records));
+          own->insert(own->end(), encoded_.begin(), encoded_.end());
+          batches_unlent_.fetch_add(1, std::memory_order_relaxed);
         }
-        napi_status status = tsfn_.NonBlockingCall(batch, [exchanges, records_bytes](Napi::Env env, Napi::Function cb, std::vector<uint8_t>* data) {
-          cb.Call({bufferFrom(env, data), Napi::Number::New(env, static_cast<double>(exchanges)), Napi::Number::New(env, static_cast<double>(records_bytes))});
-        });
+        napi_status status = tsfn_.NonBlockingCall(
+            own, [lent, slot, exchanges, records_bytes, batch_bytes](Napi::Env env, Napi::Function cb, std::vector<uint8_t>* data) {
+              Napi::Value batch = slot != LentBatches::kNone ? lent->value(slot) : bufferFrom(env, data);
+              cb.Call({batch, Napi::Number::New(env, double(exchanges)), Napi::Number::New(env, double(records_bytes)),
+                       Napi::Number::New(env, double(batch_bytes)), Napi::Number::New(env, slot)});
+            });
         if (status != napi_ok) {
-          delete batch;
+          delete own;
+          lent->giveBack(slot);
           return false;
         }
         return true;
@@ -184,6 +205,13 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     for (size_t i = 0; i < report.on_demand.size(); i++) on_demand.Set(i, report.on_demand[i]);
     out.Set("onDemand", on_demand);
     return out;
+  }
+
+  // releaseBatch(lent: number): void — the lent buffer of a batch is free again
+  Napi::Value JS_releaseBatch(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "Expected a lent buffer index");
+    if (lent_) lent_->giveBack(info[0].As<Napi::Number>().Int32Value());
+    return info.Env().Undefined();
   }
 
   // stop(): Buffer — the records still in flight, closed out
@@ -252,6 +280,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     out.Set("batchesDropped", Napi::Number::New(env, double(tracer_->batchesDropped())));
     out.Set("exchangesDropped", Napi::Number::New(env, double(tracer_->exchangesDropped())));
     out.Set("ringBufferPolls", Napi::Number::New(env, double(tracer_->ringBufferPolls())));
+    out.Set("batchesLent", Napi::Number::New(env, double(batches_lent_.load(std::memory_order_relaxed))));
+    out.Set("batchesUnlent", Napi::Number::New(env, double(batches_unlent_.load(std::memory_order_relaxed))));
     std::vector<uint64_t> drops = tracer_->kernelDrops();
     Napi::Array kernel = Napi::Array::New(env, drops.size());
     for (size_t i = 0; i < drops.size(); i++) kernel.Set(i, Napi::Number::New(env, double(drops[i])));
@@ -264,6 +294,9 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   bool started_ = false;
   bool encode_spans_ = false;
   std::vector<uint8_t> encoded_;  // the reader thread's, reused batch after batch
+  std::shared_ptr<LentBatches> lent_;
+  std::atomic<uint64_t> batches_lent_{0};
+  std::atomic<uint64_t> batches_unlent_{0};
 };
 
 // JS: new ReplayTracker(options) — the correlator without a kernel, for
