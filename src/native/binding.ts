@@ -15,8 +15,15 @@ export interface NativeTracerOptions {
   payloadCaptureBytes: number;
   /** Ring buffer size in bytes: a power of two, at least 64 KiB. */
   ringBufferBytes: number;
-  /** How often the reader drains the ring buffer, in ms. */
+  /**
+   * How often the reader drains the ring buffer, in ms, at most: the kernel
+   * wakes it sooner once a quarter of the buffer is waiting. Each wake-up
+   * costs the reader and the JavaScript thread a batch's fixed work, which
+   * at low rates is most of what a span costs.
+   */
   pollIntervalMs: number;
+  /** Records in a batch handed to JavaScript, in bytes at most (a record larger than this goes alone). */
+  maxBatchBytes: number;
   /**
    * A response quiet this long is checked against its framing (length
    * reached, last chunk written) and reported when over; one whose head was
@@ -333,7 +340,8 @@ export interface NativeModule {
 export const DEFAULT_NATIVE_OPTIONS: Omit<NativeTracerOptions, 'selfPid' | 'traceAllPids'> = {
   payloadCaptureBytes: 1024,
   ringBufferBytes: 4 << 20,
-  pollIntervalMs: 10,
+  pollIntervalMs: 100,
+  maxBatchBytes: 128 << 10,
   responseQuietMs: 100,
   responseTimeoutMs: 30_000,
   maxConnections: 65_536,
@@ -381,6 +389,7 @@ export function validateNativeOptions(o: NativeTracerOptions): NativeTracerOptio
     throw new RangeError(`Option "ringBufferBytes" must be a power of two (got ${o.ringBufferBytes})`);
   }
   intIn('pollIntervalMs', 1, 1000);
+  intIn('maxBatchBytes', 4096, 64 << 20);
   intIn('responseQuietMs', 1, 60_000);
   intIn('responseTimeoutMs', 1, 3_600_000);
   intIn('maxConnections', 16, 4_000_000);

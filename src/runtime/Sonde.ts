@@ -37,10 +37,10 @@ const MAX_PENDING_RECORD_BYTES = 16 << 20;
 const BUILD_SLICE_MS = 10;
 // Buffers lent to the addon for its batches (native/src/binding/LentBatches.h):
 // a batch in a new buffer each time was new external memory for V8 to
-// collect. A batch comes every 10 ms at about 1 KB per exchange, encoded
-// span included: one of these holds 25k req/s, and 16 a backlog of 160 ms.
+// collect. Each holds a batch's records (maxBatchBytes) and the spans the
+// addon encoded for them, about as large or smaller; 16 hold a backlog of
+// 2 MiB of records, about 3,000 requests.
 const LENT_BATCHES = 16;
-const LENT_BATCH_BYTES = 256 << 10;
 /**
  * OpenSSL attachments sonde makes at most (a library for every process, or
  * a library in one process); past this, new ones are logged and left.
@@ -182,7 +182,7 @@ export class Sonde {
     const intake = new BatchIntake((records, encoded) => pipeline.onBatch(records, encoded), { maxPendingBytes: MAX_PENDING_RECORD_BYTES, sliceMs: BUILD_SLICE_MS });
     this.#intake = intake;
     const tracer = this.#tracer;
-    const lend = Array.from({ length: LENT_BATCHES }, () => Buffer.allocUnsafeSlow(LENT_BATCH_BYTES));
+    const lend = Array.from({ length: LENT_BATCHES }, () => Buffer.allocUnsafeSlow(2 * options.maxBatchBytes));
     // The test suite overwrites each buffer it gives back: a view kept past
     // its batch would then read garbage and fail a test, not go unseen.
     const poison = process.env.SONDE_TEST_POISON_LENT_BATCHES === '1';

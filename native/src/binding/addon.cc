@@ -118,6 +118,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     opts.payload_capture_bytes = optUint(o, "payloadCaptureBytes", opts.payload_capture_bytes);
     opts.ring_buffer_bytes = optUint(o, "ringBufferBytes", opts.ring_buffer_bytes);
     opts.poll_interval_ms = optUint(o, "pollIntervalMs", opts.poll_interval_ms);
+    opts.max_batch_bytes = optUint(o, "maxBatchBytes", opts.max_batch_bytes);
     opts.tracker = trackerOptionsFrom(o);
     encode_spans_ = optBool(o, "encodeSpans", false);
     tracer_ = std::make_unique<BpfTracer>(opts);
@@ -161,24 +162,25 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "sonde-exchanges", kMaxQueuedBatches, 1);
     AttachReport report;
     try {
-      report = tracer_->start([this, lent](std::vector<uint8_t>&& records, size_t exchanges) {
-        size_t records_bytes = records.size();
+      report = tracer_->start([this, lent](const uint8_t* records, size_t records_bytes, size_t exchanges) {
         // On the reader thread: the spans it encodes cost the JavaScript
         // thread only a copy. They follow the records in the same buffer.
         encoded_.clear();
-        if (encode_spans_) encodeHttp1Spans(records.data(), records_bytes, encoded_);
+        if (encode_spans_) encodeHttp1Spans(records, records_bytes, encoded_);
         size_t batch_bytes = records_bytes + encoded_.size();
         int slot = lent->take(batch_bytes);
+        uint8_t* into;
         std::vector<uint8_t>* own = nullptr;
         if (slot != LentBatches::kNone) {
-          std::memcpy(lent->data(slot), records.data(), records_bytes);
-          if (!encoded_.empty()) std::memcpy(lent->data(slot) + records_bytes, encoded_.data(), encoded_.size());
+          into = lent->data(slot);
           batches_lent_.fetch_add(1, std::memory_order_relaxed);
         } else {
-          own = new std::vector<uint8_t>(std::move(records));
-          own->insert(own->end(), encoded_.begin(), encoded_.end());
+          own = new std::vector<uint8_t>(batch_bytes);
+          into = own->data();
           batches_unlent_.fetch_add(1, std::memory_order_relaxed);
         }
+        std::memcpy(into, records, records_bytes);
+        if (!encoded_.empty()) std::memcpy(into + records_bytes, encoded_.data(), encoded_.size());
         napi_status status = tsfn_.NonBlockingCall(
             own, [lent, slot, exchanges, records_bytes, batch_bytes](Napi::Env env, Napi::Function cb, std::vector<uint8_t>* data) {
               Napi::Value batch = slot != LentBatches::kNone ? lent->value(slot) : bufferFrom(env, data);

@@ -1,4 +1,5 @@
 #include "BpfTracer.h"
+#include "ExchangeRecord.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -10,6 +11,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <cstring>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -191,15 +194,37 @@ void BpfTracer::readLoop() {
 
 void BpfTracer::deliver() {
   if (!tracker_->hasOutput()) return;
-  uint64_t emitted = tracker_->counters().exchanges_emitted.load(std::memory_order_relaxed);
-  size_t count = emitted - emitted_at_last_deliver_;
-  emitted_at_last_deliver_ = emitted;
-  std::vector<uint8_t> batch;
-  tracker_->takeOutput(&batch);
-  if (!sink_ || !sink_(std::move(batch), count)) {
-    batches_dropped_.fetch_add(1, std::memory_order_relaxed);
-    exchanges_dropped_.fetch_add(count, std::memory_order_relaxed);
+  emitted_at_last_deliver_ = tracker_->counters().exchanges_emitted.load(std::memory_order_relaxed);
+  tracker_->takeOutput(&delivering_);
+  // Cut at record boundaries into batches of at most max_batch_bytes: the
+  // JavaScript side lends buffers of a fixed size, and at a high rate one
+  // poll's records are megabytes.
+  const uint8_t* records = delivering_.data();
+  size_t total = delivering_.size();
+  for (size_t at = 0; at < total;) {
+    size_t end = at, count = 0;
+    while (end < total) {
+      uint32_t bytes = 0;
+      if (total - end >= sizeof(ExchangeRecord))
+        std::memcpy(&bytes, records + end + offsetof(ExchangeRecord, record_bytes), sizeof bytes);
+      if (bytes < sizeof(ExchangeRecord) || bytes > total - end) {
+        // Not a record the writer made: the rest goes as it is, and
+        // JavaScript reports the batch as malformed.
+        end = total;
+        count++;
+        break;
+      }
+      if (count > 0 && end + bytes - at > options_.max_batch_bytes) break;
+      end += bytes;
+      count++;
+    }
+    if (!sink_ || !sink_(records + at, end - at, count)) {
+      batches_dropped_.fetch_add(1, std::memory_order_relaxed);
+      exchanges_dropped_.fetch_add(count, std::memory_order_relaxed);
+    }
+    at = end;
   }
+  delivering_.clear();
 }
 
 std::vector<uint8_t> BpfTracer::stop() {

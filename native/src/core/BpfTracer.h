@@ -29,7 +29,10 @@ struct BpfTracerOptions {
   bool trace_all_pids = false;
   uint32_t payload_capture_bytes = 1024;
   uint32_t ring_buffer_bytes = 4u << 20;
-  uint32_t poll_interval_ms = 10;
+  uint32_t poll_interval_ms = 100;
+  // A delivered batch holds at most this many bytes of records (one record
+  // more only when it alone is larger).
+  uint32_t max_batch_bytes = 128u << 10;
   TrackerOptions tracker;
 };
 
@@ -38,9 +41,10 @@ struct AttachReport {
   std::vector<std::string> on_demand; // loaded too, attached per process later (uprobes)
 };
 
-// Receives serialized ExchangeRecords; called on the reader thread. Returns
-// false when the batch could not be queued (it is then counted as dropped).
-using BatchSink = std::function<bool(std::vector<uint8_t>&& batch, size_t exchanges)>;
+// Receives `exchanges` serialized ExchangeRecords, valid during the call;
+// called on the reader thread. Returns false when the batch could not be
+// queued (it is then counted as dropped).
+using BatchSink = std::function<bool(const uint8_t* records, size_t bytes, size_t exchanges)>;
 
 class BpfTracer {
  public:
@@ -116,6 +120,7 @@ class BpfTracer {
   std::map<std::pair<std::string, int>, std::vector<struct bpf_link*>> tls_links_;
   size_t pending_exchanges_ = 0;
   uint64_t emitted_at_last_deliver_ = 0;
+  std::vector<uint8_t> delivering_;  // swapped with the tracker's output: both keep their capacity
 };
 
 uint64_t monotonicNowNs();
