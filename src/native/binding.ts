@@ -333,6 +333,8 @@ export interface NativeModule {
   threadCpuMs(): number;
   /** The encoded spans of a batch of exchange records, as the reader thread makes them with encodeSpans. */
   encodeSpans(records: Buffer): Buffer;
+  /** Where the reader cuts a poll's records into batches of at most `maxBytes`: [end, count, end, count, ...]. */
+  batchBounds(records: Buffer, maxBytes: number): number[];
   // not for production use: a test hook (see Http2TestHook)
   http2Test: Http2TestHook;
 }

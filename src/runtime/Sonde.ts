@@ -38,8 +38,10 @@ const BUILD_SLICE_MS = 10;
 // Buffers lent to the addon for its batches (native/src/binding/LentBatches.h):
 // a batch in a new buffer each time was new external memory for V8 to
 // collect. Each holds a batch's records (maxBatchBytes) and the spans the
-// addon encoded for them, about as large or smaller; 16 hold a backlog of
-// 2 MiB of records, about 3,000 requests.
+// addon encoded for them, which for small heads are larger than their
+// records: at twice maxBatchBytes, a hello-world at 27k req/s had 1,075
+// batches in 15 s miss the buffers, at three times none. 16 hold a backlog
+// of 2 MiB of records.
 const LENT_BATCHES = 16;
 /**
  * OpenSSL attachments sonde makes at most (a library for every process, or
@@ -182,7 +184,7 @@ export class Sonde {
     const intake = new BatchIntake((records, encoded) => pipeline.onBatch(records, encoded), { maxPendingBytes: MAX_PENDING_RECORD_BYTES, sliceMs: BUILD_SLICE_MS });
     this.#intake = intake;
     const tracer = this.#tracer;
-    const lend = Array.from({ length: LENT_BATCHES }, () => Buffer.allocUnsafeSlow(2 * options.maxBatchBytes));
+    const lend = Array.from({ length: LENT_BATCHES }, () => Buffer.allocUnsafeSlow(3 * options.maxBatchBytes));
     // The test suite overwrites each buffer it gives back: a view kept past
     // its batch would then read garbage and fail a test, not go unseen.
     const poison = process.env.SONDE_TEST_POISON_LENT_BATCHES === '1';

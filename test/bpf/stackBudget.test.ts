@@ -26,6 +26,9 @@ const OBJECT = path.resolve(__dirname, '../../../bpf/.output/sock_trace.bpf.o');
 const MAX_BPF_STACK = 512;
 const BPF_LOOP_HELPER = 181;
 const BPF_LOOP_INLINE_BYTES = 24;
+// llvm-objdump prints immediates in decimal (LLVM 14) or hex (later ones).
+const NUM = '(-?(?:0x[0-9a-f]+|\\d+))';
+const num = (text: string): number => (text.startsWith('-') ? -Number(text.slice(1)) : Number(text));
 
 interface BpfFunction {
   name: string;
@@ -80,9 +83,11 @@ export function parseBpfObject(disassembly: string): Map<string, BpfFunction> {
         // Relocated to a function symbol, or to .text with the target's
         // instruction index minus one in the immediate.
         current.calls.push(target === '.text' ? `.text+${(pending.immediate + 1) * 8}` : target);
-      } else if (pending?.kind === 'load' && target === '.text') {
-        // A function's address, loaded for bpf_loop: its callback.
-        current.calls.push(`.text+${pending.immediate}`);
+      } else if (pending?.kind === 'load') {
+        // A function's address, loaded for bpf_loop: its callback. Named
+        // by its offset in .text, or by its own symbol (kept below only if
+        // that names a function: maps are loaded the same way).
+        current.calls.push(target === '.text' ? `.text+${pending.immediate}` : `address-of:${target}`);
       }
       pending = undefined;
       continue;
@@ -95,23 +100,23 @@ export function parseBpfObject(disassembly: string): Map<string, BpfFunction> {
     const raw = insn[2].trim().split(' ');
     const text = insn[3].trim();
 
-    for (const m of text.matchAll(/r10 - (\d+)/g)) current.frameBytes = Math.max(current.frameBytes, Number(m[1]));
+    for (const m of text.matchAll(new RegExp(`r10 - ${NUM}`, 'g'))) current.frameBytes = Math.max(current.frameBytes, num(m[1]));
     const movFrame = /^(r\d+) = r10$/.exec(text);
-    const addFrame = /^(r\d+) \+= -(\d+)$/.exec(text);
+    const addFrame = new RegExp(`^(r\\d+) \\+= ${NUM}$`).exec(text);
     const assigned = /^(r\d+) (?:=|\+=|-=|\*=|\/=|&=|\|=|<<=|>>=|s>>=|\^=)/.exec(text);
     if (movFrame) {
       frameRegs.set(movFrame[1], 0);
-    } else if (addFrame && frameRegs.has(addFrame[1])) {
-      const offset = frameRegs.get(addFrame[1])! + Number(addFrame[2]);
+    } else if (addFrame && frameRegs.has(addFrame[1]) && num(addFrame[2]) < 0) {
+      const offset = frameRegs.get(addFrame[1])! - num(addFrame[2]);
       frameRegs.set(addFrame[1], offset);
       current.frameBytes = Math.max(current.frameBytes, offset);
     } else if (assigned) {
       frameRegs.delete(assigned[1]);
     }
 
-    const call = /^call (-?\d+)$/.exec(text);
+    const call = new RegExp(`^call ${NUM}$`).exec(text);
     if (call) {
-      const immediate = Number(call[1]);
+      const immediate = num(call[1]);
       // src_reg 1 (the high nibble of the second byte) marks a BPF-to-BPF
       // call; 0 a helper, whose id is the immediate.
       if (parseInt(raw[1], 16) >> 4 === 1) {
@@ -123,8 +128,8 @@ export function parseBpfObject(disassembly: string): Map<string, BpfFunction> {
       for (const r of ['r0', 'r1', 'r2', 'r3', 'r4', 'r5']) frameRegs.delete(r);
       continue;
     }
-    const load = /^r\d+ = (\d+) ll$/.exec(text);
-    if (load) pending = { kind: 'load', immediate: Number(load[1]) };
+    const load = new RegExp(`^r\\d+ = ${NUM} ll$`).exec(text);
+    if (load) pending = { kind: 'load', immediate: num(load[1]) };
   }
   settle();
 
@@ -132,7 +137,9 @@ export function parseBpfObject(disassembly: string): Map<string, BpfFunction> {
   const bySectionOffset = new Map(functions.map((f) => [`${f.section}+${f.offset}`, f.name]));
   const bySectionInsn = new Map(functions.map((f) => [`${f.section}@${f.offset / 8}`, f.name]));
   for (const f of functions) {
+    f.calls = f.calls.filter((c) => !c.startsWith('address-of:') || byName.has(c.slice('address-of:'.length)));
     f.calls = f.calls.map((c) => {
+      if (c.startsWith('address-of:')) return c.slice('address-of:'.length);
       const name = c.startsWith('.text+') ? bySectionOffset.get(c) : c.includes('@') ? bySectionInsn.get(c) : c;
       assert.ok(name && byName.has(name), `${f.name} calls ${c}, which is not a function of the object`);
       return name!;
@@ -216,4 +223,29 @@ test('the stack parse counts a frame handed out by address, a bpf_loop callback 
   assert.deepEqual(functions.get('cb')!.calls, ['leaf']);
   // 64 + 24 for the inlined loop, rounded to 96; the leaf's 8 to 32.
   assert.deepEqual(deepestChain(functions, 'prog'), { bytes: 128, chain: ['prog (96)', 'cb (0)', 'leaf (32)'] });
+});
+
+test('the stack parse reads hex immediates (later LLVMs) and a pc-relative call inside .text', () => {
+  const sample = [
+    'Disassembly of section .text:',
+    '',
+    '0000000000000000 <outer>:',
+    '       0:\tbf a1 00 00 00 00 00 00\tr1 = r10',
+    '       1:\t07 01 00 00 c0 ff ff ff\tr1 += -0x40',
+    '       2:\t85 10 00 00 01 00 00 00\tcall 0x1',
+    '       3:\t95 00 00 00 00 00 00 00\texit',
+    '',
+    '0000000000000020 <inner>:',
+    '       4:\t7b 1a f0 ff 00 00 00 00\t*(u64 *)(r10 - 0x10) = r1',
+    '       5:\t85 00 00 00 b5 00 00 00\tcall 0xb5',
+    '       6:\t95 00 00 00 00 00 00 00\texit',
+    '',
+  ].join('\n');
+  const functions = parseBpfObject(sample);
+  assert.equal(functions.get('outer')!.frameBytes, 64);
+  assert.deepEqual(functions.get('outer')!.calls, ['inner']);
+  assert.equal(functions.get('inner')!.frameBytes, 16);
+  assert.equal(functions.get('inner')!.callsBpfLoop, true);
+  // 64; 16 + 24 for the inlined loop, rounded to 64.
+  assert.equal(deepestChain(functions, 'outer').bytes, 128);
 });

@@ -214,6 +214,9 @@ test('node server: the spans the addon encodes arrive as JavaScript builds them'
   // All but the request whose query has a token to redact.
   assert.equal(addon.counters.encodedByAddon, 8, addon.stderr);
   assert.equal(js.counters.encodedByAddon, 0);
+  // Every batch reached JavaScript in a buffer it lent the addon.
+  assert.equal(addon.counters.batchesUnlent, 0, addon.stderr);
+  assert.equal(js.counters.batchesUnlent, 0, js.stderr);
 
   // What differs between two runs: ids, times, the client's port and curl's pid.
   const comparable = (s: ReceivedSpan) => {

@@ -87,6 +87,8 @@ export interface CountersLine {
   linksAmbiguous: number;
   /** Spans the addon encoded (plain HTTP/1 requests). */
   encodedByAddon: number;
+  /** Batches that found no buffer lent to the addon free. */
+  batchesUnlent: number;
 }
 
 /** The last counters line sonde printed, in either log format. */
@@ -105,6 +107,7 @@ export function lastCounters(sonde: RunningProcess): CountersLine | undefined {
     spansDropped: field('spansDropped'),
     linksAmbiguous: field('linksAmbiguous'),
     encodedByAddon: field('encodedByAddon'),
+    batchesUnlent: field('batchesUnlent'),
   };
 }
 

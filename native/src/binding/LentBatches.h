@@ -24,14 +24,18 @@ class LentBatches {
   void lend(Napi::Array buffers) {
     count_ = buffers.Length();
     slots_ = std::make_unique<Slot[]>(count_);
+    // Held in an array of the addon's own, not the caller's: the reader
+    // writes into them whatever JavaScript later does to its array.
+    Napi::Array held = Napi::Array::New(buffers.Env(), count_);
     for (uint32_t i = 0; i < count_; i++) {
       Napi::Value v = buffers.Get(i);
       if (!v.IsBuffer()) throw Napi::TypeError::New(buffers.Env(), "Expected every lent batch buffer to be a Buffer");
       auto b = v.As<Napi::Buffer<uint8_t>>();
       slots_[i].data = b.Data();
       slots_[i].capacity = b.Length();
+      held.Set(i, b);
     }
-    values_ = Napi::Persistent(buffers);
+    values_ = Napi::Persistent(held);
   }
 
   // Reader thread: a free buffer of at least `bytes`, now taken, or kNone.

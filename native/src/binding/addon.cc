@@ -8,6 +8,7 @@
 #include "../core/BpfTracer.h"
 #include "../core/ConnTracker.h"
 #include "../core/ExchangeRecord.h"
+#include "../core/RecordWriter.h"
 #include "../encode/Http1Spans.h"
 #include "LentBatches.h"
 #include "http2TestHook.h"
@@ -173,11 +174,9 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
         std::vector<uint8_t>* own = nullptr;
         if (slot != LentBatches::kNone) {
           into = lent->data(slot);
-          batches_lent_.fetch_add(1, std::memory_order_relaxed);
         } else {
           own = new std::vector<uint8_t>(batch_bytes);
           into = own->data();
-          batches_unlent_.fetch_add(1, std::memory_order_relaxed);
         }
         std::memcpy(into, records, records_bytes);
         if (!encoded_.empty()) std::memcpy(into + records_bytes, encoded_.data(), encoded_.size());
@@ -192,6 +191,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
           lent->giveBack(slot);
           return false;
         }
+        (slot != LentBatches::kNone ? batches_lent_ : batches_unlent_).fetch_add(1, std::memory_order_relaxed);
         return true;
       });
     } catch (const std::exception& e) {
@@ -212,7 +212,11 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   // releaseBatch(lent: number): void — the lent buffer of a batch is free again
   Napi::Value JS_releaseBatch(const Napi::CallbackInfo& info) {
     if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "Expected a lent buffer index");
-    if (lent_) lent_->giveBack(info[0].As<Napi::Number>().Int32Value());
+    double index = info[0].As<Napi::Number>().DoubleValue();
+    if (!(index >= 0 && index == double(int32_t(index)))) throw Napi::RangeError::New(info.Env(), "Expected a lent buffer index");
+    // After stop, a release belongs to the run that ended: the next start
+    // lends buffers of its own.
+    if (lent_) lent_->giveBack(int32_t(index));
     return info.Env().Undefined();
   }
 
@@ -223,6 +227,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       tsfn_.Release();
       started_ = false;
     }
+    lent_.reset();
     return bufferFrom(info.Env(), last);
   }
 
@@ -572,6 +577,27 @@ Napi::Value JS_encodeSpans(const Napi::CallbackInfo& info) {
   return bufferFrom(env, out);
 }
 
+// batchBounds(records: Buffer, maxBytes: number): number[] — where the
+// reader cuts a poll's records into batches (batchEnd in RecordWriter.h):
+// [end, count, end, count, ...].
+Napi::Value JS_batchBounds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsBuffer() || !info[1].IsNumber())
+    throw Napi::TypeError::New(env, "Expected arguments (records: Buffer, maxBytes: number)");
+  auto records = info[0].As<Napi::Buffer<uint8_t>>();
+  size_t max_bytes = size_t(info[1].As<Napi::Number>().Int64Value());
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (size_t at = 0; at < records.Length();) {
+    size_t count;
+    size_t end = batchEnd(records.Data(), records.Length(), at, max_bytes, &count);
+    out.Set(i++, Napi::Number::New(env, double(end)));
+    out.Set(i++, Napi::Number::New(env, double(count)));
+    at = end;
+  }
+  return out;
+}
+
 // threadCpuMs(): CPU time of the calling thread, ms. sonde's JavaScript
 // thread measures its own parts with it: wall time would also count the
 // moments the scheduler gave its core to the services it traces.
@@ -588,6 +614,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("clock", Napi::Function::New(env, JS_clock));
   exports.Set("threadCpuMs", Napi::Function::New(env, JS_threadCpuMs));
   exports.Set("encodeSpans", Napi::Function::New(env, JS_encodeSpans));
+  exports.Set("batchBounds", Napi::Function::New(env, JS_batchBounds));
   // A test hook, not for production use: see http2TestHook.h.
   exports.Set("http2Test", http2TestHook(env));
   return exports;

@@ -1,5 +1,4 @@
 #include "BpfTracer.h"
-#include "ExchangeRecord.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -11,8 +10,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstddef>
-#include <cstring>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -194,30 +191,15 @@ void BpfTracer::readLoop() {
 
 void BpfTracer::deliver() {
   if (!tracker_->hasOutput()) return;
-  emitted_at_last_deliver_ = tracker_->counters().exchanges_emitted.load(std::memory_order_relaxed);
   tracker_->takeOutput(&delivering_);
-  // Cut at record boundaries into batches of at most max_batch_bytes: the
+  // Batches of at most max_batch_bytes, cut at record boundaries: the
   // JavaScript side lends buffers of a fixed size, and at a high rate one
   // poll's records are megabytes.
   const uint8_t* records = delivering_.data();
   size_t total = delivering_.size();
   for (size_t at = 0; at < total;) {
-    size_t end = at, count = 0;
-    while (end < total) {
-      uint32_t bytes = 0;
-      if (total - end >= sizeof(ExchangeRecord))
-        std::memcpy(&bytes, records + end + offsetof(ExchangeRecord, record_bytes), sizeof bytes);
-      if (bytes < sizeof(ExchangeRecord) || bytes > total - end) {
-        // Not a record the writer made: the rest goes as it is, and
-        // JavaScript reports the batch as malformed.
-        end = total;
-        count++;
-        break;
-      }
-      if (count > 0 && end + bytes - at > options_.max_batch_bytes) break;
-      end += bytes;
-      count++;
-    }
+    size_t count;
+    size_t end = batchEnd(records, total, at, options_.max_batch_bytes, &count);
     if (!sink_ || !sink_(records + at, end - at, count)) {
       batches_dropped_.fetch_add(1, std::memory_order_relaxed);
       exchanges_dropped_.fetch_add(count, std::memory_order_relaxed);
@@ -234,7 +216,6 @@ std::vector<uint8_t> BpfTracer::stop() {
     ring_buffer__consume(ring_);
     tracker_->finishAll(monotonicNowNs());
     tracker_->takeOutput(&last);
-    emitted_at_last_deliver_ = tracker_->counters().exchanges_emitted.load();
     ring_buffer__free(ring_);
     ring_ = nullptr;
   }

@@ -118,8 +118,6 @@ class BpfTracer {
   std::unordered_map<uint32_t, std::vector<struct bpf_link*>> event_loop_links_;  // by pid
   // By library path and pid (-1: every process).
   std::map<std::pair<std::string, int>, std::vector<struct bpf_link*>> tls_links_;
-  size_t pending_exchanges_ = 0;
-  uint64_t emitted_at_last_deliver_ = 0;
   std::vector<uint8_t> delivering_;  // swapped with the tracker's output: both keep their capacity
 };
 

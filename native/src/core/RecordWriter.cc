@@ -1,8 +1,27 @@
 #include "RecordWriter.h"
 
+#include <cstddef>
 #include <cstring>
 
 namespace sonde {
+
+size_t batchEnd(const uint8_t* records, size_t total, size_t at, size_t max_bytes, size_t* count) {
+  size_t end = at;
+  *count = 0;
+  while (end < total) {
+    uint32_t bytes = 0;
+    if (total - end >= sizeof(ExchangeRecord))
+      std::memcpy(&bytes, records + end + offsetof(ExchangeRecord, record_bytes), sizeof bytes);
+    if (bytes < sizeof(ExchangeRecord) || bytes > total - end) {
+      ++*count;
+      return total;
+    }
+    if (*count > 0 && end + bytes - at > max_bytes) break;
+    end += bytes;
+    ++*count;
+  }
+  return end;
+}
 
 void RecordWriter::write(const Connection& c, const Exchange& x, Protocol protocol) {
   ExchangeRecord rec{};

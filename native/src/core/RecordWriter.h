@@ -11,6 +11,12 @@
 
 namespace sonde {
 
+// Where the batch that starts at `at` ends: after as many whole records as
+// fit `max_bytes` (at least one). `*count` gets their number. Bytes that are
+// not a record the writer made end the batch with them, counted as one, for
+// the decoder to report.
+size_t batchEnd(const uint8_t* records, size_t total, size_t at, size_t max_bytes, size_t* count);
+
 class RecordWriter {
  public:
   explicit RecordWriter(TrackerCounters& counters) : counters_(counters) {}
