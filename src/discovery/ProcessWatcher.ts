@@ -36,6 +36,12 @@ export interface ProcessWatcherOptions {
   /** Never traced, whatever the selection says; nor are its descendants and ancestors as descendants of a --pid. */
   ownPid?: number;
   pollIntervalMs?: number;
+  /**
+   * Every how many scans each process's /proc/PID/stat is read again; in
+   * between, only processes new since the previous scan are read, and the
+   * others keep what was read of them (default 10).
+   */
+  restatEveryScans?: number;
   procRoot?: string;
   onStart?: (proc: TracedProcess) => void;
   onExit?: (proc: TracedProcess) => void;
@@ -44,6 +50,12 @@ export interface ProcessWatcherOptions {
 }
 
 export const DEFAULT_POLL_INTERVAL_MS = 1000;
+// Reading every process's stat was half of sonde's idle CPU at one scan a
+// second (docs/design-notes.md, "Discovery"). What a re-read can reveal of
+// a pid already seen is rare: its reuse by another process (the pid space
+// must wrap in between) or a new parent (reparenting, which never makes a
+// process a --pid's descendant unless that --pid is a subreaper).
+export const DEFAULT_RESTAT_EVERY_SCANS = 10;
 const DESCRIBE_CACHE_MAX = 4096;
 const EVERYTHING = 'all processes';
 
@@ -67,6 +79,7 @@ export class ProcessWatcher {
   readonly #ports: ReadonlySet<number>;
   readonly #ownPid: number;
   readonly #pollIntervalMs: number;
+  readonly #restatEveryScans: number;
   readonly #procRoot: string;
   readonly #onStart: (proc: TracedProcess) => void;
   readonly #onExit: (proc: TracedProcess) => void;
@@ -84,6 +97,9 @@ export class ProcessWatcher {
   #exeRejected = new Map<number, string>();
   /** Start times of every process the previous scan looked at. */
   #previouslySeen = new Map<number, number>();
+  /** What the previous scan read or kept of each process's stat. */
+  #previousStats = new Map<number, ProcessStat>();
+  #scansSinceRestat = 0;
   #previousListeningKey: string | undefined;
   readonly #described = new LRUCache<string, TracedProcess>({ max: DESCRIBE_CACHE_MAX });
 
@@ -99,6 +115,7 @@ export class ProcessWatcher {
     this.#ownPid = options.ownPid ?? process.pid;
     this.#ownLineage = new Set([this.#ownPid]);
     this.#pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    this.#restatEveryScans = Math.max(1, Math.floor(options.restatEveryScans ?? DEFAULT_RESTAT_EVERY_SCANS));
     this.#procRoot = options.procRoot ?? DEFAULT_PROC_ROOT;
     this.#onStart = options.onStart ?? (() => {});
     this.#onExit = options.onExit ?? (() => {});
@@ -169,10 +186,12 @@ export class ProcessWatcher {
     // Descendants are found through their parents, which takes every process's stat.
     const mustStatEveryPid = this.#pids.size > 0 || this.#selection.exes.length > 0 || selectedListening.size > 0;
 
+    const restat = this.#scansSinceRestat === 0;
+    this.#scansSinceRestat = (this.#scansSinceRestat + 1) % this.#restatEveryScans;
     const stats = new Map<number, ProcessStat>();
     for (const pid of pids) {
       if (!mustStatEveryPid && !this.#tracked.has(pid) && !this.#pids.has(pid)) continue;
-      const stat = readStat(pid, this.#procRoot);
+      const stat = (restat ? undefined : this.#previousStats.get(pid)) ?? readStat(pid, this.#procRoot);
       if (stat !== undefined) stats.set(pid, stat);
     }
     if (this.#pids.size > 0) {
@@ -224,6 +243,7 @@ export class ProcessWatcher {
     this.#tracked = tracked;
     this.#pidRoots = pidRoots;
     this.#previouslySeen = seen;
+    this.#previousStats = stats;
     this.#exeRejected = exeRejected;
     this.#previousListeningKey = listeningKey;
 

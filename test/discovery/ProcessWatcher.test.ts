@@ -133,6 +133,34 @@ const traced = (watcher: ProcessWatcher): Array<[pid: number, serviceName: strin
     .map((proc): [number, string, boolean] => [proc.pid, proc.serviceName, proc.withDescendants])
     .sort((a, b) => a[0] - b[0]);
 
+test('between re-reads of every stat, a new pid is read at once and a known one keeps what was read of it', () => {
+  const { fake, watcher, takeEvents } = harness({ pids: [400], exes: ['node'] }, { restatEveryScans: 3 });
+  try {
+    fake.add(wrapper);
+    watcher.scanNow(); // re-reads every stat
+    assert.deepEqual(takeEvents(), [['start', 400, 800, '--pid 400']]);
+
+    // A child new since the last scan is read and picked by the next one.
+    fake.add(wrappedServer);
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [['start', 410, 810, '--pid 400 (descendant)']]);
+
+    // A pid reused by another process between two scans (which takes the
+    // pid space wrapping in between) goes unseen until every stat is read
+    // again: here the third scan.
+    fake.add({ ...wrappedServer, ppid: 1, startTimeTicks: 900, cmdline: ['node', '/srv/billing/server.js'] });
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), []);
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [
+      ['exit', 410, 810, '--pid 400 (descendant)'],
+      ['start', 410, 900, '--exe node'],
+    ]);
+  } finally {
+    fake.cleanup();
+  }
+});
+
 test('--pid: descendants running at start are picked, each named as itself; others are not', () => {
   const { fake, watcher, takeEvents, errors } = harness({ pids: [400] });
   try {
@@ -252,7 +280,7 @@ test('--pid: sonde, its descendants and the processes that started it are never 
 });
 
 test('--pid: a reused pid is no parent, whether it is the selected pid or a descendant\'s', () => {
-  const { fake, watcher, takeEvents } = harness({ pids: [400] });
+  const { fake, watcher, takeEvents } = harness({ pids: [400] }, { restatEveryScans: 1 });
   try {
     fake.add(wrapper);
     fake.add(wrappedServer);
@@ -356,7 +384,7 @@ test('--exe: by name, by argv[0] of an interpreter, by path glob; own pid exclud
 });
 
 test('--exe: pid reuse by another matching process is an exit then a start', () => {
-  const { fake, watcher, takeEvents } = harness({ exes: ['node'] });
+  const { fake, watcher, takeEvents } = harness({ exes: ['node'] }, { restatEveryScans: 1 });
   try {
     fake.add(ordersNode);
     watcher.scanNow();
