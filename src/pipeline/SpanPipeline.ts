@@ -276,6 +276,10 @@ class ReusedPreencodedSpan implements PreencodedSpan {
     return this.records.toString('hex', at, at + 16);
   }
 
+  traceIdTail(): number {
+    return this.records.readUInt32BE(this.recordOffset + RECORD_OFFSETS.trace_id + 12);
+  }
+
   build(): ReadableSpan | undefined {
     return this.buildFrom(exchangeAt(this.records, this.recordOffset), this.resource);
   }

@@ -28,6 +28,8 @@ export interface PreencodedSpan {
   readonly attributes: Attributes;
   /** The trace id, as hex. */
   traceId(): string;
+  /** Its last 4 bytes as an unsigned number (W3C's random part): what a sampler reads without making the hex string. */
+  traceIdTail(): number;
   /** The span as the JavaScript path builds it from the same record, or undefined when that gives none. */
   build(): ReadableSpan | undefined;
 }

@@ -110,17 +110,21 @@ interface HeldTrace {
 }
 
 /**
- * The trace id's last 8 hex digits as a fraction of 2^32: W3C's random
- * part, so the same for every span of a trace and uniform over traces.
+ * The trace id's last 8 hex digits as a number: W3C's random part, so the
+ * same for every span of a trace and uniform over traces. A fraction of
+ * 2^32, it samples traces; as a key, it tells at once that most spans'
+ * traces are not held, without making their hex strings.
  */
-function traceIdFraction(traceId: string): number {
+function traceIdTail(traceId: string): number {
   let v = 0;
   for (let i = traceId.length - 8; i < traceId.length; i++) {
     const c = traceId.charCodeAt(i);
     v = v * 16 + (c <= 57 ? c - 48 : (c | 0x20) - 87);
   }
-  return v / 0x1_0000_0000;
+  return v;
 }
+
+const TWO_POW_32 = 0x1_0000_0000;
 
 const hrToUs = (t: readonly [number, number]): number => t[0] * 1e6 + Math.floor(t[1] / 1e3);
 
@@ -168,6 +172,8 @@ export class TraceStore implements SpanSink {
   #spansNotSampled = 0;
   /** In the order traces were first seen: the first is the one to evict. */
   readonly #traces = new Map<string, HeldTrace>();
+  /** traceIdTail → how many held traces have it. */
+  readonly #heldTails = new Map<number, number>();
   #spans = 0;
   #tracesEvicted = 0;
   #spansEvicted = 0;
@@ -194,9 +200,12 @@ export class TraceStore implements SpanSink {
   }
 
   push(span: ReadableSpan): void {
-    if (this.#maxSpansPerSecond !== Infinity && !this.#sampled(span.spanContext().traceId)) {
-      this.#spansNotSampled++;
-      return;
+    if (this.#maxSpansPerSecond !== Infinity) {
+      const traceId = span.spanContext().traceId;
+      if (!this.#sampled(traceIdTail(traceId), traceId)) {
+        this.#spansNotSampled++;
+        return;
+      }
     }
     this.add(viewSpanOf(span));
   }
@@ -207,11 +216,12 @@ export class TraceStore implements SpanSink {
    * second; within a second, new traces stop at twice the rate, so a burst
    * is bounded before the fraction catches up.
    */
-  #sampled(traceId: string): boolean {
+  #sampled(tail: number, traceId: string | undefined, encoded?: PreencodedSpan): boolean {
     // The clock is read every 64 spans: the rate needs no finer grain.
     if ((this.#offeredThisSecond & 63) === 0) this.#rollSecond();
     this.#offeredThisSecond++;
-    const held = this.#traces.has(traceId) || ((this.#sampleFraction === 1 || traceIdFraction(traceId) < this.#sampleFraction) && this.#heldThisSecond < 2 * this.#maxSpansPerSecond);
+    const inHeldTrace = this.#heldTails.has(tail) && this.#traces.has(traceId ?? encoded!.traceId());
+    const held = inHeldTrace || ((this.#sampleFraction === 1 || tail / TWO_POW_32 < this.#sampleFraction) && this.#heldThisSecond < 2 * this.#maxSpansPerSecond);
     if (held) this.#heldThisSecond++;
     return held;
   }
@@ -233,7 +243,7 @@ export class TraceStore implements SpanSink {
 
   /** A span the addon encoded: built in JavaScript only when its trace is in the sample. */
   pushPreencoded(span: PreencodedSpan): void {
-    if (this.#maxSpansPerSecond !== Infinity && !this.#sampled(span.traceId())) {
+    if (this.#maxSpansPerSecond !== Infinity && !this.#sampled(span.traceIdTail(), undefined, span)) {
       this.#spansNotSampled++;
       return;
     }
@@ -251,6 +261,8 @@ export class TraceStore implements SpanSink {
     if (!trace) {
       trace = { spans: [], startUs: span.startUs, endUs: span.startUs + span.durationUs, error: false, weight: 1 / this.#sampleFraction };
       this.#traces.set(span.traceId, trace);
+      const tail = traceIdTail(span.traceId);
+      this.#heldTails.set(tail, (this.#heldTails.get(tail) ?? 0) + 1);
     }
     trace.spans.push(span);
     trace.startUs = Math.min(trace.startUs, span.startUs);
@@ -264,6 +276,10 @@ export class TraceStore implements SpanSink {
     if (oldest.done) return;
     const trace = this.#traces.get(oldest.value)!;
     this.#traces.delete(oldest.value);
+    const tail = traceIdTail(oldest.value);
+    const sharing = this.#heldTails.get(tail) ?? 0;
+    if (sharing > 1) this.#heldTails.set(tail, sharing - 1);
+    else this.#heldTails.delete(tail);
     this.#spans -= trace.spans.length;
     this.#tracesEvicted++;
     this.#spansEvicted += trace.spans.length;

@@ -109,6 +109,23 @@ test('a sink that takes built spans only turns the addon\'s entries off: each sp
   assert.equal(memory.getFinishedSpans().length, 7);
 });
 
+test('an encoded span\'s trace id tail is the number its hex id ends with', () => {
+  const seen: Array<[string, number]> = [];
+  const sink: SpanSink = {
+    push: () => {},
+    pushAll: () => {},
+    pushPreencoded: (span) => {
+      seen.push([span.traceId(), span.traceIdTail()]);
+    },
+  };
+  const s = setup([sink]);
+  const records = batch();
+  s.pipeline.onBatch(records, native.encodeSpans(records));
+  assert.equal(seen.length, 5);
+  for (const [hex, tail] of seen) assert.equal(tail, parseInt(hex.slice(-8), 16), hex);
+  assert.ok(seen.some(([hex]) => hex === '22222222222222222222222222222222'));
+});
+
 test('a malformed entry buffer is counted as a malformed batch, not thrown', () => {
   const s = setup();
   const records = batch();

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { TraceStore, type ViewSpan } from '../../src/viewer/TraceStore';
+import type { PreencodedSpan } from '../../src/spans/PreencodedSpan';
 
 let seq = 0;
 function span(traceId: string, o: Partial<ViewSpan> & { kind: ViewSpan['kind']; service: string }): ViewSpan {
@@ -130,4 +131,60 @@ test('above maxSpansPerSecond: whole traces are sampled by trace id, the rest co
   // 100 held in the first second stand for themselves, the later ones for 20 each: (100 + 4 × 50 × 20) / 5 s.
   assert.ok(edge.ratePerS >= 780 && edge.ratePerS <= 860, `rate estimated from the sample: ${edge.ratePerS}/s for 1000/s offered`);
   assert.ok(Math.abs(edge.errorRate - 0.1) < 0.03, `error rate estimated from the sample: ${edge.errorRate}`);
+});
+
+/** A span as the addon hands it over: its trace id read from the record, built whole only on demand. */
+function encoded(span: ReadableSpan): PreencodedSpan {
+  const traceId = span.spanContext().traceId;
+  return {
+    resource: span.resource,
+    instrumentationScope: span.instrumentationScope,
+    bytes: Buffer.alloc(0),
+    start: 0,
+    length: 0,
+    kind: span.kind,
+    duration: span.duration,
+    attributes: span.attributes,
+    traceId: () => traceId,
+    traceIdTail: () => Buffer.from(traceId, 'hex').readUInt32BE(12),
+    build: () => span,
+  };
+}
+
+test('spans the addon encoded are sampled as the same spans built whole', () => {
+  const offer = (viaEncoded: boolean) => {
+    let nowMs = 0;
+    const store = new TraceStore({ maxSpans: 1_000_000, maxSpansPerSecond: 100, now: () => nowMs });
+    for (let n = 1; n <= 3000; n++) {
+      nowMs = n;
+      const traceId = `${n.toString(16).padStart(24, '0')}${((n * 2654435761) >>> 0).toString(16).padStart(8, '0')}`;
+      for (const [spanId, kind] of [[`${n}`.padStart(16, '0'), SpanKind.SERVER], [`${n}`.padStart(16, 'f'), SpanKind.CLIENT]] as const) {
+        const s = readable(traceId, spanId, { kind, service: 'svc', startMs: nowMs, error: false });
+        if (viaEncoded) store.pushPreencoded(encoded(s));
+        else store.push(s);
+      }
+    }
+    return store;
+  };
+  const whole = offer(false);
+  const viaEncoded = offer(true);
+  assert.deepEqual(viaEncoded.counters, whole.counters);
+  assert.deepEqual(viaEncoded.traces({ limit: 1000 }).map((t) => t.traceId), whole.traces({ limit: 1000 }).map((t) => t.traceId));
+  assert.ok(viaEncoded.counters.sampleFraction < 1, 'the rate was above maxSpansPerSecond');
+  assert.equal(viaEncoded.counters.spans, viaEncoded.counters.traces * 2, 'a trace is held whole or not at all');
+});
+
+test('a trace whose id ends like a held one\'s is judged on its own, and the held one keeps its spans', () => {
+  const store = new TraceStore({ maxSpans: 1000, maxSpansPerSecond: 1, now: () => 0 });
+  const held = `${'1'.repeat(24)}0badcafe`;
+  const twin = `${'2'.repeat(24)}0badcafe`;
+  const push = (traceId: string, spanId: string) => store.pushPreencoded(encoded(readable(traceId, spanId, { kind: SpanKind.SERVER, service: 'svc', startMs: 0, error: false })));
+  // Within the first second new traces stop at twice the rate: 2 spans.
+  push(held, 'a'.repeat(16));
+  push(held, 'b'.repeat(16));
+  push(twin, 'c'.repeat(16));
+  push(held, 'd'.repeat(16));
+  assert.equal(store.trace(held)?.length, 3);
+  assert.equal(store.trace(twin), undefined);
+  assert.equal(store.counters.spansNotSampled, 1);
 });
