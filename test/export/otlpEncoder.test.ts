@@ -10,11 +10,13 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import protobuf from 'protobufjs';
 import { SpanKind, SpanStatusCode, TraceFlags, context, trace } from '@opentelemetry/api';
-import { TraceState } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import * as grpc from '@grpc/grpc-js';
+import { ExportResultCode, TraceState, type ExportResult } from '@opentelemetry/core';
 import { OtlpRequestEncoder, OtlpSpanEncoder } from '../../src/export/otlp/encodeTraces';
+import { OtlpEncodedExporter } from '../../src/export/otlp/OtlpEncodedExporter';
 import { ProtoWriter } from '../../src/export/otlp/ProtoWriter';
 import { buildSpan, type SpanBuildContext } from '../../src/spans/buildSpan';
 import { WireSpan } from '../../src/spans/WireSpan';
@@ -228,4 +230,35 @@ test('schema URLs of resources and scopes, and several of each, are sized and wr
   const encoder = new OtlpSpanEncoder();
   const request = new OtlpRequestEncoder().encode(spans.map((s) => encoder.encode(s)));
   assert.equal(request.buffer.byteLength, request.byteLength, 'written into a buffer of its exact size');
+});
+
+test('the gRPC exporter sends exactly the request the encoder writes, on the OTel transport, export after export', { timeout: 30_000 }, async () => {
+  const received: Buffer[] = [];
+  const passThrough = (b: Buffer): Buffer => b;
+  const server = new grpc.Server();
+  server.addService(
+    { Export: { path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export', requestStream: false, responseStream: false, requestSerialize: passThrough, requestDeserialize: passThrough, responseSerialize: passThrough, responseDeserialize: passThrough } },
+    {
+      Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        received.push(call.request);
+        callback(null, Buffer.alloc(0));
+      },
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  const exporter = OtlpEncodedExporter.grpc({ url: `http://127.0.0.1:${port}`, metadata: new grpc.Metadata(), timeoutMillis: 10_000 });
+  try {
+    const spanEncoder = new OtlpSpanEncoder({ slabBytes: 4096 });
+    const batches = [pipelineSpans(), sdkSpans(), [...pipelineSpans(), ...sdkSpans()]].map((spans) => spans.map((s) => spanEncoder.encode(s)));
+    for (const batch of batches) {
+      const result = await new Promise<ExportResult>((resolve) => exporter.export(batch, resolve));
+      assert.equal(result.code, ExportResultCode.SUCCESS, String(result.error));
+    }
+    assert.equal(received.length, batches.length);
+    const reference = new OtlpRequestEncoder();
+    batches.forEach((batch, i) => assert.ok(Buffer.from(reference.encode(batch)).equals(received[i]!), `request ${i}: the bytes the encoder wrote`));
+  } finally {
+    await exporter.shutdown();
+    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  }
 });

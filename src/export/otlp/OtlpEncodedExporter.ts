@@ -20,12 +20,26 @@ const { createOtlpHttpExportDelegate, convertLegacyHttpOptions }: typeof import(
 const GRPC_SERVICE = 'TraceExportService';
 const GRPC_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 
-function serializerFor(encoder: OtlpRequestEncoder): ISerializer<EncodedSpan[], IExportTraceServiceResponse> {
+function serializerFor(encoder: OtlpRequestEncoder, handOff: (request: Uint8Array) => Uint8Array = (request) => request): ISerializer<EncodedSpan[], IExportTraceServiceResponse> {
   return {
-    serializeRequest: (spans) => encoder.encode(spans),
+    serializeRequest: (spans) => handOff(encoder.encode(spans)),
     // Responses (partial success) are read as the OTel exporter reads them.
     deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data),
   };
+}
+
+/**
+ * The gRPC transport starts with `Buffer.from(data)`, which copies a
+ * Buffer or Uint8Array into a fresh zero-filled one (megabytes per export
+ * at saturation: 5 % of the JavaScript thread in a profile) but wraps an
+ * ArrayBuffer as it is. The request is a buffer of its own, exactly its
+ * size (OtlpRequestEncoder), so its ArrayBuffer is the same bytes; grpc-js
+ * then copies them once, into its framed message, as it does for every
+ * exporter.
+ */
+function asWholeArrayBuffer(request: Uint8Array): Uint8Array {
+  if (request.byteOffset !== 0 || request.byteLength !== request.buffer.byteLength) return request;
+  return request.buffer as unknown as Uint8Array;
 }
 
 const spanCounter: IExporterMetricsHelper<EncodedSpan[]> = { name: 'span', countItems: (spans) => spans.length };
@@ -41,7 +55,7 @@ export class OtlpEncodedExporter implements BatchExporter<EncodedSpan> {
     return new OtlpEncodedExporter(
       createOtlpGrpcExportDelegate(
         convertLegacyOtlpGrpcOptions(options, 'TRACES'),
-        serializerFor(new OtlpRequestEncoder()),
+        serializerFor(new OtlpRequestEncoder(), asWholeArrayBuffer),
         'otlp_grpc_span_exporter',
         spanCounter,
         undefined,
