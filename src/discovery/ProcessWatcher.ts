@@ -54,7 +54,9 @@ export const DEFAULT_POLL_INTERVAL_MS = 1000;
 // second (docs/design-notes.md, "Discovery"). What a re-read can reveal of
 // a pid already seen is rare: its reuse by another process (the pid space
 // must wrap in between) or a new parent (reparenting, which never makes a
-// process a --pid's descendant unless that --pid is a subreaper).
+// process a --pid's descendant unless a subreaper in that --pid's tree
+// takes it). Until the re-read, the old stat stands for the pid, also as
+// the parent of a new process.
 export const DEFAULT_RESTAT_EVERY_SCANS = 10;
 const DESCRIBE_CACHE_MAX = 4096;
 const EVERYTHING = 'all processes';

@@ -258,6 +258,8 @@ export class TraceStore implements SpanSink {
       return;
     }
     while (this.#spans >= this.#maxSpans) this.#evictOldest();
+    // The eviction may have taken this very trace: its span then starts it afresh.
+    if (trace && this.#traces.get(span.traceId) !== trace) trace = undefined;
     if (!trace) {
       trace = { spans: [], startUs: span.startUs, endUs: span.startUs + span.durationUs, error: false, weight: 1 / this.#sampleFraction };
       this.#traces.set(span.traceId, trace);

@@ -147,7 +147,7 @@ test('between re-reads of every stat, a new pid is read at once and a known one 
 
     // A pid reused by another process between two scans (which takes the
     // pid space wrapping in between) goes unseen until every stat is read
-    // again: here the third scan.
+    // again: here the fourth scan (scans 1, 4, 7, ... read them all).
     fake.add({ ...wrappedServer, ppid: 1, startTimeTicks: 900, cmdline: ['node', '/srv/billing/server.js'] });
     watcher.scanNow();
     assert.deepEqual(takeEvents(), []);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { TraceStore, type ViewSpan } from '../../src/viewer/TraceStore';
+import { TraceStore, viewSpanOf, type ViewSpan } from '../../src/viewer/TraceStore';
 import type { PreencodedSpan } from '../../src/spans/PreencodedSpan';
 
 let seq = 0;
@@ -188,3 +188,36 @@ test('a trace whose id ends like a held one\'s is judged on its own, and the hel
   assert.equal(store.trace(twin), undefined);
   assert.equal(store.counters.spansNotSampled, 1);
 });
+
+test('evicting one of two held traces that share their last digits leaves the other held whole', () => {
+  // Within the first second, new traces stop at twice the rate (2 spans);
+  // a span of a held trace is taken whatever that count.
+  const store = new TraceStore({ maxSpans: 5, maxSpansPerSecond: 1, now: () => 0 });
+  const first = `${'1'.repeat(24)}0badcafe`;
+  const second = `${'2'.repeat(24)}0badcafe`;
+  const span = (traceId: string, spanId: string) => readable(traceId, spanId, { kind: SpanKind.SERVER, service: 'svc', startMs: 0, error: false });
+  for (const [traceId, spanId] of [[first, 'a'], [first, 'b'], [second, 'c'], ['3'.repeat(32), 'd']]) store.add(viewSpanOf(span(traceId, spanId.repeat(16))));
+  store.pushPreencoded(encoded(span('4'.repeat(32), 'e'.repeat(16))));
+  store.pushPreencoded(encoded(span('5'.repeat(32), 'f'.repeat(16)))); // makes room: evicts `first`
+  assert.equal(store.trace(first), undefined);
+  store.pushPreencoded(encoded(span(second, '9'.repeat(16))));
+  assert.equal(store.trace(second)?.length, 2, 'the trace left with the shared tail is still held');
+  assert.equal(store.counters.spansNotSampled, 0);
+});
+
+test('a span whose own trace is evicted to make room starts that trace afresh, and the count stays true', () => {
+  const store = new TraceStore({ maxSpans: 2, now: () => 0 });
+  const a = 'a'.repeat(32);
+  const b = 'b'.repeat(32);
+  const push = (traceId: string, spanId: string) => store.push(readable(traceId, spanId, { kind: SpanKind.SERVER, service: 'svc', startMs: 0, error: false }));
+  push(a, '1'.repeat(16));
+  push(b, '2'.repeat(16));
+  // The store is full and `a` is its oldest trace: making room evicts it.
+  push(a, '3'.repeat(16));
+  assert.deepEqual(store.trace(a)?.map((s) => s.spanId), ['3'.repeat(16)]);
+  const held = store.traces({ limit: 1000 }).reduce((n, t) => n + t.spanCount, 0);
+  assert.equal(store.counters.spans, held, 'every span counted is held');
+  for (let i = 0; i < 10; i++) push(i % 2 ? a : b, `${i}`.padStart(16, 'e'));
+  assert.equal(store.counters.spans, store.traces({ limit: 1000 }).reduce((n, t) => n + t.spanCount, 0));
+});
+
