@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as http from 'node:http';
 import { decodeExportTraceServiceRequest } from '../support/otlp-decode';
 import { startOtlpGrpcReceiver, startZipkinReceiver, type ReceivedSpan } from '../support/receivers';
-import { REPO_ROOT, SYNC_LIMIT, hasCommand, nextCounters, request, settledCounters, sondeProgramsLoaded, startProcess, startService, startSonde, waitUntil } from './support';
+import { REPO_ROOT, SYNC_LIMIT, hasCommand, lastCounters, nextCounters, request, settledCounters, sondeProgramsLoaded, startProcess, startService, startSonde, waitUntil } from './support';
 
 const HELLO = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'hello-server.js');
 const SONDE = path.join(REPO_ROOT, 'bin', 'sonde');
@@ -29,6 +29,24 @@ test('with no exporter configured, each span is one readable line on the termina
   assert.ok(line);
   assert.equal(await sonde.stop(), 0);
   assert.match(sonde.stderr(), /counters\s+requests=1 server=1 client=0 exported=1 eventsLost=0 spansDropped=0/);
+});
+
+test('idle, the reader drains the ring buffer less often, and the first request after a quiet spell is a span as usual', async (t) => {
+  const otlp = await startOtlpGrpcReceiver();
+  t.after(() => otlp.close());
+  const { proc: server, port } = await startService(t, process.execPath, [HELLO]);
+  const sonde = await startSonde(t, ['--pid', String(server.child.pid), '--stats-interval-ms', '2000'], { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url });
+  await nextCounters(sonde);
+  const before = lastCounters(sonde)!.readerPolls;
+  await nextCounters(sonde);
+  await nextCounters(sonde);
+  const idlePolls = lastCounters(sonde)!.readerPolls - before;
+  // Two stats intervals, 4 s: 40 polls at the 100 ms of a busy reader; backing
+  // off to one a second, about 5.
+  assert.ok(idlePolls >= 1 && idlePolls <= 12, `polls in 4 idle seconds: ${idlePolls}`);
+  assert.equal(curl(`http://127.0.0.1:${port}/after-the-quiet`), '200');
+  await otlp.waitFor((spans) => spans.some((s) => s.attributes['url.path'] === '/after-the-quiet'), 15_000);
+  assert.equal(await sonde.stop(), 0);
 });
 
 test('without a selection sonde traces every HTTP process except itself: python server and curl client', async (t) => {

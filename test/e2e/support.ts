@@ -89,6 +89,8 @@ export interface CountersLine {
   encodedByAddon: number;
   /** Batches that found no buffer lent to the addon free. */
   batchesUnlent: number;
+  /** Times the reader thread drained the ring buffer. */
+  readerPolls: number;
 }
 
 /** The last counters line sonde printed, in either log format. */
@@ -108,6 +110,7 @@ export function lastCounters(sonde: RunningProcess): CountersLine | undefined {
     linksAmbiguous: field('linksAmbiguous'),
     encodedByAddon: field('encodedByAddon'),
     batchesUnlent: field('batchesUnlent'),
+    readerPolls: field('readerPolls'),
   };
 }
 

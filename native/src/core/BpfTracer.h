@@ -30,6 +30,9 @@ struct BpfTracerOptions {
   uint32_t payload_capture_bytes = 1024;
   uint32_t ring_buffer_bytes = 4u << 20;
   uint32_t poll_interval_ms = 100;
+  // After a poll that found nothing, the next waits twice as long, up to
+  // this (never less than poll_interval_ms); a record brings it back.
+  uint32_t idle_poll_interval_ms = 1000;
   // A delivered batch holds at most this many bytes of records (one record
   // more only when it alone is larger).
   uint32_t max_batch_bytes = 128u << 10;
@@ -111,6 +114,7 @@ class BpfTracer {
   BatchSink sink_;
   std::thread reader_;
   std::atomic<bool> running_{false};
+  int wake_fd_ = -1;  // eventfd: stop() wakes the reader out of its wait
   std::atomic<uint64_t> batches_dropped_{0};
   std::atomic<uint64_t> exchanges_dropped_{0};
   std::atomic<uint64_t> polls_{0};
