@@ -170,12 +170,7 @@ AttachReport BpfTracer::start(BatchSink sink) {
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) {
     int e = errno;
-    munmap(selected_pid_bits_, selectedPidBitsBytes());
-    selected_pid_bits_ = nullptr;
-    ring_buffer__free(ring_);
-    ring_ = nullptr;
-    sock_trace__destroy(skel_);
-    skel_ = nullptr;
+    stop();  // undoes what start() made so far: no reader runs yet
     fail("create the reader's wake-up eventfd", e);
   }
   running_.store(true);
