@@ -33,10 +33,10 @@ export function createExportChannel(config: ExporterConfig, options: ExportChann
         const metadata = new Metadata();
         for (const [k, v] of Object.entries(config.headers)) metadata.set(k, v);
         name = `otlp grpc ${config.endpoint}`;
-        exporter = OtlpEncodedExporter.grpc({ url: config.endpoint, metadata, timeoutMillis });
+        exporter = OtlpEncodedExporter.grpc({ url: config.endpoint, metadata, timeoutMillis, maxBatchBytes: options.maxExportBatchBytes });
       } else {
         name = `otlp http/protobuf ${config.endpoint}`;
-        exporter = OtlpEncodedExporter.httpProtobuf({ url: config.endpoint, headers: config.headers, timeoutMillis });
+        exporter = OtlpEncodedExporter.httpProtobuf({ url: config.endpoint, headers: config.headers, timeoutMillis, maxBatchBytes: options.maxExportBatchBytes });
       }
       return new ExportChannel<EncodedSpan>(name, exporter, options, (m) => onError(name, m), otlpQueuedForm()) as ExportChannel<unknown>;
     }

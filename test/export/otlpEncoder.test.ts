@@ -16,6 +16,7 @@ import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import * as grpc from '@grpc/grpc-js';
 import { ExportResultCode, TraceState, type ExportResult } from '@opentelemetry/core';
 import { OtlpRequestEncoder, OtlpSpanEncoder } from '../../src/export/otlp/encodeTraces';
+import { RequestBuffers } from '../../src/export/otlp/RequestBuffers';
 import { OtlpEncodedExporter } from '../../src/export/otlp/OtlpEncodedExporter';
 import { ProtoWriter } from '../../src/export/otlp/ProtoWriter';
 import { buildSpan, type SpanBuildContext } from '../../src/spans/buildSpan';
@@ -232,7 +233,8 @@ test('schema URLs of resources and scopes, and several of each, are sized and wr
   assert.equal(request.buffer.byteLength, request.byteLength, 'written into a buffer of its exact size');
 });
 
-test('the gRPC exporter sends exactly the request the encoder writes, on the OTel transport, export after export', { timeout: 30_000 }, async () => {
+/** A gRPC server that keeps each request's bytes and answers after `delayMs(call number)`. */
+async function rawTraceServer(delayMs: (n: number) => number = () => 0): Promise<{ port: number; received: Buffer[]; close(): Promise<void> }> {
   const received: Buffer[] = [];
   const passThrough = (b: Buffer): Buffer => b;
   const server = new grpc.Server();
@@ -240,25 +242,72 @@ test('the gRPC exporter sends exactly the request the encoder writes, on the OTe
     { Export: { path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export', requestStream: false, responseStream: false, requestSerialize: passThrough, requestDeserialize: passThrough, responseSerialize: passThrough, responseDeserialize: passThrough } },
     {
       Export: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-        received.push(call.request);
-        callback(null, Buffer.alloc(0));
+        const n = received.push(call.request);
+        setTimeout(() => callback(null, Buffer.alloc(0)), delayMs(n));
       },
     },
   );
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
-  const exporter = OtlpEncodedExporter.grpc({ url: `http://127.0.0.1:${port}`, metadata: new grpc.Metadata(), timeoutMillis: 10_000 });
+  return { port, received, close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())) };
+}
+
+test('the gRPC exporter sends exactly the request the encoder writes, on the OTel transport, export after export, in one reused buffer', { timeout: 30_000 }, async () => {
+  const server = await rawTraceServer();
+  const exporter = OtlpEncodedExporter.grpc({ url: `http://127.0.0.1:${server.port}`, metadata: new grpc.Metadata(), timeoutMillis: 10_000, maxBatchBytes: 1 << 20 });
   try {
     const spanEncoder = new OtlpSpanEncoder({ slabBytes: 4096 });
-    const batches = [pipelineSpans(), sdkSpans(), [...pipelineSpans(), ...sdkSpans()]].map((spans) => spans.map((s) => spanEncoder.encode(s)));
+    // Sizes that grow, shrink and grow again: the reused buffer is resized to each.
+    const batches = [pipelineSpans(), sdkSpans(), [...pipelineSpans(), ...sdkSpans()], pipelineSpans().slice(0, 1), [...sdkSpans(), ...pipelineSpans()]].map((spans) => spans.map((s) => spanEncoder.encode(s)));
     for (const batch of batches) {
       const result = await new Promise<ExportResult>((resolve) => exporter.export(batch, resolve));
       assert.equal(result.code, ExportResultCode.SUCCESS, String(result.error));
     }
-    assert.equal(received.length, batches.length);
+    assert.equal(server.received.length, batches.length);
     const reference = new OtlpRequestEncoder();
-    batches.forEach((batch, i) => assert.ok(Buffer.from(reference.encode(batch)).equals(received[i]!), `request ${i}: the bytes the encoder wrote`));
+    batches.forEach((batch, i) => assert.ok(Buffer.from(reference.encode(batch)).equals(server.received[i]!), `request ${i}: the bytes the encoder wrote`));
+    assert.deepEqual({ made: exporter.requestBuffers.made, fresh: exporter.requestBuffers.fresh }, { made: 1, fresh: 0 }, 'one buffer, reused by every export');
   } finally {
     await exporter.shutdown();
-    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    await server.close();
   }
+});
+
+test('exports still awaiting their results keep their buffers: the exports after them get other ones, and every request arrives as written', { timeout: 30_000 }, async () => {
+  // The first call is answered last.
+  const server = await rawTraceServer((n) => (n === 1 ? 300 : 0));
+  const exporter = OtlpEncodedExporter.grpc({ url: `http://127.0.0.1:${server.port}`, metadata: new grpc.Metadata(), timeoutMillis: 10_000, maxBatchBytes: 1 << 20 });
+  try {
+    const spanEncoder = new OtlpSpanEncoder({ slabBytes: 4096 });
+    const batches = [[...pipelineSpans(), ...sdkSpans()], pipelineSpans(), sdkSpans()].map((spans) => spans.map((s) => spanEncoder.encode(s)));
+    const results = await Promise.all(batches.map((batch) => new Promise<ExportResult>((resolve) => exporter.export(batch, resolve))));
+    for (const r of results) assert.equal(r.code, ExportResultCode.SUCCESS, String(r.error));
+    const reference = new OtlpRequestEncoder();
+    const expected = batches.map((batch) => Buffer.from(reference.encode(batch)));
+    assert.equal(server.received.length, 3);
+    for (const got of server.received) assert.ok(expected.some((e) => e.equals(got)), 'each request arrives as written');
+    assert.ok(expected.every((e) => server.received.some((got) => e.equals(got))), 'every request arrives');
+    // Three at once: two reusable buffers, and a fresh one for the third.
+    assert.deepEqual({ made: exporter.requestBuffers.made, fresh: exporter.requestBuffers.fresh }, { made: 2, fresh: 1 });
+  } finally {
+    await exporter.shutdown();
+    await server.close();
+  }
+});
+
+test('RequestBuffers: a buffer is reused only once given back, a request too large gets a fresh one, and a fresh one is never kept', () => {
+  const buffers = new RequestBuffers({ maxBytes: 1000, maxBuffers: 2 });
+  const a = buffers.take(100);
+  const b = buffers.take(900);
+  const c = buffers.take(50);
+  assert.deepEqual([a.length, b.length, c.length], [100, 900, 50], 'each exactly the size asked for');
+  assert.ok(a.buffer !== b.buffer && a.buffer !== c.buffer && b.buffer !== c.buffer, 'none shared while in use');
+  assert.equal(a.buffer.byteLength, 100, 'the ArrayBuffer itself has the size: the gRPC transport wraps it whole');
+  assert.deepEqual({ made: buffers.made, fresh: buffers.fresh }, { made: 2, fresh: 1 });
+  buffers.give(c);
+  buffers.give(a);
+  const d = buffers.take(700);
+  assert.equal(d.buffer, a.buffer, 'the given-back buffer, resized');
+  assert.equal(d.buffer.byteLength, 700);
+  buffers.take(1001);
+  assert.deepEqual({ made: buffers.made, fresh: buffers.fresh }, { made: 2, fresh: 2 }, 'larger than maxBytes: fresh');
 });

@@ -11,6 +11,7 @@ import type { IOtlpExportDelegate } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate } from '@opentelemetry/otlp-grpc-exporter-base';
 import { ProtobufTraceSerializer, type ISerializer, type IExportTraceServiceResponse, type IExporterMetricsHelper } from '@opentelemetry/otlp-transformer';
 import { OtlpRequestEncoder, type EncodedSpan } from './encodeTraces';
+import { RequestBuffers } from './RequestBuffers';
 
 // The package exports this entry point as a subpath, which this project's
 // module resolution cannot type; the runtime require resolves it the same.
@@ -20,9 +21,23 @@ const { createOtlpHttpExportDelegate, convertLegacyHttpOptions }: typeof import(
 const GRPC_SERVICE = 'TraceExportService';
 const GRPC_PATH = '/opentelemetry.proto.collector.trace.v1.TraceService/Export';
 
-function serializerFor(encoder: OtlpRequestEncoder, handOff: (request: Uint8Array) => Uint8Array = (request) => request): ISerializer<EncodedSpan[], IExportTraceServiceResponse> {
+/** What the serializer wrote last: the exporter hands its buffer back when that export has its result. */
+interface LastRequest {
+  request: Uint8Array | undefined;
+}
+
+function serializerFor(
+  encoder: OtlpRequestEncoder,
+  buffers: RequestBuffers,
+  last: LastRequest,
+  handOff: (request: Uint8Array) => Uint8Array = (request) => request,
+): ISerializer<EncodedSpan[], IExportTraceServiceResponse> {
   return {
-    serializeRequest: (spans) => handOff(encoder.encode(spans)),
+    serializeRequest: (spans) => {
+      const request = encoder.encode(spans, (size) => buffers.take(size));
+      last.request = request;
+      return handOff(request);
+    },
     // Responses (partial success) are read as the OTel exporter reads them.
     deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data),
   };
@@ -32,10 +47,10 @@ function serializerFor(encoder: OtlpRequestEncoder, handOff: (request: Uint8Arra
  * The gRPC transport starts with `Buffer.from(data)`, which copies a
  * Buffer or Uint8Array into a fresh zero-filled one (megabytes per export
  * at saturation: 5 % of the JavaScript thread in a profile) but wraps an
- * ArrayBuffer as it is. The request is a buffer of its own, exactly its
- * size (OtlpRequestEncoder), so its ArrayBuffer is the same bytes; grpc-js
- * then copies them once, into its framed message, as it does for every
- * exporter.
+ * ArrayBuffer as it is. The request's ArrayBuffer is exactly its size
+ * (RequestBuffers resizes a reused one to each request), so it is the same
+ * bytes; grpc-js then copies them once, into its framed message, as it
+ * does for every exporter.
  */
 function asWholeArrayBuffer(request: Uint8Array): Uint8Array {
   if (request.byteOffset !== 0 || request.byteLength !== request.buffer.byteLength) return request;
@@ -44,41 +59,65 @@ function asWholeArrayBuffer(request: Uint8Array): Uint8Array {
 
 const spanCounter: IExporterMetricsHelper<EncodedSpan[]> = { name: 'span', countItems: (spans) => spans.length };
 
+/** How large a request's reused buffer may grow, past the batch byte bound (which counts spans only). */
+const REQUEST_BYTES_HEADROOM = 1 << 20;
+
 export class OtlpEncodedExporter implements BatchExporter<EncodedSpan> {
   readonly #delegate: IOtlpExportDelegate<EncodedSpan[]>;
+  readonly requestBuffers: RequestBuffers;
+  readonly #last: LastRequest;
 
-  private constructor(delegate: IOtlpExportDelegate<EncodedSpan[]>) {
-    this.#delegate = delegate;
+  /** `maxBatchBytes`: the channel's batch byte bound, which sizes the reused request buffers. */
+  private constructor(make: (buffers: RequestBuffers, last: LastRequest) => IOtlpExportDelegate<EncodedSpan[]>, maxBatchBytes: number) {
+    this.requestBuffers = new RequestBuffers({ maxBytes: maxBatchBytes + REQUEST_BYTES_HEADROOM });
+    this.#last = { request: undefined };
+    this.#delegate = make(this.requestBuffers, this.#last);
   }
 
-  static grpc(options: { url: string; metadata: Metadata; timeoutMillis: number }): OtlpEncodedExporter {
+  static grpc(options: { url: string; metadata: Metadata; timeoutMillis: number; maxBatchBytes: number }): OtlpEncodedExporter {
     return new OtlpEncodedExporter(
-      createOtlpGrpcExportDelegate(
-        convertLegacyOtlpGrpcOptions(options, 'TRACES'),
-        serializerFor(new OtlpRequestEncoder(), asWholeArrayBuffer),
-        'otlp_grpc_span_exporter',
-        spanCounter,
-        undefined,
-        GRPC_SERVICE,
-        GRPC_PATH,
-      ),
+      (buffers, last) =>
+        createOtlpGrpcExportDelegate(
+          convertLegacyOtlpGrpcOptions(options, 'TRACES'),
+          serializerFor(new OtlpRequestEncoder(), buffers, last, asWholeArrayBuffer),
+          'otlp_grpc_span_exporter',
+          spanCounter,
+          undefined,
+          GRPC_SERVICE,
+          GRPC_PATH,
+        ),
+      options.maxBatchBytes,
     );
   }
 
-  static httpProtobuf(options: { url: string; headers: Record<string, string>; timeoutMillis: number }): OtlpEncodedExporter {
+  static httpProtobuf(options: { url: string; headers: Record<string, string>; timeoutMillis: number; maxBatchBytes: number }): OtlpEncodedExporter {
     return new OtlpEncodedExporter(
-      createOtlpHttpExportDelegate(
-        convertLegacyHttpOptions(options, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' }),
-        serializerFor(new OtlpRequestEncoder()),
-        'otlp_http_span_exporter',
-        spanCounter,
-        undefined,
-      ),
+      (buffers, last) =>
+        createOtlpHttpExportDelegate(
+          convertLegacyHttpOptions(options, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' }),
+          serializerFor(new OtlpRequestEncoder(), buffers, last),
+          'otlp_http_span_exporter',
+          spanCounter,
+          undefined,
+        ),
+      options.maxBatchBytes,
     );
   }
 
   export(items: EncodedSpan[], resultCallback: (result: ExportResult) => void): void {
-    this.#delegate.export(items, resultCallback);
+    // The delegate serializes synchronously, inside export(); its answer
+    // comes later, or at once when it sends nothing.
+    this.#last.request = undefined;
+    let request: Uint8Array | undefined;
+    let answered = false;
+    this.#delegate.export(items, (result) => {
+      answered = true;
+      if (request) this.requestBuffers.give(request);
+      resultCallback(result);
+    });
+    request = this.#last.request;
+    this.#last.request = undefined;
+    if (answered && request) this.requestBuffers.give(request);
   }
 
   shutdown(): Promise<void> {

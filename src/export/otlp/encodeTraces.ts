@@ -135,9 +135,9 @@ export class OtlpSpanEncoder {
  * then by scope, by identity, in order of first appearance.
  *
  * Every length is known before a byte is written, so the request is written
- * once, into a buffer of its exact size that the exporter then owns. The
- * OTel transport and grpc-js each copy it again (a 20 s saturated run: 87
- * MB each); a copy of our own on top of theirs was one more.
+ * once, into a buffer of its exact size: the exporter's own, which it
+ * reuses (./RequestBuffers.ts). grpc-js copies it once more, into its
+ * framed message; a copy of our own on top of that was one more.
  */
 export class OtlpRequestEncoder {
   readonly #writer = new ProtoWriter(16);
@@ -145,7 +145,8 @@ export class OtlpRequestEncoder {
   readonly #scopes = new WeakMap<InstrumentationScope, Uint8Array>();
   readonly #schemaUrls = new Map<string, Uint8Array>();
 
-  encode(spans: readonly EncodedSpan[]): Uint8Array {
+  /** `allocate` gives the buffer the request is written into, of exactly the size asked for. */
+  encode(spans: readonly EncodedSpan[], allocate: (size: number) => Buffer = Buffer.allocUnsafeSlow): Uint8Array {
     const groups = new Map<Resource, Map<InstrumentationScope, EncodedSpan[]>>();
     for (const s of spans) {
       let byScope = groups.get(s.resource);
@@ -172,7 +173,8 @@ export class OtlpRequestEncoder {
       total += 1 + varintSize(resourceLength) + resourceLength;
     }
     const w = this.#writer;
-    w.buf = Buffer.allocUnsafeSlow(total);
+    w.buf = allocate(total);
+    if (w.buf.length !== total) throw new Error(`OTLP request: a buffer of ${w.buf.length} bytes given for ${total}`);
     w.pos = 0;
     let scopeIndex = 0;
     let resourceIndex = 0;
