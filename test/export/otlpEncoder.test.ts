@@ -272,9 +272,8 @@ test('the gRPC exporter sends exactly the request the encoder writes, on the OTe
   }
 });
 
-test('exports still awaiting their results keep their buffers: the exports after them get other ones, and every request arrives as written', { timeout: 30_000 }, async () => {
-  // The first call is answered last.
-  const server = await rawTraceServer((n) => (n === 1 ? 300 : 0));
+test('three exports at once: each has a buffer of its own until its result (two reused, one fresh), and every request arrives as written', { timeout: 30_000 }, async () => {
+  const server = await rawTraceServer();
   const exporter = OtlpEncodedExporter.grpc({ url: `http://127.0.0.1:${server.port}`, metadata: new grpc.Metadata(), timeoutMillis: 10_000, maxBatchBytes: 1 << 20 });
   try {
     const spanEncoder = new OtlpSpanEncoder({ slabBytes: 4096 });
@@ -304,10 +303,42 @@ test('RequestBuffers: a buffer is reused only once given back, a request too lar
   assert.equal(a.buffer.byteLength, 100, 'the ArrayBuffer itself has the size: the gRPC transport wraps it whole');
   assert.deepEqual({ made: buffers.made, fresh: buffers.fresh }, { made: 2, fresh: 1 });
   buffers.give(c);
+  const e = buffers.take(60);
+  assert.notEqual(e.buffer, c.buffer, 'a fresh buffer given back is not kept');
+  assert.deepEqual({ made: buffers.made, fresh: buffers.fresh }, { made: 2, fresh: 2 }, 'both reusable ones still in use');
   buffers.give(a);
   const d = buffers.take(700);
   assert.equal(d.buffer, a.buffer, 'the given-back buffer, resized');
   assert.equal(d.buffer.byteLength, 700);
+  buffers.give(d);
   buffers.take(1001);
-  assert.deepEqual({ made: buffers.made, fresh: buffers.fresh }, { made: 2, fresh: 2 }, 'larger than maxBytes: fresh');
+  assert.deepEqual({ made: buffers.made, fresh: buffers.fresh }, { made: 2, fresh: 3 }, 'larger than maxBytes: fresh, though one is free');
+  assert.equal((new RequestBuffers({ maxBytes: 1000, maxBuffers: 0 }).take(10).buffer as ArrayBuffer).resizable, false, 'maxBuffers 0: never a reused one');
+});
+
+test('gzip-compressed gRPC export (OTEL_EXPORTER_OTLP_COMPRESSION=gzip) writes every request into a fresh buffer, and the requests arrive as written', { timeout: 30_000 }, async () => {
+  const server = await rawTraceServer();
+  const saved = process.env.OTEL_EXPORTER_OTLP_COMPRESSION;
+  process.env.OTEL_EXPORTER_OTLP_COMPRESSION = 'gzip';
+  let exporter: OtlpEncodedExporter;
+  try {
+    exporter = OtlpEncodedExporter.grpc({ url: `http://127.0.0.1:${server.port}`, metadata: new grpc.Metadata(), timeoutMillis: 10_000, maxBatchBytes: 1 << 20 });
+  } finally {
+    if (saved === undefined) delete process.env.OTEL_EXPORTER_OTLP_COMPRESSION;
+    else process.env.OTEL_EXPORTER_OTLP_COMPRESSION = saved;
+  }
+  try {
+    const spanEncoder = new OtlpSpanEncoder({ slabBytes: 4096 });
+    const batches = [pipelineSpans(), sdkSpans()].map((spans) => spans.map((s) => spanEncoder.encode(s)));
+    for (const batch of batches) {
+      const result = await new Promise<ExportResult>((resolve) => exporter.export(batch, resolve));
+      assert.equal(result.code, ExportResultCode.SUCCESS, String(result.error));
+    }
+    const reference = new OtlpRequestEncoder();
+    batches.forEach((batch, i) => assert.ok(Buffer.from(reference.encode(batch)).equals(server.received[i]!), `request ${i}: the bytes the encoder wrote`));
+    assert.deepEqual({ made: exporter.requestBuffers.made, fresh: exporter.requestBuffers.fresh }, { made: 0, fresh: 2 });
+  } finally {
+    await exporter.shutdown();
+    await server.close();
+  }
 });

@@ -67,18 +67,29 @@ export class OtlpEncodedExporter implements BatchExporter<EncodedSpan> {
   readonly requestBuffers: RequestBuffers;
   readonly #last: LastRequest;
 
-  /** `maxBatchBytes`: the channel's batch byte bound, which sizes the reused request buffers. */
-  private constructor(make: (buffers: RequestBuffers, last: LastRequest) => IOtlpExportDelegate<EncodedSpan[]>, maxBatchBytes: number) {
-    this.requestBuffers = new RequestBuffers({ maxBytes: maxBatchBytes + REQUEST_BYTES_HEADROOM });
+  /**
+   * `maxBatchBytes`: the channel's batch byte bound, which sizes the reused
+   * request buffers; `reuseBuffers` false: a fresh one per request.
+   */
+  private constructor(make: (buffers: RequestBuffers, last: LastRequest) => IOtlpExportDelegate<EncodedSpan[]>, maxBatchBytes: number, reuseBuffers: boolean) {
+    this.requestBuffers = new RequestBuffers({ maxBytes: maxBatchBytes + REQUEST_BYTES_HEADROOM, maxBuffers: reuseBuffers ? 2 : 0 });
     this.#last = { request: undefined };
     this.#delegate = make(this.requestBuffers, this.#last);
   }
 
+  /**
+   * Requests are written into reused buffers unless they are compressed
+   * (OTEL_EXPORTER_OTLP_COMPRESSION=gzip): grpc-js then gzips a request on
+   * a worker thread, which a cancelled call's result does not wait for, and
+   * the buffer must not be resized under it. Uncompressed, grpc-js copies
+   * the request into its framed message before any result can come.
+   */
   static grpc(options: { url: string; metadata: Metadata; timeoutMillis: number; maxBatchBytes: number }): OtlpEncodedExporter {
+    const config = convertLegacyOtlpGrpcOptions(options, 'TRACES');
     return new OtlpEncodedExporter(
       (buffers, last) =>
         createOtlpGrpcExportDelegate(
-          convertLegacyOtlpGrpcOptions(options, 'TRACES'),
+          config,
           serializerFor(new OtlpRequestEncoder(), buffers, last, asWholeArrayBuffer),
           'otlp_grpc_span_exporter',
           spanCounter,
@@ -87,9 +98,15 @@ export class OtlpEncodedExporter implements BatchExporter<EncodedSpan> {
           GRPC_PATH,
         ),
       options.maxBatchBytes,
+      config.compression !== 'gzip',
     );
   }
 
+  /**
+   * A fresh buffer per request: the HTTP transport reports a result as soon
+   * as the response ends, which a backend may send (a 401, say) while the
+   * body is still being written or gzipped from the buffer.
+   */
   static httpProtobuf(options: { url: string; headers: Record<string, string>; timeoutMillis: number; maxBatchBytes: number }): OtlpEncodedExporter {
     return new OtlpEncodedExporter(
       (buffers, last) =>
@@ -101,6 +118,7 @@ export class OtlpEncodedExporter implements BatchExporter<EncodedSpan> {
           undefined,
         ),
       options.maxBatchBytes,
+      false,
     );
   }
 

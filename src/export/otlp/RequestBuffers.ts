@@ -16,9 +16,14 @@
  *
  * A buffer is reused only after the export that used it has reported its
  * result: until then the transport may still read it (a retry, or a call
- * waiting for its channel to connect). Exports whose results are still
- * awaited beyond `maxBuffers` get fresh buffers, as does a request larger
- * than `maxBytes`.
+ * waiting for its channel to connect). Shrinking a resizable ArrayBuffer
+ * makes the memory past its new size unreadable, so a transport that may
+ * still read a request after its result (gzip on a worker thread, an HTTP
+ * body still being written when the backend has answered) must not be
+ * given reused buffers: the exporter passes `maxBuffers: 0` for those
+ * (OtlpEncodedExporter). Exports whose results are still awaited beyond
+ * `maxBuffers` get fresh buffers, as does a request larger than
+ * `maxBytes`.
  */
 export class RequestBuffers {
   readonly #maxBytes: number;
