@@ -43,7 +43,7 @@ export class RequestBuffers {
     return this.#made;
   }
 
-  /** Requests that got a fresh buffer instead: too large, or every reusable one still in use. */
+  /** Requests that got a fresh buffer instead: too large, every reusable one still in use, or reuse off (maxBuffers 0). */
   get fresh(): number {
     return this.#fresh;
   }
