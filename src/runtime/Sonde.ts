@@ -239,9 +239,6 @@ export class Sonde {
     if (this.#viewerUrl) this.#log.info({ url: this.#viewerUrl }, 'trace viewer: open this address in a browser');
     this.#watcher.start();
 
-    this.#tlsTimer = setInterval(() => this.#recheckTls(), config.discoveryIntervalMs);
-    this.#tlsTimer.unref();
-
     if (config.statsIntervalMs > 0) {
       this.#statsTimer = setInterval(() => this.logCounters(), config.statsIntervalMs);
       this.#statsTimer.unref();
@@ -253,7 +250,19 @@ export class Sonde {
     // traced from its first syscall, not from the next /proc scan.
     this.#tracer?.setPidSelected(p.pid, true, p.withDescendants);
     this.#markEventLoop(p);
-    if (!this.#findTls(p.pid)) this.#tlsRechecks.set(p.pid, TLS_RECHECKS);
+    if (!this.#findTls(p.pid)) this.#recheckTlsLater(p.pid);
+  }
+
+  /**
+   * Looks again at a process that maps no OpenSSL yet, every discovery
+   * interval, TLS_RECHECKS times. The timer runs only while some process
+   * waits for it: every timer is a wake-up of the event loop.
+   */
+  #recheckTlsLater(pid: number): void {
+    this.#tlsRechecks.set(pid, TLS_RECHECKS);
+    if (this.#tlsTimer || this.#stopping) return;
+    this.#tlsTimer = setInterval(() => this.#recheckTls(), this.#config.discoveryIntervalMs);
+    this.#tlsTimer.unref();
   }
 
   /**
@@ -331,6 +340,10 @@ export class Sonde {
     for (const [pid, left] of this.#tlsRechecks) {
       if (this.#findTls(pid) || left <= 1) this.#tlsRechecks.delete(pid);
       else this.#tlsRechecks.set(pid, left - 1);
+    }
+    if (this.#tlsRechecks.size === 0 && this.#tlsTimer) {
+      clearInterval(this.#tlsTimer);
+      this.#tlsTimer = undefined;
     }
   }
 

@@ -219,6 +219,40 @@ test('a Python HTTPS server selected by --pid alone: uprobes on its libssl for i
   assert.equal(counters.eventsLost, 0);
 });
 
+test('a traced Python process that imports ssl only after sonde attached: its libssl gets uprobes then, and its HTTPS requests are spans', async (t) => {
+  const tls = makeCertificate(t);
+  const otlp = await startOtlpGrpcReceiver();
+  t.after(() => otlp.close());
+  // The interpreter starts without libssl and maps it on SIGUSR1, when the
+  // server's script imports ssl.
+  const server = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'tls_server.py');
+  const late = [
+    'import runpy, signal, sys',
+    'signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])',
+    'print("waiting", flush=True)',
+    'signal.sigwait([signal.SIGUSR1])',
+    `sys.argv = [${JSON.stringify(server)}]`,
+    `runpy.run_path(${JSON.stringify(server)}, run_name="__main__")`,
+  ].join('\n');
+  const py = startProcess(t, 'python3', ['-u', '-c', late], { env: { ...process.env, CERT: tls.cert, KEY: tls.key } });
+  await py.waitForOutput(/^waiting$/m, 10_000, 'stdout');
+  assert.doesNotMatch(fs.readFileSync(`/proc/${py.pid}/maps`, 'utf8'), /libssl/, 'python3 maps no libssl before it imports ssl');
+  const sonde = await startSonde(t, ['--pid', String(py.pid)], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  await sonde.waitForOutput(/tracing process .*pid=/, 10_000);
+  assert.doesNotMatch(sonde.stderr() + sonde.stdout(), /tracing TLS through OpenSSL/);
+  py.child.kill('SIGUSR1');
+  const port = Number((await py.waitForOutput(/^(\d+)$/m, 10_000, 'stdout'))[1]);
+  // Looked at again every discovery interval (1 s), ten times.
+  await sonde.waitForOutput(/tracing TLS through OpenSSL .*for=this process/, 15_000);
+  assert.deepEqual(curl([`https://127.0.0.1:${port}/late/1`, `https://127.0.0.1:${port}/late/2`], ['--http1.1']), ['200', '200']);
+  const spans = await otlp.waitFor((s) => s.length >= 2, 20_000);
+  const counters = await settledCounters(sonde);
+  assert.equal(await sonde.stop(), 0);
+  await assertNothingLeftBehind();
+  assert.deepEqual(spans.map((s) => `${s.kind} ${String(s.attributes['url.path'])} ${String(s.attributes['url.scheme'])}`).sort(), ['SERVER /late/1 https', 'SERVER /late/2 https']);
+  assert.equal(counters.eventsLost, 0);
+});
+
 test('Node https server and keep-alive client on the OpenSSL inside node: spans on both sides, linked', async (t) => {
   const tls = makeCertificate(t);
   const otlp = await startOtlpGrpcReceiver();
