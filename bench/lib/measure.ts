@@ -25,6 +25,11 @@ export interface SondeFigures {
   cores: number;
   /** cpu_seconds / window_seconds / (rps / 10000) */
   coresPer10kRps: number;
+  /**
+   * The unmeasured load before the window: how long, and what sonde spent
+   * on it (V8 compiles sonde's hot paths then). Absent without a warm-up.
+   */
+  warmup?: { seconds: number; requests: number; cpuSeconds: number; coresPer10kRps: number };
   /** From the start of the window until sonde exited: includes the final flush and detach. */
   cpuSecondsToExit: number | undefined;
   /** VmHWM at the end of the window (peak since sonde started). */
@@ -110,8 +115,9 @@ export interface MeasureOptions {
    * Load before the window, unmeasured, on both sides: in a traced run sonde
    * has then compiled its hot paths (V8's JIT), as a sonde that has been
    * running for a while has. Without it a short window measures the compiler.
+   * fixed-rate gives a traced run a longer one (ModeConfig's tracedWarmupS).
    */
-  warmup?: () => Promise<unknown>;
+  warmup?: () => Promise<LoadResult>;
   /** Wait (bounded) for sonde to export what it saw before stopping it: makes afterLoad.connections meaningful. */
   drainMs?: number;
 }
@@ -160,8 +166,14 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
     await sleep(ctx.settleMs);
     const foreign = loadedSondePrograms() - sonde.programs;
     let exportedBeforeWindow: number | undefined = 0;
+    let warmup: SondeFigures['warmup'];
     if (o.warmup) {
-      await o.warmup();
+      const w0 = sonde.cpuSeconds();
+      const tw0 = performance.now();
+      const warmupLoad = await o.warmup();
+      const seconds = (performance.now() - tw0) / 1000;
+      const cpuSeconds = sonde.cpuSeconds() - w0;
+      warmup = { seconds: round(seconds), requests: warmupLoad.requests, cpuSeconds: round(cpuSeconds), coresPer10kRps: round(per10k(cpuSeconds, seconds, warmupLoad.rps), 4) };
       // The window's spans are counted from here: the warm-up's must be out first.
       exportedBeforeWindow = (await sonde.waitForDrain(Date.now(), 10_000))?.exported;
       before = await ctx.receiver.count();
@@ -226,6 +238,7 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
           samplesMB: samples,
         },
         exportedBeforeWindow,
+        warmup,
         parts,
         afterLoad,
         final: stop.final,

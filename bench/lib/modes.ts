@@ -30,6 +30,14 @@ export interface Mode {
     workers: number;
     /** Smoke only: the maximum is capped at this, so that rates stay tiny. */
     maxCapRps?: number;
+    /**
+     * Unmeasured load before a traced run's window, seconds, instead of
+     * runWarmupS. At 1-5k req/s V8 goes on compiling sonde's hot paths for
+     * 10-15 s (sonde's CPU per 5 s: 78, 40, 50, then 17-26 ms/s at 1.3k
+     * req/s), so a 3 s warm-up measured the compiler. What that warm-up
+     * costs is recorded beside the window (SondeFigures.warmup).
+     */
+    tracedWarmupS: number;
   };
   capacity: { stepsRps: number[]; durationS: number };
   idleTax: { iterations: number; rounds: number };
@@ -52,7 +60,7 @@ export const MODES: Record<ModeName, Mode> = {
     warmupS: 0,
     runWarmupS: 0,
     worstCase: { durationS: 1, threads: 1, connections: 10 },
-    fixedRate: { warmupS: 0, maxDurationS: 1, durationS: 1, loads: [0.25, 0.5], workers: 5, maxCapRps: 800 },
+    fixedRate: { warmupS: 0, maxDurationS: 1, durationS: 1, loads: [0.25, 0.5], workers: 5, maxCapRps: 800, tracedWarmupS: 0 },
     capacity: { stepsRps: [100, 200], durationS: 1 },
     idleTax: { iterations: 50_000, rounds: 3 },
     churn: { rps: 100, durationS: 2, workers: 5 },
@@ -69,7 +77,7 @@ export const MODES: Record<ModeName, Mode> = {
     warmupS: 1,
     runWarmupS: 1,
     worstCase: { durationS: 3, threads: 1, connections: 50 },
-    fixedRate: { warmupS: 0, maxDurationS: 1, durationS: 2, loads: [0.25, 0.5], workers: 20 },
+    fixedRate: { warmupS: 0, maxDurationS: 1, durationS: 2, loads: [0.25, 0.5], workers: 20, tracedWarmupS: 1 },
     capacity: { stepsRps: [5_000, 10_000, 20_000, 30_000], durationS: 2 },
     idleTax: { iterations: 150_000, rounds: 3 },
     churn: { rps: 1_000, durationS: 3, workers: 20 },
@@ -86,7 +94,7 @@ export const MODES: Record<ModeName, Mode> = {
     warmupS: 3,
     runWarmupS: 3,
     worstCase: { durationS: 15, threads: 1, connections: 50 },
-    fixedRate: { warmupS: 2, maxDurationS: 5, durationS: 15, loads: [0.25, 0.5], workers: 20 },
+    fixedRate: { warmupS: 2, maxDurationS: 5, durationS: 15, loads: [0.25, 0.5], workers: 20, tracedWarmupS: 15 },
     capacity: { stepsRps: [2_000, 5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000], durationS: 15 },
     idleTax: { iterations: 1_000_000, rounds: 5 },
     churn: { rps: 2_000, durationS: 45, workers: 20 },

@@ -110,6 +110,9 @@ export function summarize(baseline: RunRecord[], traced: RunRecord[]) {
     sonde: {
       cores: spread(t.map((r) => r.sonde!.cores)),
       coresPer10kRps: spread(t.map((r) => r.sonde!.coresPer10kRps)),
+      /** The same over the warm-up before the window, while V8 compiles sonde's hot paths. */
+      warmupCoresPer10kRps: spread(t.map((r) => r.sonde!.warmup?.coresPer10kRps ?? NaN)),
+      warmupS: spread(t.map((r) => r.sonde!.warmup?.seconds ?? NaN)),
       peakRssMB: spread(t.map((r) => r.sonde!.peakRssMB)),
       attachMs: spread(t.map((r) => r.sonde!.attachMs)),
     },
@@ -153,6 +156,7 @@ export function standardRows(s: Summary, o: { p99Target?: number; cpuTarget?: nu
       ? tracedRow('sonde CPU (cores per 10k req/s)', cpu, `≤ ${o.cpuTarget}`, Number.isFinite(cpu.median) ? cpu.median <= o.cpuTarget : undefined)
       : tracedRow('sonde CPU (cores per 10k req/s)', cpu),
   );
+  if (Number.isFinite(s.sonde.warmupS.median)) rows.push(tracedRow(`  same, in the ${Math.round(s.sonde.warmupS.median)} s of load before the window (V8 compiling)`, s.sonde.warmupCoresPer10kRps));
   rows.push(tracedRow('sonde CPU (cores)', s.sonde.cores));
   rows.push(tracedRow('sonde peak RSS (MB, VmHWM)', s.sonde.peakRssMB));
   rows.push({ metric: 'CPU µs per span, by part:' });

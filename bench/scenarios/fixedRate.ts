@@ -69,7 +69,7 @@ export const fixedRate: Scenario = async (ctx) => {
             serverPids: server.pids,
             select,
             load: loadAt(m.durationS),
-            warmup: ctx.mode.runWarmupS > 0 ? loadAt(ctx.mode.runWarmupS) : undefined,
+            warmup: ((warmupS) => (warmupS > 0 ? loadAt(warmupS) : undefined))(kind === 'baseline' ? ctx.mode.runWarmupS : m.tracedWarmupS),
           }),
         );
         const summary = summarize(baseline, traced);
