@@ -61,17 +61,18 @@ export const fixedRate: Scenario = async (ctx) => {
         const loadAt = (durationS: number) => () =>
           s.client === 'h2load' ? h2load(durationS, m.workers, targetRps) : runHey({ url: server.url, targetRps, durationS, workers: m.workers });
         const label = `${s.kind} @${Math.round(fraction * 100)}%`;
-        const { baseline, traced, before } = await alternate(ctx.mode.pairs, (kind, pair) =>
-          measure(ctx, {
+        const { baseline, traced, before } = await alternate(ctx.mode.pairs, (kind, pair) => {
+          const warmupS = kind === 'baseline' ? ctx.mode.runWarmupS : m.tracedWarmupS;
+          return measure(ctx, {
             kind,
             pair,
             label: `${label} (${targetRps} req/s)`,
             serverPids: server.pids,
             select,
             load: loadAt(m.durationS),
-            warmup: ((warmupS) => (warmupS > 0 ? loadAt(warmupS) : undefined))(kind === 'baseline' ? ctx.mode.runWarmupS : m.tracedWarmupS),
-          }),
-        );
+            warmup: warmupS > 0 ? loadAt(warmupS) : undefined,
+          });
+        });
         const summary = summarize(baseline, traced);
         noteBeforeAfter(`${s.kind} at ${Math.round(fraction * 100)}% load`, baseline, traced, before);
         const key = `${Math.round(fraction * 100)}%`;
