@@ -44,8 +44,9 @@ export class ResourceRegistry {
   constructor(describer: ProcessDescriber, options: { max?: number; ttlMs?: number } = {}) {
     this.#describer = describer;
     // ttlResolution 0: lru-cache otherwise caches its clock for 1 ms with a
-    // timer, one timer per batch of spans here (a lookup starts each batch),
-    // each a wake-up of the event loop that a precise clock read spares.
+    // timer, one per batch of spans here (a lookup starts each batch): one
+    // more timer for the event loop to run, and a wake-up when it falls due
+    // after the loop went to sleep. A clock read per lookup spares both.
     this.#byPid = new LRUCache({ max: options.max ?? 4096, ttl: options.ttlMs ?? 5000, ttlAutopurge: false, ttlResolution: 0 });
   }
 
