@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { SpanSink } from '../export/ExportChannel';
 import type { MonotonicClock } from '../native/clock';
-import { decodeExchanges, EXCHANGE_ROLE_CODES, exchangeAt, readCString, readU64, RECORD_OFFSETS, type Exchange } from '../native/exchangeDecoder';
+import { decodeExchanges, EXCHANGE_ROLE_CODES, readCString, readU64, RECORD_OFFSETS, type Exchange } from '../native/exchangeDecoder';
 import { EncodedSpanCursor } from '../native/encodedSpans';
 import type { PreencodedSpan } from '../spans/PreencodedSpan';
 import { SpanKind, type Attributes, type HrTime } from '@opentelemetry/api';
@@ -63,7 +63,7 @@ export class SpanPipeline {
   readonly #claimBound = (recordOffset: number): boolean => this.#claim(recordOffset);
   readonly #serverMetricAttributeSets = new Map<number, Attributes>();
   readonly #clientMetricAttributeSets = new Map<string, Attributes>();
-  readonly #preencoded = new ReusedPreencodedSpan((x, resource) => this.#build(x, resource), this.#scope);
+  readonly #preencoded = new ReusedPreencodedSpan(this.#scope);
 
   constructor(options: {
     clock: MonotonicClock;
@@ -266,10 +266,7 @@ class ReusedPreencodedSpan implements PreencodedSpan {
   readonly duration: HrTime = [0, 0];
   attributes: Attributes = {};
 
-  constructor(
-    readonly buildFrom: (x: Exchange, resource: Resource) => ReadableSpan | undefined,
-    readonly instrumentationScope: { name: string; version: string },
-  ) {}
+  constructor(readonly instrumentationScope: { name: string; version: string }) {}
 
   traceId(): string {
     const at = this.recordOffset + RECORD_OFFSETS.trace_id;
@@ -278,9 +275,5 @@ class ReusedPreencodedSpan implements PreencodedSpan {
 
   traceIdTail(): number {
     return this.records.readUInt32BE(this.recordOffset + RECORD_OFFSETS.trace_id + 12);
-  }
-
-  build(): ReadableSpan | undefined {
-    return this.buildFrom(exchangeAt(this.records, this.recordOffset), this.resource);
   }
 }

@@ -1,8 +1,8 @@
 /**
  * A span the addon encoded on its reader thread (src/native/encodedSpans.ts),
- * as the span sinks see it: its OTLP bytes for sonde's OTLP exporter, the
- * facts the RED metrics read, and for the viewer, which keeps a sample, the
- * whole span, built on demand from the same record by the JavaScript path.
+ * as the span sinks see it: its OTLP bytes, which sonde's OTLP exporter
+ * sends and the viewer reads back when asked, and the facts the RED metrics
+ * read.
  *
  * The pipeline reuses one object for every such span: a sink reads it during
  * the call and keeps nothing of it but copies.
@@ -10,7 +10,6 @@
 import type { Attributes, HrTime, SpanKind } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 
 export interface PreencodedSpan {
   readonly resource: Resource;
@@ -30,6 +29,4 @@ export interface PreencodedSpan {
   traceId(): string;
   /** Its last 4 bytes as an unsigned number (W3C's random part): what a sampler reads without making the hex string. */
   traceIdTail(): number;
-  /** The span as the JavaScript path builds it from the same record, or undefined when that gives none. */
-  build(): ReadableSpan | undefined;
 }

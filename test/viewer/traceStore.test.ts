@@ -4,6 +4,7 @@ import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { TraceStore, viewSpanOf, type ViewSpan } from '../../src/viewer/TraceStore';
 import type { PreencodedSpan } from '../../src/spans/PreencodedSpan';
+import { OtlpSpanEncoder } from '../../src/export/otlp/encodeTraces';
 
 let seq = 0;
 function span(traceId: string, o: Partial<ViewSpan> & { kind: ViewSpan['kind']; service: string }): ViewSpan {
@@ -73,9 +74,9 @@ test('bounded by spans: the oldest traces go whole, and are counted; a runaway t
   const store = new TraceStore({ maxSpans: 10, maxSpansPerTrace: 5 });
   chain(store, '1'.repeat(32), { clientMs: 1, startUs: 1e6 });
   chain(store, '2'.repeat(32), { clientMs: 1, startUs: 2e6 });
-  assert.deepEqual(store.counters, { traces: 2, spans: 8, tracesEvicted: 0, spansEvicted: 0, spansRefused: 0, spansNotSampled: 0, sampleFraction: 1 });
+  assert.deepEqual(store.counters, { traces: 2, spans: 8, tracesEvicted: 0, spansEvicted: 0, spansRefused: 0, spansUnreadable: 0, spansNotSampled: 0, sampleFraction: 1 });
   chain(store, '3'.repeat(32), { clientMs: 1, startUs: 3e6 });
-  assert.deepEqual(store.counters, { traces: 2, spans: 8, tracesEvicted: 1, spansEvicted: 4, spansRefused: 0, spansNotSampled: 0, sampleFraction: 1 });
+  assert.deepEqual(store.counters, { traces: 2, spans: 8, tracesEvicted: 1, spansEvicted: 4, spansRefused: 0, spansUnreadable: 0, spansNotSampled: 0, sampleFraction: 1 });
   assert.equal(store.trace('1'.repeat(32)), undefined);
   for (let i = 0; i < 3; i++) store.add(span('3'.repeat(32), { kind: 'CLIENT', service: 'back' }));
   assert.equal(store.counters.spansRefused, 2, 'the fifth span fits, the next two do not');
@@ -90,10 +91,17 @@ function readable(traceId: string, spanId: string, o: { kind: SpanKind; service:
     name: 'GET',
     kind: o.kind,
     startTime: [Math.floor(o.startMs / 1000), (o.startMs % 1000) * 1e6],
+    endTime: [Math.floor(o.startMs / 1000), (o.startMs % 1000) * 1e6 + 1e6],
     duration: [0, 1e6],
     status: { code: o.error ? SpanStatusCode.ERROR : SpanStatusCode.UNSET },
     attributes: o.attributes ?? {},
     resource: { attributes: { 'service.name': o.service } },
+    instrumentationScope: { name: 'sonde' },
+    events: [],
+    links: [],
+    droppedAttributesCount: 0,
+    droppedEventsCount: 0,
+    droppedLinksCount: 0,
   } as unknown as ReadableSpan;
 }
 
@@ -133,21 +141,23 @@ test('above maxSpansPerSecond: whole traces are sampled by trace id, the rest co
   assert.ok(Math.abs(edge.errorRate - 0.1) < 0.03, `error rate estimated from the sample: ${edge.errorRate}`);
 });
 
-/** A span as the addon hands it over: its trace id read from the record, built whole only on demand. */
+const encoder = new OtlpSpanEncoder();
+
+/** A span as the addon hands it over: its OTLP bytes, in a buffer it goes on using, and its trace id read from the record. */
 function encoded(span: ReadableSpan): PreencodedSpan {
   const traceId = span.spanContext().traceId;
+  const e = encoder.encode(span);
   return {
     resource: span.resource,
     instrumentationScope: span.instrumentationScope,
-    bytes: Buffer.alloc(0),
-    start: 0,
-    length: 0,
+    bytes: e.slab,
+    start: e.start,
+    length: e.length,
     kind: span.kind,
     duration: span.duration,
     attributes: span.attributes,
     traceId: () => traceId,
     traceIdTail: () => Buffer.from(traceId, 'hex').readUInt32BE(12),
-    build: () => span,
   };
 }
 
@@ -169,7 +179,10 @@ test('spans the addon encoded are sampled as the same spans built whole', () => 
   const whole = offer(false);
   const viaEncoded = offer(true);
   assert.deepEqual(viaEncoded.counters, whole.counters);
-  assert.deepEqual(viaEncoded.traces({ limit: 1000 }).map((t) => t.traceId), whole.traces({ limit: 1000 }).map((t) => t.traceId));
+  const held = whole.traces({ limit: 1000 });
+  assert.deepEqual(viaEncoded.traces({ limit: 1000 }), held);
+  for (const t of held) assert.deepEqual(viaEncoded.trace(t.traceId), whole.trace(t.traceId));
+  assert.deepEqual(viaEncoded.serviceMap(5_000_000), whole.serviceMap(5_000_000));
   assert.ok(viaEncoded.counters.sampleFraction < 1, 'the rate was above maxSpansPerSecond');
   assert.equal(viaEncoded.counters.spans, viaEncoded.counters.traces * 2, 'a trace is held whole or not at all');
 });
