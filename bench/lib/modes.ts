@@ -32,10 +32,11 @@ export interface Mode {
     maxCapRps?: number;
     /**
      * Unmeasured load before a traced run's window, seconds, instead of
-     * runWarmupS. At 1-5k req/s V8 goes on compiling sonde's hot paths for
-     * 10-15 s (sonde's CPU per 5 s: 78, 40, 50, then 17-26 ms/s at 1.3k
-     * req/s), so a 3 s warm-up measured the compiler. What that warm-up
-     * costs is recorded beside the window (SondeFigures.warmup).
+     * runWarmupS. At 1-5k req/s V8 goes on compiling sonde for about 30 s:
+     * the hot paths first, then what runs once a second (the export, the
+     * discovery scan). sonde's CPU per 5 s at 1.6k req/s (Python): 58, 30,
+     * 15, then 20, 20, 14, then 13-15 ms/s. What the warm-up costs is
+     * recorded beside the window (SondeFigures.warmup).
      */
     tracedWarmupS: number;
   };
@@ -94,7 +95,7 @@ export const MODES: Record<ModeName, Mode> = {
     warmupS: 3,
     runWarmupS: 3,
     worstCase: { durationS: 15, threads: 1, connections: 50 },
-    fixedRate: { warmupS: 2, maxDurationS: 5, durationS: 15, loads: [0.25, 0.5], workers: 20, tracedWarmupS: 15 },
+    fixedRate: { warmupS: 2, maxDurationS: 5, durationS: 15, loads: [0.25, 0.5], workers: 20, tracedWarmupS: 30 },
     capacity: { stepsRps: [2_000, 5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000], durationS: 15 },
     idleTax: { iterations: 1_000_000, rounds: 5 },
     churn: { rps: 2_000, durationS: 45, workers: 20 },
