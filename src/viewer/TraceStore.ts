@@ -13,9 +13,10 @@
  * each held call as the calls it stands for.
  *
  * A span the addon encoded is held as its OTLP bytes and read into a
- * ViewSpan only when the viewer is asked for something: building it in
- * JavaScript as it came cost about 12 µs a span, 1.2-1.6 ms of sonde's CPU
- * a second at the 100 spans a second it holds, whether anyone looked or not.
+ * ViewSpan only when the viewer is asked for something. Building each one
+ * in JavaScript as it came, at the 100 spans a second held, cost sonde
+ * 3.7 ms of CPU a second at 1.6k req/s (docs/design-notes.md), whether
+ * anyone looked or not.
  */
 import { SpanKind, SpanStatusCode, type AttributeValue } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';

@@ -6,16 +6,12 @@
  * not show (events, links, flags) are skipped.
  */
 import type { AttributeValue } from '@opentelemetry/api';
+import { WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT } from '../export/otlp/ProtoWriter';
 import type { ViewKind, ViewSpan } from './TraceStore';
 
 // OTLP's SpanKind counts UNSPECIFIED as 0.
 const OTLP_KINDS: readonly ViewKind[] = ['INTERNAL', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER'];
 const STATUS_CODE_ERROR = 2;
-
-const WIRE_VARINT = 0;
-const WIRE_FIXED64 = 1;
-const WIRE_LEN = 2;
-const WIRE_FIXED32 = 5;
 
 /** Reads protobuf fields of one message, `bytes[start, end)`. */
 class FieldReader {
