@@ -85,6 +85,12 @@ class FieldReader {
     return [start, start + n];
   }
 
+  /** A length-delimited field holding a message: a reader of it alone. */
+  message(): FieldReader {
+    const [start, end] = this.length();
+    return new FieldReader(this.bytes, start, end);
+  }
+
   string(): string {
     const [start, end] = this.length();
     return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + start, end - start).toString('utf8');
@@ -113,53 +119,36 @@ class FieldReader {
 }
 
 /** An AnyValue: what `writeAnyValue` (src/export/otlp/encodeTraces.ts) writes for an attribute value. */
-function anyValue(r: FieldReader, end: number): AttributeValue | undefined {
-  const v = new FieldReader(r.bytes, r.pos, end);
+function anyValue(v: FieldReader): AttributeValue | undefined {
   let value: AttributeValue | undefined;
   while (v.next()) {
     if (v.field === 1 && v.wire === WIRE_LEN) value = v.string();
     else if (v.field === 2 && v.wire === WIRE_VARINT) value = v.varint() !== 0;
     else if (v.field === 3 && v.wire === WIRE_VARINT) value = v.int64();
     else if (v.field === 4 && v.wire === WIRE_FIXED64) value = v.double();
-    else if (v.field === 5 && v.wire === WIRE_LEN) value = arrayValue(v);
+    else if (v.field === 5 && v.wire === WIRE_LEN) value = arrayValue(v.message());
     else v.skip();
   }
   return value;
 }
 
 /** ArrayValue: the API's arrays hold strings, numbers or booleans (or null, written as an empty AnyValue). */
-function arrayValue(r: FieldReader): AttributeValue {
-  const [start, end] = r.length();
-  const a = new FieldReader(r.bytes, start, end);
+function arrayValue(a: FieldReader): AttributeValue {
   const values: unknown[] = [];
   while (a.next()) {
-    if (a.field !== 1 || a.wire !== WIRE_LEN) {
-      a.skip();
-      continue;
-    }
-    const [vs, ve] = a.length();
-    const saved = a.pos;
-    a.pos = vs;
-    values.push(anyValue(a, ve) ?? null);
-    a.pos = saved;
+    if (a.field === 1 && a.wire === WIRE_LEN) values.push(anyValue(a.message()) ?? null);
+    else a.skip();
   }
   return values as AttributeValue;
 }
 
-function keyValue(r: FieldReader, into: Record<string, AttributeValue>): void {
-  const [start, end] = r.length();
-  const kv = new FieldReader(r.bytes, start, end);
+function keyValue(kv: FieldReader, into: Record<string, AttributeValue>): void {
   let key: string | undefined;
   let value: AttributeValue | undefined;
   while (kv.next()) {
     if (kv.field === 1 && kv.wire === WIRE_LEN) key = kv.string();
-    else if (kv.field === 2 && kv.wire === WIRE_LEN) {
-      const [vs, ve] = kv.length();
-      const saved = kv.pos;
-      kv.pos = vs;
-      value = anyValue(kv, ve);
-      kv.pos = saved;
-    } else kv.skip();
+    else if (kv.field === 2 && kv.wire === WIRE_LEN) value = anyValue(kv.message());
+    else kv.skip();
   }
   if (key !== undefined && value !== undefined) into[key] = value;
 }
@@ -201,11 +190,10 @@ export function viewSpanOfOtlp(bytes: Uint8Array, start: number, length: number,
         endNs = r.fixed64();
         break;
       case 9:
-        keyValue(r, attributes);
+        keyValue(r.message(), attributes);
         break;
       case 15: {
-        const [ss, se] = r.length();
-        const status = new FieldReader(bytes, ss, se);
+        const status = r.message();
         while (status.next()) {
           if (status.field === 2 && status.wire === WIRE_LEN) statusMessage = status.string();
           else if (status.field === 3 && status.wire === WIRE_VARINT) error = status.varint() === STATUS_CODE_ERROR;
