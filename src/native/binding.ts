@@ -136,10 +136,13 @@ export interface NativeTracer {
    * SSL_do_handshake and SSL_free in the library or binary at `path`, for
    * process `pid` alone, or with -1 for every process that maps it (the
    * programs skip processes that are not selected, but each still takes
-   * the trap). Returns "" once attached (or if it already was), else why
-   * not: a file without SSL_read and SSL_write is not OpenSSL.
+   * the trap). `error` is "" once attached (or if it already was), else
+   * why not: a file without SSL_read and SSL_write is not OpenSSL.
+   * `probes` says where each probe sits: "(at its callee)" where the
+   * function is a thin wrapper whose own entry the kernel would
+   * single-step, "(single-stepped)" where no cheaper site was found.
    */
-  attachTls(path: string, pid: number): string;
+  attachTls(path: string, pid: number): { error: string; probes: string };
   /** Detaches the uprobes attached for process `pid` alone. */
   detachTls(pid: number): void;
   counters(): NativeTracerCounters;
@@ -322,11 +325,25 @@ export interface Http2TestHook {
   startsWithClientPreface(bytes: Buffer): Http2TestPlausible;
 }
 
+export interface UprobeSite {
+  entryOffset: number;
+  fileOffset: number;
+  /** The site is the entry of the function `symbol` calls with its own arguments. */
+  viaCallee: boolean;
+  emulated: boolean;
+}
+
 export interface NativeModule {
   Tracer: new (options: NativeTracerOptions) => NativeTracer;
   // not exposed: id seeding of the live tracer (ids must be random there)
   ReplayTracker: new (options: Partial<NativeTracerOptions> & { idSeed?: number; maxPendingPerConnection?: number }) => ReplayTracker;
   layout(): NativeLayout;
+  /**
+   * Where the tracer puts a uprobe on `symbol` of the ELF file at `path`
+   * (file offsets), and whether the kernel emulates the instruction there
+   * rather than single-stepping it; null when the file lacks the symbol.
+   */
+  uprobeSite(path: string, symbol: string, throughWrapper: boolean): UprobeSite | null;
   /** [CLOCK_REALTIME ns, CLOCK_MONOTONIC ns], read back to back. */
   clock(): [bigint, bigint];
   /** CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), ms. */

@@ -321,10 +321,10 @@ export class Sonde {
       this.#log.warn({ ...where, max: MAX_TLS_ATTACHMENTS }, 'too many OpenSSL attachments: TLS through this one is not traced');
       return undefined;
     }
-    const why = tracer.attachTls(file.reachablePath, forPid);
+    const { error: why, probes } = tracer.attachTls(file.reachablePath, forPid);
     if (why !== '' && notOpenSsl?.(why)) return NOT_OPENSSL;
     this.#tlsAttached.set(key, why);
-    if (why === '') this.#log.info(where, 'tracing TLS through OpenSSL');
+    if (why === '') this.#log.info({ ...where, probes }, 'tracing TLS through OpenSSL');
     else this.#log.warn({ ...where, reason: why }, 'cannot trace TLS through this file: its HTTPS stays unseen');
     return why;
   }

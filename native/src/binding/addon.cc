@@ -9,6 +9,7 @@
 #include "../core/ConnTracker.h"
 #include "../core/ExchangeRecord.h"
 #include "../core/RecordWriter.h"
+#include "../core/UprobeSite.h"
 #include "../encode/Http1Spans.h"
 #include "LentBatches.h"
 #include "http2TestHook.h"
@@ -264,12 +265,18 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     return info.Env().Undefined();
   }
 
-  // attachTls(path: string, pid: number): string — "" once attached, else why not (pid -1: every process)
+  // attachTls(path: string, pid: number): { error, probes } — error "" once attached, else why not (pid -1:
+  // every process); probes says where each uprobe sits
   Napi::Value JS_attachTls(const Napi::CallbackInfo& info) {
     if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber())
       throw Napi::TypeError::New(info.Env(), "Expected arguments (path: string, pid: number)");
-    return Napi::String::New(info.Env(), tracer_->attachTls(info[0].As<Napi::String>().Utf8Value(),
-                                                            info[1].As<Napi::Number>().Int32Value()));
+    std::string placement;
+    std::string error = tracer_->attachTls(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Number>().Int32Value(),
+                                           &placement);
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("error", error);
+    out.Set("probes", placement);
+    return out;
   }
 
   // detachTls(pid: number): void
@@ -401,6 +408,27 @@ template <size_t N>
 Napi::Array stringArray(Napi::Env env, const char* const (&items)[N]) {
   Napi::Array out = Napi::Array::New(env, N);
   for (size_t i = 0; i < N; i++) out.Set(uint32_t(i), items[i]);
+  return out;
+}
+
+// uprobeSite(path, symbol, throughWrapper): where the tracer would put a
+// uprobe on `symbol` (UprobeSite.h), or null when the file lacks it; for tests.
+Napi::Value JS_uprobeSite(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !info[2].IsBoolean())
+    throw Napi::TypeError::New(env, "Expected arguments (path: string, symbol: string, throughWrapper: boolean)");
+  sonde::ElfCode elf(info[0].As<Napi::String>().Utf8Value());
+  if (!elf.ok()) throw Napi::Error::New(env, elf.error());
+  sonde::UprobeSite site;
+  if (!sonde::findUprobeSite(elf, info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Boolean>().Value(), &site))
+    return env.Null();
+  Napi::Object out = Napi::Object::New(env);
+  uint64_t entry_offset = 0;
+  elf.fileOffset(site.entry_vaddr, &entry_offset);
+  out.Set("entryOffset", double(entry_offset));
+  out.Set("fileOffset", double(site.file_offset));
+  out.Set("viaCallee", site.via_callee);
+  out.Set("emulated", site.emulated);
   return out;
 }
 
@@ -611,6 +639,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Tracer", Tracer::Define(env));
   exports.Set("ReplayTracker", ReplayTracker::Define(env));
   exports.Set("layout", Napi::Function::New(env, JS_layout));
+  exports.Set("uprobeSite", Napi::Function::New(env, JS_uprobeSite));
   exports.Set("clock", Napi::Function::New(env, JS_clock));
   exports.Set("threadCpuMs", Napi::Function::New(env, JS_threadCpuMs));
   exports.Set("encodeSpans", Napi::Function::New(env, JS_encodeSpans));

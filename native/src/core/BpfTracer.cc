@@ -17,6 +17,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "UprobeSite.h"
 #include "sock_trace.skel.h"
 
 namespace sonde {
@@ -265,13 +266,26 @@ std::vector<uint8_t> BpfTracer::stop() {
   return last;
 }
 
+bpf_link* BpfTracer::attachUprobe(bpf_program* prog, bool ret, const std::string& path, int pid,
+                                  const std::string& symbol, const UprobeSite* site) {
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret);
+  uint64_t offset = 0;
+  if (site)
+    offset = site->file_offset;
+  else
+    opts.func_name = symbol.c_str();
+  return bpf_program__attach_uprobe_opts(prog, pid, path.c_str(), offset, &opts);
+}
+
 std::string BpfTracer::attachEventLoopMarks(uint32_t pid, const std::string& executable) {
   if (!skel_) return "not started";
   if (event_loop_links_.count(pid)) return "";
+  ElfCode elf(executable);
   auto attach = [&](const char* symbol) -> bpf_link* {
-    LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = symbol);
-    return bpf_program__attach_uprobe_opts(skel_->progs.sonde_up_node_no_read_callback, int(pid), executable.c_str(), 0,
-                                           &opts);
+    UprobeSite site;
+    bool found = elf.ok() && findUprobeSite(elf, symbol, false, &site);
+    return attachUprobe(skel_->progs.sonde_up_node_no_read_callback, false, executable, int(pid), symbol,
+                        found ? &site : nullptr);
   };
   bpf_link* timers = attach(kNodeRunTimersSymbol);
   if (!timers) {
@@ -288,37 +302,78 @@ std::string BpfTracer::attachEventLoopMarks(uint32_t pid, const std::string& exe
   return "";
 }
 
-std::string BpfTracer::attachTls(const std::string& path, int pid) {
+std::string BpfTracer::attachTls(const std::string& path, int pid, std::string* placement) {
   if (!skel_) return "not started";
   if (tls_links_.count({path, pid})) return "";
   std::vector<bpf_link*> links;
-  auto attach = [&](bpf_program* prog, const char* symbol, bool ret) -> bool {
-    LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .func_name = symbol);
-    bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, path.c_str(), 0, &opts);
-    if (link) links.push_back(link);
-    return link != nullptr;
+  std::vector<std::string> sites;
+  // Without a readable ELF (not x86-64), libbpf finds the symbols and the
+  // probes sit at their entries, as they would anyway.
+  ElfCode elf(path);
+  auto siteOf = [&](const std::string& symbol, bool through_wrapper, UprobeSite* site) {
+    return elf.ok() && findUprobeSite(elf, symbol, through_wrapper, site);
+  };
+  auto describe = [&](const std::string& symbol, const UprobeSite* site, const char* how) {
+    sites.push_back(symbol + (how ? how : site && !site->emulated ? " (single-stepped)" : ""));
+  };
+  // The entry program and the return program at the same site: one trap
+  // serves both.
+  auto attach = [&](bpf_program* entry, bpf_program* ret, const std::string& symbol, const UprobeSite* site) -> bool {
+    for (auto [prog, is_ret] : {std::pair{entry, false}, std::pair{ret, true}}) {
+      if (!prog) continue;
+      bpf_link* link = attachUprobe(prog, is_ret, path, pid, symbol, site);
+      if (!link) return false;
+      links.push_back(link);
+    }
+    return true;
+  };
+  // SSL_read and SSL_read_ex (or the write pair). OpenSSL 3's SSL_read_ex
+  // is `sub $8,%rsp; call ssl_read_internal`, and SSL_read calls the same
+  // function: probed there, one cheap site sees both, each call once. Else
+  // each is probed at its own entry (neither calls the other). Only the
+  // plain form is required: the _ex forms are OpenSSL 1.1.1+.
+  auto attachPair = [&](const std::string& plain, const std::string& ex, bpf_program* plain_entry,
+                        bpf_program* ex_entry, bpf_program* ret) -> bool {
+    UprobeSite ex_site, plain_site;
+    bool have_ex = siteOf(ex, true, &ex_site);
+    bool have_plain = siteOf(plain, false, &plain_site);
+    bool plain_through_ex = have_ex && ex_site.via_callee && functionCalls(elf, plain, ex_site.callee_vaddr);
+    bool ex_attached = attach(ex_entry, ret, ex, have_ex ? &ex_site : nullptr);
+    if (ex_attached) describe(ex, have_ex ? &ex_site : nullptr, ex_site.via_callee ? " (at its callee)" : nullptr);
+    if (plain_through_ex) {
+      if (!ex_attached) return false;
+      describe(plain, nullptr, " (through the same callee)");
+      return true;
+    }
+    if (!attach(plain_entry, ret, plain, have_plain ? &plain_site : nullptr)) return false;
+    describe(plain, have_plain ? &plain_site : nullptr, nullptr);
+    return true;
   };
   auto& p = skel_->progs;
-  std::string why;
-  if (!attach(p.sonde_up_ssl_read, "SSL_read", false) || !attach(p.sonde_uret_ssl_read, "SSL_read", true) ||
-      !attach(p.sonde_up_ssl_write, "SSL_write", false) || !attach(p.sonde_uret_ssl_write, "SSL_write", true)) {
+  if (!attachPair("SSL_read", "SSL_read_ex", p.sonde_up_ssl_read, p.sonde_up_ssl_read_ex, p.sonde_uret_ssl_read) ||
+      !attachPair("SSL_write", "SSL_write_ex", p.sonde_up_ssl_write, p.sonde_up_ssl_write_ex, p.sonde_uret_ssl_write)) {
     int e = errno;
-    why = std::string("SSL_read/SSL_write: ") + strerror(e);
+    std::string why = std::string("SSL_read/SSL_write: ") + strerror(e);
     std::string log = takeLibbpfLog();
     if (!log.empty()) why += " (libbpf: " + log + ")";
     for (bpf_link* link : links) bpf_link__destroy(link);
     return why;
   }
-  // OpenSSL 1.1.1 and 3 have the _ex forms, which share the return programs.
-  if (attach(p.sonde_up_ssl_read_ex, "SSL_read_ex", false)) attach(p.sonde_uret_ssl_read, "SSL_read_ex", true);
-  if (attach(p.sonde_up_ssl_write_ex, "SSL_write_ex", false)) attach(p.sonde_uret_ssl_write, "SSL_write_ex", true);
   // The handshake shows a connection's socket before its first SSL_write.
-  if (attach(p.sonde_up_ssl_do_handshake, "SSL_do_handshake", false))
-    attach(p.sonde_uret_ssl_do_handshake, "SSL_do_handshake", true);
-  attach(p.sonde_up_ssl_free, "SSL_free", false);
+  UprobeSite site;
+  bool found = siteOf("SSL_do_handshake", false, &site);
+  if (attach(p.sonde_up_ssl_do_handshake, p.sonde_uret_ssl_do_handshake, "SSL_do_handshake", found ? &site : nullptr))
+    describe("SSL_do_handshake", found ? &site : nullptr, nullptr);
+  found = siteOf("SSL_free", false, &site);
+  if (attach(p.sonde_up_ssl_free, nullptr, "SSL_free", found ? &site : nullptr))
+    describe("SSL_free", found ? &site : nullptr, nullptr);
   takeLibbpfLog();
   tls_links_[{path, pid}] = std::move(links);
   skel_->bss->tls_probes_attached = 1;
+  if (placement) {
+    placement->clear();
+    for (const std::string& s : sites) *placement += (placement->empty() ? "" : ", ") + s;
+  }
   return "";
 }
 

@@ -21,8 +21,11 @@
 struct sock_trace;
 struct ring_buffer;
 struct bpf_link;
+struct bpf_program;
 
 namespace sonde {
+
+struct UprobeSite;
 
 struct BpfTracerOptions {
   uint32_t self_pid = 0;
@@ -86,8 +89,10 @@ class BpfTracer {
   // programs skip processes that are not selected, but each still takes
   // the trap). Returns "" once attached (or already), else why not: a file
   // without SSL_read and SSL_write is not OpenSSL. The others are attached
-  // where present (the _ex forms are OpenSSL 1.1.1+).
-  std::string attachTls(const std::string& path, int pid);
+  // where present (the _ex forms are OpenSSL 1.1.1+). Each probe sits where
+  // the kernel need not single-step it when there is such a site
+  // (UprobeSite.h); `placement` gets where each went, for the log.
+  std::string attachTls(const std::string& path, int pid, std::string* placement = nullptr);
   // Detaches the uprobes attached for process `pid` alone.
   void detachTls(int pid);
   std::vector<uint64_t> kernelDrops() const;  // indexed by sonde_kernel_drop
@@ -99,6 +104,9 @@ class BpfTracer {
 
  private:
   static int onRingRecord(void* ctx, void* data, size_t len);
+  // At `site`, or at `symbol`'s entry as libbpf finds it when site is null.
+  static bpf_link* attachUprobe(bpf_program* prog, bool ret, const std::string& path, int pid,
+                                const std::string& symbol, const UprobeSite* site);
   void readLoop();
   void deliver();
   size_t selectedPidBitsBytes() const;

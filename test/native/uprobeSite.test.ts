@@ -1,0 +1,119 @@
+/**
+ * Where the tracer puts a uprobe (native/src/core/UprobeSite.h): on an
+ * instruction the kernel emulates when the function's arguments and return
+ * address are still as at entry there, else at the entry. Checked on a
+ * library assembled here, whose functions begin the ways real ones do, and
+ * on this machine's libssl.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadNativeModule } from '../../src/native/binding';
+
+const native = loadNativeModule();
+
+const ASSEMBLY = `
+  .text
+  .globl pushes, endbr_then_push, wrapper, endbr_wrapper, no_frame, inner, endbr_inner, wrapper_of_no_frame
+  # Hidden, as a library's internal functions are: called directly, not
+  # through the PLT (whose stub, a jmp through the GOT, is no site).
+  .hidden inner, endbr_inner, no_frame
+  .type pushes, @function
+pushes:            push %rbp
+                   pop %rbp
+                   ret
+  .type endbr_then_push, @function
+endbr_then_push:   endbr64
+                   push %r13
+                   pop %r13
+                   ret
+  .type inner, @function
+inner:             push %r13
+                   pop %r13
+                   ret
+  .type endbr_inner, @function
+endbr_inner:       endbr64
+                   push %rbx
+                   pop %rbx
+                   ret
+  .type wrapper, @function
+wrapper:           sub $0x8,%rsp
+                   call inner
+                   add $0x8,%rsp
+                   ret
+  .type endbr_wrapper, @function
+endbr_wrapper:     endbr64
+                   sub $0x8,%rsp
+                   call endbr_inner
+                   add $0x8,%rsp
+                   ret
+  .type no_frame, @function
+no_frame:          sub $0x18,%rsp
+                   mov %rdi,%rax
+                   add $0x18,%rsp
+                   ret
+  .type wrapper_of_no_frame, @function
+wrapper_of_no_frame: sub $0x8,%rsp
+                   call no_frame
+                   add $0x8,%rsp
+                   ret
+`;
+
+function assembled(): { lib: string; symbols: Map<string, number>; cleanup: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-uprobe-site-'));
+  const source = path.join(dir, 'sites.s');
+  const lib = path.join(dir, 'libsites.so');
+  fs.writeFileSync(source, ASSEMBLY);
+  execFileSync('cc', ['-shared', '-nostdlib', '-o', lib, source]);
+  // nm prints virtual addresses; in a small shared library the text
+  // segment maps at its file offset, which the test checks below through
+  // the entries the native side reports.
+  const symbols = new Map<string, number>();
+  for (const line of execFileSync('nm', ['--defined-only', lib], { encoding: 'utf8' }).split('\n')) {
+    const [address, , name] = line.trim().split(/\s+/);
+    if (name) symbols.set(name, parseInt(address, 16));
+  }
+  return { lib, symbols, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+test('a uprobe sits where the kernel emulates the instruction: the entry, past endbr64, or a thin wrapper\'s callee', { timeout: 30_000 }, (t) => {
+  const { lib, symbols, cleanup } = assembled();
+  t.after(cleanup);
+  const site = (symbol: string, throughWrapper = true) => native.uprobeSite(lib, symbol, throughWrapper);
+  const at = (symbol: string) => site(symbol, false)!.entryOffset;
+  // The library's text maps at its file offsets, so nm's addresses are
+  // offsets too (checked once here, relied on below).
+  assert.equal(at('inner') - at('pushes'), symbols.get('inner')! - symbols.get('pushes')!);
+
+  assert.deepEqual(site('pushes'), { entryOffset: at('pushes'), fileOffset: at('pushes'), viaCallee: false, emulated: true });
+  assert.deepEqual(site('endbr_then_push'), { entryOffset: at('endbr_then_push'), fileOffset: at('endbr_then_push') + 4, viaCallee: false, emulated: true });
+  assert.deepEqual(site('wrapper'), { entryOffset: at('wrapper'), fileOffset: at('inner'), viaCallee: true, emulated: true });
+  assert.deepEqual(site('endbr_wrapper'), { entryOffset: at('endbr_wrapper'), fileOffset: at('endbr_inner') + 4, viaCallee: true, emulated: true });
+  // Not asked to look through the wrapper: its own entry, single-stepped.
+  assert.deepEqual(site('wrapper', false), { entryOffset: at('wrapper'), fileOffset: at('wrapper'), viaCallee: false, emulated: false });
+  // Nothing cheaper: the entry, and it says so.
+  assert.deepEqual(site('no_frame'), { entryOffset: at('no_frame'), fileOffset: at('no_frame'), viaCallee: false, emulated: false });
+  assert.deepEqual(site('wrapper_of_no_frame'), { entryOffset: at('wrapper_of_no_frame'), fileOffset: at('wrapper_of_no_frame'), viaCallee: false, emulated: false });
+  assert.equal(site('absent'), null);
+  assert.throws(() => native.uprobeSite(path.join(path.dirname(lib), 'sites.s'), 'pushes', false), /not an x86-64 ELF/);
+});
+
+test("this machine's libssl: SSL_read_ex and SSL_write_ex are probed at callees the kernel emulates", { timeout: 30_000 }, (t) => {
+  const libssl = ['/usr/lib/x86_64-linux-gnu/libssl.so.3', '/lib/x86_64-linux-gnu/libssl.so.3'].find((p) => fs.existsSync(p));
+  if (!libssl) {
+    t.skip('no libssl.so.3 here');
+    return;
+  }
+  // Debian builds libssl without frame pointers: SSL_read_ex begins
+  // `sub $8,%rsp; call ssl_read_internal`, whose entry is a push. A libssl
+  // whose probes would single-step on every call fails here, as it costs
+  // the services that use it about 12 µs a call on this machine kind.
+  for (const symbol of ['SSL_read_ex', 'SSL_write_ex']) {
+    const s = native.uprobeSite(libssl, symbol, true);
+    assert.ok(s, `${symbol} is in ${libssl}`);
+    assert.equal(s.emulated, true, `${symbol}: ${JSON.stringify(s)}`);
+  }
+});
