@@ -357,7 +357,9 @@ int sonde_up_node_no_read_callback(struct pt_regs *ctx)
  * library by userspace (BpfTracer::attachTls) for every process that maps
  * it; each program returns at once for a process that is not selected.
  * SSL_read/SSL_write and their _ex forms are separate entry points in
- * OpenSSL 3 (neither calls the other), so each call is seen once. */
+ * OpenSSL 3 (neither calls the other), so each call is seen once; where
+ * both call one internal function that is cheaper to probe, the _ex
+ * programs go on it alone (native/src/core/UprobeSite.h). */
 static __always_inline void tls_read_enter(struct pt_regs *ctx, __u64 out_len)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -417,7 +419,8 @@ static __always_inline void tls_write_enter(struct pt_regs *ctx, __u64 out_len)
 	tls_call_enter(pid_tgid, &call);
 }
 
-/* The _ex forms write their byte count through their fourth argument. */
+/* The _ex forms (and ssl_read_internal/ssl_write_internal, which take
+ * their arguments) write their byte count through their fourth argument. */
 SEC("uprobe")
 int sonde_up_ssl_read(struct pt_regs *ctx) { tls_read_enter(ctx, 0); return 0; }
 SEC("uprobe")

@@ -34,50 +34,51 @@ ElfCode::ElfCode(const std::string& path) {
     error_ = std::string("open ") + path + ": " + strerror(errno);
     return;
   }
-  Elf* elf = elf_begin(fd_, ELF_C_READ, nullptr);
-  if (!elf) {
+  elf_ = elf_begin(fd_, ELF_C_READ, nullptr);
+  if (!elf_) {
     error_ = std::string("read ELF of ") + path + ": " + elf_errmsg(-1);
     return;
   }
   GElf_Ehdr ehdr;
   size_t phnum = 0;
-  if (!gelf_getehdr(elf, &ehdr) || ehdr.e_machine != EM_X86_64 || elf_getphdrnum(elf, &phnum) != 0) {
+  if (!gelf_getehdr(elf_, &ehdr) || ehdr.e_machine != EM_X86_64 || elf_getphdrnum(elf_, &phnum) != 0) {
     error_ = path + " is not an x86-64 ELF file";
-    elf_end(elf);
     return;
   }
   for (size_t i = 0; i < phnum; i++) {
     GElf_Phdr ph;
-    if (gelf_getphdr(elf, int(i), &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_X))
+    if (gelf_getphdr(elf_, int(i), &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_X))
       segments_.push_back({ph.p_vaddr, ph.p_offset, ph.p_filesz});
   }
-  for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn; scn = elf_nextscn(elf, scn)) {
-    GElf_Shdr sh;
-    if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB) || sh.sh_entsize == 0) continue;
-    Elf_Data* data = elf_getdata(scn, nullptr);
-    if (!data) continue;
-    size_t count = sh.sh_size / sh.sh_entsize;
-    for (size_t j = 0; j < count; j++) {
-      GElf_Sym sym;
-      if (!gelf_getsym(data, int(j), &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_shndx == SHN_UNDEF ||
-          sym.st_value == 0)
-        continue;
-      const char* name = elf_strptr(elf, sh.sh_link, sym.st_name);
-      if (name && *name) functions_.push_back({name, {sym.st_value, sym.st_size}});
-    }
-  }
-  elf_end(elf);
 }
 
 ElfCode::~ElfCode() {
+  if (elf_) elf_end(elf_);
   if (fd_ >= 0) close(fd_);
 }
 
+// A linear scan of .dynsym, then .symtab: a handful of lookups per attach,
+// against tables the node binary fills with about 100k names.
 bool ElfCode::find(const std::string& name, Function* out) const {
-  for (const auto& [n, f] : functions_) {
-    if (n == name) {
-      *out = f;
-      return true;
+  if (!ok()) return false;
+  for (Elf64_Word wanted : {Elf64_Word(SHT_DYNSYM), Elf64_Word(SHT_SYMTAB)}) {
+    for (Elf_Scn* scn = elf_nextscn(elf_, nullptr); scn; scn = elf_nextscn(elf_, scn)) {
+      GElf_Shdr sh;
+      if (!gelf_getshdr(scn, &sh) || sh.sh_type != wanted || sh.sh_entsize == 0) continue;
+      Elf_Data* data = elf_getdata(scn, nullptr);
+      if (!data) continue;
+      size_t count = sh.sh_size / sh.sh_entsize;
+      for (size_t j = 0; j < count; j++) {
+        GElf_Sym sym;
+        if (!gelf_getsym(data, int(j), &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_shndx == SHN_UNDEF ||
+            sym.st_value == 0)
+          continue;
+        const char* n = elf_strptr(elf_, sh.sh_link, sym.st_name);
+        if (n && name == n) {
+          *out = {sym.st_value, sym.st_size};
+          return true;
+        }
+      }
     }
   }
   return false;

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+typedef struct Elf Elf;
+
 namespace sonde {
 
 // The code of one ELF file: function symbols and their bytes.
@@ -47,9 +49,9 @@ class ElfCode {
     uint64_t vaddr, offset, filesz;
   };
   int fd_ = -1;
+  Elf* elf_ = nullptr;
   std::string error_;
   std::vector<Segment> segments_;
-  std::vector<std::pair<std::string, Function>> functions_;
 };
 
 struct UprobeSite {
