@@ -330,6 +330,8 @@ export interface UprobeSite {
   fileOffset: number;
   /** The site is the entry of the function `symbol` calls with its own arguments. */
   viaCallee: boolean;
+  /** The site is past the function's `test %rdi,%rdi; je` (an entry probe with nothing to do for NULL). */
+  pastNullCheck: boolean;
   emulated: boolean;
 }
 
@@ -340,10 +342,11 @@ export interface NativeModule {
   layout(): NativeLayout;
   /**
    * Where the tracer puts a uprobe on `symbol` of the ELF file at `path`
-   * (file offsets), and whether the kernel emulates the instruction there
-   * rather than single-stepping it; null when the file lacks the symbol.
+   * (file offsets) when `moves` allow the site off the entry, and whether
+   * the kernel emulates the instruction there rather than single-stepping
+   * it; null when the file lacks the symbol.
    */
-  uprobeSite(path: string, symbol: string, throughWrapper: boolean): UprobeSite | null;
+  uprobeSite(path: string, symbol: string, moves: { throughWrapper?: boolean; pastNullCheck?: boolean }): UprobeSite | null;
   /** [CLOCK_REALTIME ns, CLOCK_MONOTONIC ns], read back to back. */
   clock(): [bigint, bigint];
   /** CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), ms. */

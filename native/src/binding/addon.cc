@@ -411,23 +411,28 @@ Napi::Array stringArray(Napi::Env env, const char* const (&items)[N]) {
   return out;
 }
 
-// uprobeSite(path, symbol, throughWrapper): where the tracer would put a
-// uprobe on `symbol` (UprobeSite.h), or null when the file lacks it; for tests.
+// uprobeSite(path, symbol, moves: { throughWrapper?, pastNullCheck? }):
+// where the tracer would put a uprobe on `symbol` (UprobeSite.h), or null
+// when the file lacks it; for tests.
 Napi::Value JS_uprobeSite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !info[2].IsBoolean())
-    throw Napi::TypeError::New(env, "Expected arguments (path: string, symbol: string, throughWrapper: boolean)");
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !info[2].IsObject())
+    throw Napi::TypeError::New(env, "Expected arguments (path: string, symbol: string, moves: object)");
   sonde::ElfCode elf(info[0].As<Napi::String>().Utf8Value());
   if (!elf.ok()) throw Napi::Error::New(env, elf.error());
+  Napi::Object options = info[2].As<Napi::Object>();
+  sonde::UprobeSiteMoves moves;
+  moves.through_wrapper = options.Get("throughWrapper").ToBoolean().Value();
+  moves.past_null_check = options.Get("pastNullCheck").ToBoolean().Value();
   sonde::UprobeSite site;
-  if (!sonde::findUprobeSite(elf, info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::Boolean>().Value(), &site))
-    return env.Null();
+  if (!sonde::findUprobeSite(elf, info[1].As<Napi::String>().Utf8Value(), moves, &site)) return env.Null();
   Napi::Object out = Napi::Object::New(env);
   uint64_t entry_offset = 0;
   elf.fileOffset(site.entry_vaddr, &entry_offset);
   out.Set("entryOffset", double(entry_offset));
   out.Set("fileOffset", double(site.file_offset));
   out.Set("viaCallee", site.via_callee);
+  out.Set("pastNullCheck", site.past_null_check);
   out.Set("emulated", site.emulated);
   return out;
 }

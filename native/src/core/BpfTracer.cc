@@ -283,7 +283,7 @@ std::string BpfTracer::attachEventLoopMarks(uint32_t pid, const std::string& exe
   ElfCode elf(executable);
   auto attach = [&](const char* symbol) -> bpf_link* {
     UprobeSite site;
-    bool found = elf.ok() && findUprobeSite(elf, symbol, false, &site);
+    bool found = elf.ok() && findUprobeSite(elf, symbol, {}, &site);
     return attachUprobe(skel_->progs.sonde_up_node_no_read_callback, false, executable, int(pid), symbol,
                         found ? &site : nullptr);
   };
@@ -310,11 +310,14 @@ std::string BpfTracer::attachTls(const std::string& path, int pid, std::string* 
   // Without a readable ELF (not x86-64), libbpf finds the symbols and the
   // probes sit at their entries, as they would anyway.
   ElfCode elf(path);
-  auto siteOf = [&](const std::string& symbol, bool through_wrapper, UprobeSite* site) {
-    return elf.ok() && findUprobeSite(elf, symbol, through_wrapper, site);
+  auto siteOf = [&](const std::string& symbol, UprobeSiteMoves moves, UprobeSite* site) {
+    return elf.ok() && findUprobeSite(elf, symbol, moves, site);
   };
   auto describe = [&](const std::string& symbol, const UprobeSite* site, const char* how) {
-    sites.push_back(symbol + (how ? how : site && !site->emulated ? " (single-stepped)" : ""));
+    sites.push_back(symbol + (how                                 ? how
+                              : site && site->past_null_check     ? " (past its NULL check)"
+                              : site && !site->emulated           ? " (single-stepped)"
+                                                                  : ""));
   };
   // The entry program and the return program at the same site: one trap
   // serves both.
@@ -335,8 +338,10 @@ std::string BpfTracer::attachTls(const std::string& path, int pid, std::string* 
   auto attachPair = [&](const std::string& plain, const std::string& ex, bpf_program* plain_entry,
                         bpf_program* ex_entry, bpf_program* ret) -> bool {
     UprobeSite ex_site, plain_site;
-    bool have_ex = siteOf(ex, true, &ex_site);
-    bool have_plain = siteOf(plain, false, &plain_site);
+    UprobeSiteMoves through_wrapper;
+    through_wrapper.through_wrapper = true;
+    bool have_ex = siteOf(ex, through_wrapper, &ex_site);
+    bool have_plain = siteOf(plain, {}, &plain_site);
     bool plain_through_ex = have_ex && ex_site.via_callee && functionCalls(elf, plain, ex_site.callee_vaddr);
     bool ex_attached = attach(ex_entry, ret, ex, have_ex ? &ex_site : nullptr);
     if (ex_attached) describe(ex, have_ex ? &ex_site : nullptr, ex_site.via_callee ? " (at its callee)" : nullptr);
@@ -361,10 +366,13 @@ std::string BpfTracer::attachTls(const std::string& path, int pid, std::string* 
   }
   // The handshake shows a connection's socket before its first SSL_write.
   UprobeSite site;
-  bool found = siteOf("SSL_do_handshake", false, &site);
+  bool found = siteOf("SSL_do_handshake", {}, &site);
   if (attach(p.sonde_up_ssl_do_handshake, p.sonde_uret_ssl_do_handshake, "SSL_do_handshake", found ? &site : nullptr))
     describe("SSL_do_handshake", found ? &site : nullptr, nullptr);
-  found = siteOf("SSL_free", false, &site);
+  // Its program forgets the SSL*'s socket: nothing to do for NULL.
+  UprobeSiteMoves past_null_check;
+  past_null_check.past_null_check = true;
+  found = siteOf("SSL_free", past_null_check, &site);
   if (attach(p.sonde_up_ssl_free, nullptr, "SSL_free", found ? &site : nullptr))
     describe("SSL_free", found ? &site : nullptr, nullptr);
   takeLibbpfLog();

@@ -108,7 +108,7 @@ bool kernelEmulates(const uint8_t* code) {
   return code[0] == 0xe8 || code[0] == 0xe9 || code[0] == 0xeb;           // call, jmp
 }
 
-bool findUprobeSite(const ElfCode& elf, const std::string& symbol, bool through_wrapper, UprobeSite* out) {
+bool findUprobeSite(const ElfCode& elf, const std::string& symbol, UprobeSiteMoves moves, UprobeSite* out) {
   ElfCode::Function f;
   if (!elf.find(symbol, &f)) return false;
   UprobeSite site;
@@ -124,7 +124,7 @@ bool findUprobeSite(const ElfCode& elf, const std::string& symbol, bool through_
     if (kernelEmulates(p)) {
       at = f.vaddr + skip;
       site.emulated = true;
-    } else if (through_wrapper && p[0] == 0x48 && p[1] == 0x83 && p[2] == 0xec && p[4] == 0xe8) {
+    } else if (moves.through_wrapper && p[0] == 0x48 && p[1] == 0x83 && p[2] == 0xec && p[4] == 0xe8) {
       // `sub $n,%rsp; call f`: f receives this function's arguments
       // untouched, and a return probe at f's entry sees f return to it.
       uint64_t callee = f.vaddr + skip + 4 + 5 + int64_t(rel32At(p + 5));
@@ -137,6 +137,16 @@ bool findUprobeSite(const ElfCode& elf, const std::string& symbol, bool through_
           site.callee_vaddr = callee;
           site.emulated = true;
         }
+      }
+    } else if (moves.past_null_check && p[0] == 0x48 && p[1] == 0x85 && p[2] == 0xff) {
+      // test %rdi,%rdi, then je rel8 (74) or je rel32 (0f 84): whatever
+      // the branch does, every call with a non-NULL first argument reaches
+      // the next instruction with its arguments untouched.
+      size_t je = p[3] == 0x74 ? 2 : p[3] == 0x0f && p[4] == 0x84 ? 6 : 0;
+      if (je && kernelEmulates(p + 3 + je)) {
+        at = f.vaddr + skip + 3 + je;
+        site.past_null_check = true;
+        site.emulated = true;
       }
     }
   }

@@ -57,22 +57,33 @@ class ElfCode {
 struct UprobeSite {
   // The function's entry, when its symbol was found.
   uint64_t entry_vaddr = 0;
-  // Where to attach the entry and the return probe (a file offset, as the
-  // kernel takes it).
+  // Where to attach (a file offset, as the kernel takes it).
   uint64_t file_offset = 0;
-  // The site is the entry of the function that `symbol` calls first, with
-  // its own arguments (a thin wrapper: `sub $n,%rsp; call f`).
+  // The site is the entry of the function `symbol` calls first, with its
+  // own arguments (a thin wrapper: `sub $n,%rsp; call f`).
   bool via_callee = false;
   uint64_t callee_vaddr = 0;
+  // The site is past the function's `test %rdi,%rdi; je`.
+  bool past_null_check = false;
   // The kernel emulates the instruction at the site (no single step).
   bool emulated = false;
 };
 
-// The cheapest site for `symbol`: its entry, past an `endbr64`; with
-// `through_wrapper`, the entry of the function it calls with its own
-// arguments when its own entry would single-step and the callee's would
-// not. False when the symbol is not in the file.
-bool findUprobeSite(const ElfCode& elf, const std::string& symbol, bool through_wrapper, UprobeSite* out);
+// Where a site may move from the entry when the entry would single-step
+// (past an `endbr64` it always may).
+struct UprobeSiteMoves {
+  // For an entry and a return probe: to the entry of the function a thin
+  // wrapper calls with its own arguments.
+  bool through_wrapper = false;
+  // For an entry probe alone whose program reads only the first argument
+  // and has nothing to do when it is NULL (SSL_free): past a leading
+  // `test %rdi,%rdi; je`, so that only the calls with NULL go unseen.
+  bool past_null_check = false;
+};
+
+// The cheapest site for `symbol` that `moves` allow; false when the
+// symbol is not in the file.
+bool findUprobeSite(const ElfCode& elf, const std::string& symbol, UprobeSiteMoves moves, UprobeSite* out);
 
 // Whether the code of `symbol` calls or jumps to `target` (a direct
 // rel32 call or jmp anywhere in its body).
