@@ -319,13 +319,22 @@ std::string BpfTracer::attachTls(const std::string& path, int pid, std::string* 
                               : site && !site->emulated           ? " (single-stepped)"
                                                                   : ""));
   };
-  // The entry program and the return program at the same site: one trap
-  // serves both.
+  // The entry program and the return program at the same site (one trap
+  // serves both), or neither.
   auto attach = [&](bpf_program* entry, bpf_program* ret, const std::string& symbol, const UprobeSite* site) -> bool {
+    size_t before = links.size();
     for (auto [prog, is_ret] : {std::pair{entry, false}, std::pair{ret, true}}) {
       if (!prog) continue;
       bpf_link* link = attachUprobe(prog, is_ret, path, pid, symbol, site);
-      if (!link) return false;
+      if (!link) {
+        int e = errno;
+        while (links.size() > before) {
+          bpf_link__destroy(links.back());
+          links.pop_back();
+        }
+        errno = e;
+        return false;
+      }
       links.push_back(link);
     }
     return true;
@@ -345,8 +354,7 @@ std::string BpfTracer::attachTls(const std::string& path, int pid, std::string* 
     bool plain_through_ex = have_ex && ex_site.via_callee && functionCalls(elf, plain, ex_site.callee_vaddr);
     bool ex_attached = attach(ex_entry, ret, ex, have_ex ? &ex_site : nullptr);
     if (ex_attached) describe(ex, have_ex ? &ex_site : nullptr, ex_site.via_callee ? " (at its callee)" : nullptr);
-    if (plain_through_ex) {
-      if (!ex_attached) return false;
+    if (plain_through_ex && ex_attached) {
       describe(plain, nullptr, " (through the same callee)");
       return true;
     }
