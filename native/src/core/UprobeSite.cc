@@ -5,6 +5,7 @@
 #include <libelf.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 namespace sonde {
