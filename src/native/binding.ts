@@ -362,7 +362,7 @@ export interface NativeModule {
 export const DEFAULT_NATIVE_OPTIONS: Omit<NativeTracerOptions, 'selfPid' | 'traceAllPids'> = {
   payloadCaptureBytes: 1024,
   ringBufferBytes: 4 << 20,
-  pollIntervalMs: 100,
+  pollIntervalMs: 1000,
   maxBatchBytes: 128 << 10,
   responseQuietMs: 100,
   responseTimeoutMs: 30_000,

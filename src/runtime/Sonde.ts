@@ -424,8 +424,8 @@ export class Sonde {
         // Batches that found none of the buffers lent to the addon free:
         // each was new memory for V8 to collect.
         batchesUnlent: c.native.batchesUnlent,
-        // Times the reader drained the ring buffer: every 100 ms while
-        // records come, less often while none do.
+        // Times the reader drained the ring buffer: once a second, more
+        // often when the kernel wakes it because the buffer is filling.
         readerPolls: c.native.ringBufferPolls,
         // Where the JavaScript thread's time went, cumulative ms: records to
         // spans, and spans to the exporters (encoding included).

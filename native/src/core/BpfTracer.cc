@@ -190,21 +190,20 @@ void BpfTracer::readLoop() {
   // The ring buffer's epoll fd is readable when the kernel wakes it (a
   // quarter of the buffer waiting), the eventfd when stop() does.
   pollfd waits[2] = {{ring_buffer__epoll_fd(ring_), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-  const uint32_t busy_ms = std::max<uint32_t>(options_.poll_interval_ms, 1);
-  const uint32_t idle_ms = std::max(busy_ms, options_.idle_poll_interval_ms);
-  uint32_t wait_ms = busy_ms;
+  // Every drain costs the reader and the JavaScript thread a batch's fixed
+  // work on cold caches, whatever it holds: at a thousand requests a second
+  // draining every 100 ms instead of every second cost sonde a fifth more
+  // CPU in all (docs/design-notes.md, "Batches"). A high rate is still
+  // drained as soon as a quarter of the buffer is waiting.
+  const int wait_ms = int(std::max<uint32_t>(options_.poll_interval_ms, 1));
   while (running_.load(std::memory_order_relaxed)) {
     // The kernel side never wakes us per event; the timeout is the normal
     // way out, and consume() then drains whatever accumulated.
-    poll(waits, 2, int(wait_ms));
-    int consumed = ring_buffer__consume(ring_);
+    poll(waits, 2, wait_ms);
+    ring_buffer__consume(ring_);
     polls_.fetch_add(1, std::memory_order_relaxed);
     tracker_->onTick(monotonicNowNs());
     deliver();
-    // Idle, a wake-up that finds nothing still costs a context switch each
-    // way (about 0.17 ms of this thread's CPU per poll on these VMs, 30 % of
-    // an idle sonde at 10 polls a second): wait longer while nothing comes.
-    wait_ms = consumed != 0 ? busy_ms : std::min(idle_ms, wait_ms * 2);
   }
 }
 

@@ -32,10 +32,9 @@ struct BpfTracerOptions {
   bool trace_all_pids = false;
   uint32_t payload_capture_bytes = 1024;
   uint32_t ring_buffer_bytes = 4u << 20;
-  uint32_t poll_interval_ms = 100;
-  // After a poll that found nothing, the next waits twice as long, up to
-  // this (never less than poll_interval_ms); a record brings it back.
-  uint32_t idle_poll_interval_ms = 1000;
+  // The reader's longest wait between drains; the kernel wakes it sooner
+  // once a quarter of the ring buffer is waiting (bpf/lib/maps.bpf.h).
+  uint32_t poll_interval_ms = 1000;
   // A delivered batch holds at most this many bytes of records (one record
   // more only when it alone is larger).
   uint32_t max_batch_bytes = 128u << 10;
