@@ -41,6 +41,8 @@ export interface ExportChannelCounters {
   droppedQueueFull: number;
   /** Dropped because every attempt to export them failed. */
   droppedExportFailed: number;
+  /** Still queued when the flush at shutdown ran out of time (the backend too slow or gone). */
+  droppedAtShutdown: number;
   /** Attempts that failed and were tried again. */
   retries: number;
   queued: number;
@@ -105,6 +107,7 @@ export class ExportChannel<T = ReadableSpan> implements SpanSink {
   #exported = 0;
   #droppedQueueFull = 0;
   #droppedExportFailed = 0;
+  #droppedAtShutdown = 0;
   #retries = 0;
   #busyMs = 0;
   /** Inside pushAll, whose time already counts what #kick does. */
@@ -132,6 +135,7 @@ export class ExportChannel<T = ReadableSpan> implements SpanSink {
       exported: this.#exported,
       droppedQueueFull: this.#droppedQueueFull,
       droppedExportFailed: this.#droppedExportFailed,
+      droppedAtShutdown: this.#droppedAtShutdown,
       retries: this.#retries,
       queued: this.#queue.length,
       queuedBytes: this.#queuedBytes,
@@ -214,6 +218,10 @@ export class ExportChannel<T = ReadableSpan> implements SpanSink {
   async shutdown(timeoutMs: number): Promise<void> {
     await this.flush(timeoutMs);
     if (this.#timer) clearTimeout(this.#timer);
+    const unsent = this.#queue.splice(0);
+    this.#queuedBytes = 0;
+    this.#droppedAtShutdown += unsent.length;
+    this.#release(unsent);
     const timer = sleep(timeoutMs);
     await Promise.race([this.#exporter.shutdown().catch(() => undefined), timer.done]);
     timer.cancel();

@@ -38,6 +38,7 @@ export class BatchIntake {
   #scheduled: NodeJS.Immediate | undefined;
   #batchesDropped = 0;
   #exchangesDropped = 0;
+  #closed = false;
 
   constructor(process: (records: Buffer, encoded?: Buffer) => void, options: BatchIntakeOptions) {
     this.#process = process;
@@ -63,7 +64,7 @@ export class BatchIntake {
     const bytes = records.length + (encoded?.length ?? 0);
     // One batch is always taken, however large, so that a bound smaller
     // than a batch cannot stop the flow.
-    if (records.length === 0 || (this.#pending.length > 0 && this.#pendingBytes + bytes > this.#options.maxPendingBytes)) {
+    if (records.length === 0 || this.#closed || (this.#pending.length > 0 && this.#pendingBytes + bytes > this.#options.maxPendingBytes)) {
       if (records.length > 0) {
         this.#batchesDropped++;
         this.#exchangesDropped += exchanges;
@@ -74,6 +75,14 @@ export class BatchIntake {
     this.#pending.push({ records, encoded, release });
     this.#pendingBytes += bytes;
     this.#schedule();
+  }
+
+  /**
+   * At stop, once the exporters are about to flush: a batch that comes
+   * later could not be exported, so it is dropped and counted instead.
+   */
+  close(): void {
+    this.#closed = true;
   }
 
   /** Works off everything queued now (at stop). */

@@ -24,7 +24,7 @@ export interface SondeCounters {
   kernelDrops: Record<(typeof KERNEL_DROP_REASONS)[number], number>;
   intake: BatchIntakeCounters;
   pipeline: PipelineCounters;
-  exporters: Array<{ name: string; exported: number; droppedQueueFull: number; droppedExportFailed: number; queued: number; queuedBytes: number; busyMs: number }>;
+  exporters: Array<{ name: string; exported: number; droppedQueueFull: number; droppedExportFailed: number; droppedAtShutdown: number; queued: number; queuedBytes: number; busyMs: number }>;
 }
 
 /**
@@ -43,6 +43,12 @@ const BUILD_SLICE_MS = 10;
 // batches in 15 s miss the buffers, at three times none. 16 hold a backlog
 // of 2 MiB of records.
 const LENT_BATCHES = 16;
+/**
+ * At stop, the longest wait for batches still on their way from the reader
+ * (normally a turn or two of the event loop); later ones are dropped and
+ * counted, as the exporters flush without them.
+ */
+const BATCHES_IN_FLIGHT_WAIT_MS = 1000;
 /**
  * OpenSSL attachments sonde makes at most (a library for every process, or
  * a library in one process); past this, new ones are logged and left.
@@ -64,6 +70,8 @@ export class Sonde {
   #channels: ExportChannel<unknown>[] = [];
   #pipeline: SpanPipeline | undefined;
   #intake: BatchIntake | undefined;
+  /** Batches the addon's reader handed to this thread that arrived. */
+  #batchesReceived = 0;
   #statsTimer: NodeJS.Timeout | undefined;
   #seenPids = new Set<number>();
   /** The tracer is started: uprobes can be attached. */
@@ -193,13 +201,15 @@ export class Sonde {
       tracer.releaseBatch(i);
     });
     const { attached, onDemand } = tracer.start(
-      (batch, exchanges, recordsBytes, batchBytes, lent) =>
+      (batch, exchanges, recordsBytes, batchBytes, lent) => {
+        this.#batchesReceived++;
         intake.push(
           batch.subarray(0, recordsBytes),
           exchanges,
           recordsBytes < batchBytes ? batch.subarray(recordsBytes, batchBytes) : undefined,
           lent >= 0 ? releases[lent] : undefined,
-        ),
+        );
+      },
       lend,
     );
     this.#tracing = true;
@@ -444,9 +454,14 @@ export class Sonde {
       this.#watcher?.stop();
       if (this.#tracer && this.#pipeline && this.#intake) {
         const last = this.#tracer.stop();
-        // Batches the reader queued before it stopped are delivered on the
-        // next turn of the event loop; they come before the last records.
-        await new Promise((resolve) => setImmediate(resolve));
+        // Batches the reader handed over before it stopped reach this thread
+        // on a later turn of the event loop, and come before the last
+        // records: wait until all of them are here.
+        // The reader has ended, so the count is final.
+        const { batchesLent, batchesUnlent } = this.#tracer.counters();
+        const waitUntil = performance.now() + Math.min(flushTimeoutMs, BATCHES_IN_FLIGHT_WAIT_MS);
+        while (this.#batchesReceived < batchesLent + batchesUnlent && performance.now() < waitUntil) await new Promise((resolve) => setTimeout(resolve, 1));
+        this.#intake.close();
         this.#intake.drain();
         this.#pipeline.onBatch(last);
       }

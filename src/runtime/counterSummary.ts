@@ -10,9 +10,11 @@ export interface SpansDroppedByCause {
   exportQueueFull: number;
   /** An export that failed after its retries. */
   exportFailed: number;
+  /** Still queued when the flush at shutdown ran out of time. */
+  unsentAtShutdown: number;
   /** The addon's bounded output to JavaScript was full. */
   nativeOutputFull: number;
-  /** The JavaScript thread's intake was full (it fell behind). */
+  /** The JavaScript thread's intake was full (it fell behind), or a batch reached it after the flush at stop. */
   intakeFull: number;
   /** Requests given up on: the process exited or the bounds pushed them out. */
   abandoned: number;
@@ -36,6 +38,7 @@ export function summarizeCounters(c: SondeCounters): CounterSummary {
   const byCause: SpansDroppedByCause = {
     exportQueueFull: c.exporters.reduce((a, e) => a + e.droppedQueueFull, 0),
     exportFailed: c.exporters.reduce((a, e) => a + e.droppedExportFailed, 0),
+    unsentAtShutdown: c.exporters.reduce((a, e) => a + e.droppedAtShutdown, 0),
     nativeOutputFull: c.native.exchangesDropped,
     intakeFull: c.intake.exchangesDropped,
     abandoned: c.native.exchangesAbandoned,

@@ -96,7 +96,7 @@ test('http.server.request.duration from a Prometheus scrape and over OTLP, by ro
   assert.equal(own('sonde_events_lost_total'), 0);
   assert.deepEqual(
     samples.filter((s) => s.name === 'sonde_spans_dropped_total').map((s) => s.labels.sonde_drop_cause).sort(),
-    ['abandoned', 'exportFailed', 'exportQueueFull', 'intakeFull', 'nativeOutputFull'],
+    ['abandoned', 'exportFailed', 'exportQueueFull', 'intakeFull', 'nativeOutputFull', 'unsentAtShutdown'],
   );
   assert.equal((await get(metricsUrl.replace('/metrics', '/other'))).status, 404);
 

@@ -85,12 +85,12 @@ test('a full batch is exported at once, without waiting for the delay', async ()
   channel.push(span(1));
   channel.push(span(2));
   assert.equal(exporter.batches.length, 0);
-  assert.deepEqual(countsOf(channel), { exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 2, queuedBytes: 2 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, droppedAtShutdown: 0, retries: 0, queued: 2, queuedBytes: 2 * SDK_SPAN_BYTES_ESTIMATE });
   channel.push(span(3));
   assert.equal(exporter.batches.length, 1, 'the third span fills the batch and is sent synchronously');
   assert.deepEqual(names(exporter.batches[0]), ['s1', 's2', 's3']);
   await new Promise((resolve) => setImmediate(resolve)); // the result is accounted a microtask later
-  assert.deepEqual(countsOf(channel), { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, droppedAtShutdown: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
   await channel.shutdown(100);
 });
 
@@ -116,7 +116,7 @@ test('batches never exceed maxExportBatchSize and keep push order', async () => 
     ['s5', 's6', 's7', 's8'],
     ['s9', 's10'],
   ]);
-  assert.deepEqual(countsOf(channel), { exported: 10, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 10, droppedQueueFull: 0, droppedExportFailed: 0, droppedAtShutdown: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
 });
 
 test('a partial batch is exported after scheduledDelayMs', async () => {
@@ -127,7 +127,7 @@ test('a partial batch is exported after scheduledDelayMs', async () => {
   assert.equal(exporter.batches.length, 0, 'nothing is sent before the delay');
   await waitUntil(() => exporter.batches.length === 1, 'the timed export');
   assert.deepEqual(names(exporter.batches[0]), ['s1', 's2']);
-  assert.deepEqual(countsOf(channel), { exported: 2, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 2, droppedQueueFull: 0, droppedExportFailed: 0, droppedAtShutdown: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
   // A later span starts a new timer.
   channel.push(span(3));
   await waitUntil(() => exporter.batches.length === 2, 'the second timed export');
@@ -157,7 +157,7 @@ test('a full queue drops new spans and counts them as droppedQueueFull', async (
   channel.push(span(1));
   channel.push(span(2)); // batch in flight, queue empty again
   for (let i = 3; i <= 9; i++) channel.push(span(i)); // 3..6 fit, 7..9 are dropped
-  assert.deepEqual(countsOf(channel), { exported: 0, droppedQueueFull: 3, droppedExportFailed: 0, retries: 0, queued: 4, queuedBytes: 4 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 0, droppedQueueFull: 3, droppedExportFailed: 0, droppedAtShutdown: 0, retries: 0, queued: 4, queuedBytes: 4 * SDK_SPAN_BYTES_ESTIMATE });
   exporter.behaviour = 'success';
   exporter.releaseAll();
   await channel.flush(1000);
@@ -166,7 +166,7 @@ test('a full queue drops new spans and counts them as droppedQueueFull', async (
     ['s3', 's4'],
     ['s5', 's6'],
   ]);
-  assert.deepEqual(countsOf(channel), { exported: 6, droppedQueueFull: 3, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 6, droppedQueueFull: 3, droppedExportFailed: 0, droppedAtShutdown: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
 });
 
 test('failed exports are counted as droppedExportFailed; onError once per distinct message', async () => {
@@ -176,7 +176,7 @@ test('failed exports are counted as droppedExportFailed; onError once per distin
   for (let i = 1; i <= 6; i++) channel.push(span(i));
   await channel.flush(1000);
   assert.equal(exporter.batches.length, 3);
-  assert.deepEqual(countsOf(channel), { exported: 0, droppedQueueFull: 0, droppedExportFailed: 6, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 0, droppedQueueFull: 0, droppedExportFailed: 6, droppedAtShutdown: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
   assert.deepEqual(errors, ['UNAVAILABLE: connection refused']);
   assert.equal(channel.lastError, 'UNAVAILABLE: connection refused');
 
@@ -199,7 +199,7 @@ test('failed exports are counted as droppedExportFailed; onError once per distin
   channel.push(span(14));
   await channel.flush(1000);
   assert.deepEqual(errors, ['UNAVAILABLE: connection refused', 'DEADLINE_EXCEEDED', 'DEADLINE_EXCEEDED']);
-  assert.deepEqual(countsOf(channel), { exported: 2, droppedExportFailed: 12, droppedQueueFull: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 2, droppedExportFailed: 12, droppedAtShutdown: 0, droppedQueueFull: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
 });
 
 test('a failure without an error object is reported as "export failed"', async () => {
@@ -232,7 +232,7 @@ test('an exporter that never calls back is timed out and counted as failed', asy
   // The channel is not stuck: the next batch is attempted.
   exporter.behaviour = 'success';
   await channel.flush(1000);
-  assert.deepEqual(countsOf(channel), { exported: 1, droppedQueueFull: 0, droppedExportFailed: 3, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 1, droppedQueueFull: 0, droppedExportFailed: 3, droppedAtShutdown: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
   assert.equal(channel.lastError, undefined);
 });
 
@@ -245,7 +245,7 @@ test('an exporter that throws synchronously is counted as failed and the channel
     channel.push(span(2));
   });
   await ticks();
-  assert.deepEqual(countsOf(channel), { exported: 0, droppedQueueFull: 0, droppedExportFailed: 2, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 0, droppedQueueFull: 0, droppedExportFailed: 2, droppedAtShutdown: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
   assert.deepEqual(errors, ['exporter exploded']);
   channel.push(span(3));
   channel.push(span(4));
@@ -280,7 +280,7 @@ test('flush() exports everything queued, in batches, without waiting for the del
   assert.equal(exporter.batches.length, 0);
   await channel.flush(1000);
   assert.equal(exporter.batches.length, 1);
-  assert.deepEqual(countsOf(channel), { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 3, droppedQueueFull: 0, droppedExportFailed: 0, droppedAtShutdown: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
 });
 
 test('flush() waits for an export in flight and the spans queued behind it', async () => {
@@ -296,7 +296,7 @@ test('flush() waits for an export in flight and the spans queued behind it', asy
   exporter.behaviour = 'success';
   exporter.releaseAll();
   await flushing;
-  assert.deepEqual(countsOf(channel), { exported: 5, droppedQueueFull: 0, droppedExportFailed: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 5, droppedQueueFull: 0, droppedExportFailed: 0, droppedAtShutdown: 0, retries: 0, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
   assert.deepEqual(exporter.batches.map((b) => b.length), [2, 2, 1]);
 });
 
@@ -362,7 +362,7 @@ test('channels are independent: a hanging exporter does not hold up another', as
     b.push(span(i));
   }
   assert.equal(a.name, 'dead');
-  assert.deepEqual(countsOf(a), { exported: 0, droppedQueueFull: 2, droppedExportFailed: 0, retries: 0, queued: 2, queuedBytes: 2 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(a), { exported: 0, droppedQueueFull: 2, droppedExportFailed: 0, droppedAtShutdown: 0, retries: 0, queued: 2, queuedBytes: 2 * SDK_SPAN_BYTES_ESTIMATE });
   await b.flush(1000);
   assert.equal(b.counters.exported + b.counters.droppedQueueFull, 5);
   assert.equal(b.counters.droppedExportFailed, 0);
@@ -380,7 +380,7 @@ test('a failed batch is tried again, with backoff, before its spans are dropped'
   await channel.flush(2000);
   assert.equal(exporter.batches.length, 3);
   assert.deepEqual(exporter.batches.map(names), [['s1', 's2'], ['s1', 's2'], ['s1', 's2']]);
-  assert.deepEqual(countsOf(channel), { exported: 2, droppedQueueFull: 0, droppedExportFailed: 0, retries: 2, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
+  assert.deepEqual(countsOf(channel), { exported: 2, droppedQueueFull: 0, droppedExportFailed: 0, droppedAtShutdown: 0, retries: 2, queued: 0, queuedBytes: 0 * SDK_SPAN_BYTES_ESTIMATE });
   assert.deepEqual(errors, [], 'nothing was lost, so nothing is reported');
 
   exporter.behaviour = { fail: 'UNAVAILABLE' };
@@ -460,4 +460,17 @@ test('an item is released once, when its batch is exported or given up on, never
   assert.deepEqual(released, ['s4']);
   await channel.shutdown(1000);
   await retried.shutdown(1000);
+});
+
+test('shutdown() counts what is still queued when its flush runs out of time, and releases it', async () => {
+  const exporter = new FakeExporter('hold');
+  const released: string[] = [];
+  const form = { prepare: (s: ReadableSpan) => s, bytesOf: () => 1, release: (s: ReadableSpan) => released.push(s.name) };
+  const channel = new ExportChannel('fake', exporter, opts({ maxExportBatchSize: 2 }), () => {}, form);
+  for (let i = 1; i <= 5; i++) channel.push(span(i));
+  // s1 and s2 are in flight and never answered; s3..s5 wait behind them.
+  await channel.shutdown(50);
+  assert.equal(exporter.shutdownCalls, 1);
+  assert.deepEqual(countsOf(channel), { exported: 0, droppedQueueFull: 0, droppedExportFailed: 0, droppedAtShutdown: 3, retries: 0, queued: 0, queuedBytes: 0 });
+  assert.deepEqual(released, ['s3', 's4', 's5']);
 });

@@ -110,3 +110,15 @@ test('a batch is released once its buffers are no longer read: after processing 
   assert.throws(() => intake.drain(), /broken batch/);
   assert.deepEqual(released, ['toolong', 'empty', 'abc', 'bad'], 'released even when processing throws');
 });
+
+test('after close() a batch is dropped and counted, and its buffer given back; what was queued before still drains', async () => {
+  const { intake, processed } = intakeWithCost(0);
+  intake.push(Buffer.from('a'), 1);
+  intake.close();
+  let released = 0;
+  intake.push(Buffer.from('late'), 4, undefined, () => released++);
+  intake.drain();
+  assert.deepEqual(processed, ['a']);
+  assert.equal(released, 1);
+  assert.deepEqual(intake.counters, { batchesDropped: 1, exchangesDropped: 4, pendingBatches: 0, pendingBytes: 0 });
+});
