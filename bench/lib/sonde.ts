@@ -55,11 +55,13 @@ export interface SondeCounters {
   /** Cumulative ms of sonde's JavaScript thread: records to spans, and spans to the exporters. */
   jsBuildMs: number;
   jsExportMs: number;
+  /** Times the reader drained the ring buffer (NaN from a sonde that does not log it). */
+  readerPolls: number;
   /** pino's timestamp of the line, epoch ms. */
   time: number;
 }
 
-const COUNTER_KEYS = ['requests', 'server', 'client', 'exported', 'eventsLost', 'spansDropped', 'unparsed', 'connections', 'linksAmbiguous', 'jsBuildMs', 'jsExportMs'] as const;
+const COUNTER_KEYS = ['requests', 'server', 'client', 'exported', 'eventsLost', 'spansDropped', 'unparsed', 'connections', 'linksAmbiguous', 'jsBuildMs', 'jsExportMs', 'readerPolls'] as const;
 
 /** Counters lines in sonde's JSON log, in order. */
 export function parseCountersLines(stderr: string): SondeCounters[] {
@@ -173,7 +175,11 @@ export class SondeProcess {
       const lines = this.counters().filter((c) => c.time > sinceMs);
       const last = lines[lines.length - 1];
       const prev = lines[lines.length - 2];
-      if (last && prev && last.requests === prev.requests && last.exported + last.spansDropped >= last.server + last.client) return last;
+      // The reader drains once a second, as often as these lines come: two
+      // lines that agree on requests say nothing is left only if the reader
+      // drained between them.
+      const drainedBetween = Number.isNaN(last?.readerPolls) || (last && prev && last.readerPolls > prev.readerPolls);
+      if (last && prev && drainedBetween && last.requests === prev.requests && last.exported + last.spansDropped >= last.server + last.client) return last;
       if (Date.now() > deadline || this.proc.hasExited()) return last ?? this.counters().pop();
       await sleep(100);
     }
