@@ -456,8 +456,8 @@ export class Sonde {
         const last = this.#tracer.stop();
         // Batches the reader handed over before it stopped reach this thread
         // on a later turn of the event loop, and come before the last
-        // records: wait until all of them are here.
-        // The reader has ended, so the count is final.
+        // records: wait until all of them are here (the reader has ended,
+        // so the addon's count of them is final).
         const { batchesLent, batchesUnlent } = this.#tracer.counters();
         const waitUntil = performance.now() + Math.min(flushTimeoutMs, BATCHES_IN_FLIGHT_WAIT_MS);
         while (this.#batchesReceived < batchesLent + batchesUnlent && performance.now() < waitUntil) await new Promise((resolve) => setTimeout(resolve, 1));
