@@ -81,8 +81,17 @@ export interface CostParts {
   sondeUs: number;
 }
 
+/**
+ * What ran beside the server in an untraced run that splits a traced run's
+ * cost: empty programs on sonde's tracepoints (`floor`), or sonde capturing
+ * without exporting (`capture`).
+ */
+export type Beside = 'floor' | 'capture';
+
 export interface RunRecord {
   kind: RunKind;
+  /** Set on an untraced run that had something beside the server. */
+  beside?: Beside;
   pair: number;
   label: string;
   startedAt: string;
@@ -105,6 +114,8 @@ export interface MeasureContext {
 
 export interface MeasureOptions {
   kind: RunKind;
+  /** An untraced run's tag for what the caller started beside the server (it is started and stopped by the caller). */
+  beside?: Beside;
   pair: number;
   label: string;
   serverPids: number[];
@@ -147,6 +158,7 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
     const srvCpu = cpuSecondsOf(o.serverPids) - srv0;
     const record: RunRecord = {
       kind: 'baseline',
+      ...(o.beside ? { beside: o.beside } : {}),
       pair: o.pair,
       label: o.label,
       startedAt,
@@ -284,10 +296,12 @@ function costParts(c0: SondeCounters | undefined, c1: SondeCounters | undefined,
   };
 }
 
+const BESIDE_LETTER: Record<Beside, string> = { floor: 'F', capture: 'C' };
+
 function describeRun(r: RunRecord): string {
   const lat = r.load.latencyMs;
   // B' marks a run of the older build (bench --before-dir).
-  const side = r.kind === 'baseline' ? 'A' : r.sonde?.cli === SONDE_CLI ? 'B' : "B'";
+  const side = r.beside ? BESIDE_LETTER[r.beside] : r.kind === 'baseline' ? 'A' : r.sonde?.cli === SONDE_CLI ? 'B' : "B'";
   let s = `  ${side}${r.pair} ${r.label}: ${Math.round(r.load.rps)} req/s, ${r.load.requests} requests, p50 ${lat.p50} ms, p99 ${lat.p99} ms`;
   if (r.sonde && r.receiver) {
     s += `; sonde ${r.sonde.cores.toFixed(3)} cores, peak ${r.sonde.peakRssMB} MB, spans ${r.receiver.spans}`;

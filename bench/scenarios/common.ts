@@ -44,7 +44,12 @@ export interface BeforeAfterRow {
  * that drift of a noisy machine hits both sides; with an older build to
  * compare with, A B B' ..., its runs in `before`.
  */
-export async function alternate(pairs: number, run: (kind: RunKind, pair: number) => Promise<RunRecord>): Promise<{ baseline: RunRecord[]; traced: RunRecord[]; before: RunRecord[] }> {
+export async function alternate(
+  pairs: number,
+  run: (kind: RunKind, pair: number) => Promise<RunRecord>,
+  /** More runs of each pair, after its untraced and traced ones (worst-case's floor and capture runs). */
+  more?: (pair: number) => Promise<void>,
+): Promise<{ baseline: RunRecord[]; traced: RunRecord[]; before: RunRecord[] }> {
   const baseline: RunRecord[] = [];
   const traced: RunRecord[] = [];
   const before: RunRecord[] = [];
@@ -53,6 +58,7 @@ export async function alternate(pairs: number, run: (kind: RunKind, pair: number
     baseline.push(await run('baseline', pair));
     traced.push(await run('traced', pair));
     if (older) before.push(await withSonde(older, () => run('traced', pair)));
+    await more?.(pair);
   }
   return { baseline, traced, before };
 }

@@ -6,14 +6,15 @@
  * selects a sleeping child meanwhile.
  *
  * A third run per pair attaches a program that does nothing to the same
- * tracepoint (bench/fixtures/floor-probe.bpf.c): what a read pays then is
- * the floor of any probe there, and sonde's figure above it is the work of
- * its own check.
+ * tracepoint (bench/lib/floorProbe.ts): what a read pays then is the floor
+ * of any probe there, and sonde's figure above it is the work of its own
+ * check.
  */
 import * as path from 'node:path';
 import { withoutBpfStats } from '../lib/bpfStats';
+import { attachFloorProbe, buildFloorProbe } from '../lib/floorProbe';
 import { loadedSondePrograms } from '../lib/measure';
-import { REPO_ROOT, round, runCommand, sleep, spawnTracked, tool } from '../lib/proc';
+import { REPO_ROOT, round, runCommand, sleep, spawnTracked, tool, type Tracked } from '../lib/proc';
 import type { Row } from '../lib/report';
 import { SondeProcess, withSonde } from '../lib/sonde';
 import { compare, spread } from '../lib/stats';
@@ -51,24 +52,16 @@ const measureIdleTax: Scenario = async (ctx) => {
   const binary = path.join(ctx.tmpDir, 'idle-tax');
   const cc = await runCommand('cc', tool('cc'), ['-O2', '-Wall', '-o', binary, source], 60_000);
   if (cc.code !== 0) throw new Error(`cc -O2 ${source} failed:\n${cc.stderr}`);
-  const floorObject = path.join(ctx.tmpDir, 'floor-probe.bpf.o');
-  const floorLoader = path.join(ctx.tmpDir, 'floor-probe-loader');
-  const bpfCc = await runCommand('clang', tool('clang'), ['-O2', '-g', '-target', 'bpf', '-I', path.join(REPO_ROOT, 'bpf', '.output'), '-c', path.join(REPO_ROOT, 'bench', 'fixtures', 'floor-probe.bpf.c'), '-o', floorObject], 60_000);
-  if (bpfCc.code !== 0) throw new Error(`clang -target bpf floor-probe.bpf.c failed (bpf/.output/vmlinux.h comes from npm run build):\n${bpfCc.stderr}`);
-  const loaderCc = await runCommand('cc', tool('cc'), ['-O2', '-Wall', '-o', floorLoader, path.join(REPO_ROOT, 'bench', 'fixtures', 'floor-probe-loader.c'), '-lbpf'], 60_000);
-  if (loaderCc.code !== 0) throw new Error(`cc floor-probe-loader.c -lbpf failed:\n${loaderCc.stderr}`);
+  const floorProbe = await buildFloorProbe(ctx.tmpDir, 'floor-read', ['sys_exit_read']);
   const sleeper = spawnTracked('sleep', tool('sleep'), ['3600']);
   const runs: IdleRun[] = [];
   const timeoutMs = Math.max(30_000, m.iterations * m.rounds * 2 * 20e-6 * 1000);
   const once = async (kind: IdleRun['kind'], pair: number, before = false): Promise<IdleRun> => {
     await sleep(ctx.gapMs);
     let sonde: SondeProcess | undefined;
-    let floor: ReturnType<typeof spawnTracked> | undefined;
+    let floor: Tracked | undefined;
     try {
-      if (kind === 'floor') {
-        floor = spawnTracked('floor-probe', floorLoader, [floorObject], { stdin: 'pipe' });
-        await floor.waitFor(/^attached 1$/m, 30_000, 'stdout');
-      }
+      if (kind === 'floor') floor = await attachFloorProbe(floorProbe);
       if (kind === 'traced') {
         sonde = await SondeProcess.start({ select: ['--pid', String(sleeper.pid)], otlpEndpoint: ctx.receiver.url });
         await sleep(ctx.settleMs);
@@ -174,7 +167,7 @@ const measureIdleTax: Scenario = async (ctx) => {
       {
         title: `idle-tax: syscall cost in a process sonde does not trace (${fmt(m.iterations)} calls x ${m.rounds} rounds per run, ${ctx.mode.pairs} A/B pairs)`,
         rows,
-        notes: ['each run prints the median of its rounds; the table shows the median (min–max) over runs', 'the floor: a BPF program that only returns, attached to sys_exit_read alone (bench/fixtures/floor-probe.bpf.c), in a run of its own in each pair'],
+        notes: ['each run prints the median of its rounds; the table shows the median (min–max) over runs', 'the floor: a BPF program that only returns, attached to sys_exit_read alone (bench/lib/floorProbe.ts), in a run of its own in each pair'],
       },
     ],
     targets: [],

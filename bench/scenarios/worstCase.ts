@@ -4,16 +4,27 @@
  * own work is minimal, and the load generator, the server, sonde and the
  * receiver compete for two cores.
  *
+ * Each pair of worst-case has two more runs, untraced but with something
+ * beside the server, that split what tracing costs it: empty BPF programs
+ * on every syscall tracepoint sonde attaches (F: the floor of any tracer
+ * hooking those syscalls), and sonde capturing with nothing exported
+ * (C: `--exporter none`; its BPF programs, reader and span building, not
+ * the encoding, the transport or the receiver).
+ *
  * worst-case-https: the same over HTTPS, traced through the uprobes on the
  * OpenSSL inside node (about 7 hits per request). Reported, with no target
  * of its own: the traps are charged to the service.
  */
+import { attachFloorProbe, buildFloorProbe, sondeSyscallTracepoints, type FloorProbe } from '../lib/floorProbe';
 import { runWrk } from '../lib/load';
-import { measure } from '../lib/measure';
+import { measure, type MeasureOptions, type RunRecord } from '../lib/measure';
+import { sleep } from '../lib/proc';
+import { SondeProcess } from '../lib/sonde';
+import { compare } from '../lib/stats';
 import { startNodeHttpsServer, startNodeServer, type Server } from '../lib/servers';
 import { pct, alternate, chartPanel, checkRun, rawSpansNote, ratioRow, standardRows, summarize, type Scenario, type ScenarioContext, type ScenarioOutput, noteBeforeAfter } from './common';
 
-export const worstCase: Scenario = (ctx) => saturate(ctx, { name: 'worst-case', what: 'Node hello-world', start: startNodeServer, throughputTarget: 0.9 });
+export const worstCase: Scenario = (ctx) => saturate(ctx, { name: 'worst-case', what: 'Node hello-world', start: startNodeServer, throughputTarget: 0.9, decompose: true });
 
 export const worstCaseHttps: Scenario = (ctx) => saturate(ctx, { name: 'worst-case-https', what: 'Node https hello-world', start: startNodeHttpsServer });
 
@@ -23,6 +34,38 @@ interface Saturated {
   start: () => Promise<Server>;
   /** The traced/untraced throughput ratio to reach; none: reported only. */
   throughputTarget?: number;
+  /** Add the floor (F) and capture (C) runs to each pair. */
+  decompose?: boolean;
+}
+
+/** The untraced run of `base` with empty programs on sonde's syscall tracepoints attached. */
+async function measureFloor(ctx: ScenarioContext, probe: FloorProbe, base: MeasureOptions): Promise<RunRecord> {
+  const floor = await attachFloorProbe(probe);
+  try {
+    return await measure(ctx, { ...base, kind: 'baseline', beside: 'floor', label: `${base.label}, empty programs on ${probe.tracepoints.length} syscall tracepoints` });
+  } finally {
+    await floor.stop('SIGTERM', 2000);
+  }
+}
+
+/**
+ * The untraced run of `base` with sonde capturing beside it and exporting
+ * nothing; `sondeRequests` is what sonde counted, so that a capture run
+ * that saw nothing cannot pass for a cheap one.
+ */
+async function measureCapture(ctx: ScenarioContext, base: MeasureOptions): Promise<RunRecord & { sondeRequests: number }> {
+  const sonde = await SondeProcess.start({ select: base.select, otlpEndpoint: undefined });
+  let stopped = false;
+  try {
+    await sleep(ctx.settleMs);
+    const record = await measure(ctx, { ...base, kind: 'baseline', beside: 'capture', label: `${base.label}, sonde --exporter none` });
+    record.foreignSondePrograms -= sonde.programs;
+    const stop = await sonde.stop(sonde.cpuSeconds());
+    stopped = true;
+    return { ...record, sondeRequests: stop.final?.requests ?? NaN };
+  } finally {
+    if (!stopped) await sonde.kill();
+  }
 }
 
 async function saturate(ctx: ScenarioContext, spec: Saturated): Promise<ScenarioOutput> {
@@ -32,8 +75,19 @@ async function saturate(ctx: ScenarioContext, spec: Saturated): Promise<Scenario
     const load = (durationS: number) => () => runWrk({ url: server.url, threads: m.threads, connections: m.connections, durationS });
     if (ctx.mode.warmupS > 0) await load(ctx.mode.warmupS)();
     const select = ['--pid', server.pids.join(',')];
-    const { baseline, traced, before } = await alternate(ctx.mode.pairs, (kind, pair) =>
-      measure(ctx, { kind, pair, label: `${server.kind} saturation`, serverPids: server.pids, select, load: load(m.durationS), warmup: ctx.mode.runWarmupS > 0 ? load(ctx.mode.runWarmupS) : undefined }),
+    const options = (kind: MeasureOptions['kind'], pair: number): MeasureOptions => ({ kind, pair, label: `${server.kind} saturation`, serverPids: server.pids, select, load: load(m.durationS), warmup: ctx.mode.runWarmupS > 0 ? load(ctx.mode.runWarmupS) : undefined });
+    const probe = spec.decompose ? await buildFloorProbe(ctx.tmpDir, 'floor-syscalls', sondeSyscallTracepoints()) : undefined;
+    const floor: RunRecord[] = [];
+    const capture: (RunRecord & { sondeRequests: number })[] = [];
+    const { baseline, traced, before } = await alternate(
+      ctx.mode.pairs,
+      (kind, pair) => measure(ctx, options(kind, pair)),
+      probe
+        ? async (pair) => {
+            floor.push(await measureFloor(ctx, probe, options('baseline', pair)));
+            capture.push(await measureCapture(ctx, options('baseline', pair)));
+          }
+        : undefined,
     );
     const summary = summarize(baseline, traced);
     noteBeforeAfter(`${spec.name}, ${spec.what} at saturation`, baseline, traced, before);
@@ -48,17 +102,45 @@ async function saturate(ctx: ScenarioContext, spec: Saturated): Promise<Scenario
     spanRow.target = '≥ 100%, no loss';
     spanRow.verdict = allExported ? 'met' : 'MISSED';
     const anomalies = [...baseline, ...traced].flatMap((r) => checkRun(spec.name, r, { spareSpans: m.connections }));
+    const notes = [rawSpansNote(traced), `spans may exceed wrk's count by up to ${m.connections}: wrk does not count requests in flight when it stops`];
+    let decomposition: Record<string, unknown> | undefined;
+    if (probe) {
+      const against = (runs: RunRecord[]) => ({
+        throughputRps: compare(
+          baseline.map((r) => r.load.rps),
+          runs.map((r) => r.load.rps),
+        ),
+        serverCoresPer10kRps: compare(
+          baseline.map((r) => r.server.coresPer10kRps),
+          runs.map((r) => r.server.coresPer10kRps),
+        ),
+      });
+      const f = against(floor);
+      const c = against(capture);
+      decomposition = { tracepoints: probe.tracepoints, floor: f, capture: c };
+      rows.push(
+        ratioRow(`F: empty programs on sonde's ${probe.tracepoints.length} syscall tracepoints: throughput`, f.throughputRps),
+        ratioRow('F: server cores per 10k req/s', f.serverCoresPer10kRps),
+        ratioRow('C: sonde capturing, exporting nothing: throughput', c.throughputRps),
+        ratioRow('C: server cores per 10k req/s', c.serverCoresPer10kRps),
+      );
+      notes.push(
+        'F and C are untraced runs of each pair with something beside the server: F empty BPF programs on every syscall tracepoint sonde attaches (the floor of any tracer hooking them), C sonde with --exporter none (its BPF programs, reader and span building; no encoding, transport or receiver). Their ratios are against the same untraced runs as the traced one',
+      );
+      for (const r of capture) if (!(r.sondeRequests >= r.load.requests)) anomalies.push(`${spec.name} C${r.pair}: sonde counted ${r.sondeRequests} requests of ${r.load.requests}`);
+      for (const r of [...floor, ...capture]) if (r.foreignSondePrograms > 0) anomalies.push(`${spec.name} ${r.beside === 'floor' ? 'F' : 'C'}${r.pair}: another sonde was attached (${r.foreignSondePrograms} programs)`);
+    }
     return {
       json: {
         params: { server: server.kind, tool: `wrk -t${m.threads} -c${m.connections} -d${m.durationS}s --latency`, pairs: ctx.mode.pairs, durationS: m.durationS },
-        runs: { baseline, traced, before },
-        summary: { ...summary, allExported },
+        runs: { baseline, traced, before, ...(probe ? { floor, capture } : {}) },
+        summary: { ...summary, allExported, ...(decomposition ? { decomposition } : {}) },
       },
       sections: [
         {
           title: `${spec.name}: ${spec.what} at saturation (wrk -t${m.threads} -c${m.connections}, ${m.durationS}s x ${ctx.mode.pairs} A/B pairs)`,
           rows,
-          notes: [rawSpansNote(traced), `spans may exceed wrk's count by up to ${m.connections}: wrk does not count requests in flight when it stops`],
+          notes,
         },
       ],
       targets: [

@@ -71,6 +71,16 @@ test('npm run bench -- --smoke runs every scenario and writes its report', { tim
     assertSpread(wc.summary.sonde.peakRssMB, 'worst-case.summary.sonde.peakRssMB');
     assertSpread(wc.summary.spansPerRequest, 'worst-case.summary.spansPerRequest');
     assert.ok(wc.runs.baseline.length >= 1 && wc.runs.traced.length === wc.runs.baseline.length, 'worst-case runs, A and B');
+    // The floor (F) and capture (C) runs of each pair: sonde's syscall
+    // tracepoints all got an empty program, and the capture runs' sonde saw
+    // the load (a capture run that saw nothing would pass for a cheap one).
+    const d = wc.summary.decomposition;
+    assert.ok(d.tracepoints.includes('sys_exit_read') && d.tracepoints.includes('sys_enter_writev'), `floor tracepoints: ${d.tracepoints}`);
+    assertComparison(d.floor.throughputRps, 'worst-case.summary.decomposition.floor.throughputRps');
+    assertComparison(d.capture.throughputRps, 'worst-case.summary.decomposition.capture.throughputRps');
+    assert.equal(wc.runs.floor.length, wc.runs.baseline.length, 'one F run per pair');
+    assert.equal(wc.runs.capture.length, wc.runs.baseline.length, 'one C run per pair');
+    for (const r of wc.runs.capture) assert.ok(r.sondeRequests >= r.load.requests && r.load.requests > 0, `C${r.pair}: sonde counted ${r.sondeRequests} of ${r.load.requests} requests`);
     const https = report.scenarios['worst-case-https'];
     assert.equal(https.params.server, 'node-https');
     assertComparison(https.summary.throughputRps, 'worst-case-https.summary.throughputRps');
