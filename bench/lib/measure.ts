@@ -116,6 +116,8 @@ export interface MeasureOptions {
   kind: RunKind;
   /** An untraced run's tag for what the caller started beside the server (it is started and stopped by the caller). */
   beside?: Beside;
+  /** sonde_tp_ programs of the caller's own sonde beside the server (capture): not another sonde's. */
+  besidePrograms?: number;
   pair: number;
   label: string;
   serverPids: number[];
@@ -149,7 +151,7 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
   await sleep(ctx.gapMs);
   const startedAt = new Date().toISOString();
   if (o.kind === 'baseline') {
-    const foreign = loadedSondePrograms();
+    const foreign = loadedSondePrograms() - (o.besidePrograms ?? 0);
     await o.warmup?.();
     const srv0 = cpuSecondsOf(o.serverPids);
     const t0 = performance.now();

@@ -58,8 +58,7 @@ async function measureCapture(ctx: ScenarioContext, base: MeasureOptions): Promi
   let stopped = false;
   try {
     await sleep(ctx.settleMs);
-    const record = await measure(ctx, { ...base, kind: 'baseline', beside: 'capture', label: `${base.label}, sonde --exporter none` });
-    record.foreignSondePrograms -= sonde.programs;
+    const record = await measure(ctx, { ...base, kind: 'baseline', beside: 'capture', besidePrograms: sonde.programs, label: `${base.label}, sonde --exporter none` });
     const stop = await sonde.stop(sonde.cpuSeconds());
     stopped = true;
     return { ...record, sondeRequests: stop.final?.requests ?? NaN };
