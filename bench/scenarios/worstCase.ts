@@ -20,7 +20,6 @@ import { runWrk } from '../lib/load';
 import { measure, type MeasureOptions, type RunRecord } from '../lib/measure';
 import { sleep } from '../lib/proc';
 import { SondeProcess } from '../lib/sonde';
-import { compare } from '../lib/stats';
 import { startNodeHttpsServer, startNodeServer, type Server } from '../lib/servers';
 import { pct, alternate, chartPanel, checkRun, rawSpansNote, ratioRow, standardRows, summarize, type Scenario, type ScenarioContext, type ScenarioOutput, noteBeforeAfter } from './common';
 
@@ -104,16 +103,10 @@ async function saturate(ctx: ScenarioContext, spec: Saturated): Promise<Scenario
     const notes = [rawSpansNote(traced), `spans may exceed wrk's count by up to ${m.connections}: wrk does not count requests in flight when it stops`];
     let decomposition: Record<string, unknown> | undefined;
     if (probe) {
-      const against = (runs: RunRecord[]) => ({
-        throughputRps: compare(
-          baseline.map((r) => r.load.rps),
-          runs.map((r) => r.load.rps),
-        ),
-        serverCoresPer10kRps: compare(
-          baseline.map((r) => r.server.coresPer10kRps),
-          runs.map((r) => r.server.coresPer10kRps),
-        ),
-      });
+      const against = (runs: RunRecord[]) => {
+        const { throughputRps, serverCoresPer10kRps } = summarize(baseline, runs);
+        return { throughputRps, serverCoresPer10kRps };
+      };
       const f = against(floor);
       const c = against(capture);
       decomposition = { tracepoints: probe.tracepoints, floor: f, capture: c };
