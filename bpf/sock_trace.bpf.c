@@ -43,7 +43,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * there costs less than stashing them per thread at entry: a hash update
  * at entry and a lookup and delete at exit were a third of a response
  * write's BPF time, and a thread killed inside a syscall leaves nothing
- * behind. */
+ * behind. bpf_task_pt_regs gives a pointer the verifier trusts, so the
+ * registers are plain loads on x86-64 (PT_REGS_PARM*_SYSCALL; libbpf keeps
+ * CO-RE reads where an architecture needs them): a bpf_probe_read_kernel
+ * call per register cost about 90 ns a request (read and writev exits). */
 static __always_inline struct pt_regs *syscall_regs(void)
 {
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
@@ -53,9 +56,9 @@ static __always_inline struct io_args args_at_exit(__u8 kind, __u8 direction)
 {
 	struct pt_regs *regs = syscall_regs();
 	struct io_args a = {
-		.fd = PT_REGS_PARM1_CORE_SYSCALL(regs),
-		.ptr = PT_REGS_PARM2_CORE_SYSCALL(regs),
-		.count = kind == IO_MSG ? 0 : PT_REGS_PARM3_CORE_SYSCALL(regs),
+		.fd = PT_REGS_PARM1_SYSCALL(regs),
+		.ptr = PT_REGS_PARM2_SYSCALL(regs),
+		.count = kind == IO_MSG ? 0 : PT_REGS_PARM3_SYSCALL(regs),
 		.kind = kind,
 		.direction = direction,
 	};
@@ -160,7 +163,7 @@ static __always_inline void on_conn_exit(long ret, __u8 role)
 	/* -EINPROGRESS: a non-blocking connect already has its local port */
 	if (role == SONDE_ROLE_SERVER ? ret < 0 : (ret != 0 && ret != -115))
 		return;
-	int fd = role == SONDE_ROLE_SERVER ? ret : (int)PT_REGS_PARM1_CORE_SYSCALL(syscall_regs());
+	int fd = role == SONDE_ROLE_SERVER ? ret : (int)PT_REGS_PARM1_SYSCALL(syscall_regs());
 
 	struct sock *sk = sonde_sock_from_fd(fd);
 	if (!sk || !sonde_sock_is_tcp(sk))
