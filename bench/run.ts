@@ -190,7 +190,7 @@ async function main(): Promise<number> {
     machine,
     config: opts.mode,
     method:
-      'Each comparison alternates untraced (A) and traced (B) runs: A1 B1 A2 B2 ... Medians with min–max over runs; ratio = median(B) / median(A). ' +
+      'Each comparison alternates untraced (A) and traced (B) runs, each pair starting one run further on: A1 B1 B2 A2 A3 B3 ... (with a before build or worst-case\'s floor and capture runs, the same rotation over all of a pair\'s runs). Medians with min–max over runs; ratio = median(B) / median(A). ' +
       'sonde is attached before and detached after the load window; its CPU is utime+stime over the load window (/proc/PID/stat), ' +
       'peak RSS is VmHWM, RSS is also sampled every 500 ms. Spans are counted by a separate receiver process (its CPU is reported apart).',
     scenarios: results,

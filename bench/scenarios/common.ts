@@ -47,18 +47,24 @@ export interface BeforeAfterRow {
 export async function alternate(
   pairs: number,
   run: (kind: RunKind, pair: number) => Promise<RunRecord>,
-  /** More runs of each pair, after its untraced and traced ones (worst-case's floor and capture runs). */
-  more?: (pair: number) => Promise<void>,
+  /** More runs of each pair besides its untraced and traced ones (worst-case's floor and capture runs). */
+  more: ReadonlyArray<(pair: number) => Promise<void>> = [],
 ): Promise<{ baseline: RunRecord[]; traced: RunRecord[]; before: RunRecord[] }> {
   const baseline: RunRecord[] = [];
   const traced: RunRecord[] = [];
   const before: RunRecord[] = [];
   const older = comparison.before;
   for (let pair = 1; pair <= pairs; pair++) {
-    baseline.push(await run('baseline', pair));
-    traced.push(await run('traced', pair));
-    if (older) before.push(await withSonde(older, () => run('traced', pair)));
-    await more?.(pair);
+    const steps: Array<() => Promise<unknown>> = [
+      async () => baseline.push(await run('baseline', pair)),
+      async () => traced.push(await run('traced', pair)),
+      ...(older ? [async () => before.push(await withSonde(older, () => run('traced', pair)))] : []),
+      ...more.map((step) => () => step(pair)),
+    ];
+    // Each pair starts one step further on (A B F C, then B F C A, ...):
+    // these VMs speed up and slow down by tens of per cent over minutes,
+    // and a fixed order would hand each kind of run its own share of that.
+    for (let i = 0; i < steps.length; i++) await steps[(i + pair - 1) % steps.length]();
   }
   return { baseline, traced, before };
 }

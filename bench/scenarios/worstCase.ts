@@ -81,11 +81,11 @@ async function saturate(ctx: ScenarioContext, spec: Saturated): Promise<Scenario
       ctx.mode.pairs,
       (kind, pair) => measure(ctx, options(kind, pair)),
       probe
-        ? async (pair) => {
-            floor.push(await measureFloor(ctx, probe, options('baseline', pair)));
-            capture.push(await measureCapture(ctx, options('baseline', pair)));
-          }
-        : undefined,
+        ? [
+            async (pair) => void floor.push(await measureFloor(ctx, probe, options('baseline', pair))),
+            async (pair) => void capture.push(await measureCapture(ctx, options('baseline', pair))),
+          ]
+        : [],
     );
     const summary = summarize(baseline, traced);
     noteBeforeAfter(`${spec.name}, ${spec.what} at saturation`, baseline, traced, before);
