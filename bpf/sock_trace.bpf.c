@@ -182,7 +182,7 @@ static __always_inline void on_conn_exit(long ret, __u8 role)
 		return;
 	struct sonde_connect_event ev = {};
 	fill_header(&ev.hdr, SONDE_EV_CONNECT, pid_tgid, fd, c, bpf_ktime_get_ns());
-	set_cause(&ev.hdr);
+	set_cause(&ev.hdr, pid_tgid);
 	ev.tuple = c->tuple;
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), ringbuf_flags()))
 		count_drop(SONDE_DROP_RINGBUF_FULL);
@@ -293,6 +293,7 @@ int sonde_tp_sched_process_exit(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
+	bpf_map_delete_elem(&thread_last_read, &pid_tgid);
 	if (tls_probes_attached)
 		bpf_map_delete_elem(&tls_calls, &pid_tgid);
 	/* Once per process, when its main thread leaves. */
@@ -351,7 +352,7 @@ int sonde_up_node_no_read_callback(struct pt_regs *ctx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!is_selected(pid_tgid >> 32))
 		return 0;
-	note_thread_read(SONDE_NO_CAUSE, 0, -1);
+	note_thread_read(pid_tgid, SONDE_NO_CAUSE, 0, -1);
 	return 0;
 }
 

@@ -249,7 +249,7 @@ __noinline int emit_msg_start(struct sonde_conn_state *c, const struct msg_start
 	ev->hdr.direction = a->direction;
 	ev->hdr.msg_class = msg_class;
 	if (a->direction == SONDE_DIR_EGRESS)
-		set_cause(&ev->hdr);
+		set_cause(&ev->hdr, pid_tgid);
 	ev->tuple = c->tuple;
 	ev->prev = m->prev;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
@@ -392,7 +392,7 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 		c = new_conn_state(&key, sonde_sock_from_fd(a->fd), SONDE_ROLE_UNKNOWN);
 		if (!c) {
 			if (a->direction == SONDE_DIR_INGRESS)
-				note_thread_read(SONDE_NO_CAUSE, 0, -1);
+				note_thread_read(pid_tgid, SONDE_NO_CAUSE, 0, -1);
 			return;
 		}
 	}
@@ -401,11 +401,11 @@ static __always_inline void on_chunk(const struct io_args *a, const struct user_
 			return;
 	} else if (tls_ciphertext(c, a->fd, pid_tgid, a->direction)) {
 		if (a->direction == SONDE_DIR_INGRESS)
-			note_thread_read(a->fd, c->generation, a->fd);
+			note_thread_read(pid_tgid, a->fd, c->generation, a->fd);
 		return;
 	}
 	if (a->direction == SONDE_DIR_INGRESS && !(c->flags & SONDE_CONN_READ_INLINE))
-		note_thread_read((c->flags & SONDE_CONN_IGNORED) ? SONDE_NO_CAUSE : a->fd,
+		note_thread_read(pid_tgid, (c->flags & SONDE_CONN_IGNORED) ? SONDE_NO_CAUSE : a->fd,
 				 (c->flags & SONDE_CONN_IGNORED) ? 0 : c->generation,
 				 (c->flags & SONDE_CONN_NOT_TCP) ? -1 : a->fd);
 	if (c->flags & SONDE_CONN_IGNORED)

@@ -172,7 +172,7 @@ __noinline int h2_flush(struct h2_walk_ctx *x)
 		       SONDE_PROTO_HTTP2, x->source, x->now_ns);
 	ev->hdr.direction = x->direction;
 	if (x->direction == SONDE_DIR_EGRESS)
-		set_cause(&ev->hdr);
+		set_cause(&ev->hdr, x->pid_tgid);
 	ev->chunk_bytes = x->chunk_bytes > 0xffffffff ? 0xffffffff : x->chunk_bytes;
 	__u32 n = x->out;
 	if (n > SONDE_H2_EVENT_BYTES)

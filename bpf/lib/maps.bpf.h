@@ -103,8 +103,8 @@ struct {
 
 /* The connection each thread of a selected process last read from
  * (docs/design-notes.md, "Linking on event loops"): egress events carry it as their
- * cause. Kept in the thread's own task storage: found from the task
- * without hashing a key, and freed with the thread. */
+ * cause. A plain hash, as cheap per lookup as a map gets; sched_process_exit
+ * deletes a thread's entry. */
 struct sonde_thread_read {
 	__s32 fd;
 	__u32 generation;
@@ -116,17 +116,11 @@ struct sonde_thread_read {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
 	__type(value, struct sonde_thread_read);
 } thread_last_read SEC(".maps");
-
-/* The current thread's record of its last read, NULL if it has none. */
-static __always_inline struct sonde_thread_read *current_thread_read(void)
-{
-	return bpf_task_storage_get(&thread_last_read, bpf_get_current_task_btf(), NULL, 0);
-}
 
 __u64 next_generation = 1;
 
@@ -211,25 +205,25 @@ static __always_inline void fill_header_of(struct sonde_event_header *h, __u8 ki
 /* A read of `fd` by this thread succeeded: what it runs next serves that
  * connection (SONDE_NO_CAUSE: a connection nobody follows). Written only
  * when it changes, since most reads come from the connection read before. */
-static __always_inline void note_thread_read(int fd, __u32 generation, int socket_fd)
+static __always_inline void note_thread_read(__u64 pid_tgid, int fd, __u32 generation, int socket_fd)
 {
-	struct sonde_thread_read fresh = { .fd = fd, .generation = generation, .socket_fd = socket_fd };
-	struct sonde_thread_read *t = bpf_task_storage_get(&thread_last_read, bpf_get_current_task_btf(), &fresh,
-							   BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!t) {
-		count_drop(SONDE_DROP_THREAD_TABLE_FULL);
+	struct sonde_thread_read *t = bpf_map_lookup_elem(&thread_last_read, &pid_tgid);
+	if (t) {
+		if (t->fd != fd || t->generation != generation || t->socket_fd != socket_fd) {
+			t->fd = fd;
+			t->generation = generation;
+			t->socket_fd = socket_fd;
+		}
 		return;
 	}
-	if (t->fd != fd || t->generation != generation || t->socket_fd != socket_fd) {
-		t->fd = fd;
-		t->generation = generation;
-		t->socket_fd = socket_fd;
-	}
+	struct sonde_thread_read fresh = { .fd = fd, .generation = generation, .socket_fd = socket_fd };
+	if (bpf_map_update_elem(&thread_last_read, &pid_tgid, &fresh, BPF_NOEXIST))
+		count_drop(SONDE_DROP_THREAD_TABLE_FULL);
 }
 
-static __always_inline void set_cause(struct sonde_event_header *h)
+static __always_inline void set_cause(struct sonde_event_header *h, __u64 pid_tgid)
 {
-	struct sonde_thread_read *t = current_thread_read();
+	struct sonde_thread_read *t = bpf_map_lookup_elem(&thread_last_read, &pid_tgid);
 	if (!t)
 		return;
 	h->cause_fd = t->fd;

@@ -103,9 +103,9 @@ static __always_inline void tls_call_enter(__u64 pid_tgid, const struct sonde_tl
 /* The TCP socket this thread read last, -1 if none: with a memory BIO
  * (Node) no syscall happens inside SSL_read, whose ciphertext the thread
  * read from its socket just before. */
-static __always_inline __s32 tls_thread_socket_read(void)
+static __always_inline __s32 tls_thread_socket_read(__u64 pid_tgid)
 {
-	struct sonde_thread_read *t = current_thread_read();
+	struct sonde_thread_read *t = bpf_map_lookup_elem(&thread_last_read, &pid_tgid);
 	return t ? t->socket_fd : -1;
 }
 
@@ -135,7 +135,7 @@ static __always_inline __s32 tls_resolve_fd(__u64 pid_tgid, const struct sonde_t
 			return known;
 		if (call->op != SONDE_TLS_READ || moved == 0)
 			return -1;
-		fd = tls_thread_socket_read();
+		fd = tls_thread_socket_read(pid_tgid);
 		if (fd < 0)
 			return -1;
 	} else if (tls_known_fd(pid_tgid, call->ssl) == fd) {

@@ -110,7 +110,7 @@ enum sonde_kernel_drop {
 	SONDE_DROP_RINGBUF_FULL = 0,   /* bpf_ringbuf_output failed */
 	SONDE_DROP_CONN_TABLE_FULL = 1,/* conn_states update failed */
 	SONDE_DROP_NOT_SYNCED = 2,     /* connection given up: never looked like HTTP */
-	SONDE_DROP_THREAD_TABLE_FULL = 3, /* a thread's thread_last_read could not be made */
+	SONDE_DROP_THREAD_TABLE_FULL = 3, /* thread_last_read update failed */
 	/* TLS plaintext whose socket no syscall of its SSL* has shown yet */
 	SONDE_DROP_TLS_NO_SOCKET = 4,
 	SONDE_DROP__COUNT = 5,
