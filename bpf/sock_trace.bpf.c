@@ -44,9 +44,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * at entry and a lookup and delete at exit were a third of a response
  * write's BPF time, and a thread killed inside a syscall leaves nothing
  * behind. bpf_task_pt_regs gives a pointer the verifier trusts, so the
- * registers are plain loads on x86-64 (PT_REGS_PARM*_SYSCALL; libbpf keeps
- * CO-RE reads where an architecture needs them): a bpf_probe_read_kernel
- * call per register cost about 90 ns a request (read and writev exits). */
+ * registers are plain loads (PT_REGS_PARM*_SYSCALL; libbpf keeps a CO-RE
+ * read where an architecture needs one, as arm64's orig_x0): a
+ * bpf_probe_read_kernel call per register cost about 90 ns a request (read
+ * and writev exits, on x86-64). */
 static __always_inline struct pt_regs *syscall_regs(void)
 {
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());

@@ -40,9 +40,10 @@ export interface BeforeAfterRow {
 }
 
 /**
- * A B A B ...: `pairs` untraced runs and `pairs` traced runs, interleaved so
- * that drift of a noisy machine hits both sides; with an older build to
- * compare with, A B B' ..., its runs in `before`.
+ * `pairs` untraced (A) and traced (B) runs, interleaved so that drift of a
+ * noisy machine hits both sides: A B, B A, A B, ... With an older build to
+ * compare with (B', its runs in `before`) and `more` steps, the same
+ * rotation over all of a pair's runs: A B B' F C, B B' F C A, ...
  */
 export async function alternate(
   pairs: number,
