@@ -58,12 +58,21 @@ export async function withoutBpfStats<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Each loaded sonde program's run time and run count so far (bpftool prog show); throws without bpftool. */
+export function sondeProgramRunTimes(bpftool = 'bpftool'): Map<string, { ns: number; runs: number }> {
+  const progs = JSON.parse(execFileSync(bpftool, ['-j', 'prog', 'show'], { encoding: 'utf8', maxBuffer: 64 << 20 })) as Array<{ name?: string; run_time_ns?: number; run_cnt?: number }>;
+  const times = new Map<string, { ns: number; runs: number }>();
+  for (const p of progs) if (p.name?.startsWith('sonde_')) times.set(p.name, { ns: p.run_time_ns ?? 0, runs: p.run_cnt ?? 0 });
+  return times;
+}
+
 /** Nanoseconds all loaded sonde programs have run, in total; undefined without bpftool or accounting. */
 export function sondeBpfRunNs(): number | undefined {
   try {
     if (fs.readFileSync(SYSCTL, 'utf8').trim() !== '1') return undefined;
-    const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8', maxBuffer: 64 << 20 })) as Array<{ name?: string; run_time_ns?: number }>;
-    return progs.filter((p) => p.name?.startsWith('sonde_')).reduce((a, p) => a + (p.run_time_ns ?? 0), 0);
+    let total = 0;
+    for (const t of sondeProgramRunTimes().values()) total += t.ns;
+    return total;
   } catch {
     return undefined;
   }

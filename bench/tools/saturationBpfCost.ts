@@ -12,8 +12,7 @@
  * program's time moves with it: compare a changed program's time relative
  * to one the change does not touch (docs/design-notes.md, "Kernel").
  */
-import { execFileSync } from 'node:child_process';
-import { enableBpfStats } from '../lib/bpfStats';
+import { enableBpfStats, sondeProgramRunTimes } from '../lib/bpfStats';
 import { runWrk } from '../lib/load';
 import { installCleanupHandlers, killAll, which } from '../lib/proc';
 import { startNodeServer } from '../lib/servers';
@@ -22,13 +21,6 @@ import { SondeProcess } from '../lib/sonde';
 interface ProgramTime {
   ns: number;
   runs: number;
-}
-
-function sondeProgramTimes(bpftool: string): Map<string, ProgramTime> {
-  const programs = JSON.parse(execFileSync(bpftool, ['-j', 'prog', 'show'], { encoding: 'utf8', maxBuffer: 64 << 20 })) as Array<{ name?: string; run_time_ns?: number; run_cnt?: number }>;
-  const times = new Map<string, ProgramTime>();
-  for (const p of programs) if (p.name?.startsWith('sonde_')) times.set(p.name, { ns: p.run_time_ns ?? 0, runs: p.run_cnt ?? 0 });
-  return times;
 }
 
 function parseArgs(argv: string[]): { rounds: number; seconds: number; sondeArgs: string[] } {
@@ -62,9 +54,9 @@ async function main(): Promise<void> {
     const spent = new Map<string, ProgramTime>();
     let requests = 0;
     for (let round = 0; round < rounds; round++) {
-      const before = sondeProgramTimes(bpftool);
+      const before = sondeProgramRunTimes(bpftool);
       const result = await load(seconds);
-      const after = sondeProgramTimes(bpftool);
+      const after = sondeProgramRunTimes(bpftool);
       requests += result.requests;
       for (const [name, t] of after) {
         const was = before.get(name) ?? { ns: 0, runs: 0 };
