@@ -28,4 +28,4 @@ COPY . .
 # result portable to the kernel it later runs on.
 RUN npm run build && npm prune --omit=dev
 
-ENTRYPOINT ["node", "dist/src/cli/main.js"]
+ENTRYPOINT ["bin/sonde"]

@@ -9,4 +9,4 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 77
 fi
 bash scripts/setup.sh
-exec node dist/src/cli/main.js "$@"
+exec bin/sonde "$@"

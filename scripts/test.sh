@@ -51,8 +51,9 @@ suite_processes() {
     case "$ancestors" in *" $pid "*) continue ;; esac
     cmd=$(tr '\0' ' ' <"$dir/cmdline" 2>/dev/null) || continue
     [ -n "$cmd" ] || continue # kernel threads, zombies
-    # The benchmark hands sonde a clean environment: its command line tells.
-    if grep -qzxF "TEST_SUITE_RUN_ID=$run_id" "$dir/environ" 2>/dev/null || [[ "$cmd" == *"$root/bin/sonde"* ]]; then
+    # Should a sonde not carry the mark, its command line tells: bin/sonde
+    # execs node on the CLI.
+    if grep -qzxF "TEST_SUITE_RUN_ID=$run_id" "$dir/environ" 2>/dev/null || [[ "$cmd" == *"$root/bin/sonde"* || "$cmd" == *"$root/dist/src/cli/main.js"* ]]; then
       echo "$pid: $cmd"
     fi
   done

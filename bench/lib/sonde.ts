@@ -30,6 +30,16 @@ export function useSondeFrom(checkout: string): void {
   Object.assign(sondeUnderTest, sondeOf(checkout));
 }
 
+/**
+ * How a user starts that build: its bin/sonde, which sets up the
+ * environment node reads at startup (bin/sonde says what); node on the CLI
+ * for a checkout without one.
+ */
+export function commandOf(cli: string): { file: string; args: string[] } {
+  const launcher = path.resolve(path.dirname(cli), '..', '..', '..', 'bin', 'sonde');
+  return fs.existsSync(launcher) ? { file: launcher, args: [] } : { file: process.execPath, args: [cli] };
+}
+
 /** Runs `fn` with another build as the sonde under test. */
 export async function withSonde<T>(sonde: { cli: string; answersSigusr2: boolean }, fn: () => Promise<T>): Promise<T> {
   const saved = { ...sondeUnderTest };
@@ -113,10 +123,11 @@ export class SondeProcess {
     // A clean environment: stray SONDE_* / OTEL_* variables of the caller must not change what is measured.
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!/^(SONDE_|OTEL_)/.test(k)) env[k] = v;
-    const args = [sondeUnderTest.cli, ...o.select, '--log-format', 'json', '--stats-interval-ms', '1000', ...(o.extraArgs ?? []), ...SONDE_EXTRA_ARGS];
+    const command = commandOf(sondeUnderTest.cli);
+    const args = [...command.args, ...o.select, '--log-format', 'json', '--stats-interval-ms', '1000', ...(o.extraArgs ?? []), ...SONDE_EXTRA_ARGS];
     if (o.otlpEndpoint) env.OTEL_EXPORTER_OTLP_ENDPOINT = o.otlpEndpoint;
     else args.push('--exporter', 'none');
-    const proc = spawnTracked('sonde', process.execPath, args, { env });
+    const proc = spawnTracked('sonde', command.file, args, { env });
     const s = new SondeProcess(proc);
     try {
       const m = await proc.waitFor(/^.*"msg":"attached eBPF programs".*$/m, o.attachTimeoutMs ?? 30_000);

@@ -119,7 +119,7 @@ test('http.server.request.duration from a Prometheus scrape and over OTLP, by ro
 test('a Prometheus port already taken stops sonde at start with what to change, before anything is attached', async (t) => {
   const port = await takenPort(t, 'localhost');
   const { proc: server } = await startService(t, process.execPath, [HELLO]);
-  const sonde = startProcess(t, process.execPath, [path.join(REPO_ROOT, 'bin', 'sonde'), '--pid', String(server.child.pid), '--metrics-exporter', 'prometheus', '--prometheus-port', String(port)], {
+  const sonde = startProcess(t, path.join(REPO_ROOT, 'bin', 'sonde'), ['--pid', String(server.child.pid), '--metrics-exporter', 'prometheus', '--prometheus-port', String(port)], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME },
   });
   const code = await sonde.exited;

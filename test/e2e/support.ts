@@ -64,7 +64,7 @@ export const COUNTERS_LINE = /(?:INFO\s+counters\s|"msg":"counters")/;
  * turn the counters off (--stats-interval-ms 0).
  */
 export async function startSonde(t: Owner, args: string[], env: NodeJS.ProcessEnv): Promise<RunningProcess> {
-  const sonde = startProcess(t, process.execPath, [path.join(REPO_ROOT, 'bin', 'sonde'), '--stats-interval-ms', '1000', ...args], {
+  const sonde = startProcess(t, path.join(REPO_ROOT, 'bin', 'sonde'), ['--stats-interval-ms', '1000', ...args], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, SONDE_TEST_POISON_LENT_BATCHES: '1', ...env },
     // sonde flushes on SIGINT and SIGTERM alike; SIGINT is what a user sends.
     stopSignal: 'SIGINT',
