@@ -240,6 +240,9 @@ test('client and server on one host: the server span continues the client span o
   assert.ok(s.requestStartNs >= c.requestStartNs && s.responseEndNs <= c.responseEndNs, 'server inside client');
 });
 
+/** kTraceFlagFromTraceparent (native/src/core/Traceparent.h). */
+const TRACE_FLAG_FROM_TRACEPARENT = 0x80;
+
 test('an incoming traceparent sets the server span trace id and parent, and outgoing calls on that thread join the trace', () => {
   const t = tracker();
   const tp = 'traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n';
@@ -262,6 +265,21 @@ test('an incoming traceparent sets the server span trace id and parent, and outg
   assert.equal(c.linkSource, LinkSource.EnclosingServer);
   assert.equal(c.traceId, s.traceId);
   assert.equal(c.parentSpanId, s.spanId);
+  // The caller's sampled flag, marked as the caller's for the parent-based
+  // samplers, and handed down to the call made while serving it.
+  assert.equal(s.traceFlags, TRACE_FLAG_FROM_TRACEPARENT | 1);
+  assert.equal(c.traceFlags, TRACE_FLAG_FROM_TRACEPARENT | 1);
+});
+
+test('a trace sonde starts carries the sampled flag alone: the parent-based samplers then use their root sampler', () => {
+  const t = tracker();
+  const server = new ConnScript({ pid: 100, tid: 101, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  t.feed(server.message(1000n * MS, Dir.Ingress, Cls.Request, GET('/checkout')));
+  t.feed(server.message(1003n * MS, Dir.Egress, Cls.Response, OK));
+  t.feed(server.close(1004n * MS));
+  const [s] = take(t);
+  assert.equal(s.linkSource, LinkSource.None);
+  assert.equal(s.traceFlags, 1);
 });
 
 test('an outgoing call is not guessed into a trace when two requests are open on its thread and nothing says which made it', () => {

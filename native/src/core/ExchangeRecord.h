@@ -66,7 +66,7 @@ struct ExchangeRecord {
   uint8_t role;           // ExchangeRole
   uint8_t flags;          // ExchangeFlag bits
   uint8_t link_source;    // LinkSource
-  uint8_t trace_flags;    // W3C flags (bit 0: sampled)
+  uint8_t trace_flags;    // W3C flags (bit 0: sampled), and kTraceFlagFromTraceparent
   uint32_t pid;
   uint32_t tid;           // thread that read/wrote the request's first chunk
   int32_t fd;

@@ -64,7 +64,7 @@ void TraceLinker::linkServerRequest(const RequestHints& hints, TraceContext* ctx
 void TraceLinker::adoptTraceparent(const TraceparentValue& tp, TraceContext* ctx, CallbackContext* callbacks) {
   std::memcpy(ctx->trace_id, tp.trace_id, 16);
   std::memcpy(ctx->parent_span_id, tp.parent_span_id, 8);
-  ctx->trace_flags = tp.trace_flags;
+  ctx->trace_flags = tp.trace_flags | kTraceFlagFromTraceparent;
   ctx->link_source = LinkSource::TraceparentHeader;
   if (callbacks && callbacks->known && std::memcmp(callbacks->span_id, ctx->span_id, 8) == 0)
     servedBy(*ctx, callbacks);

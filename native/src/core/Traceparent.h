@@ -9,6 +9,14 @@
 
 namespace sonde {
 
+// sonde's own bit in a context's trace flags: the trace's context came from
+// a traceparent header. Every span linked under that request inherits it
+// with the flags, so the exporters' parent-based sampler
+// (src/pipeline/TraceSampler.ts) can follow the caller's sampled flag for
+// the whole trace. Masked off wherever flags are exported (W3C defines no
+// use for the bit).
+constexpr uint8_t kTraceFlagFromTraceparent = 0x80;
+
 struct TraceparentValue {
   uint8_t trace_id[16];
   uint8_t parent_span_id[8];
