@@ -58,6 +58,8 @@ export interface SondeCounters {
   exported: number;
   eventsLost: number;
   spansDropped: number;
+  /** Spans a --sampler left out (0 from a sonde without one). */
+  spansSampledOut: number;
   unparsed: number;
   connections: number;
   /** Outgoing calls left roots because several requests could have made them. */
@@ -82,6 +84,7 @@ export function parseCountersLines(stderr: string): SondeCounters[] {
       const o = JSON.parse(line) as Record<string, unknown>;
       const c = { time: Number(o.time) } as SondeCounters;
       for (const k of COUNTER_KEYS) c[k] = Number(o[k]);
+      c.spansSampledOut = Number(o.spansSampledOut ?? 0);
       lines.push(c);
     } catch {
       /* a torn line: ignore */
@@ -190,7 +193,7 @@ export class SondeProcess {
       // lines that agree on requests say nothing is left only if the reader
       // drained between them.
       const drainedBetween = Number.isNaN(last?.readerPolls) || (last && prev && last.readerPolls > prev.readerPolls);
-      if (last && prev && drainedBetween && last.requests === prev.requests && last.exported + last.spansDropped >= last.server + last.client) return last;
+      if (last && prev && drainedBetween && last.requests === prev.requests && last.exported + last.spansDropped + last.spansSampledOut >= last.server + last.client) return last;
       if (Date.now() > deadline || this.proc.hasExited()) return last ?? this.counters().pop();
       await sleep(100);
     }

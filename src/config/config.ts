@@ -37,6 +37,8 @@ export interface SondeConfig {
   exporters: ExporterConfig[];
   metrics: MetricsConfig;
   routes: string[];
+  /** Which traces reach the exporters. */
+  sampler: SamplerConfig;
   queue: { maxQueueSize: number; maxQueueBytes: number; maxExportBatchSize: number; maxExportBatchBytes: number; scheduledDelayMs: number; exportTimeoutMs: number; maxAttempts: number };
   capture: { payloadCaptureBytes: number; ringBufferBytes: number; responseTimeoutMs: number; maxConnections: number };
   /** The addon may encode the spans it can (plain HTTP/1 exchanges) when every sink takes them; off with --no-native-spans. */
@@ -48,6 +50,16 @@ export interface SondeConfig {
   logFormat: 'pretty' | 'json';
   help: boolean;
   version: boolean;
+}
+
+/** OTEL_TRACES_SAMPLER's values that sonde implements (src/pipeline/TraceSampler.ts). */
+export const SAMPLER_NAMES = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
+export type SamplerName = (typeof SAMPLER_NAMES)[number];
+
+export interface SamplerConfig {
+  name: SamplerName;
+  /** The fraction of traces the ratio samplers keep, 0 to 1 (1 for the others). */
+  ratio: number;
 }
 
 export class ConfigError extends Error {
@@ -230,6 +242,24 @@ function resolveViewer(raw: Raw): ViewerConfig {
   return { enabled: !flagSet(raw, 'noUi'), host: m[1] ?? m[2], port, maxSpans: int(raw, 'uiMaxSpans', 100, 10_000_000), maxSpansPerSecond: int(raw, 'uiMaxSpansPerSecond', 1, 10_000_000) };
 }
 
+function resolveSampler(raw: Raw): SamplerConfig {
+  const given = raw.get('sampler');
+  const name = (str(raw, 'sampler') ?? 'always_on').trim().toLowerCase();
+  if (!(SAMPLER_NAMES as readonly string[]).includes(name)) {
+    throw new ConfigError(`${given?.source ?? '--sampler'} must be one of ${SAMPLER_NAMES.join(', ')} (got "${name}"${/jaeger|xray/.test(name) ? '; remote samplers are not supported' : ''})`);
+  }
+  // The argument means something to the ratio samplers only; the others
+  // ignore it, as OpenTelemetry SDKs do.
+  if (!name.endsWith('traceidratio')) return { name: name as SamplerName, ratio: 1 };
+  const argGiven = raw.get('samplerArg');
+  const text = (str(raw, 'samplerArg') ?? '1.0').trim();
+  const ratio = text === '' ? NaN : Number(text);
+  if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
+    throw new ConfigError(`${argGiven?.source ?? '--sampler-arg'} must be a fraction from 0 to 1, the share of traces ${name} keeps (got "${text}")`);
+  }
+  return { name: name as SamplerName, ratio };
+}
+
 function validUrl(text: string, source: string): string {
   try {
     const url = new URL(text);
@@ -260,6 +290,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Son
     exporters: resolveExporters(raw),
     metrics: resolveMetrics(raw),
     routes: list(raw, 'routes'),
+    sampler: resolveSampler(raw),
     queue: {
       maxQueueSize: int(raw, 'maxQueueSize', 1, 10_000_000),
       maxQueueBytes: int(raw, 'maxQueueBytes', 1 << 16, 2 ** 32),
@@ -288,7 +319,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Son
 
 export function helpText(): string {
   const lines = [
-    'sonde: traces unmodified HTTP/1.x services with eBPF and exports OpenTelemetry spans',
+    'sonde: traces unmodified HTTP/1.x, HTTP/2 and gRPC services with eBPF and exports OpenTelemetry spans',
     '',
     'Usage: sudo sonde [options]',
     '  sudo sonde --open-port 8080       trace whatever listens on 8080, and the calls it makes',

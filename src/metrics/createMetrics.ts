@@ -158,6 +158,7 @@ function observeOwnCounters(meter: ReturnType<MeterProvider['getMeter']>, summar
   const exported = counter('sonde.spans.exported', '{span}', 'Spans delivered, by the exporter that delivered least');
   const lost = counter('sonde.events.lost', '{event}', 'Messages sonde could not follow: ring buffer full, TLS plaintext whose socket was not known, gaps');
   const dropped = counter('sonde.spans.dropped', '{span}', 'Spans lost on the way out, by cause');
+  const sampledOut = counter('sonde.spans.sampled_out', '{span}', 'Spans not exported because the sampler (--sampler) left their trace out');
   const unparsed = counter('sonde.exchanges.unparsed', '{exchange}', 'Exchanges that gave no span: not HTTP, malformed');
   const overflow = counter('sonde.metrics.series.overflow', '{request}', 'Requests recorded in the overflow series of a histogram that had --max-metric-series attribute sets');
   const connections = meter.createObservableGauge('sonde.connections.tracked', { unit: '{connection}', description: 'Connections sonde follows now' });
@@ -170,9 +171,10 @@ function observeOwnCounters(meter: ReturnType<MeterProvider['getMeter']>, summar
       result.observe(exported, s.exported);
       result.observe(lost, s.eventsLost);
       for (const [cause, n] of Object.entries(s.spansDroppedByCause)) result.observe(dropped, n, { 'sonde.drop.cause': cause });
+      result.observe(sampledOut, s.spansSampledOut);
       result.observe(unparsed, s.unparsed);
       result.observe(connections, s.connectionsTracked);
     },
-    [requests, exported, lost, dropped, unparsed, overflow, connections],
+    [requests, exported, lost, dropped, sampledOut, unparsed, overflow, connections],
   );
 }

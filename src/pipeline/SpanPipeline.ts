@@ -17,6 +17,8 @@ import type { ProcessResource, ResourceRegistry } from '../spans/resources';
 import type { RouteMatcher } from '../spans/routes';
 import { SONDE_NAME, SONDE_VERSION } from '../version';
 import { threadCpuMs } from '../telemetry/cpuClock';
+import { traceIdTail } from '../spans/traceIdTail';
+import type { TraceSampler } from './TraceSampler';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 
 export interface PipelineCounters {
@@ -36,6 +38,11 @@ export interface PipelineCounters {
    */
   encodedByAddon: number;
   /**
+   * Spans the sampler kept from the exporters (--sampler): built, counted
+   * by the RED metrics and the viewer, not exported.
+   */
+  sampledOut: number;
+  /**
    * Milliseconds the JavaScript thread spent turning exchange records into
    * spans (decode, describe, build), measured per batch, and handing the
    * spans the addon encoded to the sinks. What handing the other spans to
@@ -48,13 +55,20 @@ export class SpanPipeline {
   readonly #clock: MonotonicClock;
   readonly #resources: ResourceRegistry;
   readonly #routes: RouteMatcher;
+  /** Sinks of every span (RED metrics, viewer), and the exporters when nothing is sampled out. */
   readonly #channels: SpanSink[];
+  /** The exporters, when a sampler decides what they get. */
+  readonly #sampledChannels: SpanSink[];
+  /** Undefined when every trace is exported. */
+  readonly #sampler: TraceSampler | undefined;
   readonly #protocols: DescriberRegistry;
   readonly #log: Logger;
   readonly #scope = { name: SONDE_NAME, version: SONDE_VERSION };
   readonly #onExchangeBound = (x: Exchange): void => this.#onExchange(x);
   /** Spans of the batch being decoded, handed to the channels once it is done. */
   #built: ReadableSpan[] = [];
+  /** Of those, the ones the sampler keeps (with a sampler only). */
+  #builtSampled: ReadableSpan[] = [];
   #lastPid = -1;
   #lastDescribed: ProcessResource | undefined;
   readonly #counters: PipelineCounters;
@@ -69,7 +83,11 @@ export class SpanPipeline {
     clock: MonotonicClock;
     resources: ResourceRegistry;
     routes: RouteMatcher;
+    /** Sinks that get every span. */
     channels: SpanSink[];
+    /** Sinks that get the spans `sampler` keeps: the exporters. */
+    sampledChannels?: SpanSink[];
+    sampler?: TraceSampler;
     log: Logger;
     /** The built-in registry by default. */
     protocols?: DescriberRegistry;
@@ -77,14 +95,17 @@ export class SpanPipeline {
     this.#clock = options.clock;
     this.#resources = options.resources;
     this.#routes = options.routes;
-    this.#channels = options.channels;
+    this.#sampler = options.sampler && !options.sampler.keepsEverything ? options.sampler : undefined;
+    this.#sampledChannels = this.#sampler ? (options.sampledChannels ?? []) : [];
+    this.#channels = this.#sampler ? options.channels : [...(options.sampledChannels ?? []), ...options.channels];
     this.#log = options.log;
     this.#protocols = options.protocols ?? describers;
     const unparsed: Record<BuildFailure, number> = {};
     for (const describer of this.#protocols.values()) for (const reason of describer.failures) unparsed[reason] = 0;
     unparsed[UNKNOWN_PROTOCOL] = 0;
-    this.#counters = { exchanges: 0, serverSpans: 0, clientSpans: 0, unparsed, malformedBatches: 0, unknownProcess: 0, encodedByAddon: 0, buildMs: 0 };
-    this.#acceptsPreencoded = this.#channels.length > 0 && this.#channels.every((c) => c.pushPreencoded !== undefined);
+    this.#counters = { exchanges: 0, serverSpans: 0, clientSpans: 0, unparsed, malformedBatches: 0, unknownProcess: 0, encodedByAddon: 0, sampledOut: 0, buildMs: 0 };
+    const sinks = [...this.#sampledChannels, ...this.#channels];
+    this.#acceptsPreencoded = sinks.length > 0 && sinks.every((c) => c.pushPreencoded !== undefined);
   }
 
   /**
@@ -127,6 +148,9 @@ export class SpanPipeline {
     // Spans of a batch that broke midway are still exported.
     const built = this.#built;
     this.#built = [];
+    const sampled = this.#builtSampled;
+    this.#builtSampled = [];
+    for (const channel of this.#sampledChannels) channel.pushAll(sampled);
     for (const channel of this.#channels) channel.pushAll(built);
   }
 
@@ -138,6 +162,10 @@ export class SpanPipeline {
     if (x.role === 'server') this.#counters.serverSpans++;
     else this.#counters.clientSpans++;
     this.#built.push(result);
+    if (this.#sampler) {
+      if (this.#sampler.keeps(traceIdTail(x.traceId), x.traceFlags)) this.#builtSampled.push(result);
+      else this.#counters.sampledOut++;
+    }
   }
 
   /** The resource of a record's process; `comm` is read from the record at `recordOffset` only when needed. */
@@ -200,6 +228,13 @@ export class SpanPipeline {
       ? this.#serverMetricAttributes(cursor, records[recordOffset + RECORD_OFFSETS.source] === SOURCE_TLS)
       : this.#clientMetricAttributes(cursor.method, encoded.toString('latin1', cursor.serverAddressAt, cursor.serverAddressAt + cursor.serverAddressBytes), cursor.serverPort, cursor.httpMinor, cursor.statusCode);
     this.#clock.writeEpochNs(encoded, cursor.startTimeAt, cursor.endTimeAt);
+    if (this.#sampler) {
+      if (this.#sampler.keeps(span.traceIdTail(), records[recordOffset + RECORD_OFFSETS.trace_flags])) {
+        for (const channel of this.#sampledChannels) channel.pushPreencoded!(span);
+      } else {
+        this.#counters.sampledOut++;
+      }
+    }
     for (const channel of this.#channels) channel.pushPreencoded!(span);
     // Last: a malformed next entry ends the batch after this span is delivered.
     cursor.next();

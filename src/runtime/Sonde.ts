@@ -18,6 +18,7 @@ import { ResourceRegistry } from '../spans/resources';
 import { compileRoutes } from '../spans/routes';
 import { useThreadCpuClock } from '../telemetry/cpuClock';
 import { summarizeCounters } from './counterSummary';
+import { TraceSampler } from '../pipeline/TraceSampler';
 
 export interface SondeCounters {
   native: NativeTracerCounters;
@@ -168,7 +169,9 @@ export class Sonde {
       clock: new MonotonicClock(() => native.clock()),
       resources,
       routes: compileRoutes(config.routes),
-      channels: [...this.#channels, ...(this.#metrics ? [this.#metrics.sink] : []), ...(this.#traceStore ? [this.#traceStore] : [])],
+      sampledChannels: this.#channels,
+      sampler: new TraceSampler(config.sampler),
+      channels: [...(this.#metrics ? [this.#metrics.sink] : []), ...(this.#traceStore ? [this.#traceStore] : [])],
       log: this.#log,
     });
 
@@ -233,11 +236,12 @@ export class Sonde {
       },
       'attached eBPF programs',
     );
-    if (everything) this.#log.info('tracing every process on this host that speaks HTTP/1.x (no --pid/--exe/--open-port given)');
+    if (everything) this.#log.info('tracing every process on this host that speaks HTTP/1.x or HTTP/2 (no --pid/--exe/--open-port given)');
     else if (this.#watcher.current().length === 0) this.#log.info({ selection: describeSelection(config) }, 'no matching process yet: waiting for one to start');
     this.#log.info(
       {
         exporters: this.#channels.map((c) => c.name).join(', ') || 'none',
+        ...(config.sampler.name === 'always_on' ? {} : { sampler: config.sampler.name.endsWith('traceidratio') ? `${config.sampler.name} ${config.sampler.ratio}` : config.sampler.name }),
         spansEncoded: encodeSpans
           ? 'by the addon for plain HTTP/1 requests, else in JavaScript'
           : `in JavaScript (${!config.nativeSpans ? '--no-native-spans' : config.routes.length > 0 ? 'routes are given' : 'an exporter other than OTLP'})`,
@@ -417,6 +421,7 @@ export class Sonde {
         exported: summary.exported,
         eventsLost: summary.eventsLost,
         spansDropped: summary.spansDropped,
+        spansSampledOut: summary.spansSampledOut,
         unparsed: summary.unparsed,
         connections: summary.connectionsTracked,
         // Responses closed out while their framing said more was to come.

@@ -30,6 +30,8 @@ export interface CounterSummary {
   eventsLost: number;
   spansDropped: number;
   spansDroppedByCause: SpansDroppedByCause;
+  /** Spans the sampler (--sampler) did not send: chosen, not lost. */
+  spansSampledOut: number;
   unparsed: number;
   connectionsTracked: number;
 }
@@ -51,6 +53,7 @@ export function summarizeCounters(c: SondeCounters): CounterSummary {
     eventsLost: c.kernelDrops.ringBufferFull + c.kernelDrops.tlsNoSocket + c.native.messagesLost,
     spansDropped: Object.values(byCause).reduce((a, b) => a + b, 0),
     spansDroppedByCause: byCause,
+    spansSampledOut: c.pipeline.sampledOut,
     unparsed: Object.values(c.pipeline.unparsed).reduce((a, b) => a + b, 0),
     connectionsTracked: c.native.connectionsTracked,
   };

@@ -23,6 +23,7 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { SpanSink } from '../export/ExportChannel';
 import type { PreencodedSpan } from '../spans/PreencodedSpan';
 import { viewSpanOfOtlp } from './viewSpanOfOtlp';
+import { TRACE_ID_TAIL_RANGE, traceIdTail } from '../spans/traceIdTail';
 
 export type ViewKind = 'SERVER' | 'CLIENT' | 'INTERNAL' | 'PRODUCER' | 'CONSUMER';
 
@@ -127,23 +128,6 @@ interface HeldTrace {
   weight: number;
 }
 
-/**
- * The trace id's last 8 hex digits as a number: W3C's random part, so the
- * same for every span of a trace and uniform over traces. A fraction of
- * 2^32, it samples traces; as a key, it tells at once that most spans'
- * traces are not held, without making their hex strings.
- */
-function traceIdTail(traceId: string): number {
-  let v = 0;
-  for (let i = traceId.length - 8; i < traceId.length; i++) {
-    const c = traceId.charCodeAt(i);
-    v = v * 16 + (c <= 57 ? c - 48 : (c | 0x20) - 87);
-  }
-  return v;
-}
-
-const TWO_POW_32 = 0x1_0000_0000;
-
 const hrToUs = (t: readonly [number, number]): number => t[0] * 1e6 + Math.floor(t[1] / 1e3);
 
 export function viewSpanOf(span: ReadableSpan): ViewSpan {
@@ -243,7 +227,7 @@ export class TraceStore implements SpanSink {
     if ((this.#offeredThisSecond & 63) === 0) this.#rollSecond();
     this.#offeredThisSecond++;
     const inHeldTrace = this.#heldTails.has(tail) && this.#traces.has(traceId ?? encoded!.traceId());
-    const held = inHeldTrace || ((this.#sampleFraction === 1 || tail / TWO_POW_32 < this.#sampleFraction) && this.#heldThisSecond < 2 * this.#maxSpansPerSecond);
+    const held = inHeldTrace || ((this.#sampleFraction === 1 || tail / TRACE_ID_TAIL_RANGE < this.#sampleFraction) && this.#heldThisSecond < 2 * this.#maxSpansPerSecond);
     if (held) this.#heldThisSecond++;
     return held;
   }

@@ -25,6 +25,7 @@ const DEFAULTS: SondeConfig = {
   exporters: [{ kind: 'console' }],
   metrics: { exporters: [], exportIntervalMs: 60000, maxSeries: 2000 },
   routes: [],
+  sampler: { name: 'always_on', ratio: 1 },
   queue: { maxQueueSize: 262144, maxQueueBytes: 33554432, maxExportBatchSize: 4096, maxExportBatchBytes: 2097152, scheduledDelayMs: 1000, exportTimeoutMs: 10000, maxAttempts: 3 },
   capture: { payloadCaptureBytes: 1024, ringBufferBytes: 4 * 1024 * 1024, responseTimeoutMs: 30000, maxConnections: 65536 },
   nativeSpans: true,
@@ -421,4 +422,20 @@ test('the viewer: on by default at 127.0.0.1:16680; another address, IPv6, or of
   assert.equal(loadConfig([], { SONDE_NO_UI: 'false' }).viewer.enabled, true);
   throwsConfig(() => loadConfig(['--ui-address', '16680'], {}), '--ui-address', 'HOST:PORT');
   throwsConfig(() => loadConfig([], { SONDE_UI_ADDRESS: 'localhost:99999' }), 'SONDE_UI_ADDRESS');
+});
+
+test('the sampler: OTEL_TRACES_SAMPLER and its argument, a flag winning over them', () => {
+  assert.deepEqual(loadConfig([], { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25' }).sampler, { name: 'traceidratio', ratio: 0.25 });
+  assert.deepEqual(loadConfig(['--sampler', 'parentbased_traceidratio', '--sampler-arg', '0'], { OTEL_TRACES_SAMPLER: 'always_off' }).sampler, { name: 'parentbased_traceidratio', ratio: 0 });
+  assert.deepEqual(loadConfig([], { OTEL_TRACES_SAMPLER: 'ParentBased_Always_Off' }).sampler, { name: 'parentbased_always_off', ratio: 1 });
+  // Only the ratio samplers read the argument, as OpenTelemetry SDKs do.
+  assert.deepEqual(loadConfig([], { OTEL_TRACES_SAMPLER: 'always_on', OTEL_TRACES_SAMPLER_ARG: 'not a number' }).sampler, { name: 'always_on', ratio: 1 });
+  assert.deepEqual(loadConfig([], { OTEL_TRACES_SAMPLER: 'traceidratio' }).sampler, { name: 'traceidratio', ratio: 1 });
+});
+
+test('a sampler sonde does not have, or a ratio outside 0 to 1, is refused with its source', () => {
+  throwsConfig(() => loadConfig([], { OTEL_TRACES_SAMPLER: 'jaeger_remote' }), 'OTEL_TRACES_SAMPLER', 'parentbased_traceidratio', 'remote samplers are not supported');
+  throwsConfig(() => loadConfig(['--sampler', 'sometimes'], {}), '--sampler', '"sometimes"');
+  throwsConfig(() => loadConfig([], { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '1.5' }), 'OTEL_TRACES_SAMPLER_ARG', 'from 0 to 1', '"1.5"');
+  throwsConfig(() => loadConfig(['--sampler', 'traceidratio', '--sampler-arg', 'half'], {}), '--sampler-arg', '"half"');
 });

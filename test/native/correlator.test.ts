@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { loadNativeModule, type ReplayTracker } from '../../src/native/binding';
 import { decodeExchanges, ExchangeFlags, ExchangeProtocol, LinkSource, requestHeadOf, responseHeadOf, type Exchange } from '../../src/native/exchangeDecoder';
 import { Cls, ConnScript, Dir, EVENT_LAYOUT, Role, closeEvent, mirrored, msgStart, processExit, selfConnect, type Tuple } from './fakeEvents';
+import { TRACE_FLAG_FROM_TRACEPARENT } from '../../src/pipeline/TraceSampler';
 
 const native = loadNativeModule();
 const MS = 1_000_000n;
@@ -239,9 +240,6 @@ test('client and server on one host: the server span continues the client span o
   assert.equal(s.parentSpanId, c.spanId);
   assert.ok(s.requestStartNs >= c.requestStartNs && s.responseEndNs <= c.responseEndNs, 'server inside client');
 });
-
-/** kTraceFlagFromTraceparent (native/src/core/Traceparent.h). */
-const TRACE_FLAG_FROM_TRACEPARENT = 0x80;
 
 test('an incoming traceparent sets the server span trace id and parent, and outgoing calls on that thread join the trace', () => {
   const t = tracker();

@@ -1,0 +1,16 @@
+/**
+ * The trace id's last 8 hex digits as a number: W3C's random part, so the
+ * same for every span of a trace and uniform over traces. A fraction of
+ * 2^32, it samples traces; as a key, it tells at once that most spans'
+ * traces are not held, without making their hex strings.
+ */
+export function traceIdTail(traceId: string): number {
+  let v = 0;
+  for (let i = traceId.length - 8; i < traceId.length; i++) {
+    const c = traceId.charCodeAt(i);
+    v = v * 16 + (c <= 57 ? c - 48 : (c | 0x20) - 87);
+  }
+  return v;
+}
+
+export const TRACE_ID_TAIL_RANGE = 0x1_0000_0000;
