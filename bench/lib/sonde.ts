@@ -128,6 +128,8 @@ export class SondeProcess {
     for (const [k, v] of Object.entries(process.env)) if (!/^(SONDE_|OTEL_)/.test(k)) env[k] = v;
     const command = commandOf(sondeUnderTest.cli);
     const args = [...command.args, ...o.select, '--log-format', 'json', '--stats-interval-ms', '1000', ...(o.extraArgs ?? []), ...SONDE_EXTRA_ARGS];
+    // bin/sonde runs the first node on PATH: this one, which the addon was built for.
+    env.PATH = `${path.dirname(process.execPath)}:${env.PATH ?? ''}`;
     if (o.otlpEndpoint) env.OTEL_EXPORTER_OTLP_ENDPOINT = o.otlpEndpoint;
     else args.push('--exporter', 'none');
     const proc = spawnTracked('sonde', command.file, args, { env });

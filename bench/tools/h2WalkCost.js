@@ -17,7 +17,7 @@ const N = Number(process.argv[2] || 20000);
 async function main() {
   execFileSync('sysctl', ['-q', '-w', 'kernel.bpf_stats_enabled=1']);
   const server = spawn(process.execPath, [`${repo}/bench/fixtures/grpc-server.js`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const sonde = spawn(process.execPath, [`${repo}/bin/sonde`, '--pid', String(server.pid), '--exporter', 'none', '--stats-interval-ms', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const sonde = spawn(`${repo}/bin/sonde`, ['--pid', String(server.pid), '--exporter', 'none', '--stats-interval-ms', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
   process.on('exit', () => {
     sonde.kill('SIGKILL');
     server.kill('SIGKILL');

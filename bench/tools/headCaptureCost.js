@@ -13,7 +13,7 @@ async function main() {
   execFileSync('sysctl', ['-q', '-w', 'kernel.bpf_stats_enabled=1']);
   const server = spawn(process.execPath, [`${repo}/test/e2e/fixtures/paced-server.js`], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((r) => server.stdout.once('data', (d) => r(Number(String(d).trim()))));
-  const sonde = spawn(process.execPath, [`${repo}/bin/sonde`, '--pid', String(server.pid), '--exporter', 'none'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const sonde = spawn(`${repo}/bin/sonde`, ['--pid', String(server.pid), '--exporter', 'none'], { stdio: ['ignore', 'ignore', 'pipe'] });
   process.on('exit', () => {
     sonde.kill('SIGKILL');
     server.kill('SIGKILL');

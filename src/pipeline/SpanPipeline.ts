@@ -17,7 +17,7 @@ import type { ProcessResource, ResourceRegistry } from '../spans/resources';
 import type { RouteMatcher } from '../spans/routes';
 import { SONDE_NAME, SONDE_VERSION } from '../version';
 import { threadCpuMs } from '../telemetry/cpuClock';
-import { traceIdTail } from '../spans/traceIdTail';
+import { traceIdRatioBits } from '../spans/traceIdTail';
 import type { TraceSampler } from './TraceSampler';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 
@@ -163,7 +163,7 @@ export class SpanPipeline {
     else this.#counters.clientSpans++;
     this.#built.push(result);
     if (this.#sampler) {
-      if (this.#sampler.keeps(traceIdTail(x.traceId), x.traceFlags)) this.#builtSampled.push(result);
+      if (this.#sampler.keeps(traceIdRatioBits(x.traceId), x.traceFlags)) this.#builtSampled.push(result);
       else this.#counters.sampledOut++;
     }
   }
@@ -199,8 +199,9 @@ export class SpanPipeline {
 
   /**
    * Takes the record at `recordOffset` when the addon encoded its span:
-   * the span's times become epoch times in place, and every sink gets it,
-   * at once (the spans built in JavaScript follow at the batch's end).
+   * the span's times become epoch times in place, and the sinks get it at
+   * once (the exporters only if the sampler keeps its trace; the spans
+   * built in JavaScript follow at the batch's end).
    */
   #claim(recordOffset: number): boolean {
     const cursor = this.#cursor;
@@ -229,7 +230,7 @@ export class SpanPipeline {
       : this.#clientMetricAttributes(cursor.method, encoded.toString('latin1', cursor.serverAddressAt, cursor.serverAddressAt + cursor.serverAddressBytes), cursor.serverPort, cursor.httpMinor, cursor.statusCode);
     this.#clock.writeEpochNs(encoded, cursor.startTimeAt, cursor.endTimeAt);
     if (this.#sampler) {
-      if (this.#sampler.keeps(span.traceIdTail(), records[recordOffset + RECORD_OFFSETS.trace_flags])) {
+      if (this.#sampler.keeps(records.readUInt32BE(recordOffset + RECORD_OFFSETS.trace_id + 8), records[recordOffset + RECORD_OFFSETS.trace_flags])) {
         for (const channel of this.#sampledChannels) channel.pushPreencoded!(span);
       } else {
         this.#counters.sampledOut++;

@@ -4,7 +4,9 @@
  * the RED metrics and the viewer count them all; only export is spared.
  *
  * A decision is a function of the trace, never of the span: the trace id's
- * random part against the ratio, and for the parent-based samplers the
+ * lower 8 bytes against the ratio, as the Go and Python SDKs' ratio
+ * samplers compare them (to 2^-32: src/spans/traceIdTail.ts,
+ * traceIdRatioBits), and for the parent-based samplers the
  * sampled flag of the traceparent the trace came in with. The native
  * linker hands that origin down to every span it links under such a
  * request (TRACE_FLAG_FROM_TRACEPARENT), so each of a trace's spans gets
@@ -23,7 +25,7 @@ export const TRACE_FLAG_FROM_TRACEPARENT = 0x80;
 
 export class TraceSampler {
   readonly #parentBased: boolean;
-  /** Traces whose id tail is below this are kept by the root sampler. */
+  /** Traces whose traceIdRatioBits are below this are kept by the root sampler. */
   readonly #threshold: number;
 
   constructor(readonly config: SamplerConfig) {
@@ -39,11 +41,12 @@ export class TraceSampler {
   }
 
   /**
-   * `traceIdTail`: the trace id's last 4 bytes as an unsigned number;
-   * `traceFlags`: the record's trace flags, sonde's own bit included.
+   * `ratioBits`: the trace id's bytes 8-11 as an unsigned number
+   * (traceIdRatioBits); `traceFlags`: the record's trace flags, sonde's own
+   * bit included.
    */
-  keeps(traceIdTail: number, traceFlags: number): boolean {
+  keeps(ratioBits: number, traceFlags: number): boolean {
     if (this.#parentBased && (traceFlags & TRACE_FLAG_FROM_TRACEPARENT) !== 0) return (traceFlags & TRACE_FLAG_SAMPLED) !== 0;
-    return traceIdTail < this.#threshold;
+    return ratioBits < this.#threshold;
   }
 }

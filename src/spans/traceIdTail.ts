@@ -14,3 +14,18 @@ export function traceIdTail(traceId: string): number {
 }
 
 export const TRACE_ID_TAIL_RANGE = 0x1_0000_0000;
+
+/**
+ * Hex digits 16-23 of the trace id as a number: the upper half of its lower
+ * 8 bytes, which the Go and Python SDKs' TraceIdRatioBased samplers compare
+ * with the fraction of 2^64. Compared with the fraction of 2^32, it gives
+ * their decision except within 2^-32 of the boundary.
+ */
+export function traceIdRatioBits(traceId: string): number {
+  let v = 0;
+  for (let i = 16; i < 24; i++) {
+    const c = traceId.charCodeAt(i);
+    v = v * 16 + (c <= 57 ? c - 48 : (c | 0x20) - 87);
+  }
+  return v;
+}

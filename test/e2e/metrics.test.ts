@@ -10,7 +10,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { startOtlpMetricsReceiver, type ReceivedPoint } from '../support/metricsReceiver';
 import { startOtlpGrpcReceiver } from '../support/receivers';
-import { REPO_ROOT, startProcess, startService, startSonde, takenPort } from './support';
+import { PATH_WITH_THIS_NODE, REPO_ROOT, startProcess, startService, startSonde, takenPort } from './support';
 
 const HELLO = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'hello-server.js');
 
@@ -120,7 +120,7 @@ test('a Prometheus port already taken stops sonde at start with what to change, 
   const port = await takenPort(t, 'localhost');
   const { proc: server } = await startService(t, process.execPath, [HELLO]);
   const sonde = startProcess(t, path.join(REPO_ROOT, 'bin', 'sonde'), ['--pid', String(server.child.pid), '--metrics-exporter', 'prometheus', '--prometheus-port', String(port)], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    env: { PATH: PATH_WITH_THIS_NODE, HOME: process.env.HOME },
   });
   const code = await sonde.exited;
   assert.equal(code, 1, sonde.stderr());

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as http from 'node:http';
 import { decodeExportTraceServiceRequest } from '../support/otlp-decode';
 import { startOtlpGrpcReceiver, startZipkinReceiver, type ReceivedSpan } from '../support/receivers';
-import { REPO_ROOT, SYNC_LIMIT, hasCommand, lastCounters, nextCounters, request, settledCounters, sondeProgramsLoaded, startProcess, startService, startSonde, waitUntil } from './support';
+import { PATH_WITH_THIS_NODE, REPO_ROOT, SYNC_LIMIT, hasCommand, lastCounters, nextCounters, request, settledCounters, sondeProgramsLoaded, startProcess, startService, startSonde, waitUntil } from './support';
 
 const HELLO = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'hello-server.js');
 const SONDE = path.join(REPO_ROOT, 'bin', 'sonde');
@@ -285,7 +285,7 @@ test('stopped right after a burst, sonde exports every span it built, the batch 
 test('bad configuration is refused with the flag named, before anything is attached', () => {
   const run = (args: string[], env: NodeJS.ProcessEnv = {}): { code: number; stderr: string } => {
     try {
-      execFileSync(SONDE, args, { env: { PATH: process.env.PATH, ...env }, stdio: 'pipe', ...SYNC_LIMIT });
+      execFileSync(SONDE, args, { env: { PATH: PATH_WITH_THIS_NODE, ...env }, stdio: 'pipe', ...SYNC_LIMIT });
       return { code: 0, stderr: '' };
     } catch (error) {
       const e = error as { status: number; stderr: Buffer };
@@ -295,7 +295,7 @@ test('bad configuration is refused with the flag named, before anything is attac
   assert.deepEqual(run(['--open-port', 'http']), { code: 2, stderr: 'sonde: --open-port must be an integer from 1 to 65535 (got "http")\n' });
   assert.equal(run([], { OTEL_TRACES_EXPORTER: 'jaeger' }).stderr, 'sonde: OTEL_TRACES_EXPORTER: unknown exporter "jaeger" (use otlp, zipkin, console or none)\n');
   assert.equal(run(['--frobnicate']).code, 2);
-  const help = execFileSync(SONDE, ['--help'], { encoding: 'utf8', ...SYNC_LIMIT });
+  const help = execFileSync(SONDE, ['--help'], { encoding: 'utf8', env: { ...process.env, PATH: PATH_WITH_THIS_NODE }, ...SYNC_LIMIT });
   assert.match(help, /--open-port PORT/);
   assert.match(help, /OTEL_EXPORTER_OTLP_ENDPOINT/);
   assert.deepEqual(sondeProgramsLoaded(), []);
@@ -310,7 +310,7 @@ test('without its capabilities sonde says what is missing and exits non-zero bef
   try {
     execFileSync('setpriv', ['--inh-caps=-all', '--bounding-set=-all', SONDE, '--open-port', '1'], {
       stdio: 'pipe',
-      env: { PATH: process.env.PATH },
+      env: { PATH: PATH_WITH_THIS_NODE },
       ...SYNC_LIMIT,
     });
   } catch (error) {

@@ -12,7 +12,8 @@ import { COUNTERS_LINE, REPO_ROOT, lastCounters, nextCounters, request, startSer
 
 const HELLO = path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'hello-server.js');
 const HALF = 0x8000_0000;
-const tail = (traceId: string) => Number.parseInt(traceId.slice(-8), 16);
+/** What the ratio is compared with: hex digits 16-23, the upper half of the id's lower 8 bytes (as the Go and Python SDKs do). */
+const ratioBits = (traceId: string) => Number.parseInt(traceId.slice(16, 24), 16);
 
 test('parentbased_traceidratio 0.5 exports the traces it keeps, whole; a caller\'s sampled flag overrides the ratio; the rest is counted', async (t) => {
   const otlp = await startOtlpGrpcReceiver();
@@ -31,7 +32,7 @@ test('parentbased_traceidratio 0.5 exports the traces it keeps, whole; a caller\
   for (let i = 0; i < own; i++) assert.equal((await request(`http://127.0.0.1:${port}/own/${i}`)).status, 200);
   // Callers that decided: the ratio would keep the first kind and drop the
   // second, and the caller's flag says the opposite.
-  const said = (id: number, keep: boolean) => `00-${id.toString(16).padStart(24, '0')}${keep ? 'ffffffff' : '00000001'}-00f067aa0ba902b7-0${keep ? 1 : 0}`;
+  const said = (id: number, keep: boolean) => `00-${id.toString(16).padStart(16, '0')}${keep ? 'ffffffff' : '00000001'}${keep ? '00000001' : 'ffffffff'}-00f067aa0ba902b7-0${keep ? 1 : 0}`;
   for (let i = 0; i < 5; i++) {
     assert.equal((await request(`http://127.0.0.1:${port}/caller-says-no/${i}`, { headers: { traceparent: said(i + 1, false) } })).status, 200);
     assert.equal((await request(`http://127.0.0.1:${port}/caller-says-yes/${i}`, { headers: { traceparent: said(i + 100, true) } })).status, 200);
@@ -55,7 +56,7 @@ test('parentbased_traceidratio 0.5 exports the traces it keeps, whole; a caller\
 
   const path = (s: (typeof received)[number]) => String(s.attributes['url.path']);
   const ownKept = received.filter((s) => path(s).startsWith('/own/'));
-  for (const s of ownKept) assert.ok(tail(s.traceId) < HALF, `${path(s)}: trace ${s.traceId} is past the ratio`);
+  for (const s of ownKept) assert.ok(ratioBits(s.traceId) < HALF, `${path(s)}: trace ${s.traceId} is past the ratio`);
   // 60 fair coins: all heads or all tails has odds of 2^-59.
   assert.ok(ownKept.length > 0 && ownKept.length < own, `${ownKept.length} of ${own} traces kept`);
   assert.equal(received.filter((s) => path(s).startsWith('/caller-says-no/')).length, 0);

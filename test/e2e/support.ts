@@ -63,9 +63,15 @@ export const COUNTERS_LINE = /(?:INFO\s+counters\s|"msg":"counters")/;
  * SIGTERM handlers are installed (a stop is a clean one). A test must not
  * turn the counters off (--stats-interval-ms 0).
  */
+/**
+ * PATH for bin/sonde, which runs the first `node` on it: the node running
+ * the tests first, so that sonde runs on the node its addon was built for.
+ */
+export const PATH_WITH_THIS_NODE = `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}`;
+
 export async function startSonde(t: Owner, args: string[], env: NodeJS.ProcessEnv): Promise<RunningProcess> {
   const sonde = startProcess(t, path.join(REPO_ROOT, 'bin', 'sonde'), ['--stats-interval-ms', '1000', ...args], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, SONDE_TEST_POISON_LENT_BATCHES: '1', ...env },
+    env: { PATH: PATH_WITH_THIS_NODE, HOME: process.env.HOME, SONDE_TEST_POISON_LENT_BATCHES: '1', ...env },
     // sonde flushes on SIGINT and SIGTERM alike; SIGINT is what a user sends.
     stopSignal: 'SIGINT',
   });

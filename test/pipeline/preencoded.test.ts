@@ -137,3 +137,31 @@ test('a malformed entry buffer is counted as a malformed batch, not thrown', () 
   s.pipeline.onBatch(records, entries);
   assert.equal(s.pipeline.counters.malformedBatches, 1);
 });
+
+test('sonde\'s own trace-flag bit (a context from a traceparent header) is never exported: both paths write the W3C flags alone', async () => {
+  const FROM_TRACEPARENT = 0x80;
+  const head = (t: string) => Buffer.from(t, 'latin1');
+  const records = () =>
+    Buffer.concat([
+      encodeRecord({ pid: 7, linkSource: 1, traceFlags: FROM_TRACEPARENT | 1, parentSpanId: '00000000000000aa', request: head('GET /s HTTP/1.1\r\n\r\n'), spanId: '0000000000000001' }),
+      encodeRecord({ pid: 7, linkSource: 1, traceFlags: FROM_TRACEPARENT, parentSpanId: '00000000000000bb', request: head('GET /u HTTP/1.1\r\n\r\n'), spanId: '0000000000000002' }),
+    ]);
+  const exported = async (withEntries: boolean) => {
+    const s = setup();
+    const batch = records();
+    s.pipeline.onBatch(batch, withEntries ? native.encodeSpans(batch) : undefined);
+    await s.channel.flush(1000);
+    assert.equal(s.pipeline.counters.encodedByAddon, withEntries ? 2 : 0);
+    return [...s.exporter.spans].sort();
+  };
+  const js = await exported(false);
+  assert.equal(js.length, 2);
+  assert.deepEqual(await exported(true), js);
+  // Span.flags (field 16, fixed32): the sampled bit and the has/is-remote
+  // bits, nothing at 0x80.
+  for (const hex of js) {
+    const at = Buffer.from(hex, 'hex').indexOf(Buffer.from([0x85, 0x01]));
+    assert.ok(at >= 0, 'a flags field');
+    assert.equal(Buffer.from(hex, 'hex').readUInt32LE(at + 2) & FROM_TRACEPARENT, 0);
+  }
+});

@@ -22,7 +22,7 @@ import { encodeRecord } from '../support/records';
 const native = loadNativeModule();
 const sampler = (name: SamplerConfig['name'], ratio = 1) => new TraceSampler({ name, ratio });
 
-test('traceidratio keeps the traces whose id ends below the ratio of 2^32, whatever their flags', () => {
+test('traceidratio keeps the traces whose ratio bits are below the ratio of 2^32, whatever their flags', () => {
   const half = sampler('traceidratio', 0.5);
   assert.equal(half.keeps(0, 1), true);
   assert.equal(half.keeps(0x7fffffff, 1), true);
@@ -69,10 +69,12 @@ class RecordingSink implements SpanSink {
   }
 }
 
-const KEPT_ROOT = '0af7651916cd43dd8448eb2100000001';
-const DROPPED_ROOT = '0af7651916cd43dd8448eb21c0000000';
-const CALLER_SAYS_NO = '0af7651916cd43dd8448eb2100000002';
-const CALLER_SAYS_YES = '0af7651916cd43dd8448eb21f0000000';
+// Hex digits 16-23 decide (traceIdRatioBits); the last 8 are set against
+// them, so that a sampler reading the tail instead would fail.
+const KEPT_ROOT = '0af7651916cd43dd00000001ffffffff';
+const DROPPED_ROOT = '0af7651916cd43ddc000000000000001';
+const CALLER_SAYS_NO = '0af7651916cd43dd00000002ffffffff';
+const CALLER_SAYS_YES = '0af7651916cd43ddf000000000000001';
 
 function records(): Buffer {
   const head = (t: string) => Buffer.from(t, 'latin1');
