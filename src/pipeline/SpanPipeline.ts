@@ -38,8 +38,8 @@ export interface PipelineCounters {
    */
   encodedByAddon: number;
   /**
-   * Spans the sampler kept from the exporters (--sampler): built, counted
-   * by the RED metrics and the viewer, not exported.
+   * Spans the sampler (--sampler) left out of the exports: built, and
+   * counted by the RED metrics and the viewer, but not exported.
    */
   sampledOut: number;
   /**
