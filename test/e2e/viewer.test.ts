@@ -4,8 +4,9 @@
  * other four times per request) are traced; the page must list the
  * request, draw its waterfall nested as the spans are, and show the edge
  * between the services on the map. A screenshot of each view goes to the
- * test's temporary directory (named in the failure message), or to
- * SONDE_SCREENSHOT_DIR when set (the README's pictures come from there).
+ * test's temporary directory (named in the failure message, removed when
+ * the test passes), or to SONDE_SCREENSHOT_DIR when set (the README's
+ * pictures come from there).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,7 +40,14 @@ function getJson(url: string): Promise<unknown> {
 }
 
 test('the viewer lists a traced request, draws its waterfall nested, maps the services, and shows the counters', { skip: CHROMIUM && hasCommand('curl') ? false : 'needs chromium (apt-get install chromium) and curl' }, async (t) => {
+  // Screenshots stay where SONDE_SCREENSHOT_DIR says, or in a temporary
+  // folder that is removed when the test passes and kept (its path is in
+  // the failure) when it does not.
   const shots = process.env.SONDE_SCREENSHOT_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-viewer-'));
+  let passed = false;
+  t.after(() => {
+    if (passed && !process.env.SONDE_SCREENSHOT_DIR) fs.rmSync(shots, { recursive: true, force: true });
+  });
   const { proc: back, port: backPort } = await startService(t, process.execPath, [path.join(FIXTURES, 'hello-server.js')]);
   const { proc: front, port: frontPort } = await startService(t, process.execPath, [path.join(FIXTURES, 'fanout-service.js')], { DOWNSTREAM_PORT: String(backPort) });
   const sonde = await startSonde(t, ['--pid', `${front.child.pid},${back.child.pid}`, '--exporter', 'none', '--ui-address', '127.0.0.1:0', '--route', '/r/:id'], {});
@@ -124,6 +132,7 @@ test('the viewer lists a traced request, draws its waterfall nested, maps the se
     browser = undefined;
   }
   assert.equal(await sonde.stop(), 0);
+  passed = true;
 });
 
 test('with --no-ui nothing is served, and a taken viewer address is said without stopping sonde', async (t) => {
