@@ -10,6 +10,8 @@ export interface MachineDescription {
   cores: number;
   cpuModel: string;
   kernel: string;
+  /** /proc/cmdline: VMs of one kernel release have differed in what makes a trap or a syscall dear (pti, mitigations). */
+  kernelCommandLine: string;
   node: string;
   totalMemoryMB: number;
   loadAverageAtStart: number[];
@@ -25,6 +27,14 @@ function firstLine(cmd: string, args: string[]): string {
 function dpkgVersion(pkg: string): string {
   try {
     return execFileSync('dpkg-query', ['-W', '-f', '${Version}', pkg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function readCommandLine(): string {
+  try {
+    return fs.readFileSync('/proc/cmdline', 'utf8').trim();
   } catch {
     return 'unknown';
   }
@@ -59,6 +69,7 @@ export function describeMachine(): MachineDescription {
     cores: cpus.length,
     cpuModel: cpus[0]?.model?.trim() ?? 'unknown',
     kernel: os.release(),
+    kernelCommandLine: readCommandLine(),
     node: process.version,
     totalMemoryMB: Math.round(os.totalmem() / 1024 / 1024),
     loadAverageAtStart: os.loadavg().map((l) => Math.round(l * 100) / 100),
