@@ -1,5 +1,6 @@
 /** What the scenarios share: their context, the A/B alternation, and the rows and checks most of them report. */
-import type { MeasureContext, RunKind, RunRecord } from '../lib/measure';
+import { attachFloorProbe, type FloorProbe } from '../lib/floorProbe';
+import { measure, type MeasureContext, type MeasureOptions, type RunKind, type RunRecord } from '../lib/measure';
 import type { Mode } from '../lib/modes';
 import { fmt, type Row, type Section, type TargetCheck } from '../lib/report';
 import { compare, spread, type Comparison, type Spread } from '../lib/stats';
@@ -68,6 +69,16 @@ export async function alternate(
     for (let i = 0; i < steps.length; i++) await steps[(i + pair - 1) % steps.length]();
   }
   return { baseline, traced, before };
+}
+
+/** The untraced run of `base` with empty programs on sonde's syscall tracepoints attached. */
+export async function measureFloor(ctx: ScenarioContext, probe: FloorProbe, base: MeasureOptions): Promise<RunRecord> {
+  const floor = await attachFloorProbe(probe);
+  try {
+    return await measure(ctx, { ...base, kind: 'baseline', beside: 'floor', label: `${base.label}, empty programs on ${probe.tracepoints.length} syscall tracepoints` });
+  } finally {
+    await floor.stop('SIGTERM', 2000);
+  }
 }
 
 /** The figures of the performance issue's table, for the older build and this one, measured against the same untraced runs. */

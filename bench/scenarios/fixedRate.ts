@@ -3,14 +3,21 @@
  * a Python (ThreadingHTTPServer), an nginx and an nginx HTTPS server: find its untraced
  * maximum with hey (unthrottled), then hold 25% and 50% of it with hey, alternating
  * untraced and traced runs.
+ *
+ * At 50 % each pair has a third run (F), untraced with empty BPF programs on
+ * every syscall tracepoint sonde attaches, as worst-case's: a server that
+ * pays more CPU per request runs closer to its limit at the same rate, and
+ * its tail latency grows with that. F's p99 is what any tracer on those
+ * hooks costs the tail before its programs do any work.
  */
 import * as path from 'node:path';
 import { heyWorkers, runH2load, runHey, runHeyMax, runWrk, type LoadResult } from '../lib/load';
-import { measure, type RunRecord } from '../lib/measure';
+import { buildFloorProbe, sondeSyscallTracepoints, type FloorProbe } from '../lib/floorProbe';
+import { measure, type MeasureOptions, type RunRecord } from '../lib/measure';
 import type { Row, Section, TargetCheck } from '../lib/report';
 import { startNginx, startNginxHttps, startNodeServer, startPythonServer, type Server } from '../lib/servers';
 import type { ChartPanel } from '../lib/svg';
-import { alternate, chartPanel, checkRun, fmt, noteBeforeAfter, rawSpansNote, standardRows, summarize, type Scenario, type Summary } from './common';
+import { alternate, chartPanel, checkRun, fmt, measureFloor, noteBeforeAfter, ratioRow, rawSpansNote, standardRows, summarize, type Scenario, type Summary } from './common';
 
 const SERVERS: Array<{ kind: string; start: () => Promise<Server>; client?: 'h2load' }> = [
   { kind: 'node', start: startNodeServer },
@@ -30,8 +37,10 @@ interface RateResult {
   load: number;
   targetRps: number;
   hey: string;
-  runs: { baseline: RunRecord[]; traced: RunRecord[]; before: RunRecord[] };
+  runs: { baseline: RunRecord[]; traced: RunRecord[]; before: RunRecord[]; floor?: RunRecord[] };
   summary: Summary;
+  /** At 50 %: the floor runs against the same untraced ones. */
+  floor?: Pick<Summary, 'latencyMs' | 'serverCoresPer10kRps'>;
 }
 
 export const fixedRate: Scenario = async (ctx) => {
@@ -42,6 +51,7 @@ export const fixedRate: Scenario = async (ctx) => {
   const chart: ChartPanel[] = [];
   const anomalies: string[] = [];
   const only = process.env.SONDE_BENCH_SERVERS?.split(',').map((k) => k.trim());
+  let probe: FloorProbe | undefined;
   for (const s of SERVERS) {
     if (only && !only.includes(s.kind)) continue;
     const server = await s.start();
@@ -61,9 +71,10 @@ export const fixedRate: Scenario = async (ctx) => {
         const loadAt = (durationS: number) => () =>
           s.client === 'h2load' ? h2load(durationS, m.workers, targetRps) : runHey({ url: server.url, targetRps, durationS, workers: m.workers });
         const label = `${s.kind} @${Math.round(fraction * 100)}%`;
-        const { baseline, traced, before } = await alternate(ctx.mode.pairs, (kind, pair) => {
+        const atHalf = Math.abs(fraction - 0.5) < 1e-9;
+        const options = (kind: MeasureOptions['kind'], pair: number): MeasureOptions => {
           const warmupS = kind === 'baseline' ? ctx.mode.runWarmupS : m.tracedWarmupS;
-          return measure(ctx, {
+          return {
             kind,
             pair,
             label: `${label} (${targetRps} req/s)`,
@@ -71,26 +82,54 @@ export const fixedRate: Scenario = async (ctx) => {
             select,
             load: loadAt(m.durationS),
             warmup: warmupS > 0 ? loadAt(warmupS) : undefined,
-          });
-        });
+          };
+        };
+        if (atHalf && !probe) probe = await buildFloorProbe(ctx.tmpDir, 'floor-syscalls', sondeSyscallTracepoints());
+        const floorProbe = atHalf ? probe : undefined;
+        const floorRuns: RunRecord[] = [];
+        const { baseline, traced, before } = await alternate(
+          ctx.mode.pairs,
+          (kind, pair) => measure(ctx, options(kind, pair)),
+          floorProbe ? [async (pair) => void floorRuns.push(await measureFloor(ctx, floorProbe, options('baseline', pair)))] : [],
+        );
         const summary = summarize(baseline, traced);
         noteBeforeAfter(`${s.kind} at ${Math.round(fraction * 100)}% load`, baseline, traced, before);
         const key = `${Math.round(fraction * 100)}%`;
         const client = s.client === 'h2load' ? `h2load --h1 -D ${m.durationS} -c ${m.workers} --rps=${(targetRps / m.workers).toFixed(3)}` : `hey -z ${m.durationS}s -c ${workers} -q ${perWorker.toFixed(3)}`;
-        rates[key] = { load: fraction, targetRps, hey: client, runs: { baseline, traced, before }, summary };
-        const atHalf = Math.abs(fraction - 0.5) < 1e-9;
+        const floor = floorProbe ? summarize(baseline, floorRuns) : undefined;
+        rates[key] = {
+          load: fraction,
+          targetRps,
+          hey: client,
+          runs: { baseline, traced, before, ...(floorProbe ? { floor: floorRuns } : {}) },
+          summary,
+          ...(floor ? { floor: { latencyMs: floor.latencyMs, serverCoresPer10kRps: floor.serverCoresPer10kRps } } : {}),
+        };
         const rows: Row[] = standardRows(summary, { p99Target: atHalf ? P99_TARGET : undefined, cpuTarget: CPU_TARGET });
+        const notes = [rawSpansNote(traced), 'hey prints latencies with 0.1 ms resolution: sub-millisecond ratios move in steps of 0.1 ms'];
+        if (floor && floorProbe) {
+          rows.push(
+            ratioRow(`F: empty programs on sonde's ${floorProbe.tracepoints.length} syscall tracepoints: latency p50 (ms)`, floor.latencyMs.p50),
+            ratioRow('F: latency p99 (ms)', floor.latencyMs.p99),
+            ratioRow('F: server cores per 10k req/s', floor.serverCoresPer10kRps),
+          );
+          notes.push(
+            `F is an untraced run of each pair with empty BPF programs on every syscall tracepoint sonde attaches${s.kind === 'nginx-https' ? ' (not on OpenSSL: its uprobes are not in F)' : ''}; its ratios are against the same untraced runs as the traced one`,
+          );
+          anomalies.push(...floorRuns.filter((r) => r.foreignSondePrograms > 0).map((r) => `fixed-rate ${label} F${r.pair}: another sonde was attached (${r.foreignSondePrograms} programs)`));
+        }
         sections.push({
           title: `fixed-rate: ${s.kind} at ${key} of its untraced max = ${fmt(targetRps)} req/s (${s.client === 'h2load' ? `h2load --h1 -c ${m.workers}` : `hey -c ${workers}`}, ${m.durationS}s x ${ctx.mode.pairs} A/B pairs)`,
           rows,
-          notes: [rawSpansNote(traced), 'hey prints latencies with 0.1 ms resolution: sub-millisecond ratios move in steps of 0.1 ms'],
+          notes,
         });
         const p99 = summary.latencyMs.p99;
         if (atHalf) {
+          const floorP99 = floor?.latencyMs.p99.ratio;
           targets.push({
             scenario: `fixed-rate ${s.kind} 50%`,
             target: `p99 latency ratio ≤ ${P99_TARGET}`,
-            value: `${Number.isFinite(p99.ratio) ? p99.ratio.toFixed(3) : '–'} (${fmt(p99.baseline.median)} → ${fmt(p99.traced.median)} ms)`,
+            value: `${Number.isFinite(p99.ratio) ? p99.ratio.toFixed(3) : '–'} (${fmt(p99.baseline.median)} → ${fmt(p99.traced.median)} ms)${floorP99 !== undefined ? `; F ${Number.isFinite(floorP99) ? floorP99.toFixed(3) : '–'}` : ''}`,
             verdict: Number.isFinite(p99.ratio) ? (p99.ratio <= P99_TARGET ? 'met' : 'MISSED') : 'n/a',
           });
           chart.push(chartPanel(`fixed-rate 50%: ${s.kind} (${fmt(targetRps)} req/s asked)`, baseline, traced));
@@ -105,8 +144,8 @@ export const fixedRate: Scenario = async (ctx) => {
         // h2load's clients each have a request in flight at the window's
         // edges; the server, and so sonde, may count it where h2load does not.
         anomalies.push(...[...baseline, ...traced].flatMap((r) => checkRun(`fixed-rate ${label}`, r, { spareSpans: s.client === 'h2load' ? m.workers : 0 })));
-        for (const r of [...baseline, ...traced]) {
-          if (r.load.rps < 0.9 * targetRps) anomalies.push(`fixed-rate ${label} ${r.kind === 'baseline' ? 'A' : 'B'}${r.pair}: achieved ${Math.round(r.load.rps)} of ${targetRps} req/s asked`);
+        for (const r of [...baseline, ...traced, ...floorRuns]) {
+          if (r.load.rps < 0.9 * targetRps) anomalies.push(`fixed-rate ${label} ${r.beside === 'floor' ? 'F' : r.kind === 'baseline' ? 'A' : 'B'}${r.pair}: achieved ${Math.round(r.load.rps)} of ${targetRps} req/s asked`);
         }
       }
       json[s.kind] = { pids: server.pids, max: { rps: maxRun.rps, usedRps: maxRps, run: maxRun }, rates };

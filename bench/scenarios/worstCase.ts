@@ -15,13 +15,13 @@
  * OpenSSL inside node (about 7 hits per request). Reported, with no target
  * of its own: the traps are charged to the service.
  */
-import { attachFloorProbe, buildFloorProbe, sondeSyscallTracepoints, type FloorProbe } from '../lib/floorProbe';
+import { buildFloorProbe, sondeSyscallTracepoints } from '../lib/floorProbe';
 import { runWrk } from '../lib/load';
 import { measure, type MeasureOptions, type RunRecord } from '../lib/measure';
 import { sleep } from '../lib/proc';
 import { SondeProcess } from '../lib/sonde';
 import { startNodeHttpsServer, startNodeServer, type Server } from '../lib/servers';
-import { pct, alternate, chartPanel, checkRun, rawSpansNote, ratioRow, standardRows, summarize, type Scenario, type ScenarioContext, type ScenarioOutput, noteBeforeAfter } from './common';
+import { pct, alternate, chartPanel, checkRun, measureFloor, rawSpansNote, ratioRow, standardRows, summarize, type Scenario, type ScenarioContext, type ScenarioOutput, noteBeforeAfter } from './common';
 
 export const worstCase: Scenario = (ctx) => saturate(ctx, { name: 'worst-case', what: 'Node hello-world', start: startNodeServer, throughputTarget: 0.9, decompose: true });
 
@@ -35,16 +35,6 @@ interface Saturated {
   throughputTarget?: number;
   /** Add the floor (F) and capture (C) runs to each pair. */
   decompose?: boolean;
-}
-
-/** The untraced run of `base` with empty programs on sonde's syscall tracepoints attached. */
-async function measureFloor(ctx: ScenarioContext, probe: FloorProbe, base: MeasureOptions): Promise<RunRecord> {
-  const floor = await attachFloorProbe(probe);
-  try {
-    return await measure(ctx, { ...base, kind: 'baseline', beside: 'floor', label: `${base.label}, empty programs on ${probe.tracepoints.length} syscall tracepoints` });
-  } finally {
-    await floor.stop('SIGTERM', 2000);
-  }
 }
 
 /**

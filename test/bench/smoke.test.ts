@@ -101,6 +101,10 @@ test('npm run bench -- --smoke runs every scenario and writes its report', { tim
         assertSpread(summary.sonde.coresPer10kRps, `fixed-rate.${server}.${load}.sonde.coresPer10kRps`);
         assertSpread(summary.sonde.peakRssMB, `fixed-rate.${server}.${load}.sonde.peakRssMB`);
       }
+      // At 50 % each pair also runs with empty programs on sonde's tracepoints (F), for the tail's floor.
+      assertComparison(s.rates['50%'].floor?.latencyMs.p99, `fixed-rate.${server}.50%.floor.latencyMs.p99`);
+      assert.equal(s.rates['50%'].runs.floor?.length, s.rates['50%'].runs.baseline.length, `fixed-rate.${server}: one F run per pair at 50%`);
+      assert.equal(s.rates['25%'].runs.floor, undefined, `fixed-rate.${server}: no F runs at 25%`);
     }
 
     const cap = report.scenarios.capacity;
