@@ -101,6 +101,8 @@ export interface RunRecord {
   server: { pids: number[]; cpuSeconds: number; coresPer10kRps: number };
   /** sonde_tp_ programs loaded by something other than this run's sonde (another sonde on the host would skew the run). */
   foreignSondePrograms: number;
+  /** CPU of what ran beside the server, over the window, when the caller could tell (capture: its sonde). */
+  besideCpu?: { cpuSeconds: number; coresPer10kRps: number };
   sonde?: SondeFigures;
   receiver?: { spans: number; exportCalls: number; cpuSeconds: number; cores: number };
 }
@@ -118,6 +120,8 @@ export interface MeasureOptions {
   beside?: Beside;
   /** sonde_tp_ programs of the caller's own sonde beside the server (capture): not another sonde's. */
   besidePrograms?: number;
+  /** CPU seconds used so far by what runs beside the server, read around the window. */
+  besideCpuSeconds?: () => number;
   pair: number;
   label: string;
   serverPids: number[];
@@ -154,10 +158,12 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
     const foreign = loadedSondePrograms() - (o.besidePrograms ?? 0);
     await o.warmup?.();
     const srv0 = cpuSecondsOf(o.serverPids);
+    const beside0 = o.besideCpuSeconds?.() ?? NaN;
     const t0 = performance.now();
     const load = await o.load();
     const windowS = (performance.now() - t0) / 1000;
     const srvCpu = cpuSecondsOf(o.serverPids) - srv0;
+    const besideCpu = (o.besideCpuSeconds?.() ?? NaN) - beside0;
     const record: RunRecord = {
       kind: 'baseline',
       ...(o.beside ? { beside: o.beside } : {}),
@@ -168,6 +174,7 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
       load,
       server: { pids: o.serverPids, cpuSeconds: round(srvCpu), coresPer10kRps: round(per10k(srvCpu, windowS, load.rps), 4) },
       foreignSondePrograms: foreign,
+      ...(o.besideCpuSeconds ? { besideCpu: { cpuSeconds: round(besideCpu), coresPer10kRps: round(per10k(besideCpu, windowS, load.rps), 4) } } : {}),
     };
     ctx.log(describeRun(record));
     return record;
@@ -310,6 +317,7 @@ function describeRun(r: RunRecord): string {
     const f = r.sonde.final;
     if (f) s += `, lost ${f.eventsLost}, dropped ${f.spansDropped}, unparsed ${f.unparsed}`;
   }
+  if (r.besideCpu) s += `; beside it ${(r.besideCpu.cpuSeconds / r.windowS).toFixed(3)} cores`;
   if (r.foreignSondePrograms > 0) s += ` [another sonde was attached: ${r.foreignSondePrograms} programs]`;
   return s;
 }

@@ -21,7 +21,8 @@ import { measure, type MeasureOptions, type RunRecord } from '../lib/measure';
 import { sleep } from '../lib/proc';
 import { SondeProcess } from '../lib/sonde';
 import { startNodeHttpsServer, startNodeServer, type Server } from '../lib/servers';
-import { pct, alternate, chartPanel, checkRun, measureFloor, rawSpansNote, ratioRow, standardRows, summarize, type Scenario, type ScenarioContext, type ScenarioOutput, noteBeforeAfter } from './common';
+import { spread } from '../lib/stats';
+import { pct, alternate, chartPanel, checkRun, measureFloor, rawSpansNote, ratioRow, standardRows, summarize, tracedRow, type Scenario, type ScenarioContext, type ScenarioOutput, noteBeforeAfter } from './common';
 
 export const worstCase: Scenario = (ctx) => saturate(ctx, { name: 'worst-case', what: 'Node hello-world', start: startNodeServer, throughputTarget: 0.9, decompose: true });
 
@@ -47,7 +48,7 @@ async function measureCapture(ctx: ScenarioContext, base: MeasureOptions): Promi
   let stopped = false;
   try {
     await sleep(ctx.settleMs);
-    const record = await measure(ctx, { ...base, kind: 'baseline', beside: 'capture', besidePrograms: sonde.programs, label: `${base.label}, sonde --exporter none` });
+    const record = await measure(ctx, { ...base, kind: 'baseline', beside: 'capture', besidePrograms: sonde.programs, besideCpuSeconds: () => sonde.cpuSeconds(), label: `${base.label}, sonde --exporter none` });
     const stop = await sonde.stop(sonde.cpuSeconds());
     stopped = true;
     return { ...record, sondeRequests: stop.final?.requests ?? NaN };
@@ -99,12 +100,15 @@ async function saturate(ctx: ScenarioContext, spec: Saturated): Promise<Scenario
       };
       const f = against(floor);
       const c = against(capture);
-      decomposition = { tracepoints: probe.tracepoints, floor: f, capture: c };
+      // sonde's own CPU when it exports nothing: against the traced runs', what the export costs it.
+      const captureSonde = spread(capture.map((r) => r.besideCpu?.coresPer10kRps ?? NaN));
+      decomposition = { tracepoints: probe.tracepoints, floor: f, capture: { ...c, sondeCoresPer10kRps: captureSonde } };
       rows.push(
         ratioRow(`F: empty programs on sonde's ${probe.tracepoints.length} syscall tracepoints: throughput`, f.throughputRps),
         ratioRow('F: server cores per 10k req/s', f.serverCoresPer10kRps),
         ratioRow('C: sonde capturing, exporting nothing: throughput', c.throughputRps),
         ratioRow('C: server cores per 10k req/s', c.serverCoresPer10kRps),
+        tracedRow('C: sonde cores per 10k req/s (the traced runs\' is above)', captureSonde),
       );
       notes.push(
         'F and C are untraced runs of each pair with something beside the server: F empty BPF programs on every syscall tracepoint sonde attaches (the floor of any tracer hooking them), C sonde with --exporter none (its BPF programs, reader and span building; no encoding, transport or receiver). Their ratios are against the same untraced runs as the traced one',

@@ -78,6 +78,7 @@ test('npm run bench -- --smoke runs every scenario and writes its report', { tim
     assert.ok(d.tracepoints.includes('sys_exit_read') && d.tracepoints.includes('sys_enter_writev'), `floor tracepoints: ${d.tracepoints}`);
     assertComparison(d.floor.throughputRps, 'worst-case.summary.decomposition.floor.throughputRps');
     assertComparison(d.capture.throughputRps, 'worst-case.summary.decomposition.capture.throughputRps');
+    assertSpread(d.capture.sondeCoresPer10kRps, 'worst-case.summary.decomposition.capture.sondeCoresPer10kRps');
     assert.equal(wc.runs.floor.length, wc.runs.baseline.length, 'one F run per pair');
     assert.equal(wc.runs.capture.length, wc.runs.baseline.length, 'one C run per pair');
     for (const r of wc.runs.capture) assert.ok(r.sondeRequests >= r.load.requests && r.load.requests > 0, `C${r.pair}: sonde counted ${r.sondeRequests} of ${r.load.requests} requests`);
