@@ -6,6 +6,7 @@
  * from then on: sonde's RSS must stay flat over the second half.
  * One traced run, no baseline: the figure is sonde's own memory.
  */
+import { OPTION_SPECS } from '../../src/config/options';
 import { heyWorkers, runHey } from '../lib/load';
 import { measure } from '../lib/measure';
 import type { Row } from '../lib/report';
@@ -14,9 +15,14 @@ import { spread } from '../lib/stats';
 import { RSS_GROWTH_TARGET_MB } from './churn';
 import { checkRun, fmt, rawSpansNote, tracedRow, type Scenario } from './common';
 
-/** The viewer's default bounds (src/config/options.ts), said in the title. */
-const UI_MAX_SPANS = 10_000;
-const UI_MAX_SPANS_PER_SECOND = 100;
+/** One of sonde's option defaults, as its CLI documents it: the viewer's bounds, said in the title. */
+function defaultOf(key: string): number {
+  const value = Number(OPTION_SPECS.find((o) => o.key === key)?.default);
+  if (!Number.isFinite(value)) throw new Error(`sonde has no numeric default for ${key}`);
+  return value;
+}
+const UI_MAX_SPANS = defaultOf('uiMaxSpans');
+const UI_MAX_SPANS_PER_SECOND = defaultOf('uiMaxSpansPerSecond');
 
 export const viewerSoak: Scenario = async (ctx) => {
   const m = ctx.mode.viewerSoak;
