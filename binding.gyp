@@ -26,6 +26,7 @@
         "native/src/core/Http1Framing.cc",
         "native/src/core/BpfTracer.cc",
         "native/src/core/UprobeSite.cc",
+        "native/src/core/TlsProbePlan.cc",
         "native/src/core/layout_check.cc",
         "native/src/core/http2/FrameReader.cc",
         "native/src/core/http2/HpackDecoder.cc",

@@ -335,6 +335,21 @@ export interface UprobeSite {
   emulated: boolean;
 }
 
+/** One of the tracer's OpenSSL probes in a file, as native/src/core/TlsProbePlan.h places it. */
+export interface TlsProbePlacement {
+  symbol: string;
+  program: 'read' | 'read_ex' | 'write' | 'write_ex' | 'handshake' | 'free';
+  /** The call's return is probed too, at the same site. */
+  withReturn: boolean;
+  /** The file is not traced without it. */
+  required: boolean;
+  /** Not attached when the placement before it was: that one sees this one's calls. */
+  coveredByPrevious: boolean;
+  /** Where it goes; null when the tracer leaves it to libbpf to find the symbol's entry by name. */
+  fileOffset: number | null;
+  emulated: boolean;
+}
+
 export interface NativeModule {
   Tracer: new (options: NativeTracerOptions) => NativeTracer;
   // not exposed: id seeding of the live tracer (ids must be random there)
@@ -347,6 +362,8 @@ export interface NativeModule {
    * it; null when the file lacks the symbol.
    */
   uprobeSite(path: string, symbol: string, moves: { throughWrapper?: boolean; pastNullCheck?: boolean }): UprobeSite | null;
+  /** Where the tracer puts its OpenSSL programs in the ELF file at `path`, in attach order. */
+  tlsProbePlan(path: string): TlsProbePlacement[];
   /** [CLOCK_REALTIME ns, CLOCK_MONOTONIC ns], read back to back. */
   clock(): [bigint, bigint];
   /** CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), ms. */

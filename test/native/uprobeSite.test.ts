@@ -143,14 +143,21 @@ test("this machine's libssl: every OpenSSL probe sits where the kernel emulates 
   // SSL_free `test %rdi,%rdi; je`, then a push. A libssl whose probes
   // would single-step fails here, as that costs the services that use it
   // about 12 µs a call on this machine kind.
-  for (const [symbol, moves] of [
-    ['SSL_read_ex', { throughWrapper: true }],
-    ['SSL_write_ex', { throughWrapper: true }],
-    ['SSL_do_handshake', {}],
-    ['SSL_free', { pastNullCheck: true }],
-  ] as const) {
-    const s = native.uprobeSite(libssl, symbol, moves);
-    assert.ok(s, `${symbol} is in ${libssl}`);
-    assert.equal(s.emulated, true, `${symbol}: ${JSON.stringify(s)}`);
+  const plan = native.tlsProbePlan(libssl);
+  assert.deepEqual(
+    plan.map((p) => p.symbol),
+    ['SSL_read_ex', 'SSL_read', 'SSL_write_ex', 'SSL_write', 'SSL_do_handshake', 'SSL_free'],
+  );
+  const attached = plan.filter((p, i) => !(p.coveredByPrevious && plan[i - 1]?.fileOffset !== null));
+  assert.deepEqual(
+    attached.map((p) => `${p.symbol}${p.withReturn ? ' and its return' : ''}`),
+    ['SSL_read_ex and its return', 'SSL_write_ex and its return', 'SSL_do_handshake and its return', 'SSL_free'],
+    'SSL_read and SSL_write are seen through the internal functions their _ex forms wrap',
+  );
+  for (const p of attached) {
+    assert.equal(p.emulated, true, `${p.symbol}: ${JSON.stringify(p)}`);
+    const moves = p.program === 'free' ? { pastNullCheck: true } : p.program.endsWith('_ex') ? { throughWrapper: true } : {};
+    const site = native.uprobeSite(libssl, p.symbol, moves);
+    assert.equal(p.fileOffset, site?.fileOffset, `${p.symbol}: the plan's site is uprobeSite's`);
   }
 });

@@ -9,6 +9,7 @@
 #include "../core/ConnTracker.h"
 #include "../core/ExchangeRecord.h"
 #include "../core/RecordWriter.h"
+#include "../core/TlsProbePlan.h"
 #include "../core/UprobeSite.h"
 #include "../encode/Http1Spans.h"
 #include "LentBatches.h"
@@ -437,6 +438,32 @@ Napi::Value JS_uprobeSite(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// tlsProbePlan(path): where the tracer puts its OpenSSL programs in the file
+// (TlsProbePlan.h), in attach order: [{ symbol, program, withReturn,
+// required, coveredByPrevious, fileOffset (null: by name), emulated }].
+// For the benchmark's floor probes and for tests.
+Napi::Value JS_tlsProbePlan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "Expected argument (path: string)");
+  sonde::ElfCode elf(info[0].As<Napi::String>().Utf8Value());
+  if (!elf.ok()) throw Napi::Error::New(env, elf.error());
+  std::vector<sonde::TlsProbePlacement> plan = sonde::planTlsProbes(elf);
+  Napi::Array out = Napi::Array::New(env, plan.size());
+  for (size_t i = 0; i < plan.size(); i++) {
+    const sonde::TlsProbePlacement& at = plan[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("symbol", at.symbol);
+    o.Set("program", sonde::tlsProgramName(at.program));
+    o.Set("withReturn", at.with_return);
+    o.Set("required", at.required);
+    o.Set("coveredByPrevious", at.covered_by_previous);
+    o.Set("fileOffset", at.found ? Napi::Value(Napi::Number::New(env, double(at.site.file_offset))) : env.Null());
+    o.Set("emulated", at.found && at.site.emulated);
+    out.Set(uint32_t(i), o);
+  }
+  return out;
+}
+
 // layout(): sizes and offsets of the wire structs, for the decoder test.
 Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -645,6 +672,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ReplayTracker", ReplayTracker::Define(env));
   exports.Set("layout", Napi::Function::New(env, JS_layout));
   exports.Set("uprobeSite", Napi::Function::New(env, JS_uprobeSite));
+  exports.Set("tlsProbePlan", Napi::Function::New(env, JS_tlsProbePlan));
   exports.Set("clock", Napi::Function::New(env, JS_clock));
   exports.Set("threadCpuMs", Napi::Function::New(env, JS_threadCpuMs));
   exports.Set("encodeSpans", Napi::Function::New(env, JS_encodeSpans));

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "TlsProbePlan.h"
 #include "UprobeSite.h"
 #include "sock_trace.skel.h"
 
@@ -309,22 +310,26 @@ std::string BpfTracer::attachTls(const std::string& path, int pid, std::string* 
   // Without a readable ELF (not x86-64), libbpf finds the symbols and the
   // probes sit at their entries, as they would anyway.
   ElfCode elf(path);
-  auto siteOf = [&](const std::string& symbol, UprobeSiteMoves moves, UprobeSite* site) {
-    return elf.ok() && findUprobeSite(elf, symbol, moves, site);
-  };
-  auto describe = [&](const std::string& symbol, const UprobeSite* site, const char* how) {
-    sites.push_back(symbol + (how                                 ? how
-                              : site && site->past_null_check     ? " (past its NULL check)"
-                              : site && !site->emulated           ? " (single-stepped)"
-                                                                  : ""));
+  auto& p = skel_->progs;
+  auto programs = [&](TlsProgram program) -> std::pair<bpf_program*, bpf_program*> {
+    switch (program) {
+      case TlsProgram::ReadPlain: return {p.sonde_up_ssl_read, p.sonde_uret_ssl_read};
+      case TlsProgram::ReadEx: return {p.sonde_up_ssl_read_ex, p.sonde_uret_ssl_read};
+      case TlsProgram::WritePlain: return {p.sonde_up_ssl_write, p.sonde_uret_ssl_write};
+      case TlsProgram::WriteEx: return {p.sonde_up_ssl_write_ex, p.sonde_uret_ssl_write};
+      case TlsProgram::Handshake: return {p.sonde_up_ssl_do_handshake, p.sonde_uret_ssl_do_handshake};
+      case TlsProgram::Free: return {p.sonde_up_ssl_free, nullptr};
+    }
+    return {nullptr, nullptr};
   };
   // The entry program and the return program at the same site (one trap
   // serves both), or neither.
-  auto attach = [&](bpf_program* entry, bpf_program* ret, const std::string& symbol, const UprobeSite* site) -> bool {
+  auto attach = [&](const TlsProbePlacement& at) -> bool {
     size_t before = links.size();
-    for (auto [prog, is_ret] : {std::pair{entry, false}, std::pair{ret, true}}) {
+    auto [entry, ret] = programs(at.program);
+    for (auto [prog, is_ret] : {std::pair{entry, false}, std::pair{at.with_return ? ret : nullptr, true}}) {
       if (!prog) continue;
-      bpf_link* link = attachUprobe(prog, is_ret, path, pid, symbol, site);
+      bpf_link* link = attachUprobe(prog, is_ret, path, pid, at.symbol, at.found ? &at.site : nullptr);
       if (!link) {
         int e = errno;
         while (links.size() > before) {
@@ -338,50 +343,29 @@ std::string BpfTracer::attachTls(const std::string& path, int pid, std::string* 
     }
     return true;
   };
-  // SSL_read and SSL_read_ex (or the write pair). OpenSSL 3's SSL_read_ex
-  // is `sub $8,%rsp; call ssl_read_internal`, and SSL_read calls the same
-  // function: probed there, one cheap site sees both, each call once. Else
-  // each is probed at its own entry (neither calls the other). Only the
-  // plain form is required: the _ex forms are OpenSSL 1.1.1+.
-  auto attachPair = [&](const std::string& plain, const std::string& ex, bpf_program* plain_entry,
-                        bpf_program* ex_entry, bpf_program* ret) -> bool {
-    UprobeSite ex_site, plain_site;
-    UprobeSiteMoves through_wrapper;
-    through_wrapper.through_wrapper = true;
-    bool have_ex = siteOf(ex, through_wrapper, &ex_site);
-    bool have_plain = siteOf(plain, {}, &plain_site);
-    bool plain_through_ex = have_ex && ex_site.via_callee && functionCalls(elf, plain, ex_site.callee_vaddr);
-    bool ex_attached = attach(ex_entry, ret, ex, have_ex ? &ex_site : nullptr);
-    if (ex_attached) describe(ex, have_ex ? &ex_site : nullptr, ex_site.via_callee ? " (at its callee)" : nullptr);
-    if (plain_through_ex && ex_attached) {
-      describe(plain, nullptr, " (through the same callee)");
-      return true;
+  bool previous_attached = false;
+  for (const TlsProbePlacement& at : planTlsProbes(elf)) {
+    if (at.covered_by_previous && previous_attached) {
+      sites.push_back(at.symbol + " (through the same callee)");
+      previous_attached = false;
+      continue;
     }
-    if (!attach(plain_entry, ret, plain, have_plain ? &plain_site : nullptr)) return false;
-    describe(plain, have_plain ? &plain_site : nullptr, nullptr);
-    return true;
-  };
-  auto& p = skel_->progs;
-  if (!attachPair("SSL_read", "SSL_read_ex", p.sonde_up_ssl_read, p.sonde_up_ssl_read_ex, p.sonde_uret_ssl_read) ||
-      !attachPair("SSL_write", "SSL_write_ex", p.sonde_up_ssl_write, p.sonde_up_ssl_write_ex, p.sonde_uret_ssl_write)) {
-    int e = errno;
-    std::string why = std::string("SSL_read/SSL_write: ") + strerror(e);
-    std::string log = takeLibbpfLog();
-    if (!log.empty()) why += " (libbpf: " + log + ")";
-    for (bpf_link* link : links) bpf_link__destroy(link);
-    return why;
+    previous_attached = attach(at);
+    if (previous_attached) {
+      const UprobeSite* site = at.found ? &at.site : nullptr;
+      sites.push_back(at.symbol + (site && site->via_callee         ? " (at its callee)"
+                                   : site && site->past_null_check ? " (past its NULL check)"
+                                   : site && !site->emulated       ? " (single-stepped)"
+                                                                   : ""));
+    } else if (at.required) {
+      int e = errno;
+      std::string why = std::string("SSL_read/SSL_write: ") + strerror(e);
+      std::string log = takeLibbpfLog();
+      if (!log.empty()) why += " (libbpf: " + log + ")";
+      for (bpf_link* link : links) bpf_link__destroy(link);
+      return why;
+    }
   }
-  // The handshake shows a connection's socket before its first SSL_write.
-  UprobeSite site;
-  bool found = siteOf("SSL_do_handshake", {}, &site);
-  if (attach(p.sonde_up_ssl_do_handshake, p.sonde_uret_ssl_do_handshake, "SSL_do_handshake", found ? &site : nullptr))
-    describe("SSL_do_handshake", found ? &site : nullptr, nullptr);
-  // Its program forgets the SSL*'s socket: nothing to do for NULL.
-  UprobeSiteMoves past_null_check;
-  past_null_check.past_null_check = true;
-  found = siteOf("SSL_free", past_null_check, &site);
-  if (attach(p.sonde_up_ssl_free, nullptr, "SSL_free", found ? &site : nullptr))
-    describe("SSL_free", found ? &site : nullptr, nullptr);
   takeLibbpfLog();
   tls_links_[{path, pid}] = std::move(links);
   skel_->bss->tls_probes_attached = 1;
