@@ -1,14 +1,19 @@
 /**
  * Floor probes: BPF programs that only return, attached where sonde's own
  * programs attach. What a process pays with them attached is what any
- * tracer hooking those tracepoints costs before its programs do any work;
- * sonde's figure above it is its programs' work.
+ * tracer hooking those tracepoints (and those OpenSSL functions) costs
+ * before its programs do any work; sonde's figure above it is its
+ * programs' work.
  *
  * The programs are generated from the tracepoints bpf/sock_trace.bpf.c
- * declares, so that the floor follows sonde's hooks when they change.
+ * declares, and the OpenSSL sites are the tracer's own plan
+ * (native/src/core/TlsProbePlan.h), so that the floor follows sonde's hooks
+ * when they change.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { loadNativeModule } from '../../src/native/binding';
+import { executableOf, openSslLibrariesOf } from '../../src/discovery/tlsLibraries';
 import { REPO_ROOT, runCommand, spawnTracked, tool, type Tracked } from './proc';
 
 const SONDE_BPF_SOURCE = path.join(REPO_ROOT, 'bpf', 'sock_trace.bpf.c');
@@ -18,39 +23,96 @@ export function sondeSyscallTracepoints(source = fs.readFileSync(SONDE_BPF_SOURC
   return [...source.matchAll(/SEC\("tracepoint\/syscalls\/(sys_(?:enter|exit)_\w+)"\)/g)].map((m) => m[1]);
 }
 
-/** C source of one empty program per tracepoint. */
-export function floorProbeSource(tracepoints: readonly string[]): string {
-  const programs = tracepoints.map((tp) => `SEC("tracepoint/syscalls/${tp}")\nint floor_${tp}(void *ctx)\n{\n\treturn 0;\n}\n`);
+/** A user-space site of a floor probe: an entry, or the return of the call entered there. */
+export interface UprobeFloorSite {
+  kind: 'uprobe' | 'uretprobe';
+  /** The function the tracer probes there (maybe through the internal function it wraps). */
+  symbol: string;
+  path: string;
+  fileOffset: number;
+  /** The one process it is attached for, as sonde attaches its own (-1: every process that maps `path`). */
+  pid: number;
+}
+
+/**
+ * Where sonde's OpenSSL programs go in the ELF file at `libraryPath`, for
+ * process `pid`: each placement the tracer attaches, and its return where
+ * it probes one. A placement the tracer leaves to libbpf by name (no site
+ * found) has none, nor has a file without OpenSSL.
+ */
+export function tlsFloorSites(libraryPath: string, pid: number): UprobeFloorSite[] {
+  const plan = loadNativeModule().tlsProbePlan(libraryPath);
+  const sites: UprobeFloorSite[] = [];
+  plan.forEach((p, i) => {
+    if (p.fileOffset === null) return;
+    if (p.coveredByPrevious && plan[i - 1]?.fileOffset !== null) return;
+    sites.push({ kind: 'uprobe', symbol: p.symbol, path: libraryPath, fileOffset: p.fileOffset, pid });
+    if (p.withReturn) sites.push({ kind: 'uretprobe', symbol: p.symbol, path: libraryPath, fileOffset: p.fileOffset, pid });
+  });
+  if (!plan.some((p) => p.required && p.fileOffset !== null)) return [];
+  return sites;
+}
+
+/**
+ * The floor sites of processes `pids` traced by `--pid`, as sonde attaches
+ * its OpenSSL probes to each: in the libssl it maps, else in its
+ * executable when that links OpenSSL (node).
+ */
+export function tlsFloorSitesOf(pids: readonly number[]): UprobeFloorSite[] {
+  return pids.flatMap((pid) => {
+    const libraries = openSslLibrariesOf(pid);
+    if (libraries.length > 0) return libraries.flatMap((lib) => tlsFloorSites(lib.reachablePath, pid));
+    const exe = executableOf(pid);
+    return exe ? tlsFloorSites(exe.reachablePath, pid) : [];
+  });
+}
+
+/** C source of one empty program per tracepoint, and an empty entry and return program for user-space sites. */
+export function floorProbeSource(tracepoints: readonly string[], withUprobes = false): string {
+  const empty = (section: string, name: string): string => `SEC("${section}")\nint ${name}(void *ctx)\n{\n\treturn 0;\n}\n`;
+  const programs = tracepoints.map((tp) => empty(`tracepoint/syscalls/${tp}`, `floor_${tp}`));
+  if (withUprobes) programs.push(empty('uprobe', 'floor_uprobe'), empty('uretprobe', 'floor_uretprobe'));
   return ['#include "vmlinux.h"', '#include <bpf/bpf_helpers.h>', '', 'char LICENSE[] SEC("license") = "Dual BSD/GPL";', '', ...programs].join('\n');
 }
 
 export interface FloorProbe {
   tracepoints: readonly string[];
+  uprobeSites: readonly UprobeFloorSite[];
   object: string;
   loader: string;
 }
 
-/** Compiles the floor programs for `tracepoints` and the loader that holds them attached, into `dir`. */
-export async function buildFloorProbe(dir: string, name: string, tracepoints: readonly string[]): Promise<FloorProbe> {
+/** What a floor probe hooks, for labels: "18 syscall tracepoints and OpenSSL's 4 sites in 3 processes". */
+export function describeFloorProbe(probe: FloorProbe): string {
+  if (probe.uprobeSites.length === 0) return `${probe.tracepoints.length} syscall tracepoints`;
+  const entries = probe.uprobeSites.filter((s) => s.kind === 'uprobe');
+  const processes = new Set(entries.map((s) => s.pid)).size;
+  const perProcess = entries.length / processes;
+  return `${probe.tracepoints.length} syscall tracepoints and OpenSSL's ${perProcess} sites (with their returns) in ${processes} process${processes === 1 ? '' : 'es'}`;
+}
+
+/** Compiles the floor programs for `tracepoints` (and `uprobeSites`) and the loader that holds them attached, into `dir`. */
+export async function buildFloorProbe(dir: string, name: string, tracepoints: readonly string[], uprobeSites: readonly UprobeFloorSite[] = []): Promise<FloorProbe> {
   if (tracepoints.length === 0) throw new Error(`floor probe ${name}: no tracepoints`);
   const source = path.join(dir, `${name}.bpf.c`);
   const object = path.join(dir, `${name}.bpf.o`);
   const loader = path.join(dir, 'floor-probe-loader');
-  fs.writeFileSync(source, floorProbeSource(tracepoints));
+  fs.writeFileSync(source, floorProbeSource(tracepoints, uprobeSites.length > 0));
   const bpfCc = await runCommand('clang', tool('clang'), ['-O2', '-g', '-target', 'bpf', '-I', path.join(REPO_ROOT, 'bpf', '.output'), '-c', source, '-o', object], 60_000);
   if (bpfCc.code !== 0) throw new Error(`clang -target bpf ${source} failed (bpf/.output/vmlinux.h comes from npm run build):\n${bpfCc.stderr}`);
   if (!fs.existsSync(loader)) {
     const loaderCc = await runCommand('cc', tool('cc'), ['-O2', '-Wall', '-o', loader, path.join(REPO_ROOT, 'bench', 'fixtures', 'floor-probe-loader.c'), '-lbpf'], 60_000);
     if (loaderCc.code !== 0) throw new Error(`cc floor-probe-loader.c -lbpf failed:\n${loaderCc.stderr}`);
   }
-  return { tracepoints, object, loader };
+  return { tracepoints, uprobeSites, object, loader };
 }
 
 /** Attaches the floor programs; they stay until the returned process is stopped. */
 export async function attachFloorProbe(probe: FloorProbe): Promise<Tracked> {
-  const proc = spawnTracked('floor-probe', probe.loader, [probe.object], { stdin: 'pipe' });
+  const sites = probe.uprobeSites.map((s) => `${s.kind}:${s.fileOffset.toString(16)}:${s.pid}:${s.path}`);
+  const proc = spawnTracked('floor-probe', probe.loader, [probe.object, ...sites], { stdin: 'pipe' });
   try {
-    await proc.waitFor(new RegExp(`^attached ${probe.tracepoints.length}$`, 'm'), 30_000, 'stdout');
+    await proc.waitFor(new RegExp(`^attached ${probe.tracepoints.length + sites.length}$`, 'm'), 30_000, 'stdout');
   } catch (error) {
     await proc.stop('SIGKILL', 1000);
     throw error;

@@ -1,5 +1,5 @@
 /** What the scenarios share: their context, the A/B alternation, and the rows and checks most of them report. */
-import { attachFloorProbe, type FloorProbe } from '../lib/floorProbe';
+import { attachFloorProbe, describeFloorProbe, type FloorProbe } from '../lib/floorProbe';
 import { measure, type MeasureContext, type MeasureOptions, type RunKind, type RunRecord } from '../lib/measure';
 import type { Mode } from '../lib/modes';
 import { fmt, type Row, type Section, type TargetCheck } from '../lib/report';
@@ -71,11 +71,11 @@ export async function alternate(
   return { baseline, traced, before };
 }
 
-/** The untraced run of `base` with empty programs on sonde's syscall tracepoints attached. */
+/** The untraced run of `base` with empty programs where sonde's attach (its syscall tracepoints; OpenSSL's sites when the probe has them). */
 export async function measureFloor(ctx: ScenarioContext, probe: FloorProbe, base: MeasureOptions): Promise<RunRecord> {
   const floor = await attachFloorProbe(probe);
   try {
-    return await measure(ctx, { ...base, kind: 'baseline', beside: 'floor', label: `${base.label}, empty programs on ${probe.tracepoints.length} syscall tracepoints` });
+    return await measure(ctx, { ...base, kind: 'baseline', beside: 'floor', label: `${base.label}, empty programs on ${describeFloorProbe(probe)}` });
   } finally {
     await floor.stop('SIGTERM', 2000);
   }

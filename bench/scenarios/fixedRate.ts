@@ -12,7 +12,7 @@
  */
 import * as path from 'node:path';
 import { heyWorkers, runH2load, runHey, runHeyMax, runWrk, type LoadResult } from '../lib/load';
-import { buildFloorProbe, sondeSyscallTracepoints, type FloorProbe } from '../lib/floorProbe';
+import { buildFloorProbe, describeFloorProbe, sondeSyscallTracepoints, tlsFloorSitesOf, type FloorProbe } from '../lib/floorProbe';
 import { measure, type MeasureOptions, type RunRecord } from '../lib/measure';
 import type { Row, Section, TargetCheck } from '../lib/report';
 import { startNginx, startNginxHttps, startNodeServer, startPythonServer, type Server } from '../lib/servers';
@@ -41,6 +41,8 @@ interface RateResult {
   summary: Summary;
   /** At 50 %: the floor runs against the same untraced ones. */
   floor?: Pick<Summary, 'latencyMs' | 'serverCoresPer10kRps'>;
+  /** At 50 %: where the floor runs' empty programs were attached. */
+  floorHooks?: Pick<FloorProbe, 'tracepoints' | 'uprobeSites'>;
 }
 
 export const fixedRate: Scenario = async (ctx) => {
@@ -51,10 +53,10 @@ export const fixedRate: Scenario = async (ctx) => {
   const chart: ChartPanel[] = [];
   const anomalies: string[] = [];
   const only = process.env.SONDE_BENCH_SERVERS?.split(',').map((k) => k.trim());
-  let probe: FloorProbe | undefined;
   for (const s of SERVERS) {
     if (only && !only.includes(s.kind)) continue;
     const server = await s.start();
+    let probe: FloorProbe | undefined;
     try {
       const logFile = path.join(ctx.tmpDir, `fixed-rate-${s.kind}-h2load.log`);
       const h2load = (durationS: number, clients: number, targetRps?: number) =>
@@ -84,7 +86,10 @@ export const fixedRate: Scenario = async (ctx) => {
             warmup: warmupS > 0 ? loadAt(warmupS) : undefined,
           };
         };
-        if (atHalf && !probe) probe = await buildFloorProbe(ctx.tmpDir, 'floor-syscalls', sondeSyscallTracepoints());
+        // Where sonde attaches for this server: its syscall tracepoints, and
+        // OpenSSL's sites in each of the server's processes that map it
+        // (nginx links libssl even for plain HTTP; only HTTPS calls it).
+        if (atHalf && !probe) probe = await buildFloorProbe(ctx.tmpDir, `floor-${s.kind}`, sondeSyscallTracepoints(), tlsFloorSitesOf(server.pids));
         const floorProbe = atHalf ? probe : undefined;
         const floorRuns: RunRecord[] = [];
         const { baseline, traced, before } = await alternate(
@@ -103,18 +108,20 @@ export const fixedRate: Scenario = async (ctx) => {
           hey: client,
           runs: { baseline, traced, before, ...(floorProbe ? { floor: floorRuns } : {}) },
           summary,
-          ...(floor ? { floor: { latencyMs: floor.latencyMs, serverCoresPer10kRps: floor.serverCoresPer10kRps } } : {}),
+          ...(floor && floorProbe
+            ? { floor: { latencyMs: floor.latencyMs, serverCoresPer10kRps: floor.serverCoresPer10kRps }, floorHooks: { tracepoints: floorProbe.tracepoints, uprobeSites: floorProbe.uprobeSites } }
+            : {}),
         };
         const rows: Row[] = standardRows(summary, { p99Target: atHalf ? P99_TARGET : undefined, cpuTarget: CPU_TARGET });
         const notes = [rawSpansNote(traced), 'hey prints latencies with 0.1 ms resolution: sub-millisecond ratios move in steps of 0.1 ms'];
         if (floor && floorProbe) {
           rows.push(
-            ratioRow(`F: empty programs on sonde's ${floorProbe.tracepoints.length} syscall tracepoints: latency p50 (ms)`, floor.latencyMs.p50),
+            ratioRow(`F: empty programs on sonde's ${describeFloorProbe(floorProbe)}: latency p50 (ms)`, floor.latencyMs.p50),
             ratioRow('F: latency p99 (ms)', floor.latencyMs.p99),
             ratioRow('F: server cores per 10k req/s', floor.serverCoresPer10kRps),
           );
           notes.push(
-            `F is an untraced run of each pair with empty BPF programs on every syscall tracepoint sonde attaches${s.kind === 'nginx-https' ? ' (not on OpenSSL: its uprobes are not in F)' : ''}; its ratios are against the same untraced runs as the traced one`,
+            `F is an untraced run of each pair with empty BPF programs where sonde attaches: every syscall tracepoint${floorProbe.uprobeSites.length > 0 ? ', and the OpenSSL sites of the tracer\'s plan (an entry and its return per call: the traps any OpenSSL uprobe tracer takes)' : ''}; its ratios are against the same untraced runs as the traced one`,
           );
           anomalies.push(...floorRuns.filter((r) => r.foreignSondePrograms > 0).map((r) => `fixed-rate ${label} F${r.pair}: another sonde was attached (${r.foreignSondePrograms} programs)`));
         }

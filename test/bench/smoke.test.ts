@@ -106,6 +106,15 @@ test('npm run bench -- --smoke runs every scenario and writes its report', { tim
       assertComparison(s.rates['50%'].floor?.latencyMs.p99, `fixed-rate.${server}.50%.floor.latencyMs.p99`);
       assert.equal(s.rates['50%'].runs.floor?.length, s.rates['50%'].runs.baseline.length, `fixed-rate.${server}: one F run per pair at 50%`);
       assert.equal(s.rates['25%'].runs.floor, undefined, `fixed-rate.${server}: no F runs at 25%`);
+      // F hooks where sonde does: nginx maps libssl, so its F has empty
+      // programs on OpenSSL's sites too, for the server's processes alone.
+      const hooks = s.rates['50%'].floorHooks;
+      assert.ok(hooks.tracepoints.includes('sys_exit_read'), `fixed-rate.${server}: F's tracepoints ${hooks.tracepoints}`);
+      for (const site of hooks.uprobeSites) assert.ok(s.pids.includes(site.pid), `fixed-rate.${server}: F site for pid ${site.pid}, not one of the server's ${s.pids}`);
+      if (server === 'nginx') {
+        const kinds = new Set<string>(hooks.uprobeSites.map((site: { kind: string; symbol: string }) => `${site.kind} ${site.symbol}`));
+        assert.ok(kinds.has('uprobe SSL_free') && [...kinds].some((k) => k.startsWith('uretprobe SSL_read')), `fixed-rate.nginx: F's OpenSSL sites ${[...kinds]}`);
+      }
     }
 
     const cap = report.scenarios.capacity;
