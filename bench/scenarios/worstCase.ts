@@ -13,9 +13,11 @@
  *
  * worst-case-https: the same over HTTPS, traced through the uprobes on the
  * OpenSSL inside node (about 7 hits per request). Reported, with no target
- * of its own: the traps are charged to the service.
+ * of its own: the traps are charged to the service. Its F has empty
+ * programs on OpenSSL's sites too, where sonde's plan puts them, so that
+ * the traps any such tracer takes are told from sonde's work.
  */
-import { buildFloorProbe, sondeSyscallTracepoints } from '../lib/floorProbe';
+import { buildFloorProbe, describeFloorProbe, sondeSyscallTracepoints, tlsFloorSitesOf } from '../lib/floorProbe';
 import { runWrk } from '../lib/load';
 import { measure, type MeasureOptions, type RunRecord } from '../lib/measure';
 import { sleep } from '../lib/proc';
@@ -26,7 +28,7 @@ import { pct, alternate, chartPanel, checkRun, measureFloor, rawSpansNote, ratio
 
 export const worstCase: Scenario = (ctx) => saturate(ctx, { name: 'worst-case', what: 'Node hello-world', start: startNodeServer, throughputTarget: 0.9, decompose: true });
 
-export const worstCaseHttps: Scenario = (ctx) => saturate(ctx, { name: 'worst-case-https', what: 'Node https hello-world', start: startNodeHttpsServer });
+export const worstCaseHttps: Scenario = (ctx) => saturate(ctx, { name: 'worst-case-https', what: 'Node https hello-world', start: startNodeHttpsServer, decompose: true });
 
 interface Saturated {
   name: string;
@@ -65,7 +67,9 @@ async function saturate(ctx: ScenarioContext, spec: Saturated): Promise<Scenario
     if (ctx.mode.warmupS > 0) await load(ctx.mode.warmupS)();
     const select = ['--pid', server.pids.join(',')];
     const options = (kind: MeasureOptions['kind'], pair: number): MeasureOptions => ({ kind, pair, label: `${server.kind} saturation`, serverPids: server.pids, select, load: load(m.durationS), warmup: ctx.mode.runWarmupS > 0 ? load(ctx.mode.runWarmupS) : undefined });
-    const probe = spec.decompose ? await buildFloorProbe(ctx.tmpDir, 'floor-syscalls', sondeSyscallTracepoints()) : undefined;
+    // Where sonde hooks this server: its syscall tracepoints, and OpenSSL's
+    // sites in node (hit only over HTTPS).
+    const probe = spec.decompose ? await buildFloorProbe(ctx.tmpDir, `floor-${spec.name}`, sondeSyscallTracepoints(), tlsFloorSitesOf(server.pids)) : undefined;
     const floor: RunRecord[] = [];
     const capture: (RunRecord & { sondeRequests: number })[] = [];
     const { baseline, traced, before } = await alternate(
@@ -102,16 +106,16 @@ async function saturate(ctx: ScenarioContext, spec: Saturated): Promise<Scenario
       const c = against(capture);
       // sonde's own CPU when it exports nothing: against the traced runs', what the export costs it.
       const captureSonde = spread(capture.map((r) => r.besideCpu?.coresPer10kRps ?? NaN));
-      decomposition = { tracepoints: probe.tracepoints, floor: f, capture: { ...c, sondeCoresPer10kRps: captureSonde } };
+      decomposition = { tracepoints: probe.tracepoints, uprobeSites: probe.uprobeSites, floor: f, capture: { ...c, sondeCoresPer10kRps: captureSonde } };
       rows.push(
-        ratioRow(`F: empty programs on sonde's ${probe.tracepoints.length} syscall tracepoints: throughput`, f.throughputRps),
+        ratioRow(`F: empty programs on sonde's ${describeFloorProbe(probe)}: throughput`, f.throughputRps),
         ratioRow('F: server cores per 10k req/s', f.serverCoresPer10kRps),
         ratioRow('C: sonde capturing, exporting nothing: throughput', c.throughputRps),
         ratioRow('C: server cores per 10k req/s', c.serverCoresPer10kRps),
         tracedRow('C: sonde cores per 10k req/s (the traced runs\' is above)', captureSonde),
       );
       notes.push(
-        'F and C are untraced runs of each pair with something beside the server: F empty BPF programs on every syscall tracepoint sonde attaches (the floor of any tracer hooking them), C sonde with --exporter none (its BPF programs, reader and span building; no encoding, transport or receiver). Their ratios are against the same untraced runs as the traced one',
+        'F and C are untraced runs of each pair with something beside the server: F empty BPF programs where sonde hooks, every syscall tracepoint and OpenSSL\'s sites in node (the floor of any tracer hooking them; not sonde\'s two event-loop marks in node, hit once per loop turn that runs timers), C sonde with --exporter none (its BPF programs, reader and span building; no encoding, transport or receiver). Their ratios are against the same untraced runs as the traced one',
       );
       for (const r of capture) if (!(r.sondeRequests >= r.load.requests)) anomalies.push(`${spec.name} C${r.pair}: sonde counted ${r.sondeRequests} requests of ${r.load.requests}`);
       for (const r of [...floor, ...capture]) if (r.foreignSondePrograms > 0) anomalies.push(`${spec.name} ${r.beside === 'floor' ? 'F' : 'C'}${r.pair}: another sonde was attached (${r.foreignSondePrograms} programs)`);

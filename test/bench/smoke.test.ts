@@ -84,6 +84,10 @@ test('npm run bench -- --smoke runs every scenario and writes its report', { tim
     for (const r of wc.runs.capture) assert.ok(r.sondeRequests >= r.load.requests && r.load.requests > 0, `C${r.pair}: sonde counted ${r.sondeRequests} of ${r.load.requests} requests`);
     const https = report.scenarios['worst-case-https'];
     assert.equal(https.params.server, 'node-https');
+    // Its F has empty programs on the OpenSSL sites sonde probes in node, for the server alone.
+    const httpsSites = https.summary.decomposition?.uprobeSites ?? [];
+    assert.ok(httpsSites.some((s: { kind: string }) => s.kind === 'uretprobe'), `worst-case-https F's OpenSSL sites: ${JSON.stringify(httpsSites)}`);
+    assert.equal(https.runs.floor.length, https.runs.baseline.length, 'worst-case-https: one F run per pair');
     assertComparison(https.summary.throughputRps, 'worst-case-https.summary.throughputRps');
     assertSpread(https.summary.spansPerRequest, 'worst-case-https.summary.spansPerRequest');
     const b = wc.runs.traced[0];
