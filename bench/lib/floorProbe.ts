@@ -82,13 +82,13 @@ export interface FloorProbe {
   loader: string;
 }
 
-/** What a floor probe hooks, for labels: "18 syscall tracepoints and OpenSSL's 4 sites in 3 processes". */
+/** What a floor probe hooks, for labels: "18 syscall tracepoints and OpenSSL's 4 sites in 2 processes" (returns not counted). */
 export function describeFloorProbe(probe: FloorProbe): string {
   if (probe.uprobeSites.length === 0) return `${probe.tracepoints.length} syscall tracepoints`;
   const entries = probe.uprobeSites.filter((s) => s.kind === 'uprobe');
   const processes = new Set(entries.map((s) => s.pid)).size;
   const perProcess = entries.length / processes;
-  return `${probe.tracepoints.length} syscall tracepoints and OpenSSL's ${perProcess} sites (with their returns) in ${processes} process${processes === 1 ? '' : 'es'}`;
+  return `${probe.tracepoints.length} syscall tracepoints and OpenSSL's ${perProcess} sites in ${processes} process${processes === 1 ? '' : 'es'}`;
 }
 
 /** Compiles the floor programs for `tracepoints` (and `uprobeSites`) and the loader that holds them attached, into `dir`. */
