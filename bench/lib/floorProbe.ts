@@ -42,14 +42,14 @@ export interface UprobeFloorSite {
  */
 export function tlsFloorSites(libraryPath: string, pid: number): UprobeFloorSite[] {
   const plan = loadNativeModule().tlsProbePlan(libraryPath);
+  if (!plan.some((p) => p.required && p.fileOffset !== null)) return [];
   const sites: UprobeFloorSite[] = [];
-  plan.forEach((p, i) => {
-    if (p.fileOffset === null) return;
-    if (p.coveredByPrevious && plan[i - 1]?.fileOffset !== null) return;
+  // A placement is covered only by a found one before it, which the tracer attaches.
+  for (const p of plan) {
+    if (p.fileOffset === null || p.coveredByPrevious) continue;
     sites.push({ kind: 'uprobe', symbol: p.symbol, path: libraryPath, fileOffset: p.fileOffset, pid });
     if (p.withReturn) sites.push({ kind: 'uretprobe', symbol: p.symbol, path: libraryPath, fileOffset: p.fileOffset, pid });
-  });
-  if (!plan.some((p) => p.required && p.fileOffset !== null)) return [];
+  }
   return sites;
 }
 

@@ -343,7 +343,7 @@ export interface TlsProbePlacement {
   withReturn: boolean;
   /** The file is not traced without it. */
   required: boolean;
-  /** Not attached when the placement before it was: that one sees this one's calls. */
+  /** The placement before it (found, so attached) sees this one's calls: the tracer attaches this one only if that one fails. */
   coveredByPrevious: boolean;
   /** Where it goes; null when the tracer leaves it to libbpf to find the symbol's entry by name. */
   fileOffset: number | null;
