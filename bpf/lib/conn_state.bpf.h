@@ -248,7 +248,10 @@ __noinline int emit_msg_start(struct sonde_conn_state *c, const struct msg_start
 	fill_header(&ev->hdr, SONDE_EV_MSG_START, pid_tgid, a->fd, c, start_ns);
 	ev->hdr.direction = a->direction;
 	ev->hdr.msg_class = msg_class;
-	if (a->direction == SONDE_DIR_EGRESS)
+	/* Only a request a process sends is a call made while serving
+	 * something; a response's cause would go unread, and looking it up
+	 * costs every server response a hash lookup in the thread table. */
+	if (a->direction == SONDE_DIR_EGRESS && msg_class == SONDE_CLASS_HTTP1_REQUEST)
 		set_cause(&ev->hdr, pid_tgid);
 	ev->tuple = c->tuple;
 	ev->prev = m->prev;

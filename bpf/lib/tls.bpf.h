@@ -183,7 +183,10 @@ static __always_inline bool tls_adopt(struct sonde_conn_state *c)
 static __always_inline bool tls_ciphertext(struct sonde_conn_state *c, __s32 fd, __u64 pid_tgid, __u8 direction)
 {
 	bool tls = c->flags & SONDE_CONN_TLS;
-	if (!tls && (!tls_probes_attached || (c->flags & (SONDE_CONN_SYNCED | SONDE_CONN_NOT_TCP))))
+	/* The connection's flags first: they are in memory the caller has
+	 * just read, where tls_probes_attached lives in a map of its own,
+	 * which a synced connection's chunks then never touch. */
+	if (!tls && ((c->flags & (SONDE_CONN_SYNCED | SONDE_CONN_NOT_TCP)) || !tls_probes_attached))
 		return false;
 	struct sonde_tls_call *call = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
 	if (!call)

@@ -142,10 +142,11 @@ struct sonde_event_header {
 	__u8 source;      /* enum sonde_source */
 	__u8 protocol;    /* enum sonde_protocol, as known so far */
 	__u8 _pad[2];
-	/* Egress message starts, HTTP/2 egress frames and connects: the
-	 * connection this thread last read from before the event (fd and
-	 * generation), or SONDE_NO_CAUSE. On an event loop the code that runs
-	 * after a read, and the calls it makes, serve that connection's request. */
+	/* Egress HTTP/1 request starts, HTTP/2 egress frames and connects:
+	 * the connection this thread last read from before the event (fd and
+	 * generation), or SONDE_NO_CAUSE (always, on every other event). On an
+	 * event loop the code that runs after a read, and the calls it makes,
+	 * serve that connection's request. */
 	__s32 cause_fd;
 	__u32 cause_generation;
 	__u32 _pad2;

@@ -25,7 +25,8 @@ struct MessageStart {
   bool prev_applies;
   const uint8_t* payload;
   uint32_t payload_bytes;
-  // Egress: what the writing thread was serving (hdr.cause_fd resolved).
+  // An egress HTTP/1 request's: what the writing thread was serving
+  // (hdr.cause_fd resolved). Empty for every other message start.
   const CallbackContext& cause;
 };
 
