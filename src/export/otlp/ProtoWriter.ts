@@ -173,11 +173,11 @@ export class ProtoWriter {
     this.pos += length;
   }
 
-  /** Appends `length` bytes of `source` from `start`, as a length-delimited field's content. */
-  lengthDelimitedFrom(source: Buffer, start: number, length: number): void {
-    this.varint(length);
+  /** Appends the bytes of `source` in [start, end), already encoded. */
+  rawFrom(source: Buffer, start: number, end: number): void {
+    const length = end - start;
     this.ensure(length);
-    source.copy(this.buf, this.pos, start, start + length);
+    this.buf.set(source.subarray(start, end), this.pos);
     this.pos += length;
   }
 

@@ -18,6 +18,8 @@ const SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE = 0x100;
 const SPAN_FLAGS_CONTEXT_IS_REMOTE = 0x200;
 const MIN_INT64 = -(2 ** 63);
 const EMPTY = Buffer.alloc(0);
+/** ScopeSpans.spans: the field each span is, in a request. */
+const SCOPE_SPANS_SPANS = 2;
 const MAX_INT64 = 2 ** 63;
 
 /** One span's Span message, ready to be placed under its resource and scope. */
@@ -28,6 +30,12 @@ export interface EncodedSpan {
   slab: Buffer;
   start: number;
   length: number;
+  /**
+   * Where the same span starts as a ScopeSpans.spans field: its tag and
+   * length sit in the slab from here to `start`. The spans a slab holds are
+   * such fields back to back, so a request copies a run of them at once.
+   */
+  fieldStart: number;
   /** The slab's account of the spans still in it, for {@link OtlpSpanEncoder.release}. */
   home: SlabAccount;
 }
@@ -70,8 +78,10 @@ export class OtlpSpanEncoder {
 
   encode(span: ReadableSpan): EncodedSpan {
     // Spans are written in place, in the slab. One that does not fit grows
-    // the writer's buffer, a copy of the slab that becomes the slab; the
-    // spans before it keep pointing into the old one.
+    // the writer's buffer, a copy of the slab that holds that span alone
+    // (the spans before it keep pointing into the old one) and takes no
+    // more: kept as the slab, it would double again at each span that
+    // overflows it.
     if (this.#slab.bytes.length - this.#slabUsed < this.#slabBytes / 8) {
       this.#leave(this.#slab);
       this.#slab = this.#free.pop() ?? this.#newSlab();
@@ -80,31 +90,46 @@ export class OtlpSpanEncoder {
     const w = this.#writer;
     w.buf = this.#slab.bytes;
     w.pos = this.#slabUsed;
-    const start = w.pos;
+    const fieldStart = w.pos;
+    w.tag(SCOPE_SPANS_SPANS, WIRE_LEN);
+    const lengthAt = w.beginLength();
     writeSpan(w, span);
+    const length = w.pos - lengthAt - 1;
+    w.endLength(lengthAt);
+    this.#slabUsed = w.pos;
     if (w.buf !== this.#slab.bytes) {
       this.#leave(this.#slab);
       this.#slab = { bytes: w.buf, live: 0 };
+      this.#slabUsed = w.buf.length;
     }
-    this.#slabUsed = w.pos;
     this.#slab.live++;
-    return { resource: span.resource, scope: span.instrumentationScope, slab: w.buf, start, length: w.pos - start, home: this.#slab };
+    return { resource: span.resource, scope: span.instrumentationScope, slab: w.buf, start: w.pos - length, length, fieldStart, home: this.#slab };
   }
 
   /** A span the addon encoded, copied into the slab: the same as encode() gives for the span it stands for. */
   copy(span: PreencodedSpan): EncodedSpan {
     const length = span.length;
-    if (this.#slab.bytes.length - this.#slabUsed < Math.max(length, this.#slabBytes / 8)) {
+    const fieldBytes = 1 + varintSize(length) + length;
+    if (this.#slab.bytes.length - this.#slabUsed < Math.max(fieldBytes, this.#slabBytes / 8)) {
       this.#leave(this.#slab);
-      this.#slab = length <= this.#slabBytes / 8 ? (this.#free.pop() ?? this.#newSlab()) : { bytes: Buffer.allocUnsafeSlow(length), live: 0 };
+      this.#slab = fieldBytes <= this.#slabBytes / 8 ? (this.#free.pop() ?? this.#newSlab()) : { bytes: Buffer.allocUnsafeSlow(fieldBytes), live: 0 };
       this.#slabUsed = 0;
     }
-    const start = this.#slabUsed;
+    const slab = this.#slab.bytes;
+    const fieldStart = this.#slabUsed;
+    let start = fieldStart;
+    slab[start++] = (SCOPE_SPANS_SPANS << 3) | WIRE_LEN;
+    let value = length;
+    while (value >= 128) {
+      slab[start++] = (value & 0x7f) | 0x80;
+      value = Math.floor(value / 128);
+    }
+    slab[start++] = value;
     // Buffer#copy's argument checks cost more than copying a few hundred bytes.
-    this.#slab.bytes.set(span.bytes.subarray(span.start, span.start + length), start);
-    this.#slabUsed += length;
+    slab.set(span.bytes.subarray(span.start, span.start + length), start);
+    this.#slabUsed = start + length;
     this.#slab.live++;
-    return { resource: span.resource, scope: span.instrumentationScope, slab: this.#slab.bytes, start, length, home: this.#slab };
+    return { resource: span.resource, scope: span.instrumentationScope, slab: this.#slab.bytes, start, length, fieldStart, home: this.#slab };
   }
 
   /** The span's bytes are no longer needed: its slab may be reused once none of its spans are. */
@@ -186,10 +211,22 @@ export class OtlpRequestEncoder {
         w.tag(2, WIRE_LEN);
         w.varint(scopeLengths[scopeIndex++]);
         w.raw(this.#scopeField(scope));
+        // Spans queued one after the other lie one after the other in a
+        // slab, as fields already: one copy per run of them, not per span.
+        let runSlab: Buffer = EMPTY;
+        let runStart = 0;
+        let runEnd = 0;
         for (const s of list) {
-          w.tag(2, WIRE_LEN);
-          w.lengthDelimitedFrom(s.slab, s.start, s.length);
+          if (s.slab === runSlab && s.fieldStart === runEnd) {
+            runEnd = s.start + s.length;
+            continue;
+          }
+          if (runEnd > runStart) w.rawFrom(runSlab, runStart, runEnd);
+          runSlab = s.slab;
+          runStart = s.fieldStart;
+          runEnd = s.start + s.length;
         }
+        if (runEnd > runStart) w.rawFrom(runSlab, runStart, runEnd);
         if (scope.schemaUrl) w.raw(this.#schemaUrlField(scope.schemaUrl));
       }
       if (resource.schemaUrl) w.raw(this.#schemaUrlField(resource.schemaUrl));
