@@ -173,14 +173,6 @@ export class ProtoWriter {
     this.pos += length;
   }
 
-  /** Appends the bytes of `source` in [start, end), already encoded. */
-  rawFrom(source: Buffer, start: number, end: number): void {
-    const length = end - start;
-    this.ensure(length);
-    this.buf.set(source.subarray(start, end), this.pos);
-    this.pos += length;
-  }
-
   /** Reserves one byte for a length; pass the result to {@link endLength}. */
   beginLength(): number {
     this.ensure(1);

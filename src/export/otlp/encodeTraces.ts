@@ -221,12 +221,12 @@ export class OtlpRequestEncoder {
             runEnd = s.start + s.length;
             continue;
           }
-          if (runEnd > runStart) w.rawFrom(runSlab, runStart, runEnd);
+          if (runEnd > runStart) w.raw(runSlab.subarray(runStart, runEnd));
           runSlab = s.slab;
           runStart = s.fieldStart;
           runEnd = s.start + s.length;
         }
-        if (runEnd > runStart) w.rawFrom(runSlab, runStart, runEnd);
+        if (runEnd > runStart) w.raw(runSlab.subarray(runStart, runEnd));
         if (scope.schemaUrl) w.raw(this.#schemaUrlField(scope.schemaUrl));
       }
       if (resource.schemaUrl) w.raw(this.#schemaUrlField(resource.schemaUrl));
