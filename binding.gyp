@@ -31,6 +31,7 @@
         "native/src/core/http2/FrameReader.cc",
         "native/src/core/http2/HpackDecoder.cc",
         "native/src/encode/Http1Spans.cc",
+        "native/src/discovery/ListeningSockets.cc",
         "native/src/binding/http2TestHook.cc",
         "native/src/binding/addon.cc"
       ],

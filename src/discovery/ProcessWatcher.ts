@@ -3,12 +3,14 @@ import {
   DEFAULT_PROC_ROOT,
   listeningTcpPortsAllNamespaces,
   listPids,
+  procfsListeningReader,
   readEnviron,
   readExePath,
   readProcessInfo,
   readStartTimeTicks,
   readStat,
   socketInodesOf,
+  type ListeningTcpReader,
   type ProcessInfo,
   type ProcessStat,
 } from './procfs';
@@ -43,6 +45,8 @@ export interface ProcessWatcherOptions {
    */
   restatEveryScans?: number;
   procRoot?: string;
+  /** Where --open-port learns each network namespace's listeners (default: /proc/net/tcp and tcp6 under procRoot). */
+  readListening?: ListeningTcpReader;
   onStart?: (proc: TracedProcess) => void;
   onExit?: (proc: TracedProcess) => void;
   /** Failures of a whole scan or of a callback; defaults to a process warning. */
@@ -83,6 +87,7 @@ export class ProcessWatcher {
   readonly #pollIntervalMs: number;
   readonly #restatEveryScans: number;
   readonly #procRoot: string;
+  readonly #readListening: ListeningTcpReader;
   readonly #onStart: (proc: TracedProcess) => void;
   readonly #onExit: (proc: TracedProcess) => void;
   readonly #onError: (error: unknown) => void;
@@ -119,6 +124,7 @@ export class ProcessWatcher {
     this.#pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
     this.#restatEveryScans = Math.max(1, Math.floor(options.restatEveryScans ?? DEFAULT_RESTAT_EVERY_SCANS));
     this.#procRoot = options.procRoot ?? DEFAULT_PROC_ROOT;
+    this.#readListening = options.readListening ?? procfsListeningReader(this.#procRoot);
     this.#onStart = options.onStart ?? (() => {});
     this.#onExit = options.onExit ?? (() => {});
     this.#onError = options.onError ?? ((error) => process.emitWarning(asError(error), 'SondeDiscoveryWarning'));
@@ -256,7 +262,7 @@ export class ProcessWatcher {
   #selectedListeningSockets(pids: readonly number[]): Map<number, number> {
     const selected = new Map<number, number>();
     if (this.#ports.size === 0) return selected;
-    for (const [inode, port] of listeningTcpPortsAllNamespaces(pids, this.#procRoot)) {
+    for (const [inode, port] of listeningTcpPortsAllNamespaces(pids, this.#procRoot, this.#readListening)) {
       if (this.#ports.has(port)) selected.set(inode, port);
     }
     return selected;

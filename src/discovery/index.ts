@@ -4,6 +4,7 @@ export {
   listeningTcpPorts,
   listeningTcpPortsAllNamespaces,
   parseListeningTcp,
+  procfsListeningReader,
   parseStartTimeTicks,
   parseStat,
   readEnviron,
@@ -12,11 +13,13 @@ export {
   readStartTimeTicks,
   readStat,
   socketInodesOf,
+  type ListeningTcpReader,
   type ProcessInfo,
   type ProcessStat,
 } from './procfs';
 export { globMatch, matchesExe, selectsEverything, type Selection } from './selectors';
 export { isInterpreter } from './interpreters';
+export { kernelListeningReader } from './kernelListening';
 export {
   parseResourceAttributes,
   resourceAttributesFor,

@@ -138,20 +138,35 @@ export function listeningTcpPorts(procRoot: string = DEFAULT_PROC_ROOT): Map<num
 }
 
 /**
+ * The TCP listeners (socket inode → port) of one network namespace: sonde's
+ * own when `pid` is undefined, else that process's.
+ */
+export type ListeningTcpReader = (pid: number | undefined) => Map<number, number>;
+
+/** Reads listeners from /proc/net/tcp and tcp6, or /proc/PID/net/… for another namespace. */
+export function procfsListeningReader(procRoot: string = DEFAULT_PROC_ROOT): ListeningTcpReader {
+  return (pid) => listeningTcpPorts(pid === undefined ? procRoot : path.join(procRoot, String(pid)));
+}
+
+/**
  * Listening sockets of every network namespace on the host, not only
  * sonde's own: services in containers listen in theirs. Each namespace is
  * read once, through the first process found in it; socket inodes are
  * unique host-wide, so the union is unambiguous.
  */
-export function listeningTcpPortsAllNamespaces(pids: readonly number[], procRoot: string = DEFAULT_PROC_ROOT): Map<number, number> {
-  const listening = listeningTcpPorts(procRoot);
+export function listeningTcpPortsAllNamespaces(
+  pids: readonly number[],
+  procRoot: string = DEFAULT_PROC_ROOT,
+  readNamespace: ListeningTcpReader = procfsListeningReader(procRoot),
+): Map<number, number> {
+  const listening = readNamespace(undefined);
   const ownNs = readLink(path.join(procRoot, 'self', 'ns', 'net'));
   const seen = new Set<string>(ownNs === undefined ? [] : [ownNs]);
   for (const pid of pids) {
     const ns = readLink(path.join(procRoot, String(pid), 'ns', 'net'));
     if (ns === undefined || seen.has(ns)) continue;
     seen.add(ns);
-    for (const [inode, port] of listeningTcpPorts(path.join(procRoot, String(pid)))) listening.set(inode, port);
+    for (const [inode, port] of readNamespace(pid)) listening.set(inode, port);
   }
   return listening;
 }

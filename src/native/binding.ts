@@ -372,6 +372,12 @@ export interface NativeModule {
   encodeSpans(records: Buffer): Buffer;
   /** Where the reader cuts a poll's records into batches of at most `maxBytes`: [end, count, end, count, ...]. */
   batchBounds(records: Buffer, maxBytes: number): number[];
+  /**
+   * The TCP listeners of the network namespace of a /proc/PID/ns/net file,
+   * or of sonde's own, asked of the kernel over NETLINK_SOCK_DIAG:
+   * [inode, port, inode, port, ...]. Throws when the kernel cannot answer.
+   */
+  listeningTcpSockets(netnsPath?: string): number[];
   // not for production use: a test hook (see Http2TestHook)
   http2Test: Http2TestHook;
 }

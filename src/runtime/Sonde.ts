@@ -3,7 +3,7 @@
  * and the periodic counters line, started and stopped together.
  */
 import type { Logger } from 'pino';
-import { executableOf, openSslLibrariesOf, ProcessWatcher, selectsEverything, systemOpenSslLibraries, type TlsLibrary, type TracedProcess } from '../discovery';
+import { executableOf, kernelListeningReader, openSslLibrariesOf, ProcessWatcher, selectsEverything, systemOpenSslLibraries, type TlsLibrary, type TracedProcess } from '../discovery';
 import type { SondeConfig } from '../config/config';
 import { ExportChannel } from '../export/ExportChannel';
 import { createExportChannel } from '../export/createExporters';
@@ -149,6 +149,10 @@ export class Sonde {
       selection: config.selection,
       ownPid: process.pid,
       pollIntervalMs: config.discoveryIntervalMs,
+      readListening: kernelListeningReader((netnsPath) => native.listeningTcpSockets(netnsPath), {
+        onFallback: (error) =>
+          this.#log.warn({ error: error instanceof Error ? error.message : String(error) }, '--open-port: the kernel does not list listening sockets over netlink (inet_diag); reading /proc/net/tcp instead, which costs more CPU on each scan'),
+      }),
       onStart: (p) => this.#onProcessStart(p),
       onExit: (p) => this.#onProcessExit(p),
       onError: (error) => this.#log.warn({ error: String(error) }, 'discovery scan failed'),

@@ -11,6 +11,7 @@
 #include "../core/RecordWriter.h"
 #include "../core/TlsProbePlan.h"
 #include "../core/UprobeSite.h"
+#include "../discovery/ListeningSockets.h"
 #include "../encode/Http1Spans.h"
 #include "LentBatches.h"
 #include "http2TestHook.h"
@@ -667,6 +668,29 @@ Napi::Value JS_threadCpuMs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) / 1e6);
 }
 
+// listeningTcpSockets(netnsPath?: string): number[] — [inode, port, inode,
+// port, ...] of the TCP listeners in the network namespace of that
+// /proc/PID/ns/net file, or in sonde's own; throws when the kernel cannot
+// say (ListeningSockets.h).
+Napi::Value JS_listeningTcpSockets(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string netnsPath;
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    if (!info[0].IsString()) throw Napi::TypeError::New(env, "Expected a /proc/PID/ns/net path or nothing");
+    netnsPath = info[0].As<Napi::String>().Utf8Value();
+  }
+  std::vector<ListeningSocket> sockets;
+  std::string error;
+  if (!listeningTcpSockets(netnsPath, sockets, &error)) throw Napi::Error::New(env, error);
+  Napi::Array out = Napi::Array::New(env, sockets.size() * 2);
+  uint32_t i = 0;
+  for (const ListeningSocket& s : sockets) {
+    out.Set(i++, Napi::Number::New(env, double(s.inode)));
+    out.Set(i++, Napi::Number::New(env, double(s.port)));
+  }
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Tracer", Tracer::Define(env));
   exports.Set("ReplayTracker", ReplayTracker::Define(env));
@@ -677,6 +701,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("threadCpuMs", Napi::Function::New(env, JS_threadCpuMs));
   exports.Set("encodeSpans", Napi::Function::New(env, JS_encodeSpans));
   exports.Set("batchBounds", Napi::Function::New(env, JS_batchBounds));
+  exports.Set("listeningTcpSockets", Napi::Function::New(env, JS_listeningTcpSockets));
   // A test hook, not for production use: see http2TestHook.h.
   exports.Set("http2Test", http2TestHook(env));
   return exports;
