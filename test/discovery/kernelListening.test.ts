@@ -5,12 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { kernelListeningReader, ProcessWatcher } from '../../src/discovery';
 import { listeningTcpPorts, procfsListeningReader, socketInodesOf } from '../../src/discovery/procfs';
 import { loadNativeModule } from '../../src/native/binding';
+import { canUnshareNet } from '../support/netns';
 import { startProcess } from '../support/processes';
 
 const native = loadNativeModule();
@@ -54,15 +54,6 @@ test('the kernel lists the same listeners as /proc/net/tcp and tcp6, IPv4 and IP
     [...fromProc].filter(([inode]) => inode === v4.inode || inode === v6.inode).sort(),
   );
 });
-
-function canUnshareNet(): boolean {
-  try {
-    execFileSync('unshare', ['--net', 'true'], { stdio: 'ignore', timeout: 30_000, killSignal: 'SIGKILL' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('a listener in another network namespace is asked of that namespace, and found by port', { skip: canUnshareNet() ? false : 'unshare --net is not permitted here (needs root)' }, async (t) => {
   const port = 40000 + ((process.pid + 7) % 20000);

@@ -4,18 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { ProcessWatcher } from '../../src/discovery';
+import { canUnshareNet } from '../support/netns';
 import { startProcess } from '../support/processes';
-
-function canUnshareNet(): boolean {
-  try {
-    execFileSync('unshare', ['--net', 'true'], { stdio: 'ignore', timeout: 30_000, killSignal: 'SIGKILL' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('a listener in its own network namespace is found by port', { skip: canUnshareNet() ? false : 'unshare --net is not permitted here (needs root)' }, async (t) => {
   // Port 0 would be fine too, but a fixed port that sonde's own namespace
