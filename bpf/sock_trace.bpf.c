@@ -312,6 +312,10 @@ int sonde_tp_sched_process_exit(void *ctx)
 SEC("tracepoint/sched/sched_process_exec")
 int sonde_tp_sched_process_exec(void *ctx)
 {
+	__u32 zero = 0;
+	__u64 *execs = bpf_map_lookup_elem(&exec_count, &zero);
+	if (execs)
+		__sync_fetch_and_add(execs, 1);
 	char comm[16] = {};
 	bpf_get_current_comm(comm, sizeof(comm));
 	if (!bpf_map_lookup_elem(&traced_comms, comm))

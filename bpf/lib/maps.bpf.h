@@ -56,6 +56,16 @@ struct {
 	__type(value, __u8);
 } traced_comms SEC(".maps");
 
+/* Every exec on the host since attach, for discovery's --exe: while it
+ * stays the same, no process has changed its executable, and a scan of
+ * /proc need not read every process's exe link again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} exec_count SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);

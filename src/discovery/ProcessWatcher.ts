@@ -47,6 +47,13 @@ export interface ProcessWatcherOptions {
   procRoot?: string;
   /** Where --open-port learns each network namespace's listeners (default: /proc/net/tcp and tcp6 under procRoot). */
   readListening?: ListeningTcpReader;
+  /**
+   * Execs on the host so far, or undefined when unknown. While it is the
+   * same at two scans, no process changed its executable in between, and
+   * a process --exe rejected stays rejected without its exe link being
+   * read again.
+   */
+  execCount?: () => number | undefined;
   onStart?: (proc: TracedProcess) => void;
   onExit?: (proc: TracedProcess) => void;
   /** Failures of a whole scan or of a callback; defaults to a process warning. */
@@ -88,6 +95,9 @@ export class ProcessWatcher {
   readonly #restatEveryScans: number;
   readonly #procRoot: string;
   readonly #readListening: ListeningTcpReader;
+  readonly #execCount: () => number | undefined;
+  /** execCount() as the previous scan began. */
+  #execsBeforeLastScan: number | undefined;
   readonly #onStart: (proc: TracedProcess) => void;
   readonly #onExit: (proc: TracedProcess) => void;
   readonly #onError: (error: unknown) => void;
@@ -125,6 +135,7 @@ export class ProcessWatcher {
     this.#restatEveryScans = Math.max(1, Math.floor(options.restatEveryScans ?? DEFAULT_RESTAT_EVERY_SCANS));
     this.#procRoot = options.procRoot ?? DEFAULT_PROC_ROOT;
     this.#readListening = options.readListening ?? procfsListeningReader(this.#procRoot);
+    this.#execCount = options.execCount ?? (() => undefined);
     this.#onStart = options.onStart ?? (() => {});
     this.#onExit = options.onExit ?? (() => {});
     this.#onError = options.onError ?? ((error) => process.emitWarning(asError(error), 'SondeDiscoveryWarning'));
@@ -185,6 +196,9 @@ export class ProcessWatcher {
   /** One synchronous scan; throws only when the proc root itself cannot be listed. */
   scanNow(): void {
     if (this.#everything) return;
+    // Read before anything else: an exec during this scan changes the count the next one compares.
+    const execs = this.#selection.exes.length > 0 ? this.#execCount() : undefined;
+    const noExecSinceLastScan = execs !== undefined && execs === this.#execsBeforeLastScan;
     const pids = listPids(this.#procRoot);
     const selectedListening = this.#selectedListeningSockets(pids);
     const listeningKey = [...selectedListening.keys()].sort((a, b) => a - b).join(',');
@@ -235,6 +249,7 @@ export class ProcessWatcher {
           selectedListening,
           checkFds: scanAllFds || isNew,
           exeRejected,
+          noExecSinceLastScan,
         });
         if (match === undefined) continue;
         const proc = this.#resolve(pid, startTicks, match.matchedBy, match.pidRoot !== undefined, match.info);
@@ -254,6 +269,7 @@ export class ProcessWatcher {
     this.#previousStats = stats;
     this.#exeRejected = exeRejected;
     this.#previousListeningKey = listeningKey;
+    this.#execsBeforeLastScan = execs;
 
     for (const proc of exited) this.#emit(this.#onExit, proc);
     for (const proc of started) this.#emit(this.#onStart, proc);
@@ -277,6 +293,7 @@ export class ProcessWatcher {
       selectedListening: Map<number, number>;
       checkFds: boolean;
       exeRejected: Map<number, string>;
+      noExecSinceLastScan: boolean;
     },
   ): { matchedBy: string; pidRoot?: number; info?: ProcessInfo } | undefined {
     if (this.#pids.size > 0) {
@@ -287,8 +304,12 @@ export class ProcessWatcher {
 
     if (this.#selection.exes.length > 0) {
       // execve keeps the start time but changes the exe, so both must be unchanged to trust a rejection.
-      const identity = `${startTicks} ${readExePath(pid, this.#procRoot) ?? ''}`;
-      if (this.#exeRejected.get(pid) === identity) {
+      const rejected = this.#exeRejected.get(pid);
+      const identity =
+        scan.noExecSinceLastScan && rejected !== undefined && rejected.startsWith(`${startTicks} `)
+          ? rejected
+          : `${startTicks} ${readExePath(pid, this.#procRoot) ?? ''}`;
+      if (rejected === identity) {
         scan.exeRejected.set(pid, identity);
       } else {
         const info = readProcessInfo(pid, this.#procRoot);

@@ -122,6 +122,8 @@ export interface NativeTracer {
   setPidSelected(pid: number, selected: boolean, withDescendants?: boolean): void;
   // selectComm(comm: string): void — processes exec'ing this command name are selected in the kernel
   selectComm(comm: string): void;
+  /** Execs on the host since the programs were attached (counted in the kernel); undefined before start and after stop. */
+  execCount(): number | undefined;
   /**
    * Uprobes on node::Environment::RunTimers and node::MakeCallback in
    * process `pid`, so that the calls its timers and setImmediate callbacks

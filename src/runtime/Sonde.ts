@@ -153,6 +153,7 @@ export class Sonde {
         onFallback: (error) =>
           this.#log.warn({ error: error instanceof Error ? error.message : String(error) }, '--open-port: the kernel does not list listening sockets over netlink (inet_diag); reading /proc/net/tcp instead, which costs more CPU on each scan'),
       }),
+      execCount: () => this.#tracer?.execCount(),
       onStart: (p) => this.#onProcessStart(p),
       onExit: (p) => this.#onProcessExit(p),
       onError: (error) => this.#log.warn({ error: String(error) }, 'discovery scan failed'),

@@ -417,6 +417,46 @@ test('--exe: a rejected process that execs into a match is picked up', () => {
   }
 });
 
+test('--exe: while the kernel counts no exec, a rejected process is not read again; an exec makes the next scan read it', () => {
+  let execs: number | undefined;
+  const { fake, watcher, takeEvents } = harness({ exes: ['node'] }, { execCount: () => execs });
+  try {
+    const shell: FakeProcess = { pid: 400, startTimeTicks: 650, comm: 'sh', exe: '/bin/sh', cmdline: ['sh', '-c', 'exec node a.js'] };
+    const asNode: FakeProcess = { ...shell, comm: 'node', exe: '/usr/local/bin/node', cmdline: ['node', 'a.js'] };
+    fake.add(shell);
+    watcher.scanNow(); // before attach: no count
+    execs = 7;
+    watcher.scanNow(); // the first count is compared with none: read again
+    assert.deepEqual(takeEvents(), []);
+    // The fake /proc changes under an unchanged count: only a scan that
+    // skipped the exe link can still reject it, which shows it skipped.
+    fake.add(asNode);
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), []);
+    execs = 8;
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [['start', 400, 650, '--exe node']]);
+  } finally {
+    fake.cleanup();
+  }
+});
+
+test('--exe: an exec between two scans that no count reports (before attach) is still seen', () => {
+  let execs: number | undefined;
+  const { fake, watcher, takeEvents } = harness({ exes: ['node'] }, { execCount: () => execs });
+  try {
+    const shell: FakeProcess = { pid: 400, startTimeTicks: 650, comm: 'sh', exe: '/bin/sh', cmdline: ['sh', '-c', 'exec node a.js'] };
+    fake.add(shell);
+    watcher.scanNow();
+    fake.add({ ...shell, comm: 'node', exe: '/usr/local/bin/node', cmdline: ['node', 'a.js'] });
+    execs = 0; // attached after the exec: the kernel counted none
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [['start', 400, 650, '--exe node']]);
+  } finally {
+    fake.cleanup();
+  }
+});
+
 test('--open-port: the listener holder matches, a client of the port does not', () => {
   const { fake, watcher, takeEvents } = harness({ openPorts: [8080, 9090] });
   try {

@@ -106,6 +106,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
                            InstanceMethod("releaseBatch", &Tracer::JS_releaseBatch),
                            InstanceMethod("setPidSelected", &Tracer::JS_setPidSelected),
                            InstanceMethod("selectComm", &Tracer::JS_selectComm),
+                           InstanceMethod("execCount", &Tracer::JS_execCount),
                            InstanceMethod("attachEventLoopMarks", &Tracer::JS_attachEventLoopMarks),
                            InstanceMethod("detachEventLoopMarks", &Tracer::JS_detachEventLoopMarks),
                            InstanceMethod("attachTls", &Tracer::JS_attachTls),
@@ -250,6 +251,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       throw Napi::TypeError::New(info.Env(), "Expected first argument to be a string");
     tracer_->selectComm(info[0].As<Napi::String>().Utf8Value());
     return info.Env().Undefined();
+  }
+
+  // execCount(): number | undefined — execs on the host since attach
+  Napi::Value JS_execCount(const Napi::CallbackInfo& info) {
+    int64_t count = tracer_->execCount();
+    return count < 0 ? info.Env().Undefined() : Napi::Number::New(info.Env(), double(count));
   }
 
   // attachEventLoopMarks(pid: number, executable: string): string — "" once attached, else why not

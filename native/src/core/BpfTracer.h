@@ -67,6 +67,9 @@ class BpfTracer {
   // Processes that exec a program with this command name (at most 15
   // characters, as the kernel keeps it) are selected by the kernel.
   void selectComm(const std::string& comm);
+  // Execs on the host since the programs were attached; -1 before that
+  // and after stop (nothing counted them then).
+  int64_t execCount() const;
   // Where a node binary runs JavaScript that no read called for, mangled:
   // node::Environment::RunTimers (timers) and the public node::MakeCallback
   // (setImmediate callbacks, which Environment::CheckImmediate runs through
