@@ -60,6 +60,8 @@ export interface SondeCounters {
   spansDropped: number;
   /** Spans a --sampler left out (0 from a sonde without one). */
   spansSampledOut: number;
+  /** Where the dropped spans were lost, "cause:count,…" (absent while none were, and from a sonde that does not say). */
+  spansDroppedBy?: string;
   unparsed: number;
   connections: number;
   /** Outgoing calls left roots because several requests could have made them. */
@@ -75,6 +77,11 @@ export interface SondeCounters {
 
 const COUNTER_KEYS = ['requests', 'server', 'client', 'exported', 'eventsLost', 'spansDropped', 'unparsed', 'connections', 'linksAmbiguous', 'jsBuildMs', 'jsExportMs', 'readerPolls'] as const;
 
+/** "spansDropped=N", with where they were lost when sonde said. */
+export function spansDroppedText(c: SondeCounters): string {
+  return `spansDropped=${c.spansDropped}${c.spansDroppedBy ? ` (${c.spansDroppedBy})` : ''}`;
+}
+
 /** Counters lines in sonde's JSON log, in order. */
 export function parseCountersLines(stderr: string): SondeCounters[] {
   const lines: SondeCounters[] = [];
@@ -85,6 +92,7 @@ export function parseCountersLines(stderr: string): SondeCounters[] {
       const c = { time: Number(o.time) } as SondeCounters;
       for (const k of COUNTER_KEYS) c[k] = Number(o[k]);
       c.spansSampledOut = Number(o.spansSampledOut ?? 0);
+      if (typeof o.spansDroppedBy === 'string') c.spansDroppedBy = o.spansDroppedBy;
       lines.push(c);
     } catch {
       /* a torn line: ignore */

@@ -9,6 +9,7 @@ import { heyWorkers, runHey } from '../lib/load';
 import { measure, type RunRecord } from '../lib/measure';
 import type { Row, TargetCheck } from '../lib/report';
 import { startNodeServer } from '../lib/servers';
+import { spansDroppedText } from '../lib/sonde';
 import { checkRun, fmt, type Scenario } from './common';
 
 export const RATE_TARGET = 20_000;
@@ -32,7 +33,7 @@ export function lossesOf(r: RunRecord): string[] {
   const f = r.sonde?.final;
   if (!f) return ['no final counters line'];
   if (f.eventsLost > 0) out.push(`eventsLost=${f.eventsLost}`);
-  if (f.spansDropped > 0) out.push(`spansDropped=${f.spansDropped}`);
+  if (f.spansDropped > 0) out.push(spansDroppedText(f));
   const spans = r.receiver?.spans ?? 0;
   if (spans < r.load.requests) out.push(`receiver spans < requests by ${r.load.requests - spans}`);
   return out;

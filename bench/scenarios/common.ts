@@ -4,7 +4,7 @@ import { measure, type MeasureContext, type MeasureOptions, type RunKind, type R
 import type { Mode } from '../lib/modes';
 import { fmt, type Row, type Section, type TargetCheck } from '../lib/report';
 import { compare, spread, type Comparison, type Spread } from '../lib/stats';
-import { withSonde } from '../lib/sonde';
+import { spansDroppedText, withSonde } from '../lib/sonde';
 import type { ChartPanel } from '../lib/svg';
 
 export interface ScenarioContext extends MeasureContext {
@@ -213,7 +213,7 @@ export function checkRun(where: string, r: RunRecord, o: { spareSpans?: number }
     return out;
   }
   if (f.eventsLost > 0) out.push(`${name}: sonde eventsLost=${f.eventsLost}`);
-  if (f.spansDropped > 0) out.push(`${name}: sonde spansDropped=${f.spansDropped}`);
+  if (f.spansDropped > 0) out.push(`${name}: sonde ${spansDroppedText(f)}`);
   if (f.unparsed > 0) out.push(`${name}: sonde unparsed=${f.unparsed}`);
   if (f.client > 0) out.push(`${name}: sonde made ${f.client} client spans, but the server makes no outgoing calls`);
   if (f.requests !== f.server + f.client) out.push(`${name}: counters disagree: requests=${f.requests} but server+client=${f.server + f.client}`);

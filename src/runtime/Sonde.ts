@@ -17,7 +17,7 @@ import { SpanPipeline, type PipelineCounters } from '../pipeline/SpanPipeline';
 import { ResourceRegistry } from '../spans/resources';
 import { compileRoutes } from '../spans/routes';
 import { useThreadCpuClock } from '../telemetry/cpuClock';
-import { summarizeCounters } from './counterSummary';
+import { summarizeCounters, type SpansDroppedByCause } from './counterSummary';
 import { TraceSampler } from '../pipeline/TraceSampler';
 
 export interface SondeCounters {
@@ -426,6 +426,9 @@ export class Sonde {
         exported: summary.exported,
         eventsLost: summary.eventsLost,
         spansDropped: summary.spansDropped,
+        // Where they were lost, "cause:count,…", only once some were: the
+        // same causes as the sonde.spans.dropped metric's.
+        ...(summary.spansDropped > 0 ? { spansDroppedBy: droppedByText(summary.spansDroppedByCause) } : {}),
         spansSampledOut: summary.spansSampledOut,
         unparsed: summary.unparsed,
         connections: summary.connectionsTracked,
@@ -485,4 +488,11 @@ export class Sonde {
 function describeSelection(config: SondeConfig): string {
   const s = config.selection;
   return [...s.pids.map((p) => `--pid ${p}`), ...s.exes.map((e) => `--exe ${e}`), ...s.openPorts.map((p) => `--open-port ${p}`)].join(' ');
+}
+
+function droppedByText(byCause: SpansDroppedByCause): string {
+  return Object.entries(byCause)
+    .filter(([, n]) => n > 0)
+    .map(([cause, n]) => `${cause}:${n}`)
+    .join(',');
 }

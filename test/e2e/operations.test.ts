@@ -165,7 +165,7 @@ test('a dead backend: spans are dropped and counted, sonde keeps running and the
   });
   for (let i = 0; i < 20; i++) assert.equal((await request(`http://127.0.0.1:${port}/x${i}`)).status, 200);
   await sonde.waitForOutput(/export failed: spans dropped/, 15_000);
-  await sonde.waitForOutput(/counters\s+requests=20 .*spansDropped=20/, 15_000);
+  await sonde.waitForOutput(/counters\s+requests=20 .*spansDropped=20 spansDroppedBy=exportFailed:20 /, 15_000);
   assert.equal(sonde.child.exitCode, null, 'still running');
   assert.equal(await sonde.stop(), 0);
 });
