@@ -30,7 +30,10 @@
         "native/src/core/layout_check.cc",
         "native/src/core/http2/FrameReader.cc",
         "native/src/core/http2/HpackDecoder.cc",
+        "native/src/encode/EncodedSpans.cc",
+        "native/src/encode/GrpcSpans.cc",
         "native/src/encode/Http1Spans.cc",
+        "native/src/encode/SpanWriter.cc",
         "native/src/discovery/ListeningSockets.cc",
         "native/src/binding/http2TestHook.cc",
         "native/src/binding/addon.cc"

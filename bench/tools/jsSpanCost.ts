@@ -4,7 +4,7 @@
  * through the real SpanPipeline into a real export channel whose transport
  * answers at once. Reports thread CPU µs per span, by part, after a warm-up.
  *
- *   node dist/bench/tools/jsSpanCost.js [--spans N] [--batch N] [--channel otlp|sdk-otlp|none] [--sinks viewer,metrics] [--request hey|browser] [--plain] [--native] [--profile FILE]
+ *   node dist/bench/tools/jsSpanCost.js [--spans N] [--batch N] [--channel otlp|sdk-otlp|none] [--sinks viewer,metrics] [--request hey|browser|grpc] [--plain] [--native] [--profile FILE]
  *
  * `otlp` is sonde's OTLP path (spans encoded as they are queued); `sdk-otlp`
  * queues SDK span objects and serializes them with the OTel serializer, the
@@ -13,6 +13,9 @@
  * store (default size and rate: at this tool's rate it holds a sample)
  * and the RED histograms (never collected, so only
  * recording is measured).
+ *
+ * `--request grpc` sends HTTP/2 records of a grpc-js unary call (the
+ * h2load call of the grpc-unary scenario, answered with grpc-status 0).
  *
  * `--plain` sends the request without its query string and runs with no
  * route templates: the requests the addon can encode itself. `--native`
@@ -89,10 +92,14 @@ const REQUESTS: Record<string, Buffer> = {
     ].join('\r\n'),
   ),
 };
+/** HTTP/2 header fields as the native stitcher hands them over (HTTP2_PAYLOAD in ExchangeRecord.h). */
+const GRPC_REQUEST = Buffer.from(':method: POST\r\n:path: /demo.Echo/Unary\r\n:scheme: http\r\n:authority: 127.0.0.1:50051\r\nuser-agent: h2load nghttp2/1.52.0\r\ncontent-type: application/grpc\r\nte: trailers\r\n');
+const GRPC_RESPONSE = Buffer.from(':status: 200\r\ncontent-type: application/grpc+proto\r\ngrpc-accept-encoding: identity,deflate,gzip\r\ndate: Tue, 01 Dec 2026 10:00:00 GMT\r\n\r\ngrpc-status: 0\r\ngrpc-message: OK\r\n');
 const REQUEST_KIND = arg('request', 'hey');
-if (!REQUESTS[REQUEST_KIND]) throw new Error(`--request: one of ${Object.keys(REQUESTS).join(', ')}`);
-const REQUEST = PLAIN ? Buffer.from(REQUESTS[REQUEST_KIND].toString('latin1').replace('?page=2', ''), 'latin1') : REQUESTS[REQUEST_KIND];
-const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 6\r\nDate: Tue, 01 Dec 2026 10:00:00 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=65\r\n\r\nhello\n');
+const GRPC = REQUEST_KIND === 'grpc';
+if (!REQUESTS[REQUEST_KIND] && !GRPC) throw new Error(`--request: one of ${[...Object.keys(REQUESTS), 'grpc'].join(', ')}`);
+const REQUEST = GRPC ? GRPC_REQUEST : PLAIN ? Buffer.from(REQUESTS[REQUEST_KIND].toString('latin1').replace('?page=2', ''), 'latin1') : REQUESTS[REQUEST_KIND];
+const RESPONSE = GRPC ? GRPC_RESPONSE : Buffer.from('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 6\r\nDate: Tue, 01 Dec 2026 10:00:00 GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=65\r\n\r\nhello\n');
 
 function batchOf(first: number): Buffer {
   const records: Buffer[] = [];
@@ -102,6 +109,7 @@ function batchOf(first: number): Buffer {
     records.push(
       encodeRecord({
         pid: 4242,
+        ...(GRPC ? { protocol: 2, streamId: 1 + 2 * (n % 1000) } : {}),
         localAddr: v4mapped(127, 0, 0, 1),
         remoteAddr: v4mapped(127, 0, 0, 1),
         remotePort: 40000 + (n % 50),

@@ -267,7 +267,8 @@ export class RedMetrics implements SpanSink, MetricProducer {
   pushPreencoded(span: PreencodedSpan): void {
     const server = span.kind === SpanKind.SERVER;
     const seconds = span.duration[0] + span.duration[1] / 1e9;
-    (server ? this.#httpServer : this.#httpClient).recordShared(seconds, span);
+    if (span.attributes['rpc.system'] !== undefined) (server ? this.#rpcServer : this.#rpcClient).recordShared(seconds * 1000, span);
+    else (server ? this.#httpServer : this.#httpClient).recordShared(seconds, span);
   }
 
   /** For the SDK's readers: the histograms that have points, under sonde's scope (the reader gives the resource). */

@@ -36,8 +36,8 @@ export interface NativeTracerOptions {
   maxConnections: number;
   /**
    * The reader thread also encodes the OTLP Span of each plain HTTP/1
-   * exchange it can (native/src/encode/Http1Spans.h) and hands
-   * the entries over with the batch. Off by default.
+   * exchange and gRPC call it can (native/src/encode/EncodedSpans.h) and
+   * hands the entries over with the batch. Off by default.
    */
   encodeSpans?: boolean;
 }
@@ -165,6 +165,7 @@ export interface NativeLayout {
   exchangeRecord: Record<string, number> & { size: number };
   encodedSpanEntry: Record<string, number> & { size: number };
   encodedSpanMethods: string[];
+  encodedSpanShapes: Record<string, number>;
   redactionHints: string[];
   events: {
     headerBytes: number;

@@ -1,6 +1,6 @@
 /**
  * Reads the spans the addon's reader thread encoded for a batch
- * (native/src/encode/Http1Spans.h): entries back to back, each a
+ * (native/src/encode/EncodedSpans.h): entries back to back, each a
  * fixed header and an OTLP Span message, in the order of their records.
  * These offsets need to line up with the native struct;
  * test/native/layout.test.ts checks them.
@@ -19,8 +19,19 @@ export const ENCODED_SPAN_OFFSETS = {
   server_address_at: 32,
   server_address_bytes: 36,
   server_port: 38,
+  name_at: 40,
+  name_bytes: 44,
+  shape: 46,
 } as const;
-export const ENCODED_SPAN_HEADER_BYTES = 40;
+export const ENCODED_SPAN_HEADER_BYTES = 48;
+
+/** What an entry's span is, and so which of its fields mean something (EncodedSpanShape). */
+export enum EncodedSpanShape {
+  /** statusCode, method, httpMinor; serverAddress and serverPort for a client. */
+  Http = 1,
+  /** statusCode is the grpc-status; the name is "service/method"; serverAddress and serverPort for a client. */
+  Grpc = 2,
+}
 
 /** Methods by EncodedSpanEntry.method (kEncodedSpanMethods). */
 export const ENCODED_SPAN_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'] as const;
@@ -37,8 +48,10 @@ export class EncodedSpanCursor {
   /** Where its start and end times (fixed64) are, in the buffer. */
   startTimeAt = 0;
   endTimeAt = 0;
+  shape: EncodedSpanShape = EncodedSpanShape.Http;
+  /** HTTP: the response's status code; gRPC: the grpc-status. */
   statusCode = 0;
-  /** Index into ENCODED_SPAN_METHODS. */
+  /** HTTP: index into ENCODED_SPAN_METHODS. */
   methodIndex = 0;
   method = '';
   httpMinor = 0;
@@ -48,6 +61,9 @@ export class EncodedSpanCursor {
   serverAddressAt = 0;
   serverAddressBytes = 0;
   serverPort = 0;
+  /** Where the span's name is in the buffer, and its length. */
+  nameAt = 0;
+  nameBytes = 0;
   #buf: Buffer = Buffer.alloc(0);
 
   reset(buf: Buffer | undefined): void {
@@ -93,6 +109,12 @@ export class EncodedSpanCursor {
     this.serverAddressAt = this.spanStart + buf.readUInt32LE(at + o.server_address_at);
     this.serverAddressBytes = buf.readUInt16LE(at + o.server_address_bytes);
     this.serverPort = buf.readUInt16LE(at + o.server_port);
-    if (this.serverAddressAt + this.serverAddressBytes > this.spanStart + spanBytes) throw new Error(`malformed encoded span entry at ${at}`);
+    this.nameAt = this.spanStart + buf.readUInt32LE(at + o.name_at);
+    this.nameBytes = buf.readUInt16LE(at + o.name_bytes);
+    this.shape = buf[at + o.shape];
+    const spanEnd = this.spanStart + spanBytes;
+    if (this.serverAddressAt + this.serverAddressBytes > spanEnd || this.nameAt + this.nameBytes > spanEnd || (this.shape !== EncodedSpanShape.Http && this.shape !== EncodedSpanShape.Grpc)) {
+      throw new Error(`malformed encoded span entry at ${at}`);
+    }
   }
 }

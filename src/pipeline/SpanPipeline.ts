@@ -8,6 +8,7 @@ import type { SpanSink } from '../export/ExportChannel';
 import type { MonotonicClock } from '../native/clock';
 import { decodeExchanges, EXCHANGE_ROLE_CODES, readCString, readU64, RECORD_OFFSETS, type Exchange } from '../native/exchangeDecoder';
 import { EncodedSpanCursor } from '../native/encodedSpans';
+import { EncodedSpanAttributes } from './encodedSpanAttributes';
 import type { PreencodedSpan } from '../spans/PreencodedSpan';
 import { SpanKind, type Attributes, type HrTime } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
@@ -75,8 +76,7 @@ export class SpanPipeline {
   readonly #acceptsPreencoded: boolean;
   readonly #cursor = new EncodedSpanCursor();
   readonly #claimBound = (recordOffset: number): boolean => this.#claim(recordOffset);
-  readonly #serverMetricAttributeSets = new Map<number, Attributes>();
-  readonly #clientMetricAttributeSets = new Map<string, Attributes>();
+  readonly #encodedSpanAttributes = new EncodedSpanAttributes();
   readonly #preencoded = new ReusedPreencodedSpan(this.#scope);
 
   constructor(options: {
@@ -225,9 +225,7 @@ export class SpanPipeline {
     const d = endNs > startNs ? endNs - startNs : 0;
     span.duration[0] = Math.floor(d / 1e9);
     span.duration[1] = d - span.duration[0] * 1e9;
-    span.attributes = server
-      ? this.#serverMetricAttributes(cursor, records[recordOffset + RECORD_OFFSETS.source] === SOURCE_TLS)
-      : this.#clientMetricAttributes(cursor.method, encoded.toString('latin1', cursor.serverAddressAt, cursor.serverAddressAt + cursor.serverAddressBytes), cursor.serverPort, cursor.httpMinor, cursor.statusCode);
+    span.attributes = this.#encodedSpanAttributes.of(cursor, server, records[recordOffset + RECORD_OFFSETS.source] === SOURCE_TLS);
     this.#clock.writeEpochNs(encoded, cursor.startTimeAt, cursor.endTimeAt);
     if (this.#sampler) {
       if (this.#sampler.keeps(records.readUInt32BE(recordOffset + RECORD_OFFSETS.trace_id + 8), records[recordOffset + RECORD_OFFSETS.trace_flags])) {
@@ -240,43 +238,6 @@ export class SpanPipeline {
     // Last: a malformed next entry ends the batch after this span is delivered.
     cursor.next();
     return true;
-  }
-
-  /**
-   * What the RED metrics read of an HTTP/1 span (describe.ts sets them so),
-   * one frozen object per combination: a service answers with a few of
-   * them, and calls a few peers, over and over.
-   */
-  #serverMetricAttributes(entry: EncodedSpanCursor, tls: boolean): Attributes {
-    const { method, httpMinor, statusCode } = entry;
-    // A number, not a string, to look up: this runs for every span.
-    const key = ((statusCode * 2 + (tls ? 1 : 0)) * 2 + httpMinor) * 256 + entry.methodIndex;
-    return this.#serverMetricAttributeSets.get(key) ?? this.#keepMetricAttributes(this.#serverMetricAttributeSets, key, {
-      'http.request.method': method,
-      'url.scheme': tls ? 'https' : 'http',
-      'network.protocol.version': httpMinor === 1 ? '1.1' : '1.0',
-      'http.response.status_code': statusCode,
-      ...(statusCode >= 500 ? { 'error.type': String(statusCode) } : {}),
-    });
-  }
-
-  #clientMetricAttributes(method: string, serverAddress: string, serverPort: number, httpMinor: number, statusCode: number): Attributes {
-    const key = `c ${method} ${httpMinor} ${statusCode} ${serverPort} ${serverAddress}`;
-    return this.#clientMetricAttributeSets.get(key) ?? this.#keepMetricAttributes(this.#clientMetricAttributeSets, key, {
-      'http.request.method': method,
-      'server.address': serverAddress,
-      'server.port': serverPort,
-      'network.protocol.version': httpMinor === 1 ? '1.1' : '1.0',
-      'http.response.status_code': statusCode,
-      ...(statusCode >= 400 ? { 'error.type': String(statusCode) } : {}),
-    });
-  }
-
-  #keepMetricAttributes<K>(sets: Map<K, Attributes>, key: K, attributes: Attributes): Attributes {
-    if (sets.size >= 4096) sets.clear();
-    const frozen = Object.freeze(attributes);
-    sets.set(key, frozen);
-    return frozen;
   }
 
   // A reason missing from its describer's `failures` still counts, from

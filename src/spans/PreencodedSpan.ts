@@ -21,8 +21,9 @@ export interface PreencodedSpan {
   readonly kind: SpanKind;
   readonly duration: HrTime;
   /**
-   * Only the attributes the RED metrics read of an HTTP span (RedMetrics'
-   * HTTP_SERVER_KEYS and HTTP_CLIENT_KEYS); the span's full set is in its bytes.
+   * Only the attributes the RED metrics read of an HTTP or gRPC span
+   * (RedMetrics' HTTP_*_KEYS and RPC_*_KEYS), one frozen object shared by
+   * every span with the same ones; the span's full set is in its bytes.
    */
   readonly attributes: Attributes;
   /** The trace id, as hex. */

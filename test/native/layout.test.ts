@@ -14,7 +14,7 @@ import {
   RECORD_OFFSETS,
 } from '../../src/native/exchangeDecoder';
 import { REDACTION_HINTS } from '../../src/protocols/http1/redact';
-import { ENCODED_SPAN_HEADER_BYTES, ENCODED_SPAN_METHODS, ENCODED_SPAN_OFFSETS } from '../../src/native/encodedSpans';
+import { ENCODED_SPAN_HEADER_BYTES, ENCODED_SPAN_METHODS, ENCODED_SPAN_OFFSETS, EncodedSpanShape } from '../../src/native/encodedSpans';
 import { Cls, Dir, EVENT_LAYOUT, H2Flags, Kind, Proto, Role, Source } from './fakeEvents';
 
 const layout = loadNativeModule().layout();
@@ -80,12 +80,13 @@ test('link sources, protocols and roles decoded by exchangeDecoder.ts match Exch
   assert.deepEqual({ ...EXCHANGE_ROLE_CODES }, layout.exchangeRoles);
 });
 
-test('EncodedSpanEntry offsets and methods in encodedSpans.ts match the native struct', () => {
+test('EncodedSpanEntry offsets, methods and shapes in encodedSpans.ts match the native struct', () => {
   assert.equal(ENCODED_SPAN_HEADER_BYTES, layout.encodedSpanEntry.size);
   const { size, ...offsets } = layout.encodedSpanEntry;
   void size;
   assert.deepEqual({ ...ENCODED_SPAN_OFFSETS }, offsets);
   assert.deepEqual([...ENCODED_SPAN_METHODS], layout.encodedSpanMethods);
+  assert.deepEqual(membersOf(EncodedSpanShape), layout.encodedSpanShapes);
 });
 
 test('the redaction hints the addon checks a query for are redact.ts\'s', () => {

@@ -12,6 +12,7 @@
 #include "../core/TlsProbePlan.h"
 #include "../core/UprobeSite.h"
 #include "../discovery/ListeningSockets.h"
+#include "../encode/EncodedSpans.h"
 #include "../encode/Http1Spans.h"
 #include "LentBatches.h"
 #include "http2TestHook.h"
@@ -171,7 +172,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
         // On the reader thread: the spans it encodes cost the JavaScript
         // thread only a copy. They follow the records in the same buffer.
         encoded_.clear();
-        if (encode_spans_) encodeHttp1Spans(records, records_bytes, encoded_);
+        if (encode_spans_) encodeSpans(records, records_bytes, encoded_);
         size_t batch_bytes = records_bytes + encoded_.size();
         int slot = lent->take(batch_bytes);
         uint8_t* into;
@@ -525,6 +526,9 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
   SONDE_OFFSET(entry, EncodedSpanEntry, server_address_at);
   SONDE_OFFSET(entry, EncodedSpanEntry, server_address_bytes);
   SONDE_OFFSET(entry, EncodedSpanEntry, server_port);
+  SONDE_OFFSET(entry, EncodedSpanEntry, name_at);
+  SONDE_OFFSET(entry, EncodedSpanEntry, name_bytes);
+  SONDE_OFFSET(entry, EncodedSpanEntry, shape);
   out.Set("encodedSpanEntry", entry);
   out.Set("encodedSpanMethods", stringArray(env, kEncodedSpanMethods));
   out.Set("redactionHints", stringArray(env, kRedactionHints));
@@ -604,6 +608,7 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
                                      {"CausingRead", int(LinkSource::CausingRead)},
                                      {"ConnectTime", int(LinkSource::ConnectTime)}}));
   out.Set("protocols", enumObject({{"Http1", int(Protocol::Http1)}, {"Http2", int(Protocol::Http2)}}));
+  out.Set("encodedSpanShapes", enumObject({{"Http", int(EncodedSpanShape::Http)}, {"Grpc", int(EncodedSpanShape::Grpc)}}));
   out.Set("exchangeRoles", enumObject({{"server", int(ExchangeRole::Server)}, {"client", int(ExchangeRole::Client)}}));
 #undef SONDE_OFFSET
   return out;
@@ -634,14 +639,14 @@ Napi::Value JS_clock(const Napi::CallbackInfo& info) {
 }
 
 // encodeSpans(records: Buffer): Buffer — what the reader thread hands over
-// with a batch when the option encodeSpans is on (Http1Spans.h): the
+// with a batch when the option encodeSpans is on (EncodedSpans.h): the
 // golden test and the bench call it on records of their own.
 Napi::Value JS_encodeSpans(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "Expected first argument to be a Buffer of exchange records");
   auto records = info[0].As<Napi::Buffer<uint8_t>>();
   auto* out = new std::vector<uint8_t>();
-  encodeHttp1Spans(records.Data(), records.Length(), *out);
+  encodeSpans(records.Data(), records.Length(), *out);
   return bufferFrom(env, out);
 }
 

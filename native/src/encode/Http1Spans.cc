@@ -1,41 +1,17 @@
 #include "Http1Spans.h"
 
-#include <cstdio>
 #include <cstring>
 
 #include "../core/ExchangeRecord.h"
-#include "ProtoOut.h"
+#include "SpanWriter.h"
 
 namespace sonde {
 namespace {
 
 constexpr uint8_t kSourceTls = 2;  // SONDE_SOURCE_TLS (bpf/shared/events.h)
-constexpr uint32_t kSpanKindServer = 2;  // OTLP's SpanKind: the API's + 1
-constexpr uint32_t kSpanKindClient = 3;
-constexpr uint32_t kStatusUnset = 0;
-constexpr uint32_t kStatusError = 2;
-constexpr uint32_t kFlagsHasIsRemote = 0x100;
-constexpr uint32_t kFlagsIsRemote = 0x200;
 // describe.ts takes only so many field lines by name before a full scan
 // (MAX_HEADERS of parse.ts); heads that long are left to it.
 constexpr size_t kMaxFieldLines = 100;
-
-struct Text {
-  const uint8_t* p = nullptr;
-  size_t n = 0;
-  bool present() const { return p != nullptr; }
-};
-
-bool equalsLower(const uint8_t* p, size_t n, const char* lower) {
-  size_t m = std::strlen(lower);
-  if (n != m) return false;
-  for (size_t i = 0; i < n; i++) {
-    uint8_t c = p[i];
-    if (c >= 'A' && c <= 'Z') c += 32;
-    if (c != uint8_t(lower[i])) return false;
-  }
-  return true;
-}
 
 // Whether describe.ts exports this query unchanged: redact.ts judges only
 // parameter names in which one of these occurs, after percent-decoding and
@@ -151,104 +127,6 @@ int readStatus(const uint8_t* p, size_t n) {
   return std::memchr(p + 13, '\n', n - 13) ? code : -1;
 }
 
-// src/native/exchangeDecoder.ts's formatAddress: IPv4 arrives v4-mapped and
-// is shown dotted; IPv6 as RFC 5952 text.
-size_t formatAddress(const uint8_t* a, char* out) {
-  bool mapped = a[10] == 0xff && a[11] == 0xff;
-  for (int i = 0; i < 10 && mapped; i++) mapped = a[i] == 0;
-  if (mapped) {
-    size_t len = 0;
-    for (int i = 12; i < 16; i++) {
-      if (i > 12) out[len++] = '.';
-      unsigned v = a[i];
-      if (v >= 100) out[len++] = char('0' + v / 100);
-      if (v >= 10) out[len++] = char('0' + v / 10 % 10);
-      out[len++] = char('0' + v % 10);
-    }
-    return len;
-  }
-  uint16_t g[8];
-  for (int i = 0; i < 8; i++) g[i] = uint16_t(a[2 * i] << 8 | a[2 * i + 1]);
-  int best_start = -1, best_len = 1;
-  for (int i = 0; i < 8;) {
-    if (g[i] != 0) {
-      i++;
-      continue;
-    }
-    int j = i;
-    while (j < 8 && g[j] == 0) j++;
-    if (j - i > best_len) {
-      best_start = i;
-      best_len = j - i;
-    }
-    i = j;
-  }
-  size_t len = 0;
-  for (int i = 0; i < 8; i++) {
-    if (best_start >= 0 && i == best_start) {
-      len += size_t(std::snprintf(out + len, 48 - len, "::"));
-      i += best_len - 1;
-      continue;
-    }
-    bool after_gap = best_start >= 0 && i == best_start + best_len;
-    if (i > 0 && !after_gap) out[len++] = ':';
-    len += size_t(std::snprintf(out + len, 48 - len, "%x", g[i]));
-  }
-  return len;
-}
-
-// Attribute keys are literals: their length is known at compile time.
-template <size_t N>
-void keyValueStart(ProtoOut& w, const char (&key)[N], size_t& kv, size_t& any) {
-  w.tag(9, kWireLen);
-  kv = w.beginLength();
-  w.lengthDelimited(1, key, N - 1);
-  w.tag(2, kWireLen);
-  any = w.beginLength();
-}
-
-void keyValueEnd(ProtoOut& w, size_t kv, size_t any) {
-  w.endLength(any);
-  w.endLength(kv);
-}
-
-template <size_t N>
-void stringAttribute(ProtoOut& w, const char (&key)[N], const void* value, size_t n) {
-  size_t kv, any;
-  keyValueStart(w, key, kv, any);
-  w.lengthDelimited(1, value, n);
-  keyValueEnd(w, kv, any);
-}
-
-template <size_t N>
-void stringAttribute(ProtoOut& w, const char (&key)[N], const char* value) {
-  stringAttribute(w, key, value, std::strlen(value));
-}
-
-template <size_t N>
-void intAttribute(ProtoOut& w, const char (&key)[N], uint64_t value) {
-  size_t kv, any;
-  keyValueStart(w, key, kv, any);
-  w.tag(3, kWireVarint);
-  w.varint(value);
-  keyValueEnd(w, kv, any);
-}
-
-template <size_t N>
-void trueAttribute(ProtoOut& w, const char (&key)[N]) {
-  size_t kv, any;
-  keyValueStart(w, key, kv, any);
-  w.tag(2, kWireVarint);
-  w.varint(1);
-  keyValueEnd(w, kv, any);
-}
-
-bool allZero(const uint8_t* p, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (p[i] != 0) return false;
-  return true;
-}
-
 // describe.ts's splitHost, for the hosts it reads the plain way; false for
 // a bracketed (IPv6) host or a port that is not all digits.
 bool splitHost(Text host, Text& name, int& port) {
@@ -274,17 +152,6 @@ bool splitHost(Text host, Text& name, int& port) {
   }
   if (v > 0 && v < 65536) port = int(v);
   return true;
-}
-
-size_t decimal(uint64_t v, char* out) {
-  char digits[20];
-  size_t n = 0;
-  do {
-    digits[n++] = char('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  for (size_t i = 0; i < n; i++) out[i] = digits[n - 1 - i];
-  return n;
 }
 
 // describe.ts's url.full of a client request in origin form:
@@ -316,11 +183,11 @@ void urlFullAttribute(ProtoOut& w, bool tls, Text address, uint64_t port, Text p
   keyValueEnd(w, kv, any);
 }
 
-bool encodeOne(const uint8_t* rec, uint32_t record_offset, std::vector<uint8_t>& out) {
-  ExchangeRecord x;
-  std::memcpy(&x, rec, sizeof x);
+}  // namespace
+
+bool encodeHttp1Span(const uint8_t* rec, const ExchangeRecord& x, uint32_t record_offset, std::vector<uint8_t>& out) {
   bool server = x.role == uint8_t(ExchangeRole::Server);
-  if (x.protocol != uint8_t(Protocol::Http1) || (!server && x.role != uint8_t(ExchangeRole::Client)) || x.response_start_ns == 0) return false;
+  if ((!server && x.role != uint8_t(ExchangeRole::Client)) || x.response_start_ns == 0) return false;
   // JavaScript reads sizes as doubles: past 2^53 it would round them.
   if (x.request_bytes >= (uint64_t(1) << 53) || x.response_bytes >= (uint64_t(1) << 53)) return false;
   const uint8_t* request = rec + sizeof x;
@@ -335,31 +202,15 @@ bool encodeOne(const uint8_t* rec, uint32_t record_offset, std::vector<uint8_t>&
   if (has_host && !splitHost(r.host, host_name, host_port)) return false;
   if (host_name.n > 0xffff) return false;  // EncodedSpanEntry::server_address_bytes (an address is shorter)
 
-  // Room for the whole entry, written at a cursor: what comes from the
-  // request (path, host, user agent; the path and host twice in a client's
-  // url.full) is at most twice its payload, and everything else (ids,
-  // times, keys, addresses, numbers, each length at most 3 bytes) is under
-  // 1 KiB. From here on the entry is written whole: nothing declines.
-  size_t entry_at = out.size();
-  out.resize(entry_at + sizeof(EncodedSpanEntry) + 2 * size_t(x.request_payload_bytes) + 2048);
-  size_t span_at = entry_at + sizeof(EncodedSpanEntry);
-  ProtoOut w(out.data() + span_at);
-  w.lengthDelimited(1, x.trace_id, 16);
-  w.lengthDelimited(2, x.span_id, 8);
-  bool has_parent = !allZero(x.parent_span_id, 8);
-  if (has_parent) w.lengthDelimited(4, x.parent_span_id, 8);
+  // What comes from the request (path, host, user agent; the path and host
+  // twice in a client's url.full) is at most twice its payload, and
+  // everything else (ids, times, keys, addresses, numbers, each length at
+  // most 3 bytes) is under 1 KiB.
+  SpanEntryWriter entry(out, record_offset, 2 * size_t(x.request_payload_bytes) + 2048);
+  ProtoOut& w = entry.w();
   const char* method = kEncodedSpanMethods[r.method];
   size_t method_n = std::strlen(method);
-  w.lengthDelimited(5, method, method_n);
-  w.tag(6, kWireVarint);
-  w.varint(server ? kSpanKindServer : kSpanKindClient);
-  uint64_t end_ns = x.response_end_ns != 0 ? x.response_end_ns : x.response_start_ns;
-  w.tag(7, kWireFixed64);
-  uint32_t start_time_at = uint32_t(w.size());
-  w.fixed64(x.request_start_ns);
-  w.tag(8, kWireFixed64);
-  uint32_t end_time_at = uint32_t(w.size());
-  w.fixed64(end_ns);
+  entry.head(x, server, method, method_n, x.response_end_ns != 0 ? x.response_end_ns : x.response_start_ns);
 
   // Attributes in describe.ts's order.
   char local_text[48], remote_text[48];
@@ -373,18 +224,21 @@ bool encodeOne(const uint8_t* rec, uint32_t record_offset, std::vector<uint8_t>&
   stringAttribute(w, "http.request.method", method, method_n);
   if (server) {
     stringAttribute(w, "url.scheme", tls ? "https" : "http");
-    stringAttribute(w, "url.path", r.path.p, r.path.n);
-    if (r.query.present()) stringAttribute(w, "url.query", r.query.p, r.query.n);
+    stringAttribute(w, "url.path", r.path);
+    if (r.query.present()) stringAttribute(w, "url.query", r.query);
   }
-  stringAttribute(w, "server.address", server_address.p, server_address.n);
-  uint32_t server_address_at = uint32_t(w.size() - server_address.n);
+  stringAttribute(w, "server.address", server_address);
+  EncodedSpanEntry& e = entry.entry();
+  e.server_address_at = entry.at() - uint32_t(server_address.n);
+  e.server_address_bytes = uint16_t(server_address.n);
+  e.server_port = uint16_t(server_port);
   intAttribute(w, "server.port", server_port);
-  if (server) stringAttribute(w, "client.address", remote.p, remote.n);
+  if (server) stringAttribute(w, "client.address", remote);
   else urlFullAttribute(w, tls, server_address, server_port, r.path, r.query);
-  stringAttribute(w, "network.peer.address", remote.p, remote.n);
+  stringAttribute(w, "network.peer.address", remote);
   intAttribute(w, "network.peer.port", x.remote_port);
   stringAttribute(w, "network.protocol.version", r.http_minor ? "1.1" : "1.0");
-  if (r.user_agent.present()) stringAttribute(w, "user_agent.original", r.user_agent.p, r.user_agent.n);
+  if (r.user_agent.present()) stringAttribute(w, "user_agent.original", r.user_agent);
   if (x.request_bytes > 0) intAttribute(w, "http.request.size", x.request_bytes);
   if (x.response_bytes > 0) intAttribute(w, "http.response.size", x.response_bytes);
   if (x.flags & kResponseIncomplete) trueAttribute(w, "sonde.response.incomplete");
@@ -392,60 +246,16 @@ bool encodeOne(const uint8_t* rec, uint32_t record_offset, std::vector<uint8_t>&
   // A client's 4xx is its error too (describe.ts's spanStatus).
   bool failed = status >= 500 || (!server && status >= 400);
   if (failed) {
-    char code[8];
-    size_t code_n = decimal(uint64_t(status), code);
-    stringAttribute(w, "error.type", code, code_n);
+    char code[20];
+    stringAttribute(w, "error.type", code, decimal(uint64_t(status), code));
   }
-  w.tag(10, kWireVarint);
-  w.varint(0);
-  w.tag(12, kWireVarint);
-  w.varint(0);
-  w.tag(14, kWireVarint);
-  w.varint(0);
-  w.tag(15, kWireLen);
-  size_t status_at = w.beginLength();
-  w.tag(3, kWireVarint);
-  w.varint(failed ? kStatusError : kStatusUnset);
-  w.endLength(status_at);
-  w.tag(16, kWireFixed32);
-  w.fixed32((x.trace_flags & 1) | kFlagsHasIsRemote | (has_parent ? kFlagsIsRemote : 0));
-
-  out.resize(span_at + w.size());
-  EncodedSpanEntry e{};
-  e.entry_bytes = uint32_t(out.size() - entry_at);
-  e.record_offset = record_offset;
-  e.span_bytes = uint32_t(w.size());
-  e.start_time_at = start_time_at;
-  e.end_time_at = end_time_at;
+  entry.tail(x, failed);
   e.status_code = uint16_t(status);
   e.method = r.method;
   e.http_minor = r.http_minor;
-  e.end_ns = end_ns;
-  e.server_address_at = server_address_at;
-  e.server_address_bytes = uint16_t(server_address.n);
-  e.server_port = uint16_t(server_port);
-  std::memcpy(out.data() + entry_at, &e, sizeof e);
+  e.shape = uint8_t(EncodedSpanShape::Http);
+  entry.finish();
   return true;
-}
-
-}  // namespace
-
-size_t encodeHttp1Spans(const uint8_t* records, size_t bytes, std::vector<uint8_t>& out) {
-  size_t count = 0;
-  size_t offset = 0;
-  // An entry takes about as many bytes as its record (keys and ids instead
-  // of the record's header and response head): reserving that much at
-  // once spares most of the vector's regrowth copies.
-  out.reserve(out.size() + bytes + 4096);
-  while (bytes - offset >= sizeof(ExchangeRecord)) {
-    ExchangeRecord x;
-    std::memcpy(&x, records + offset, sizeof x);
-    uint64_t whole = uint64_t(sizeof x) + x.request_payload_bytes + x.response_payload_bytes;
-    if (x.record_bytes != whole || whole > bytes - offset) break;  // JavaScript reports the batch as malformed
-    if (encodeOne(records + offset, uint32_t(offset), out)) count++;
-    offset += x.record_bytes;
-  }
-  return count;
 }
 
 }  // namespace sonde
