@@ -40,6 +40,12 @@ export interface NativeTracerOptions {
    * hands the entries over with the batch. Off by default.
    */
   encodeSpans?: boolean;
+  /**
+   * How long the reader waits for room when 64 batches are already queued
+   * for the JavaScript thread, before it drops the next one (counted), in
+   * ms. The ring buffer keeps filling meanwhile. 100 by default.
+   */
+  batchQueueWaitMs?: number;
 }
 
 /** Counters of the native side; all are totals since start except connectionsTracked. */
@@ -82,13 +88,18 @@ export interface NativeCounters {
 }
 
 export interface NativeTracerCounters extends NativeCounters {
-  /** Batches JavaScript was too slow to take (queue of 64 full). */
+  /**
+   * Batches JavaScript was too slow to take: the queue of 64 stayed full
+   * for as long as the reader waits (batchQueueWaitMs).
+   */
   batchesDropped: number;
   exchangesDropped: number;
   ringBufferPolls: number;
   /** Batches delivered in a buffer lent at start, and in one of their own (none lent was free and big enough). */
   batchesLent: number;
   batchesUnlent: number;
+  /** Batches that found the queue to JavaScript full and waited for room (then went, or were dropped). */
+  batchesWaited: number;
   /** Indexed like KERNEL_DROP_REASONS. */
   kernelDrops: number[];
 }
@@ -438,6 +449,7 @@ export function validateNativeOptions(o: NativeTracerOptions): NativeTracerOptio
   }
   intIn('pollIntervalMs', 1, 1000);
   intIn('maxBatchBytes', 4096, 64 << 20);
+  if (o.batchQueueWaitMs !== undefined) intIn('batchQueueWaitMs', 0, 60_000);
   intIn('responseQuietMs', 1, 60_000);
   intIn('responseTimeoutMs', 1, 3_600_000);
   intIn('maxConnections', 16, 4_000_000);

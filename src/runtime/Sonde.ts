@@ -248,7 +248,7 @@ export class Sonde {
         exporters: this.#channels.map((c) => c.name).join(', ') || 'none',
         ...(config.sampler.name === 'always_on' ? {} : { sampler: config.sampler.name.endsWith('traceidratio') ? `${config.sampler.name} ${config.sampler.ratio}` : config.sampler.name }),
         spansEncoded: encodeSpans
-          ? 'by the addon for plain HTTP/1 requests, else in JavaScript'
+          ? 'by the addon for plain HTTP/1 requests and gRPC calls, else in JavaScript'
           : `in JavaScript (${!config.nativeSpans ? '--no-native-spans' : config.routes.length > 0 ? 'routes are given' : 'an exporter other than OTLP'})`,
       },
       'exporting spans',
@@ -442,11 +442,14 @@ export class Sonde {
         h2HeadersUnknown: c.native.h2HeadersUnknown,
         // Outgoing calls left roots: several requests could have made them.
         linksAmbiguous: c.native.linksAmbiguous,
-        // Spans whose OTLP bytes the addon wrote (plain HTTP/1 requests).
+        // Spans whose OTLP bytes the addon wrote (plain HTTP/1 requests, gRPC calls).
         encodedByAddon: c.pipeline.encodedByAddon,
         // Batches that found none of the buffers lent to the addon free:
         // each was new memory for V8 to collect.
         batchesUnlent: c.native.batchesUnlent,
+        // Batches that found the JavaScript thread 64 batches behind, and
+        // waited for it (up to 100 ms, then dropped: nativeOutputFull).
+        batchesWaited: c.native.batchesWaited,
         // Times the reader drained the ring buffer: once a second, more
         // often when the kernel wakes it because the buffer is filling.
         readerPolls: c.native.ringBufferPolls,

@@ -1,9 +1,11 @@
 // The only Node-API code: thin wrappers around native/src/core. Options are
 // validated and defaulted in src/native/binding.ts; here they are only
 // type-checked.
+#include <chrono>
 #include <ctime>
 #include <cstddef>
 #include <memory>
+#include <thread>
 
 #include "../core/BpfTracer.h"
 #include "../core/ConnTracker.h"
@@ -22,6 +24,11 @@ namespace sonde {
 namespace {
 
 constexpr size_t kMaxQueuedBatches = 64;
+// How long the reader waits for room in that queue before it drops a
+// batch, by default (the option batchQueueWaitMs). The ring buffer (4 MiB
+// by default) keeps filling meanwhile: at 20k gRPC calls a second it holds
+// about a quarter of a second.
+constexpr uint32_t kDefaultBatchQueueWaitMs = 100;
 
 uint32_t optUint(const Napi::Object& o, const char* name, uint32_t fallback) {
   Napi::Value v = o.Get(name);
@@ -127,6 +134,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     opts.max_batch_bytes = optUint(o, "maxBatchBytes", opts.max_batch_bytes);
     opts.tracker = trackerOptionsFrom(o);
     encode_spans_ = optBool(o, "encodeSpans", false);
+    batch_queue_wait_ms_ = optUint(o, "batchQueueWaitMs", kDefaultBatchQueueWaitMs);
     tracer_ = std::make_unique<BpfTracer>(opts);
     napi_add_env_cleanup_hook(info.Env(), &Tracer::onEnvCleanup, this);
   }
@@ -185,12 +193,22 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
         }
         std::memcpy(into, records, records_bytes);
         if (!encoded_.empty()) std::memcpy(into + records_bytes, encoded_.data(), encoded_.size());
-        napi_status status = tsfn_.NonBlockingCall(
-            own, [lent, slot, exchanges, records_bytes, batch_bytes](Napi::Env env, Napi::Function cb, std::vector<uint8_t>* data) {
-              Napi::Value batch = slot != LentBatches::kNone ? lent->value(slot) : bufferFrom(env, data);
-              cb.Call({batch, Napi::Number::New(env, double(exchanges)), Napi::Number::New(env, double(records_bytes)),
-                       Napi::Number::New(env, double(batch_bytes)), Napi::Number::New(env, slot)});
-            });
+        auto hand_over = [lent, slot, exchanges, records_bytes, batch_bytes](Napi::Env env, Napi::Function cb, std::vector<uint8_t>* data) {
+          Napi::Value batch = slot != LentBatches::kNone ? lent->value(slot) : bufferFrom(env, data);
+          cb.Call({batch, Napi::Number::New(env, double(exchanges)), Napi::Number::New(env, double(records_bytes)),
+                   Napi::Number::New(env, double(batch_bytes)), Napi::Number::New(env, slot)});
+        };
+        napi_status status = tsfn_.NonBlockingCall(own, hand_over);
+        // A full queue is the JavaScript thread behind by a long task (a
+        // cold start under load): the ring buffer still has room, so the
+        // reader waits a little for the queue before it drops the batch.
+        if (status == napi_queue_full) {
+          batches_waited_.fetch_add(1, std::memory_order_relaxed);
+          for (uint32_t waited_ms = 0; status == napi_queue_full && waited_ms < batch_queue_wait_ms_ && tracer_->running(); waited_ms++) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            status = tsfn_.NonBlockingCall(own, hand_over);
+          }
+        }
         if (status != napi_ok) {
           delete own;
           lent->giveBack(slot);
@@ -306,6 +324,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     out.Set("ringBufferPolls", Napi::Number::New(env, double(tracer_->ringBufferPolls())));
     out.Set("batchesLent", Napi::Number::New(env, double(batches_lent_.load(std::memory_order_relaxed))));
     out.Set("batchesUnlent", Napi::Number::New(env, double(batches_unlent_.load(std::memory_order_relaxed))));
+    out.Set("batchesWaited", Napi::Number::New(env, double(batches_waited_.load(std::memory_order_relaxed))));
     std::vector<uint64_t> drops = tracer_->kernelDrops();
     Napi::Array kernel = Napi::Array::New(env, drops.size());
     for (size_t i = 0; i < drops.size(); i++) kernel.Set(i, Napi::Number::New(env, double(drops[i])));
@@ -317,10 +336,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   Napi::ThreadSafeFunction tsfn_;
   bool started_ = false;
   bool encode_spans_ = false;
+  uint32_t batch_queue_wait_ms_ = kDefaultBatchQueueWaitMs;
   std::vector<uint8_t> encoded_;  // the reader thread's, reused batch after batch
   std::shared_ptr<LentBatches> lent_;
   std::atomic<uint64_t> batches_lent_{0};
   std::atomic<uint64_t> batches_unlent_{0};
+  std::atomic<uint64_t> batches_waited_{0};
 };
 
 // JS: new ReplayTracker(options) — the correlator without a kernel, for
