@@ -7,7 +7,8 @@
  *
  * The JavaScript thread is held busy, as a long task would hold it, while a
  * client in another process makes its requests; batches of a millisecond's
- * records pile up behind it.
+ * records pile up behind it, and the drains after the wait, of everything
+ * the ring buffer took meanwhile, are cut into batches as they are read.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -56,8 +57,10 @@ async function tracedRun(t: TestContext, batchQueueWaitMs: number) {
     }),
   );
   let handedOver = 0;
-  tracer.start((_batch, exchanges) => {
+  let largestBatch = 0;
+  tracer.start((_batch, exchanges, recordsBytes) => {
     handedOver += exchanges;
+    largestBatch = Math.max(largestBatch, recordsBytes);
   });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-queue-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -76,6 +79,8 @@ async function tracedRun(t: TestContext, batchQueueWaitMs: number) {
     assert.ok(settled, `${handedOver} handed over and ${c.exchangesDropped} dropped of ${REQUESTS}`);
     assert.equal(handedOver + c.exchangesDropped, REQUESTS, 'every exchange handed over or counted as dropped, once');
     assert.ok(c.batchesWaited > 0, 'the queue was full at least once');
+    // The drains after the wait are long: cut into batches as they are read.
+    assert.ok(largestBatch > 0 && largestBatch <= 4096, `a batch of ${largestBatch} bytes of records`);
     return { handedOver, counters: c };
   } finally {
     tracer.stop();

@@ -111,6 +111,9 @@ class BpfTracer {
                                 const std::string& symbol, const UprobeSite* site);
   void readLoop();
   void deliver();
+  // Hands over the first full batch of the tracker's output, while a drain goes on.
+  void deliverFullBatch();
+  void sendBatch(const uint8_t* records, size_t bytes, size_t count);
   size_t selectedPidBitsBytes() const;
   bool lookupCurrentMessage(uint32_t pid, int32_t fd, uint32_t generation, uint32_t seq, KernelMessage* out);
 

@@ -39,6 +39,8 @@ class ConnTracker {
   bool hasOutput() const { return !writer_.empty(); }
   size_t outputBytes() const { return writer_.bytes(); }
   void takeOutput(std::vector<uint8_t>* out) { writer_.take(out); }
+  const uint8_t* outputData() const { return writer_.data(); }
+  void dropOutputFront(size_t n) { writer_.dropFront(n); }
 
   const TrackerCounters& counters() const { return counters_; }
 

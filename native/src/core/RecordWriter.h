@@ -2,6 +2,7 @@
 // buffer that crosses into JavaScript as one batch.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -25,10 +26,13 @@ class RecordWriter {
 
   bool empty() const { return output_.empty(); }
   size_t bytes() const { return output_.size(); }
+  const uint8_t* data() const { return output_.data(); }
   void take(std::vector<uint8_t>* out) {
     out->swap(output_);
     output_.clear();
   }
+  // Forgets the first `n` bytes, once they are handed over.
+  void dropFront(size_t n) { output_.erase(output_.begin(), output_.begin() + std::ptrdiff_t(n)); }
 
  private:
   TrackerCounters& counters_;
