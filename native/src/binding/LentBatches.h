@@ -48,6 +48,13 @@ class LentBatches {
     return kNone;
   }
 
+  // Whether a lent buffer, free or not, could hold `bytes`.
+  bool fits(size_t bytes) const {
+    for (uint32_t i = 0; i < count_; i++)
+      if (slots_[i].capacity >= bytes) return true;
+    return false;
+  }
+
   uint8_t* data(int slot) const { return slots_[slot].data; }
 
   // Either thread: the buffer is free again (JavaScript is done reading it,
