@@ -54,7 +54,9 @@ export class EncodedSpanAttributes {
     const { statusCode, serverPort } = entry;
     const name = entry.buffer.toString('latin1', entry.nameAt, entry.nameAt + entry.nameBytes);
     const serverAddress = server ? '' : serverAddressOf(entry);
-    const key = server ? `gs ${statusCode} ${name}` : `gc ${statusCode} ${serverPort} ${serverAddress} ${name}`;
+    // Fields are separated by "\n", which none can hold (the stitcher writes
+    // one field per line): "a b" and "/c" are not "a" and "b /c".
+    const key = server ? `gs\n${statusCode}\n${name}` : `gc\n${statusCode}\n${serverPort}\n${serverAddress}\n${name}`;
     const cached = this.#byKey.get(key);
     if (cached) return cached;
     const slash = name.indexOf('/');

@@ -91,7 +91,7 @@ export interface CountersLine {
   eventsLost: number;
   spansDropped: number;
   linksAmbiguous: number;
-  /** Spans the addon encoded (plain HTTP/1 requests). */
+  /** Spans the addon encoded (plain HTTP/1 requests, gRPC calls). */
   encodedByAddon: number;
   /** Batches that found no buffer lent to the addon free. */
   batchesUnlent: number;

@@ -183,6 +183,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     lent_ = lent;
     tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "sonde-exchanges", kMaxQueuedBatches, 1);
     AttachReport report;
+    queue_wait_failed_ = false;
+    lent_wait_failed_ = false;
     try {
       report = tracer_->start([this, lent](const uint8_t* records, size_t records_bytes, size_t exchanges) {
         // On the reader thread: the spans it encodes cost the JavaScript
@@ -191,11 +193,17 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
         if (encode_spans_) encodeSpans(records, records_bytes, encoded_);
         size_t batch_bytes = records_bytes + encoded_.size();
         int slot = lent->take(batch_bytes);
-        if (slot == LentBatches::kNone && lent->fits(batch_bytes)) {
+        // After a wait that found none, the next batches do not wait until
+        // one is free at once again: a JavaScript thread that stays behind
+        // must not slow the reader to a batch per wait.
+        if (slot == LentBatches::kNone && lent->fits(batch_bytes) && !lent_wait_failed_) {
           for (int step = 0; slot == LentBatches::kNone && step < kLentWaitSteps && tracer_->running(); step++) {
             std::this_thread::sleep_for(kLentWaitStep);
             slot = lent->take(batch_bytes);
           }
+          lent_wait_failed_ = slot == LentBatches::kNone;
+        } else if (slot != LentBatches::kNone) {
+          lent_wait_failed_ = false;
         }
         uint8_t* into;
         std::vector<uint8_t>* own = nullptr;
@@ -216,13 +224,18 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
         // A full queue is the JavaScript thread behind by a long task (a
         // cold start under load): the ring buffer still has room, so the
         // reader waits a little for the queue before it drops the batch.
-        if (status == napi_queue_full) {
+        // Once a wait has run out, the batches after it are dropped at
+        // once until the queue takes one again: waiting for each would
+        // slow the reader to a batch per wait, and the ring buffer would
+        // then lose kernel events, which break exchanges, instead.
+        if (status == napi_queue_full && batch_queue_wait_ms_ > 0 && !queue_wait_failed_) {
           batches_waited_.fetch_add(1, std::memory_order_relaxed);
           for (uint32_t waited_ms = 0; status == napi_queue_full && waited_ms < batch_queue_wait_ms_ && tracer_->running(); waited_ms++) {
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
             status = tsfn_.NonBlockingCall(own, hand_over);
           }
         }
+        queue_wait_failed_ = status == napi_queue_full;
         if (status != napi_ok) {
           delete own;
           lent->giveBack(slot);
@@ -351,6 +364,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   bool started_ = false;
   bool encode_spans_ = false;
   uint32_t batch_queue_wait_ms_ = kDefaultBatchQueueWaitMs;
+  // The reader thread's: its last wait for the queue, or for a lent
+  // buffer, ran out (see the sink in JS_start).
+  bool queue_wait_failed_ = false;
+  bool lent_wait_failed_ = false;
   std::vector<uint8_t> encoded_;  // the reader thread's, reused batch after batch
   std::shared_ptr<LentBatches> lent_;
   std::atomic<uint64_t> batches_lent_{0};

@@ -23,7 +23,7 @@ namespace sonde {
 // (EncodedSpanShape).
 enum class EncodedSpanShape : uint8_t {
   Http = 1,  // status_code, method, http_minor (and the server for a client)
-  Grpc = 2,  // status_code is grpc-status; name is "service/method"
+  Grpc = 2,  // status_code is grpc-status; name is "service/method" (and the server for a client)
 };
 
 #pragma pack(push, 1)

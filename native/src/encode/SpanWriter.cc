@@ -1,6 +1,7 @@
 #include "SpanWriter.h"
 
 #include <cstdio>
+#include <cstdlib>
 
 namespace sonde {
 namespace {
@@ -94,7 +95,7 @@ size_t decimal(uint64_t v, char* out) {
 }
 
 SpanEntryWriter::SpanEntryWriter(std::vector<uint8_t>& out, uint32_t record_offset, size_t bound)
-    : out_(out), entry_at_(grow(out, bound)), span_at_(entry_at_ + sizeof(EncodedSpanEntry)), w_(out.data() + span_at_) {
+    : out_(out), bound_(bound), entry_at_(grow(out, bound)), span_at_(entry_at_ + sizeof(EncodedSpanEntry)), w_(out.data() + span_at_) {
   entry_.record_offset = record_offset;
 }
 
@@ -135,6 +136,10 @@ void SpanEntryWriter::tail(const ExchangeRecord& x, bool failed, Text message) {
 }
 
 void SpanEntryWriter::finish() {
+  if (w_.size() > bound_) {
+    std::fprintf(stderr, "sonde: an encoded span took %zu bytes, over its room of %zu\n", w_.size(), bound_);
+    std::abort();
+  }
   out_.resize(span_at_ + w_.size());
   entry_.entry_bytes = uint32_t(out_.size() - entry_at_);
   entry_.span_bytes = uint32_t(w_.size());

@@ -87,7 +87,9 @@ void trueAttribute(ProtoOut& w, const char (&key)[N]) {
 // the encoder and placed by finish().
 class SpanEntryWriter {
  public:
-  // Room for the whole entry: `bound` bytes of Span message at most. From
+  // Room for the whole entry: `bound` bytes of Span message at most, which
+  // the encoder proves its message stays under (finish() aborts sonde if
+  // it did not: memory past the room would already be overwritten). From
   // here on the entry is written whole: the encoder has decided.
   SpanEntryWriter(std::vector<uint8_t>& out, uint32_t record_offset, size_t bound);
 
@@ -107,6 +109,7 @@ class SpanEntryWriter {
 
  private:
   std::vector<uint8_t>& out_;
+  size_t bound_;
   size_t entry_at_;
   size_t span_at_;
   ProtoOut w_;
