@@ -208,12 +208,7 @@ bool encodeGrpcSpan(const uint8_t* rec, const ExchangeRecord& x, uint32_t record
   stringAttribute(w, "rpc.system", "grpc");
   stringAttribute(w, "rpc.service", r.path.p + 1, slash - 1);
   stringAttribute(w, "rpc.method", r.path.p + slash + 1, r.path.n - slash - 1);
-  stringAttribute(w, "server.address", server_address);
-  EncodedSpanEntry& e = entry.entry();
-  e.server_address_at = entry.at() - uint32_t(server_address.n);
-  e.server_address_bytes = uint16_t(server_address.n);
-  e.server_port = uint16_t(server_port);
-  intAttribute(w, "server.port", server_port);
+  entry.server(server_address, server_port);
   if (server) stringAttribute(w, "client.address", remote);
   stringAttribute(w, "network.peer.address", remote);
   intAttribute(w, "network.peer.port", x.remote_port);
@@ -227,6 +222,7 @@ bool encodeGrpcSpan(const uint8_t* rec, const ExchangeRecord& x, uint32_t record
     else stringAttribute(w, "error.type", digits, decimal(code, digits));
   }
   entry.tail(x, failed, message);
+  EncodedSpanEntry& e = entry.entry();
   e.status_code = uint16_t(code);
   e.shape = uint8_t(EncodedSpanShape::Grpc);
   entry.finish();

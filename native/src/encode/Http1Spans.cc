@@ -227,12 +227,7 @@ bool encodeHttp1Span(const uint8_t* rec, const ExchangeRecord& x, uint32_t recor
     stringAttribute(w, "url.path", r.path);
     if (r.query.present()) stringAttribute(w, "url.query", r.query);
   }
-  stringAttribute(w, "server.address", server_address);
-  EncodedSpanEntry& e = entry.entry();
-  e.server_address_at = entry.at() - uint32_t(server_address.n);
-  e.server_address_bytes = uint16_t(server_address.n);
-  e.server_port = uint16_t(server_port);
-  intAttribute(w, "server.port", server_port);
+  entry.server(server_address, server_port);
   if (server) stringAttribute(w, "client.address", remote);
   else urlFullAttribute(w, tls, server_address, server_port, r.path, r.query);
   stringAttribute(w, "network.peer.address", remote);
@@ -250,6 +245,7 @@ bool encodeHttp1Span(const uint8_t* rec, const ExchangeRecord& x, uint32_t recor
     stringAttribute(w, "error.type", code, decimal(uint64_t(status), code));
   }
   entry.tail(x, failed);
+  EncodedSpanEntry& e = entry.entry();
   e.status_code = uint16_t(status);
   e.method = r.method;
   e.http_minor = r.http_minor;

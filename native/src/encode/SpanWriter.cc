@@ -118,6 +118,14 @@ void SpanEntryWriter::head(const ExchangeRecord& x, bool server, const void* nam
   entry_.end_ns = end_ns;
 }
 
+void SpanEntryWriter::server(Text address, uint64_t port) {
+  stringAttribute(w_, "server.address", address);
+  entry_.server_address_at = uint32_t(w_.size() - address.n);
+  entry_.server_address_bytes = uint16_t(address.n);
+  entry_.server_port = uint16_t(port);
+  intAttribute(w_, "server.port", port);
+}
+
 void SpanEntryWriter::tail(const ExchangeRecord& x, bool failed, Text message) {
   w_.tag(10, kWireVarint);
   w_.varint(0);

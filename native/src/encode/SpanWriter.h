@@ -99,12 +99,12 @@ class SpanEntryWriter {
   // Fields 1 to 8: ids, parent, name, kind, and the times as CLOCK_MONOTONIC
   // ns (their places go into the entry). The name's place too.
   void head(const ExchangeRecord& x, bool server, const void* name, size_t name_n, uint64_t end_ns);
+  // The server.address and server.port attributes, and where the entry
+  // says they are: what the RED metrics key a client span on.
+  void server(Text address, uint64_t port);
   // Fields 10 to 16, after the attributes: no drops, the status (its
   // message only when given), the flags.
   void tail(const ExchangeRecord& x, bool failed, Text message = {});
-  // Where the value just written ends, in the Span message: for the entry's
-  // *_at fields.
-  uint32_t at() const { return uint32_t(w_.size()); }
   void finish();
 
  private:
