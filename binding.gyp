@@ -33,6 +33,8 @@
         "native/src/encode/EncodedSpans.cc",
         "native/src/encode/GrpcSpans.cc",
         "native/src/encode/Http1Spans.cc",
+        "native/src/encode/Http2Fields.cc",
+        "native/src/encode/Http2Spans.cc",
         "native/src/encode/SpanWriter.cc",
         "native/src/discovery/ListeningSockets.cc",
         "native/src/binding/http2TestHook.cc",

@@ -41,7 +41,7 @@ export interface SondeConfig {
   sampler: SamplerConfig;
   queue: { maxQueueSize: number; maxQueueBytes: number; maxExportBatchSize: number; maxExportBatchBytes: number; scheduledDelayMs: number; exportTimeoutMs: number; maxAttempts: number };
   capture: { payloadCaptureBytes: number; ringBufferBytes: number; responseTimeoutMs: number; maxConnections: number };
-  /** The addon may encode the spans it can (plain HTTP/1 exchanges, gRPC calls) when every sink takes them; off with --no-native-spans. */
+  /** The addon may encode the spans it can (plain HTTP/1 exchanges, gRPC calls, plain HTTP/2 streams) when every sink takes them; off with --no-native-spans. */
   nativeSpans: boolean;
   statsIntervalMs: number;
   discoveryIntervalMs: number;

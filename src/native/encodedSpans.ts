@@ -27,10 +27,12 @@ export const ENCODED_SPAN_HEADER_BYTES = 48;
 
 /** What an entry's span is, and so which of its fields mean something (EncodedSpanShape). */
 export enum EncodedSpanShape {
-  /** statusCode, method, httpMinor; serverAddress and serverPort for a client. */
+  /** HTTP/1: statusCode, method, httpMinor; serverAddress and serverPort for a client. */
   Http = 1,
   /** statusCode is the grpc-status; the name is "service/method"; serverAddress and serverPort for a client. */
   Grpc = 2,
+  /** A plain HTTP/2 stream: statusCode and method; serverAddress and serverPort for a client. */
+  Http2 = 3,
 }
 
 /** Methods by EncodedSpanEntry.method (kEncodedSpanMethods). */
@@ -113,7 +115,7 @@ export class EncodedSpanCursor {
     this.nameBytes = buf.readUInt16LE(at + o.name_bytes);
     this.shape = buf[at + o.shape];
     const spanEnd = this.spanStart + spanBytes;
-    if (this.serverAddressAt + this.serverAddressBytes > spanEnd || this.nameAt + this.nameBytes > spanEnd || (this.shape !== EncodedSpanShape.Http && this.shape !== EncodedSpanShape.Grpc)) {
+    if (this.serverAddressAt + this.serverAddressBytes > spanEnd || this.nameAt + this.nameBytes > spanEnd || (this.shape !== EncodedSpanShape.Http && this.shape !== EncodedSpanShape.Grpc && this.shape !== EncodedSpanShape.Http2)) {
       throw new Error(`malformed encoded span entry at ${at}`);
     }
   }

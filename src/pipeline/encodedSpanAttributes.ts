@@ -23,27 +23,29 @@ export class EncodedSpanAttributes {
   }
 
   #httpServerAttributes(entry: EncodedSpanCursor, tls: boolean): Attributes {
-    const { method, httpMinor, statusCode } = entry;
+    const { method, statusCode } = entry;
+    const version = httpVersionOf(entry);
     // A number, not a string, to look up: this runs for every span.
-    const key = ((statusCode * 2 + (tls ? 1 : 0)) * 2 + httpMinor) * 256 + entry.methodIndex;
+    const key = ((statusCode * 2 + (tls ? 1 : 0)) * 4 + version) * 256 + entry.methodIndex;
     return this.#httpServer.get(key) ?? keep(this.#httpServer, key, {
       'http.request.method': method,
       'url.scheme': tls ? 'https' : 'http',
-      'network.protocol.version': httpMinor === 1 ? '1.1' : '1.0',
+      'network.protocol.version': HTTP_VERSIONS[version],
       'http.response.status_code': statusCode,
       ...(statusCode >= 500 ? { 'error.type': String(statusCode) } : {}),
     });
   }
 
   #httpClientAttributes(entry: EncodedSpanCursor): Attributes {
-    const { method, httpMinor, statusCode, serverPort } = entry;
+    const { method, statusCode, serverPort } = entry;
+    const version = httpVersionOf(entry);
     const serverAddress = serverAddressOf(entry);
-    const key = `c ${method} ${httpMinor} ${statusCode} ${serverPort} ${serverAddress}`;
+    const key = `c ${method} ${version} ${statusCode} ${serverPort} ${serverAddress}`;
     return this.#byKey.get(key) ?? keep(this.#byKey, key, {
       'http.request.method': method,
       'server.address': serverAddress,
       'server.port': serverPort,
-      'network.protocol.version': httpMinor === 1 ? '1.1' : '1.0',
+      'network.protocol.version': HTTP_VERSIONS[version],
       'http.response.status_code': statusCode,
       ...(statusCode >= 400 ? { 'error.type': String(statusCode) } : {}),
     });
@@ -70,6 +72,14 @@ export class EncodedSpanAttributes {
       ...(failed ? { 'error.type': grpcStatusName(statusCode) } : {}),
     });
   }
+}
+
+/** network.protocol.version, by {@link httpVersionOf}. */
+const HTTP_VERSIONS = ['1.0', '1.1', '2'] as const;
+
+/** An HTTP entry's version: 0 for HTTP/1.0, 1 for HTTP/1.1, 2 for HTTP/2. */
+function httpVersionOf(entry: EncodedSpanCursor): 0 | 1 | 2 {
+  return entry.shape === EncodedSpanShape.Http2 ? 2 : entry.httpMinor === 1 ? 1 : 0;
 }
 
 function serverAddressOf(entry: EncodedSpanCursor): string {

@@ -248,7 +248,7 @@ export class Sonde {
         exporters: this.#channels.map((c) => c.name).join(', ') || 'none',
         ...(config.sampler.name === 'always_on' ? {} : { sampler: config.sampler.name.endsWith('traceidratio') ? `${config.sampler.name} ${config.sampler.ratio}` : config.sampler.name }),
         spansEncoded: encodeSpans
-          ? 'by the addon for plain HTTP/1 requests and gRPC calls, else in JavaScript'
+          ? 'by the addon for plain HTTP/1 requests, gRPC calls and plain HTTP/2 streams, else in JavaScript'
           : `in JavaScript (${!config.nativeSpans ? '--no-native-spans' : config.routes.length > 0 ? 'routes are given' : 'an exporter other than OTLP'})`,
       },
       'exporting spans',
@@ -442,7 +442,7 @@ export class Sonde {
         h2HeadersUnknown: c.native.h2HeadersUnknown,
         // Outgoing calls left roots: several requests could have made them.
         linksAmbiguous: c.native.linksAmbiguous,
-        // Spans whose OTLP bytes the addon wrote (plain HTTP/1 requests, gRPC calls).
+        // Spans whose OTLP bytes the addon wrote (plain HTTP/1 requests, gRPC calls, plain HTTP/2 streams).
         encodedByAddon: c.pipeline.encodedByAddon,
         // Batches that found none of the buffers lent to the addon free:
         // each was new memory for V8 to collect.

@@ -1,6 +1,7 @@
 /**
  * The golden test of the spans the addon encodes (native/src/encode/
- * EncodedSpans.h): for every record it encodes, plain HTTP/1 or gRPC, its
+ * EncodedSpans.h): for every record it encodes, plain HTTP/1, gRPC or plain
+ * HTTP/2, its
  * Span message must be byte for byte what the JavaScript path (describer,
  * buildSpan, OtlpSpanEncoder) gives for the same record, once the pipeline
  * has written the epoch times in, and the attributes the RED metrics read
@@ -18,7 +19,7 @@ import { EncodedSpanCursor, EncodedSpanShape } from '../../src/native/encodedSpa
 import { EncodedSpanAttributes } from '../../src/pipeline/encodedSpanAttributes';
 import { RED_HISTOGRAMS } from '../../src/metrics/RedMetrics';
 import { SpanKind, type Attributes } from '@opentelemetry/api';
-import { exchangeAt } from '../../src/native/exchangeDecoder';
+import { ExchangeProtocol, exchangeAt } from '../../src/native/exchangeDecoder';
 import { OtlpSpanEncoder } from '../../src/export/otlp/encodeTraces';
 import { buildSpan, type SpanBuildContext } from '../../src/spans/buildSpan';
 import { compileRoutes } from '../../src/spans/routes';
@@ -114,7 +115,7 @@ function compare(spec: RecordSpec, label: string): boolean {
   if (addon[0].shape === EncodedSpanShape.Grpc) {
     assert.equal(addon[0].statusCode, a['rpc.grpc.status_code'], label);
   } else {
-    assert.equal(addon[0].shape, EncodedSpanShape.Http, label);
+    assert.equal(addon[0].shape, x.protocol === ExchangeProtocol.Http2 ? EncodedSpanShape.Http2 : EncodedSpanShape.Http, label);
     assert.equal(addon[0].statusCode, a['http.response.status_code'], label);
     assert.equal(addon[0].method, a['http.request.method'], label);
   }
@@ -394,6 +395,123 @@ test('fuzz: wherever the addon encodes a gRPC call, JavaScript gives the same by
     });
     if (rnd() < 0.05) spec.response = spec.response!.subarray(0, Math.floor(rnd() * spec.response!.length));
     if (compare(spec, `gRPC fuzz case ${i}: ${JSON.stringify([request, response, trailers])}`)) encoded++;
+    else declined++;
+  }
+  assert.ok(encoded > 300, `only ${encoded} of 3000 fuzz cases were encoded`);
+  assert.ok(declined > 300, `only ${declined} of 3000 fuzz cases were declined`);
+});
+
+const H2_REQUEST = [':method: GET', ':scheme: http', ':path: /items/1', ':authority: 127.0.0.1:8443', 'user-agent: h2load nghttp2/1.52.0', 'accept: */*'];
+const H2_RESPONSE = [':status: 200', 'content-type: text/plain', 'content-length: 6'];
+
+test('plain HTTP/2 streams are encoded, byte for byte as JavaScript encodes them', () => {
+  const cases: Array<[string, RecordSpec]> = [
+    ['h2load GET', h2(H2_REQUEST, H2_RESPONSE, undefined, { requestBytes: 0n, responseBytes: 6n })],
+    ['client, by its authority', h2(H2_REQUEST, H2_RESPONSE, undefined, { role: 2, remotePort: 8443 })],
+    ['client, no authority: the socket, default port left out', h2([':method: GET', ':scheme: http', ':path: /', 'content-type: text/plain'], [':status: 204'], undefined, { role: 2, remotePort: 80 })],
+    ['client, no authority, IPv6 socket', h2([':method: GET', ':scheme: http', ':path: /a?b=1', 'content-type: text/plain'], [':status: 200'], undefined, { role: 2, family: 10, remoteAddr: v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]), remotePort: 8080 })],
+    ['client, TLS, https default port', h2([':method: GET', ':scheme: https', ':path: /', 'accept: x'], H2_RESPONSE, undefined, { role: 2, source: 2, remotePort: 443 })],
+    ['client, TLS, authority with the port', h2([':method: POST', ':scheme: https', ':path: /submit', ':authority: api.example:8443', 'content-type: application/json'], [':status: 201'], undefined, { role: 2, source: 2, requestBytes: 120n })],
+    ['server, TLS', h2([':method: GET', ':scheme: https', ':path: /', ':authority: example.org'], H2_RESPONSE, undefined, { source: 2 })],
+    ['Host instead of :authority', h2([':method: GET', ':scheme: http', ':path: /', 'host: h:81'], H2_RESPONSE)],
+    ['empty :authority: the socket, Host not read', h2([':method: GET', ':scheme: http', ':path: /', ':authority: ', 'host: h:81'], H2_RESPONSE, undefined, { role: 2 })],
+    ['authority with two colons: no port', h2([':method: GET', ':scheme: http', ':path: /', ':authority: a:b:c'], H2_RESPONSE, undefined, { role: 2 })],
+    ['authority with a bad port', h2([':method: GET', ':scheme: http', ':path: /', ':authority: h:0'], H2_RESPONSE, undefined, { role: 2 })],
+    ['authority of a port only: the socket', h2([':method: GET', ':scheme: http', ':path: /', ':authority: :8080'], H2_RESPONSE, undefined, { role: 2, remotePort: 9000 })],
+    ['query', h2([':method: GET', ':scheme: http', ':path: /search?q=books&page=2'], H2_RESPONSE)],
+    ['empty query', h2([':method: GET', ':scheme: http', ':path: /search?'], H2_RESPONSE, undefined, { role: 2 })],
+    ['every method', h2([':method: PATCH', ':scheme: http', ':path: /p'], H2_RESPONSE)],
+    ['server 500', h2(H2_REQUEST, [':status: 500', 'content-type: text/html'])],
+    ['server 404 is not its error', h2(H2_REQUEST, [':status: 404', 'content-type: text/html'])],
+    ['client 404 is', h2(H2_REQUEST, [':status: 404', 'content-type: text/html'], undefined, { role: 2 })],
+    ['trailers', h2(H2_REQUEST, H2_RESPONSE, ['x-checksum: abc'])],
+    ['response incomplete', h2(H2_REQUEST, H2_RESPONSE, undefined, { flags: 1 << 5 })],
+    ['body sizes', h2([':method: PUT', ':scheme: http', ':path: /blob', 'content-type: application/octet-stream'], [':status: 200'], undefined, { requestBytes: 1_000_000n, responseBytes: 2n })],
+    ['child span, unsampled', h2(H2_REQUEST, H2_RESPONSE, undefined, { traceFlags: 0, parentSpanId: '00f067aa0ba902b7' })],
+    ['response end unknown', h2(H2_REQUEST, H2_RESPONSE, undefined, { responseEndNs: 0n })],
+    ['upper-case names, first field counts', h2([':METHOD: GET', ':Scheme: http', ':PATH: /a', ':path: /b', 'User-Agent: x', 'Content-Type: text/plain'], [':STATUS: 302', ':status: 200'])],
+    ['a path of 20,000 bytes (three-byte lengths)', h2([':method: GET', ':scheme: http', `:path: /${'p'.repeat(20_000)}`, ':authority: h', 'accept: */*', 'content-type: text/plain'], H2_RESPONSE, undefined, { role: 2 })],
+    ['response content-type only', h2([':method: GET', ':scheme: http', ':path: /'], [':status: 200', 'content-type: application/json'])],
+  ];
+  for (const [label, spec] of cases) assert.ok(compare(spec, label), `${label}: expected the addon to encode it`);
+});
+
+test('plain HTTP/2 streams the addon leaves to JavaScript', () => {
+  const cases: Array<[string, RecordSpec]> = [
+    ['no content-type on either side', h2([':method: GET', ':scheme: http', ':path: /'], [':status: 200'])],
+    ['gRPC content-type in the response', h2([':method: POST', ':scheme: http', ':path: /a.B/C', 'content-type: text/plain'], [':status: 200', 'content-type: application/grpc'])],
+    ['a method outside the list', h2([':method: QUERY', ':scheme: http', ':path: /', 'content-type: text/plain'], H2_RESPONSE)],
+    ['lower-case method', h2([':method: get', ':scheme: http', ':path: /'], H2_RESPONSE)],
+    ['CONNECT', h2([':method: CONNECT', ':authority: h:443'], H2_RESPONSE)],
+    ['no :scheme', h2([':method: GET', ':path: /'], H2_RESPONSE)],
+    ['https scheme over plain TCP', h2([':method: GET', ':scheme: https', ':path: /'], H2_RESPONSE)],
+    ['http scheme over TLS', h2([':method: GET', ':scheme: http', ':path: /'], H2_RESPONSE, undefined, { source: 2 })],
+    ['asterisk path', h2([':method: OPTIONS', ':scheme: http', ':path: *'], H2_RESPONSE)],
+    ['no :path', h2([':method: GET', ':scheme: http'], H2_RESPONSE)],
+    ['a query that could hold a secret', h2([':method: GET', ':scheme: http', ':path: /?token=abc'], H2_RESPONSE)],
+    ['a percent-encoded query', h2([':method: GET', ':scheme: http', ':path: /?q=%41'], H2_RESPONSE)],
+    ['no :status', h2(H2_REQUEST, ['content-type: text/plain'])],
+    ['a :status of two digits', h2(H2_REQUEST, [':status: 99', 'content-type: text/plain'])],
+    ['a field unknown', h2([...H2_REQUEST, '?'], H2_RESPONSE)],
+    ['an unknown trailer', h2(H2_REQUEST, H2_RESPONSE, ['?x'])],
+    ['headers flagged incomplete', h2(H2_REQUEST, H2_RESPONSE, undefined, { flags: 1 << 6 })],
+    ['stream reset', h2(H2_REQUEST, H2_RESPONSE, undefined, { flags: 1 << 7, endErrorCode: 8 })],
+    ['no response', h2(H2_REQUEST, [], undefined, { responseStartNs: 0n, responseEndNs: 0n })],
+    ['userinfo in the authority', h2([':method: GET', ':scheme: http', ':path: /', ':authority: u@h'], H2_RESPONSE)],
+    ['bracketed authority', h2([':method: GET', ':scheme: http', ':path: /', ':authority: [::1]:8443'], H2_RESPONSE)],
+    ['byte above 0x7f', h2([':method: GET', ':scheme: http', ':path: /caf\xe9'], H2_RESPONSE)],
+    ['unknown role', h2(H2_REQUEST, H2_RESPONSE, undefined, { role: 3 })],
+    ['a body size past 2^53', h2(H2_REQUEST, H2_RESPONSE, undefined, { responseBytes: 2n ** 53n })],
+  ];
+  for (const [label, spec] of cases) assert.equal(compare(spec, label), false, `${label}: expected JavaScript to build it`);
+});
+
+test('fuzz: wherever the addon encodes a plain HTTP/2 stream, JavaScript gives the same bytes', () => {
+  const rnd = mulberry32(20261205);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)];
+  // Seven request parts and two response parts may each break it: each is broken less often than in the gRPC fuzz.
+  const part = <T>(good: readonly T[], bad: readonly T[]): T => (rnd() < 0.9 ? pick(good) : pick(bad));
+  const methods = [[':method: GET', ':method: POST', ':method: HEAD', ':method: DELETE', ':method: OPTIONS', ':method: PUT', ':method: PATCH'], ['', ':method: get', ':method: QUERY', ':method: TRACE', ':method: CONNECT', ':method: BREW', '?:method']] as const;
+  const schemes = [[':scheme: http', ':scheme: https', ':SCHEME: http'], ['', ':scheme: ', ':scheme: HTTP', ':scheme: ftp', '?:scheme']] as const;
+  const paths = [[':path: /', ':path: /a/b', ':path: /a?b=c', ':path: /a?', ':path: /?x=1&y=2', `:path: /${'p'.repeat(300)}`, ':path: /a#frag', ':path: //x', ':path: /a b'], ['', ':path: ', ':path: *', ':path: a', ':path: /?token=1', ':path: /?KEY=2', ':path: /%41', ':path: /\xe9', '?:path']] as const;
+  const authorities = [['', ':authority: 127.0.0.1:8080', ':authority: a:1\r\nhost: b:2', 'host: b:2\r\n:authority: a', ':authority: x y', ':authority: svc', ':authority: svc:0', ':authority: svc:65536', ':authority: svc:080', ':authority: a:b:c', ':authority: :1', ':authority: ', 'host: h:9', `:authority: ${'h'.repeat(300)}:1`], [':authority: u@h', ':authority: [::1]:1', ':authority: h:\xe9', '?:authority']] as const;
+  const types = [['', 'content-type: text/plain', 'content-type: application/json', 'Content-Type: TEXT/HTML'], ['content-type: application/grpc', 'content-type: APPLICATION/GRPC+proto', '?content-type']] as const;
+  const others = [['', 'user-agent: curl/8.5', 'User-Agent: a: b', 'accept: */*', 'x-empty: ', 'te: trailers'], ['broken line', 'x-hi: \x80', '?']] as const;
+  const statuses = [[':status: 200', ':status: 204', ':status: 301', ':status: 404', ':status: 500', ':status: 503', ':status: 100', ':status: 999'], ['', ':status: 99', ':status: 1000', ':status: 2x0', ':status: ', '?:status', 'grpc-status: 0']] as const;
+  const addresses = [v4mapped(127, 0, 0, 1), v4mapped(10, 1, 2, 3), v6([0, 0, 0, 0, 0, 0, 0, 1]), v6([0x2001, 0xdb8, 0, 0, 1, 0, 0, 1])];
+  const shuffled = (lines: string[]): string[] => {
+    for (let j = lines.length - 1; j > 0; j--) {
+      const k = Math.floor(rnd() * (j + 1));
+      [lines[j], lines[k]] = [lines[k], lines[j]];
+    }
+    return lines.filter((l) => l !== '');
+  };
+  let encoded = 0;
+  let declined = 0;
+  for (let i = 0; i < 3000; i++) {
+    const tls = rnd() < 0.3;
+    const request = shuffled([part(...methods), part(...schemes), part(...paths), part(...authorities), part(...types), part(...others), part(...others)]);
+    const response = shuffled([part(...statuses), part(...types), rnd() < 0.3 ? part(...others) : '']);
+    const trailers = rnd() < 0.1 ? shuffled([part(...others)]) : undefined;
+    const spec = h2(request, response, trailers, {
+      role: rnd() < 0.5 ? 1 : rnd() < 0.97 ? 2 : 3,
+      source: tls ? 2 : 1,
+      flags: rnd() < 0.8 ? 0 : pick([1 << 5, 1 << 6, 1 << 7, 1 << 2, 1 << 4, (1 << 5) | (1 << 2), (1 << 0) | (1 << 5)]),
+      endErrorCode: 8,
+      traceFlags: rnd() < 0.5 ? 1 : 0,
+      parentSpanId: rnd() < 0.5 ? '0000000000000000' : '00f067aa0ba902b7',
+      localAddr: pick(addresses),
+      remoteAddr: pick(addresses),
+      localPort: Math.floor(rnd() * 65536),
+      remotePort: pick([80, 443, 8080, Math.floor(rnd() * 65536)]),
+      requestBytes: rnd() < 0.5 ? 0n : BigInt(Math.floor(rnd() * 1e6)),
+      responseBytes: rnd() < 0.2 ? 0n : BigInt(Math.floor(rnd() * 1e6)),
+      requestStartNs: 1_000_000n + BigInt(Math.floor(rnd() * 1e9)),
+      responseStartNs: rnd() < 0.97 ? 2_000_000_000n : 0n,
+      responseEndNs: rnd() < 0.9 ? 2_000_000_000n + BigInt(Math.floor(rnd() * 1e9)) : 0n,
+    });
+    if (rnd() < 0.05) spec.response = spec.response!.subarray(0, Math.floor(rnd() * spec.response!.length));
+    if (compare(spec, `HTTP/2 fuzz case ${i}: ${JSON.stringify([request, response, trailers])}`)) encoded++;
     else declined++;
   }
   assert.ok(encoded > 300, `only ${encoded} of 3000 fuzz cases were encoded`);

@@ -49,10 +49,13 @@ function batch(): Buffer {
     encodeRecord({ pid: 9, comm: 'nginx', family: 10, remoteAddr: v6([0xfd00, 0, 0, 0, 0, 0, 0, 5]), request: head('DELETE /e HTTP/1.1\r\n\r\n'), response: head('HTTP/1.1 204\r\n\r\n'), spanId: '0000000000000005', traceId: '22222222222222222222222222222222' }),
     encodeRecord({ pid: 9, comm: 'nginx', request: head('GET /f HTTP/1.1\r\n'), spanId: '0000000000000006' }),
     encodeRecord({ pid: 9, comm: 'nginx', request: head('GET /g?session=abc HTTP/1.1\r\n\r\n'), spanId: '0000000000000007' }),
-    // gRPC: a call served, a call made that failed, and plain HTTP/2 (JavaScript's).
+    // gRPC: a call served, a call made that failed; plain HTTP/2 without a
+    // content-type (JavaScript's), a stream served and one made.
     encodeRecord({ pid: 10, comm: 'node', protocol: 2, request: head(':path: /shop.Cart/Add\r\n:authority: cart:50051\r\ncontent-type: application/grpc\r\n'), response: head(':status: 200\r\n\r\ngrpc-status: 0\r\n'), spanId: '0000000000000008' }),
     encodeRecord({ pid: 10, comm: 'node', protocol: 2, role: 2, request: head(':path: /shop.Stock/Take\r\n:authority: stock:50052\r\ncontent-type: application/grpc\r\n'), response: head(':status: 200\r\n\r\ngrpc-status: 9\r\ngrpc-message: out of stock\r\n'), spanId: '0000000000000009' }),
     encodeRecord({ pid: 10, comm: 'node', protocol: 2, request: head(':method: GET\r\n:path: /h\r\n'), response: head(':status: 200\r\n'), spanId: '000000000000000a' }),
+    encodeRecord({ pid: 10, comm: 'node', protocol: 2, request: head(':method: GET\r\n:scheme: http\r\n:path: /i?page=2\r\n:authority: shop:8080\r\n'), response: head(':status: 200\r\ncontent-type: text/html\r\n'), spanId: '000000000000000b' }),
+    encodeRecord({ pid: 10, comm: 'node', protocol: 2, role: 2, source: 2, request: head(':method: POST\r\n:scheme: https\r\n:path: /pay\r\n:authority: bank\r\ncontent-type: application/json\r\n'), response: head(':status: 503\r\n'), spanId: '000000000000000c' }),
   ]);
 }
 
@@ -85,17 +88,17 @@ async function run(withEntries: boolean) {
 test('every sink gets the same from spans the addon encoded as from spans built in JavaScript', async () => {
   const js = await run(false);
   const addon = await run(true);
-  assert.equal(addon.s.pipeline.counters.encodedByAddon, 7);
+  assert.equal(addon.s.pipeline.counters.encodedByAddon, 9);
   assert.equal(js.s.pipeline.counters.encodedByAddon, 0);
   const { encodedByAddon: _a, buildMs: _b, ...addonCounters } = addon.s.pipeline.counters;
   const { encodedByAddon: _c, buildMs: _d, ...jsCounters } = js.s.pipeline.counters;
   assert.deepEqual(addonCounters, jsCounters);
-  assert.equal(js.spans.length, 10);
+  assert.equal(js.spans.length, 12);
   assert.deepEqual(addon.spans, js.spans);
   assert.deepEqual(addon.services, js.services);
   assert.deepEqual(js.points.map((p) => p.name).sort(), ['http.client.request.duration', 'http.server.request.duration', 'rpc.client.duration', 'rpc.server.duration']);
   assert.deepEqual(addon.points, js.points);
-  assert.equal(js.viewed.length, 10);
+  assert.equal(js.viewed.length, 12);
   assert.deepEqual(addon.viewed, js.viewed);
 });
 
@@ -109,8 +112,8 @@ test('a sink that takes built spans only turns the addon\'s entries off: each sp
   await s.channel.flush(1000);
   await sdk.flush(1000);
   assert.equal(s.pipeline.counters.encodedByAddon, 0);
-  assert.equal(s.exporter.spans.length, 10);
-  assert.equal(memory.getFinishedSpans().length, 10);
+  assert.equal(s.exporter.spans.length, 12);
+  assert.equal(memory.getFinishedSpans().length, 12);
 });
 
 test('an encoded span\'s trace id tail is the number its hex id ends with', () => {

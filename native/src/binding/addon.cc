@@ -660,7 +660,7 @@ Napi::Value JS_layout(const Napi::CallbackInfo& info) {
                                      {"CausingRead", int(LinkSource::CausingRead)},
                                      {"ConnectTime", int(LinkSource::ConnectTime)}}));
   out.Set("protocols", enumObject({{"Http1", int(Protocol::Http1)}, {"Http2", int(Protocol::Http2)}}));
-  out.Set("encodedSpanShapes", enumObject({{"Http", int(EncodedSpanShape::Http)}, {"Grpc", int(EncodedSpanShape::Grpc)}}));
+  out.Set("encodedSpanShapes", enumObject({{"Http", int(EncodedSpanShape::Http)}, {"Grpc", int(EncodedSpanShape::Grpc)}, {"Http2", int(EncodedSpanShape::Http2)}}));
   out.Set("exchangeRoles", enumObject({{"server", int(ExchangeRole::Server)}, {"client", int(ExchangeRole::Client)}}));
 #undef SONDE_OFFSET
   return out;

@@ -24,6 +24,7 @@ namespace sonde {
 enum class EncodedSpanShape : uint8_t {
   Http = 1,  // status_code, method, http_minor (and the server for a client)
   Grpc = 2,  // status_code is grpc-status; name is "service/method" (and the server for a client)
+  Http2 = 3, // status_code, method (and the server for a client); the version is 2
 };
 
 #pragma pack(push, 1)

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "../core/ExchangeRecord.h"
+#include "Http2Fields.h"
 #include "SpanWriter.h"
 
 namespace sonde {
@@ -35,53 +36,14 @@ struct ResponseFields {
   Text status, message;
 };
 
-// Walks one block of HTTP2_PAYLOAD lines (ExchangeRecord.h) from `pos` up
-// to an empty line or `end`, handing each field to `take(name, value)`.
-// True when parse.ts would call the block complete and read it as plainly
-// as this: every line "name: value" ending in CRLF (no "?" line, none that
-// breaks the format), at least one field, and only ASCII. `pos` ends after
-// the empty line, or at `end`; `ended_by_empty_line` says which.
-template <typename Take>
-bool readBlock(const uint8_t* p, size_t end, size_t& pos, bool& ended_by_empty_line, Take take) {
-  size_t fields = 0;
-  ended_by_empty_line = false;
-  while (pos < end) {
-    const uint8_t* lf = static_cast<const uint8_t*>(std::memchr(p + pos, '\n', end - pos));
-    if (lf == nullptr) return false;  // a cut last line
-    size_t line_end = size_t(lf - p);
-    if (line_end == pos || p[line_end - 1] != '\r') return false;  // a bare LF: parse.ts reads it, this does not
-    line_end--;
-    if (line_end == pos) {
-      pos = line_end + 2;
-      ended_by_empty_line = true;
-      return fields > 0;
-    }
-    if (p[pos] == '?') return false;
-    size_t separator = 0;
-    for (size_t i = pos; i < line_end; i++) {
-      if (p[i] >= 0x80) return false;
-      if (separator == 0 && i > pos && i + 1 < line_end && p[i] == ':' && p[i + 1] == ' ') separator = i;
-    }
-    if (separator == 0) return false;
-    take(Text{p + pos, separator - pos}, Text{p + separator + 2, line_end - separator - 2});
-    fields++;
-    pos = line_end + 2;
-  }
-  return fields > 0;
-}
-
-void keepFirst(Text& field, Text value) {
-  if (!field.present()) field = value;
-}
-
 bool readRequestFields(const uint8_t* p, size_t n, RequestFields& r) {
   size_t pos = 0;
   bool more;
-  return readBlock(p, n, pos, more, [&r](Text name, Text value) {
-    if (equalsLower(name.p, name.n, ":path")) keepFirst(r.path, value);
-    else if (equalsLower(name.p, name.n, ":authority")) keepFirst(r.authority, value);
-    else if (equalsLower(name.p, name.n, "host")) keepFirst(r.host, value);
-    else if (equalsLower(name.p, name.n, "content-type")) keepFirst(r.content_type, value);
+  return readFieldBlock(p, n, pos, more, [&r](Text name, Text value) {
+    if (equalsLower(name.p, name.n, ":path")) keepFirstField(r.path, value);
+    else if (equalsLower(name.p, name.n, ":authority")) keepFirstField(r.authority, value);
+    else if (equalsLower(name.p, name.n, "host")) keepFirstField(r.host, value);
+    else if (equalsLower(name.p, name.n, "content-type")) keepFirstField(r.content_type, value);
   });
 }
 
@@ -91,25 +53,21 @@ bool readResponseFields(const uint8_t* p, size_t n, ResponseFields& r) {
   ResponseFields headers, trailers;
   auto into = [](ResponseFields& f) {
     return [&f](Text name, Text value) {
-      if (equalsLower(name.p, name.n, "grpc-status")) keepFirst(f.status, value);
-      else if (equalsLower(name.p, name.n, "grpc-message")) keepFirst(f.message, value);
+      if (equalsLower(name.p, name.n, "grpc-status")) keepFirstField(f.status, value);
+      else if (equalsLower(name.p, name.n, "grpc-message")) keepFirstField(f.message, value);
     };
   };
   size_t pos = 0;
   bool has_trailers;
-  if (!readBlock(p, n, pos, has_trailers, into(headers))) return false;
+  if (!readFieldBlock(p, n, pos, has_trailers, into(headers))) return false;
   if (has_trailers) {
     bool another_block;
     // parse.ts ignores whatever follows a second empty line; this declines it.
-    if (!readBlock(p, n, pos, another_block, into(trailers)) || another_block) return false;
+    if (!readFieldBlock(p, n, pos, another_block, into(trailers)) || another_block) return false;
   }
   r.status = trailers.status.present() ? trailers.status : headers.status;
   r.message = trailers.message.present() ? trailers.message : headers.message;
   return true;
-}
-
-bool startsWithGrpcContentType(Text value) {
-  return value.present() && value.n >= 16 && equalsLower(value.p, 16, "application/grpc");
 }
 
 // grpc/describe.ts's splitCallPath: "/Service/Method"; where the second
@@ -136,17 +94,6 @@ bool readStatusCode(Text text, uint64_t& code) {
   return code <= 0xffff;
 }
 
-// http2/parse.ts's validPort: 1 to 5 digits, 1..65535; 0 when not one.
-uint64_t validPort(const uint8_t* p, size_t n) {
-  if (n == 0 || n > 5) return 0;
-  uint64_t v = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (p[i] < '0' || p[i] > '9') return 0;
-    v = v * 10 + uint64_t(p[i] - '0');
-  }
-  return v < 65536 ? v : 0;
-}
-
 }  // namespace
 
 bool encodeGrpcSpan(const uint8_t* rec, const ExchangeRecord& x, uint32_t record_offset, std::vector<uint8_t>& out) {
@@ -156,7 +103,7 @@ bool encodeGrpcSpan(const uint8_t* rec, const ExchangeRecord& x, uint32_t record
   const uint8_t* response = request + x.request_payload_bytes;
   RequestFields r;
   ResponseFields s;
-  if (!readRequestFields(request, x.request_payload_bytes, r) || !startsWithGrpcContentType(r.content_type)) return false;
+  if (!readRequestFields(request, x.request_payload_bytes, r) || !isGrpcContentType(r.content_type)) return false;
   size_t slash = callPathSlash(r.path);
   if (slash == 0 || r.path.n - 1 > 0xffff) return false;
   if (!readResponseFields(response, x.response_payload_bytes, s)) return false;
@@ -167,34 +114,11 @@ bool encodeGrpcSpan(const uint8_t* rec, const ExchangeRecord& x, uint32_t record
   Text message = failed && s.message.present() ? s.message : Text{};
   if (message.present() && std::memchr(message.p, '%', message.n) != nullptr) return false;
 
-  // http2/common.ts's serverEndpoint: :authority, else Host, else the
-  // socket's server end.
   char local_text[48], remote_text[48];
   Text local{reinterpret_cast<const uint8_t*>(local_text), formatAddress(x.local_addr, local_text)};
   Text remote{reinterpret_cast<const uint8_t*>(remote_text), formatAddress(x.remote_addr, remote_text)};
-  Text server_address = server ? local : remote;
-  uint64_t server_port = server ? x.local_port : x.remote_port;
-  Text authority = r.authority.present() ? r.authority : r.host;
-  if (authority.n > 0) {
-    // Userinfo and bracketed IPv6 hosts are JavaScript's.
-    if (std::memchr(authority.p, '@', authority.n) != nullptr || authority.p[0] == '[') return false;
-    const uint8_t* colon = static_cast<const uint8_t*>(std::memchr(authority.p, ':', authority.n));
-    Text name = authority;
-    uint64_t port = 0;
-    if (colon != nullptr) {
-      size_t at = size_t(colon - authority.p);
-      // Two colons or more: the whole authority is the name, without a port.
-      if (std::memchr(colon + 1, ':', authority.n - at - 1) == nullptr) {
-        name = Text{authority.p, at};
-        port = validPort(colon + 1, authority.n - at - 1);
-      }
-    }
-    if (name.n > 0) {
-      if (name.n > 0xffff) return false;  // EncodedSpanEntry::server_address_bytes
-      server_address = name;
-      if (port != 0) server_port = port;
-    }
-  }
+  Http2Server endpoint;
+  if (!http2Server(r.authority.present() ? r.authority : r.host, server ? local : remote, server ? x.local_port : x.remote_port, endpoint)) return false;
 
   // What comes from the request (the path twice, the authority) and the
   // response (the message, the status) is at most twice their payloads;
@@ -208,7 +132,7 @@ bool encodeGrpcSpan(const uint8_t* rec, const ExchangeRecord& x, uint32_t record
   stringAttribute(w, "rpc.system", "grpc");
   stringAttribute(w, "rpc.service", r.path.p + 1, slash - 1);
   stringAttribute(w, "rpc.method", r.path.p + slash + 1, r.path.n - slash - 1);
-  entry.server(server_address, server_port);
+  entry.server(endpoint.address, endpoint.port);
   if (server) stringAttribute(w, "client.address", remote);
   stringAttribute(w, "network.peer.address", remote);
   intAttribute(w, "network.peer.port", x.remote_port);

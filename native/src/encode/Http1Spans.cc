@@ -8,17 +8,16 @@
 namespace sonde {
 namespace {
 
-constexpr uint8_t kSourceTls = 2;  // SONDE_SOURCE_TLS (bpf/shared/events.h)
 // describe.ts takes only so many field lines by name before a full scan
 // (MAX_HEADERS of parse.ts); heads that long are left to it.
 constexpr size_t kMaxFieldLines = 100;
 
-// Whether describe.ts exports this query unchanged: redact.ts judges only
-// parameter names in which one of these occurs, after percent-decoding and
-// lower-casing. A query without '%' in which none occurs anywhere, names
-// or values, has no name it could redact. Needs to line up with
-// redact.ts's REDACTION_HINTS; test/native/layout.test.ts checks it.
-bool exportedAsIs(Text query) {
+}  // namespace
+
+// redact.ts judges only parameter names in which a hint occurs, after
+// percent-decoding and lower-casing. A query without '%' in which none
+// occurs anywhere, names or values, has no name it could redact.
+bool queryExportedAsIs(Text query) {
   if (std::memchr(query.p, '%', query.n) != nullptr) return false;
   for (const char* hint : kRedactionHints) {
     size_t m = std::strlen(hint);
@@ -36,6 +35,8 @@ bool exportedAsIs(Text query) {
   return true;
 }
 
+namespace {
+
 struct RequestFacts {
   uint8_t method = 0;
   uint8_t http_minor = 0;
@@ -46,7 +47,7 @@ struct RequestFacts {
 };
 
 // The request head, when it is one describe.ts reads the plain way: a
-// known method, an origin-form target (its query, if any, one exportedAsIs),
+// known method, an origin-form target (its query, if any, one queryExportedAsIs),
 // HTTP/1.0 or 1.1, every line ending in CRLF, the whole head captured, and
 // only ASCII in what becomes an attribute (JavaScript reads the head as
 // latin1, and writes it as UTF-8: for ASCII both are the bytes themselves).
@@ -80,7 +81,7 @@ bool readRequest(const uint8_t* p, size_t n, RequestFacts& r) {
   } else {
     r.path = {p + ts, question - ts};
     r.query = {p + question + 1, te - question - 1};
-    if (!exportedAsIs(r.query)) return false;
+    if (!queryExportedAsIs(r.query)) return false;
   }
 
   size_t pos = te + 11;

@@ -24,6 +24,11 @@ constexpr size_t kEncodedSpanMethodCount = sizeof(kEncodedSpanMethods) / sizeof(
 constexpr const char* kRedactionHints[] = {"token", "pass", "pwd", "secret", "sig", "sess", "auth", "credential", "jwt", "code", "ssn", "card", "cvv", "cvc", "otp", "key"};
 
 struct ExchangeRecord;
+struct Text;
+
+// Whether the describers export this url.query unchanged, as this writes
+// it (src/protocols/http1/redact.ts).
+bool queryExportedAsIs(Text query);
 
 // Appends the entry of the HTTP/1 record at `rec` (its header already read
 // into `x`), when it is one this reading takes.

@@ -15,6 +15,8 @@
 
 namespace sonde {
 
+constexpr uint8_t kSourceTls = 2;  // SONDE_SOURCE_TLS (bpf/shared/events.h): the bytes are TLS plaintext
+
 // Bytes of a record's payload (or a literal): never owned.
 struct Text {
   const uint8_t* p = nullptr;
