@@ -28,9 +28,7 @@ size_t grow(std::vector<uint8_t>& out, size_t bound) {
 
 }  // namespace
 
-bool equalsLower(const uint8_t* p, size_t n, const char* lower) {
-  size_t m = std::strlen(lower);
-  if (n != m) return false;
+bool equalsLowerBytes(const uint8_t* p, const char* lower, size_t n) {
   for (size_t i = 0; i < n; i++) {
     uint8_t c = p[i];
     if (c >= 'A' && c <= 'Z') c += 32;

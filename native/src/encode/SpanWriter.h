@@ -24,8 +24,15 @@ struct Text {
   bool present() const { return p != nullptr; }
 };
 
-// ASCII case-insensitive equality with a lower-case literal.
-bool equalsLower(const uint8_t* p, size_t n, const char* lower);
+// ASCII case-insensitive equality of `n` bytes with lower-case ones.
+bool equalsLowerBytes(const uint8_t* p, const char* lower, size_t n);
+
+// The same with a lower-case literal: lengths are compared first, so that
+// a field name is compared byte by byte only with names as long as it.
+template <size_t N>
+bool equalsLower(const uint8_t* p, size_t n, const char (&lower)[N]) {
+  return n == N - 1 && equalsLowerBytes(p, lower, n);
+}
 
 // src/native/exchangeDecoder.ts's formatAddress: IPv4 arrives v4-mapped and
 // is shown dotted; IPv6 as RFC 5952 text. `out` holds 48 bytes.

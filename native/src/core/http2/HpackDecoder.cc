@@ -283,6 +283,11 @@ bool HpackDecoder::walkDecode(const uint8_t* block, size_t len, DecodedBlock* ou
   return true;
 }
 
+namespace {
+// Fields a request or response block of gRPC or a browser usually holds.
+constexpr size_t kUsualFieldsPerBlock = 16;
+}  // namespace
+
 DecodedBlock HpackDecoder::decode(const uint8_t* block, size_t len) {
   DecodedBlock out;
   if (broken_) {
@@ -290,6 +295,10 @@ DecodedBlock HpackDecoder::decode(const uint8_t* block, size_t len) {
     return out;
   }
   counters_.blocks++;
+  // Room for a usual block at once: grown from empty, the vector moved its
+  // fields four times a block (4 % of the reader thread's samples under
+  // h2load against a node h2c server, in perf).
+  out.fields.reserve(kUsualFieldsPerBlock);
   auto fail = [&]() {
     broken_ = true;
     counters_.errors++;
