@@ -238,20 +238,7 @@ bool encodeHttp1Span(const uint8_t* rec, const ExchangeRecord& x, uint32_t recor
   if (x.request_bytes > 0) intAttribute(w, "http.request.size", x.request_bytes);
   if (x.response_bytes > 0) intAttribute(w, "http.response.size", x.response_bytes);
   if (x.flags & kResponseIncomplete) trueAttribute(w, "sonde.response.incomplete");
-  intAttribute(w, "http.response.status_code", uint64_t(status));
-  // A client's 4xx is its error too (describe.ts's spanStatus).
-  bool failed = status >= 500 || (!server && status >= 400);
-  if (failed) {
-    char code[20];
-    stringAttribute(w, "error.type", code, decimal(uint64_t(status), code));
-  }
-  entry.tail(x, failed);
-  EncodedSpanEntry& e = entry.entry();
-  e.status_code = uint16_t(status);
-  e.method = r.method;
-  e.http_minor = r.http_minor;
-  e.shape = uint8_t(EncodedSpanShape::Http);
-  entry.finish();
+  finishHttpSpan(entry, x, server, status, r.method, r.http_minor, EncodedSpanShape::Http);
   return true;
 }
 

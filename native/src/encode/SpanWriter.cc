@@ -152,4 +152,22 @@ void SpanEntryWriter::finish() {
   std::memcpy(out_.data() + entry_at_, &entry_, sizeof entry_);
 }
 
+void finishHttpSpan(SpanEntryWriter& entry, const ExchangeRecord& x, bool server, int status, uint8_t method, uint8_t http_minor,
+                    EncodedSpanShape shape) {
+  ProtoOut& w = entry.w();
+  intAttribute(w, "http.response.status_code", uint64_t(status));
+  bool failed = status >= 500 || (!server && status >= 400);
+  if (failed) {
+    char code[20];
+    stringAttribute(w, "error.type", code, decimal(uint64_t(status), code));
+  }
+  entry.tail(x, failed);
+  EncodedSpanEntry& e = entry.entry();
+  e.status_code = uint16_t(status);
+  e.method = method;
+  e.http_minor = http_minor;
+  e.shape = uint8_t(shape);
+  entry.finish();
+}
+
 }  // namespace sonde

@@ -126,4 +126,10 @@ class SpanEntryWriter {
   bool has_parent_ = false;
 };
 
+// The HTTP encoders' last attributes (the status code, and error.type when
+// the span failed: 5xx, or a client's 4xx, as describe.ts's spanStatus
+// says), the tail, the entry's HTTP fields, and finish().
+void finishHttpSpan(SpanEntryWriter& entry, const ExchangeRecord& x, bool server, int status, uint8_t method, uint8_t http_minor,
+                    EncodedSpanShape shape);
+
 }  // namespace sonde
