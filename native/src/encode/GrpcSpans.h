@@ -3,9 +3,9 @@
 // It encodes a stream only when every header field of it is known (no
 // HPACK entry from before sonde came, no lost block, no reset), the
 // request says it is gRPC by its content-type, its :path names a method,
-// and the response carries a grpc-status; every other HTTP/2 record
-// (plain HTTP/2, calls inferred by shape, bytes above 0x7f, a
-// percent-encoded grpc-message) is left to JavaScript.
+// and the response carries a grpc-status. Plain HTTP/2 streams are
+// Http2Spans.h's; every other HTTP/2 record (calls inferred by shape,
+// bytes above 0x7f, a percent-encoded grpc-message) is left to JavaScript.
 #pragma once
 
 #include <cstddef>

@@ -13,14 +13,15 @@
 
 namespace sonde {
 
-// The methods encoded here, in the order of EncodedSpanEntry::method. Needs
+// The methods encoded here and in Http2Spans.cc, in the order of
+// EncodedSpanEntry::method. Needs
 // to line up with src/native/encodedSpans.ts (ENCODED_SPAN_METHODS).
 constexpr const char* kEncodedSpanMethods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"};
 constexpr size_t kEncodedSpanMethodCount = sizeof(kEncodedSpanMethods) / sizeof(kEncodedSpanMethods[0]);
 
 // What the query redaction looks for in a parameter name
 // (src/protocols/http1/redact.ts, REDACTION_HINTS): a query in which none
-// occurs is exported as it is, and encoded here.
+// occurs is exported as it is, and encoded here and in Http2Spans.cc.
 constexpr const char* kRedactionHints[] = {"token", "pass", "pwd", "secret", "sig", "sess", "auth", "credential", "jwt", "code", "ssn", "card", "cvv", "cvc", "otp", "key"};
 
 struct ExchangeRecord;
