@@ -223,7 +223,7 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
     const srvCpu = cpuSecondsOf(o.serverPids) - srv0;
     const samples = rss.stop();
     const peakRssMB = sonde.peakRssMB();
-    const afterLoad = o.drainMs ? await sonde.waitForDrain(tEpoch1.value, o.drainMs) : sonde.counters().pop();
+    const afterLoad = o.drainMs ? await sonde.waitForDrain(tEpoch1.value, o.drainMs) : (c1 ?? sonde.counters().pop());
     const stop = await sonde.stop(s0);
     stopped = true;
     const after = await ctx.receiver.count();
