@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # sonde's benchmark: sonde against an untraced baseline, alternating runs.
-#   npm run bench                 full run (20-40 minutes)
+#   npm run bench                 full run (about 105 minutes)
 #   npm run bench -- --quick      under 3 minutes
 #   npm run bench -- --smoke      seconds, for the test suite
 #   npm run bench -- --out DIR --only worst-case,churn
