@@ -298,7 +298,11 @@ int sonde_tp_sched_process_exit(void *ctx)
 	if (tls_probes_attached)
 		bpf_map_delete_elem(&tls_calls, &pid_tgid);
 	/* Once per process, when its main thread leaves. */
-	if (tgid != (__u32)pid_tgid || !is_selected(tgid))
+	if (tgid != (__u32)pid_tgid)
+		return 0;
+	/* Its children get a new parent now, before it is reaped. */
+	count_process(SONDE_COUNT_PROCESS_CHANGES);
+	if (!is_selected(tgid))
 		return 0;
 	/* The pid may be reused by an unrelated process. */
 	deselect_pid(tgid);
@@ -312,10 +316,8 @@ int sonde_tp_sched_process_exit(void *ctx)
 SEC("tracepoint/sched/sched_process_exec")
 int sonde_tp_sched_process_exec(void *ctx)
 {
-	__u32 zero = 0;
-	__u64 *execs = bpf_map_lookup_elem(&exec_count, &zero);
-	if (execs)
-		__sync_fetch_and_add(execs, 1);
+	count_process(SONDE_COUNT_EXECS);
+	count_process(SONDE_COUNT_PROCESS_CHANGES);
 	char comm[16] = {};
 	bpf_get_current_comm(comm, sizeof(comm));
 	if (!bpf_map_lookup_elem(&traced_comms, comm))
@@ -334,12 +336,28 @@ int sonde_raw_sched_process_fork(struct bpf_raw_tracepoint_args *ctx)
 	struct task_struct *child = (struct task_struct *)ctx->args[1];
 	__u32 parent_tgid = BPF_CORE_READ(parent, tgid);
 	__u32 child_tgid = BPF_CORE_READ(child, tgid);
-	if (child_tgid == parent_tgid || child_tgid == self_pid)
+	if (child_tgid == parent_tgid)
+		return 0;
+	count_process(SONDE_COUNT_PROCESS_CHANGES);
+	if (child_tgid == self_pid)
 		return 0;
 	__u8 *sel = bpf_map_lookup_elem(&traced_pids, &parent_tgid);
 	if (!sel || *sel != SONDE_PID_SELECTED_WITH_DESCENDANTS)
 		return 0;
 	select_pid(child_tgid, SONDE_PID_SELECTED_WITH_DESCENDANTS, BPF_ANY);
+	return 0;
+}
+
+/* A process leaves /proc only when its parent reaps it, after its exit:
+ * the last change to the list of processes it makes. Threads come and go
+ * with no change to the list (a Python server may start one per
+ * connection), so only a main thread counts. */
+SEC("raw_tracepoint/sched_process_free")
+int sonde_raw_sched_process_free(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *task = (struct task_struct *)ctx->args[0];
+	if (BPF_CORE_READ(task, pid) == BPF_CORE_READ(task, tgid))
+		count_process(SONDE_COUNT_PROCESS_CHANGES);
 	return 0;
 }
 

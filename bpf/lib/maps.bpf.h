@@ -56,15 +56,16 @@ struct {
 	__type(value, __u8);
 } traced_comms SEC(".maps");
 
-/* Every exec on the host since attach, for discovery's --exe: while it
- * stays the same, no process has changed its executable, and a scan of
- * /proc need not read every process's exe link again. */
+/* enum sonde_process_count: execs on the host since attach, for --exe
+ * (a rejected process stays rejected while no process exec'd), and every
+ * change to the list of processes, for --pid and --exe (a scan of /proc
+ * finds nothing new while none happened). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, SONDE_COUNT__MAX);
 	__type(key, __u32);
 	__type(value, __u64);
-} exec_count SEC(".maps");
+} process_counts SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -139,6 +140,15 @@ static __always_inline void count_drop(__u32 reason)
 	__u64 *n = bpf_map_lookup_elem(&drop_counters, &reason);
 	if (n)
 		*n += 1;
+}
+
+/* One more of `what` (enum sonde_process_count). Atomic: forks and exits
+ * on other CPUs count into the same word. */
+static __always_inline void count_process(__u32 what)
+{
+	__u64 *n = bpf_map_lookup_elem(&process_counts, &what);
+	if (n)
+		__sync_fetch_and_add(n, 1);
 }
 
 /* The word of selected_pid_bits that holds tgid's bit. */

@@ -97,6 +97,17 @@ enum sonde_pid_selection {
 	SONDE_PID_SELECTED_WITH_DESCENDANTS = 2, /* and every process it forks */
 };
 
+/* Indexes of the process_counts array, host-wide counts since attach that
+ * discovery reads before a scan of /proc: while one stays the same, what
+ * it counts has not happened since the previous scan. */
+enum sonde_process_count {
+	SONDE_COUNT_EXECS = 0,
+	/* a process forked, exec'd, exited or reaped: what can change the
+	 * list of processes in /proc, or a process's parent or executable */
+	SONDE_COUNT_PROCESS_CHANGES = 1,
+	SONDE_COUNT__MAX = 2,
+};
+
 /* How the kernel learnt which end of the connection the process is. */
 enum sonde_role_hint {
 	SONDE_ROLE_UNKNOWN = 0, /* first seen mid-life: userspace infers it */

@@ -54,6 +54,13 @@ export interface ProcessWatcherOptions {
    * read again.
    */
   execCount?: () => number | undefined;
+  /**
+   * Processes forked, exec'd, exited or reaped on the host so far, or
+   * undefined when unknown. While it is the same at two scans, /proc lists
+   * the same processes with the same parents and executables, and a scan
+   * without --open-port (listeners change with no such event) is skipped.
+   */
+  processChangeCount?: () => number | undefined;
   onStart?: (proc: TracedProcess) => void;
   onExit?: (proc: TracedProcess) => void;
   /** Failures of a whole scan or of a callback; defaults to a process warning. */
@@ -98,6 +105,10 @@ export class ProcessWatcher {
   readonly #execCount: () => number | undefined;
   /** execCount() as the previous scan began. */
   #execsBeforeLastScan: number | undefined;
+  readonly #processChangeCount: () => number | undefined;
+  /** processChangeCount() as the previous complete scan began. */
+  #changesBeforeLastScan: number | undefined;
+  #scansSkipped = 0;
   readonly #onStart: (proc: TracedProcess) => void;
   readonly #onExit: (proc: TracedProcess) => void;
   readonly #onError: (error: unknown) => void;
@@ -136,6 +147,7 @@ export class ProcessWatcher {
     this.#procRoot = options.procRoot ?? DEFAULT_PROC_ROOT;
     this.#readListening = options.readListening ?? procfsListeningReader(this.#procRoot);
     this.#execCount = options.execCount ?? (() => undefined);
+    this.#processChangeCount = options.processChangeCount ?? (() => undefined);
     this.#onStart = options.onStart ?? (() => {});
     this.#onExit = options.onExit ?? (() => {});
     this.#onError = options.onError ?? ((error) => process.emitWarning(asError(error), 'SondeDiscoveryWarning'));
@@ -155,6 +167,11 @@ export class ProcessWatcher {
   stop(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+  }
+
+  /** Scans skipped because no process had started, exec'd or ended since the previous one. */
+  get scansSkipped(): number {
+    return this.#scansSkipped;
   }
 
   current(): TracedProcess[] {
@@ -196,7 +213,12 @@ export class ProcessWatcher {
   /** One synchronous scan; throws only when the proc root itself cannot be listed. */
   scanNow(): void {
     if (this.#everything) return;
-    // Read before anything else: an exec during this scan changes the count the next one compares.
+    // Read before anything else: an exec or fork during this scan changes the count the next one compares.
+    const changes = this.#ports.size === 0 ? this.#processChangeCount() : undefined;
+    if (changes !== undefined && changes === this.#changesBeforeLastScan) {
+      this.#scansSkipped++;
+      return;
+    }
     const execs = this.#selection.exes.length > 0 ? this.#execCount() : undefined;
     const noExecSinceLastScan = execs !== undefined && execs === this.#execsBeforeLastScan;
     const pids = listPids(this.#procRoot);
@@ -270,6 +292,7 @@ export class ProcessWatcher {
     this.#exeRejected = exeRejected;
     this.#previousListeningKey = listeningKey;
     this.#execsBeforeLastScan = execs;
+    this.#changesBeforeLastScan = changes;
 
     for (const proc of exited) this.#emit(this.#onExit, proc);
     for (const proc of started) this.#emit(this.#onStart, proc);

@@ -136,6 +136,12 @@ export interface NativeTracer {
   /** Execs on the host since the programs were attached (counted in the kernel); undefined before start and after stop. */
   execCount(): number | undefined;
   /**
+   * Processes forked, exec'd, exited or reaped on the host since the
+   * programs were attached (threads not counted); undefined before start
+   * and after stop.
+   */
+  processChangeCount(): number | undefined;
+  /**
    * Uprobes on node::Environment::RunTimers and node::MakeCallback in
    * process `pid`, so that the calls its timers and setImmediate callbacks
    * make are not taken for the last read's request (docs/design-notes.md,

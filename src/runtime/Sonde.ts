@@ -154,6 +154,7 @@ export class Sonde {
           this.#log.warn({ error: error instanceof Error ? error.message : String(error) }, '--open-port: the kernel does not list listening sockets over netlink (inet_diag); reading /proc/net/tcp instead, which costs more CPU on each scan'),
       }),
       execCount: () => this.#tracer?.execCount(),
+      processChangeCount: () => this.#tracer?.processChangeCount(),
       onStart: (p) => this.#onProcessStart(p),
       onExit: (p) => this.#onProcessExit(p),
       onError: (error) => this.#log.warn({ error: String(error) }, 'discovery scan failed'),

@@ -441,6 +441,53 @@ test('--exe: while the kernel counts no exec, a rejected process is not read aga
   }
 });
 
+test('--pid: while the kernel counts no process change, scans are skipped; the next change makes a scan see what came and went', () => {
+  let changes: number | undefined;
+  const { fake, watcher, takeEvents } = harness({ pids: [100] }, { processChangeCount: () => changes });
+  try {
+    fake.add(ordersNode);
+    watcher.scanNow(); // before attach: no count
+    assert.deepEqual(takeEvents(), [['start', 100, 500, '--pid 100']]);
+    changes = 5;
+    watcher.scanNow(); // the first count is compared with none: scanned
+    assert.equal(watcher.scansSkipped, 0);
+    // The fake /proc changes under an unchanged count: only a skipped scan misses it.
+    const worker: FakeProcess = { ...pythonServer, pid: 101, ppid: 100, startTimeTicks: 900 };
+    fake.add(worker);
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), []);
+    assert.equal(watcher.scansSkipped, 1);
+    changes = 6;
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [['start', 101, 900, '--pid 100 (descendant)']]);
+    fake.remove(101);
+    changes = 8;
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [['exit', 101, 900, '--pid 100 (descendant)']]);
+    assert.equal(watcher.scansSkipped, 1);
+  } finally {
+    fake.cleanup();
+  }
+});
+
+test('--open-port: every scan reads the listeners, whatever the count of process changes', () => {
+  const { fake, watcher, takeEvents } = harness({ openPorts: [8080] }, { processChangeCount: () => 5 });
+  try {
+    fake.add({ ...nginx, socketInodes: [] });
+    watcher.scanNow();
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), []);
+    // A running process starts to listen: no fork, exec or exit tells of it.
+    fake.add(nginx);
+    fake.setTcp(LISTEN_8080, '');
+    watcher.scanNow();
+    assert.deepEqual(takeEvents(), [['start', 300, 700, '--open-port 8080']]);
+    assert.equal(watcher.scansSkipped, 0);
+  } finally {
+    fake.cleanup();
+  }
+});
+
 test('--exe: an exec between two scans that no count reports (before attach) is still seen', () => {
   let execs: number | undefined;
   const { fake, watcher, takeEvents } = harness({ exes: ['node'] }, { execCount: () => execs });

@@ -123,6 +123,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
                            InstanceMethod("setPidSelected", &Tracer::JS_setPidSelected),
                            InstanceMethod("selectComm", &Tracer::JS_selectComm),
                            InstanceMethod("execCount", &Tracer::JS_execCount),
+                           InstanceMethod("processChangeCount", &Tracer::JS_processChangeCount),
                            InstanceMethod("attachEventLoopMarks", &Tracer::JS_attachEventLoopMarks),
                            InstanceMethod("detachEventLoopMarks", &Tracer::JS_detachEventLoopMarks),
                            InstanceMethod("attachTls", &Tracer::JS_attachTls),
@@ -302,6 +303,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   // execCount(): number | undefined — execs on the host since attach
   Napi::Value JS_execCount(const Napi::CallbackInfo& info) {
     int64_t count = tracer_->execCount();
+    return count < 0 ? info.Env().Undefined() : Napi::Number::New(info.Env(), double(count));
+  }
+
+  // processChangeCount(): number | undefined — processes forked, exec'd, exited or reaped since attach
+  Napi::Value JS_processChangeCount(const Napi::CallbackInfo& info) {
+    int64_t count = tracer_->processChangeCount();
     return count < 0 ? info.Env().Undefined() : Napi::Number::New(info.Env(), double(count));
   }
 

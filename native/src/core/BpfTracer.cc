@@ -441,13 +441,16 @@ void BpfTracer::selectComm(const std::string& comm) {
   bpf_map_update_elem(bpf_map__fd(skel_->maps.traced_comms), key, &one, BPF_ANY);
 }
 
-int64_t BpfTracer::execCount() const {
+int64_t BpfTracer::processCount(uint32_t what) const {
   if (!skel_ || !running_.load()) return -1;
-  uint32_t key = 0;
   uint64_t count = 0;
-  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.exec_count), &key, &count) != 0) return -1;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.process_counts), &what, &count) != 0) return -1;
   return int64_t(count);
 }
+
+int64_t BpfTracer::execCount() const { return processCount(SONDE_COUNT_EXECS); }
+
+int64_t BpfTracer::processChangeCount() const { return processCount(SONDE_COUNT_PROCESS_CHANGES); }
 
 std::vector<uint64_t> BpfTracer::kernelDrops() const {
   // After stop, the counts read last: the final counters line must not

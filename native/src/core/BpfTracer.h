@@ -70,6 +70,9 @@ class BpfTracer {
   // Execs on the host since the programs were attached; -1 before that
   // and after stop (nothing counted them then).
   int64_t execCount() const;
+  // Processes forked, exec'd, exited or reaped on the host since attach;
+  // -1 when execCount() is.
+  int64_t processChangeCount() const;
   // Where a node binary runs JavaScript that no read called for, mangled:
   // node::Environment::RunTimers (timers) and the public node::MakeCallback
   // (setImmediate callbacks, which Environment::CheckImmediate runs through
@@ -105,6 +108,8 @@ class BpfTracer {
   bool running() const { return running_.load(); }
 
  private:
+  // Entry `what` (enum sonde_process_count) of the process_counts map; -1 when not running.
+  int64_t processCount(uint32_t what) const;
   static int onRingRecord(void* ctx, void* data, size_t len);
   // At `site`, or at `symbol`'s entry as libbpf finds it when site is null.
   static bpf_link* attachUprobe(bpf_program* prog, bool ret, const std::string& path, int pid,
