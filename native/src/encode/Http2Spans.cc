@@ -144,9 +144,10 @@ bool encodeHttp2Span(const uint8_t* rec, const ExchangeRecord& x, uint32_t recor
   Http2Server endpoint;
   if (!http2Server(r.authority.present() ? r.authority : r.host, server ? local : remote, server ? x.local_port : x.remote_port, endpoint)) return false;
 
-  // What comes from the request (the path twice, the authority, the user
-  // agent) is at most twice its payload; everything else (ids, times,
-  // keys, a socket address, numbers) is under 1 KiB.
+  // What comes from the request (the authority twice, as server.address
+  // and in url.full; the path and query; the user agent) is at most twice
+  // its payload; everything else (ids, times, keys, a socket address,
+  // numbers) is under 1 KiB.
   SpanEntryWriter entry(out, record_offset, 2 * size_t(x.request_payload_bytes) + 2048);
   ProtoOut& w = entry.w();
   const char* method_name = kEncodedSpanMethods[method];
