@@ -666,6 +666,20 @@ test('a header block over the copy bound: truncated, HeadersIncomplete, counted;
   assert.equal(t.counters().h2FrameErrors, 0);
 });
 
+test('a field past the header text bound (8 KiB) is left out and says so: HeadersIncomplete; the fields after it that fit are kept', () => {
+  const t = tracker();
+  const c = new H2Conn(t, { pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);
+  c.start(1000n * MS, Dir.Ingress);
+  // Within the kernel's copy bound, so the block decodes whole.
+  const request = GET('/x', [['cookie', 'c'.repeat(9000)], ['content-type', 'application/grpc']]);
+  c.send(1000n * MS, Dir.Ingress, headers(1, request, END_STREAM));
+  c.send(1001n * MS, Dir.Egress, headers(1, STATUS(200), END_STREAM));
+  const x = only(take(t));
+  assert.ok(has(x, ExchangeFlags.HeadersIncomplete));
+  assert.equal(x.req, lines(GET('/x', [['content-type', 'application/grpc']])));
+  assert.equal(x.res, lines(STATUS(200)));
+});
+
 test('a header block that breaks HPACK: counted, HeadersIncomplete, and the decoder starts again', () => {
   const t = tracker();
   const c = new H2Conn(t, { pid: 100, fd: 7, generation: 1, role: Role.Server }, serverTuple);

@@ -17,10 +17,14 @@ constexpr int kEgress = SONDE_DIR_EGRESS - 1;
 constexpr uint16_t kSettingsHeaderTableSize = 0x1;
 constexpr uint16_t kSettingsMaxFrameSize = 0x5;
 
-// HTTP2_PAYLOAD (ExchangeRecord.h): one line per field.
-void appendField(std::string* out, const HeaderField& f, size_t max_bytes) {
+// HTTP2_PAYLOAD (ExchangeRecord.h): one line per field. False when the
+// field does not fit in max_bytes and is left out: the headers are then
+// incomplete, as when a block is lost, and whoever reads them must not
+// take a field missing for its absence (a content-type behind a large
+// cookie decides gRPC or not).
+bool appendField(std::string* out, const HeaderField& f, size_t max_bytes) {
   size_t need = (f.name_unknown ? 1 : f.name.size() + 1) + (f.value_unknown ? 0 : f.value.size() + 2) + 2;
-  if (out->size() + need > max_bytes) return;
+  if (out->size() + need > max_bytes) return false;
   auto clean = [out](const std::string& s) {
     for (char ch : s) out->push_back(ch == '\r' || ch == '\n' || ch == '\0' ? ' ' : ch);
   };
@@ -35,6 +39,7 @@ void appendField(std::string* out, const HeaderField& f, size_t max_bytes) {
     clean(f.value);
   }
   out->append("\r\n");
+  return true;
 }
 
 const HeaderField* findField(const DecodedBlock& b, const char* name) {
@@ -225,7 +230,8 @@ void Http2Stitcher::onHeaders(Connection& c, ConnState& s, int d, const HeaderBl
     x->last_activity_ns = ts;
     if (incomplete) x->flags |= kHeadersIncomplete;
     if (predates_sonde) x->fields_predate_sonde = true;
-    for (const HeaderField& field : decoded.fields) appendField(&x->request.payload, field, options_.max_header_text_bytes);
+    for (const HeaderField& field : decoded.fields)
+      if (!appendField(&x->request.payload, field, options_.max_header_text_bytes)) x->flags |= kHeadersIncomplete;
     if (block.end_stream) x->request_ended = true;
     if (x->has_response && x->response.start_ns < ts) {
       // Its answer was seen first (below): the request was sent before.
@@ -266,7 +272,8 @@ void Http2Stitcher::onHeaders(Connection& c, ConnState& s, int d, const HeaderBl
     x->has_response = true;
     x->response.start_ns = ts;
     x->response.tid = f.hdr.tid;
-    for (const HeaderField& field : decoded.fields) appendField(&x->response.payload, field, options_.max_header_text_bytes);
+    for (const HeaderField& field : decoded.fields)
+      if (!appendField(&x->response.payload, field, options_.max_header_text_bytes)) x->flags |= kHeadersIncomplete;
     if (c.isServer()) {
       link(c, x);
     } else if (s.streams.size() == 1) {
@@ -281,7 +288,8 @@ void Http2Stitcher::onHeaders(Connection& c, ConnState& s, int d, const HeaderBl
     // Trailers: after an empty line (HTTP2_PAYLOAD).
     if (!x->has_trailers) x->response.payload.append("\r\n");
     x->has_trailers = true;
-    for (const HeaderField& field : decoded.fields) appendField(&x->response.payload, field, options_.max_header_text_bytes);
+    for (const HeaderField& field : decoded.fields)
+      if (!appendField(&x->response.payload, field, options_.max_header_text_bytes)) x->flags |= kHeadersIncomplete;
   }
   x->response.last_ns = ts;
   if (block.end_stream) endResponse(c, s, block.stream_id);
