@@ -1,21 +1,24 @@
 /**
- * What each of sonde's BPF programs costs a saturated service, per
- * request: the bench's Node hello-world under `wrk -t1 -c50`, traced by
- * sonde with `--exporter none`, and the kernel's per-program run time
- * (`kernel.bpf_stats_enabled`, restored at exit) over each round's window.
- * Not a scenario: a tool for comparing two builds of the programs, run
- * alternately, e.g. one with a program cut short at some point.
+ * What each of sonde's BPF programs costs a service, per request: the
+ * bench's Node (or Python) hello-world under `wrk -t1 -c50` (saturation)
+ * or `hey` at a fixed rate, traced by sonde with `--exporter none`, and
+ * the kernel's per-program run time (`kernel.bpf_stats_enabled`, restored
+ * at exit) over each round's window. Not a scenario: a tool for comparing
+ * two builds of the programs, run alternately, e.g. one with a program cut
+ * short at some point. At a fixed rate of a few thousand a second every
+ * hit is cold, as in most services; at saturation most are warm.
  *
- *   node dist/bench/tools/saturationBpfCost.js [--rounds N] [--seconds S] [-- SONDE_ARGS...]
+ *   node dist/bench/tools/saturationBpfCost.js [--rounds N] [--seconds S]
+ *     [--server node|python] [--rate REQ_PER_S] [-- SONDE_ARGS...]
  *
  * These VMs change speed by tens of per cent between runs, and every
  * program's time moves with it: compare a changed program's time relative
  * to one the change does not touch (docs/design-notes.md, "Kernel").
  */
 import { enableBpfStats, sondeProgramRunTimes } from '../lib/bpfStats';
-import { runWrk } from '../lib/load';
+import { runHey, runWrk } from '../lib/load';
 import { installCleanupHandlers, killAll, which } from '../lib/proc';
-import { startNodeServer } from '../lib/servers';
+import { startNodeServer, startPythonServer } from '../lib/servers';
 import { SondeProcess } from '../lib/sonde';
 
 interface ProgramTime {
@@ -23,34 +26,50 @@ interface ProgramTime {
   runs: number;
 }
 
-function parseArgs(argv: string[]): { rounds: number; seconds: number; sondeArgs: string[] } {
+interface Options {
+  rounds: number;
+  seconds: number;
+  server: 'node' | 'python';
+  /** Requests a second asked of hey; 0: wrk at saturation. */
+  rate: number;
+  sondeArgs: string[];
+}
+
+const USAGE = 'usage: saturationBpfCost [--rounds N] [--seconds S] [--server node|python] [--rate REQ_PER_S] [-- SONDE_ARGS...]';
+
+function parseArgs(argv: string[]): Options {
   const dashes = argv.indexOf('--');
   const own = dashes >= 0 ? argv.slice(0, dashes) : argv;
-  const sondeArgs = dashes >= 0 ? argv.slice(dashes + 1) : [];
-  let rounds = 2;
-  let seconds = 8;
+  const options: Options = { rounds: 2, seconds: 8, server: 'node', rate: 0, sondeArgs: dashes >= 0 ? argv.slice(dashes + 1) : [] };
   for (let i = 0; i < own.length; i++) {
-    const value = Number(own[i + 1]);
-    if (own[i] === '--rounds' && Number.isInteger(value) && value > 0) rounds = value;
-    else if (own[i] === '--seconds' && Number.isInteger(value) && value > 0) seconds = value;
-    else throw new Error(`usage: saturationBpfCost [--rounds N] [--seconds S] [-- SONDE_ARGS...] (at ${own[i]})`);
+    const text = own[i + 1];
+    const value = Number(text);
+    const positive = Number.isInteger(value) && value > 0;
+    if (own[i] === '--rounds' && positive) options.rounds = value;
+    else if (own[i] === '--seconds' && positive) options.seconds = value;
+    else if (own[i] === '--rate' && positive) options.rate = value;
+    else if (own[i] === '--server' && (text === 'node' || text === 'python')) options.server = text;
+    else throw new Error(`${USAGE} (at ${own[i]})`);
     i++;
   }
-  return { rounds, seconds, sondeArgs };
+  return options;
 }
 
 async function main(): Promise<void> {
-  const { rounds, seconds, sondeArgs } = parseArgs(process.argv.slice(2));
+  const { rounds, seconds, server: serverKind, rate, sondeArgs } = parseArgs(process.argv.slice(2));
   const bpftool = which('bpftool');
-  if (!bpftool || !which('wrk')) throw new Error('bpftool and wrk are needed: run scripts/setup.sh');
+  if (!bpftool || !which('wrk') || !which('hey')) throw new Error('bpftool, wrk and hey are needed: run scripts/setup.sh');
   if (!enableBpfStats()) throw new Error('cannot turn on kernel.bpf_stats_enabled: run as root');
   installCleanupHandlers();
-  const server = await startNodeServer();
+  const server = serverKind === 'python' ? await startPythonServer() : await startNodeServer();
   let sonde: SondeProcess | undefined;
   try {
     sonde = await SondeProcess.start({ select: ['--pid', server.pids.join(',')], otlpEndpoint: undefined, extraArgs: ['--no-ui', ...sondeArgs] });
-    const load = (durationS: number) => runWrk({ url: server.url, threads: 1, connections: 50, durationS });
-    await load(2);
+    const load = (durationS: number) =>
+      rate > 0
+        ? runHey({ url: server.url, targetRps: rate, durationS })
+        : runWrk({ url: server.url, threads: 1, connections: 50, durationS });
+    await load(rate > 0 ? 3 : 2);
     const spent = new Map<string, ProgramTime>();
     let requests = 0;
     for (let round = 0; round < rounds; round++) {
