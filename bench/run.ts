@@ -46,7 +46,7 @@ const SCENARIOS: Array<{ name: string; run: Scenario; tools: string[] }> = [
 ];
 
 const USAGE = `usage: node dist/bench/run.js [--quick | --smoke] [--out DIR] [--only SCENARIO,...]
-  (default)  full run, 20-40 minutes: 5 A/B pairs of 15 s per comparison
+  (default)  full run, about 105 minutes: 5 A/B pairs of 15 s per comparison
   --quick    under 3 minutes: 2 pairs of short runs
   --smoke    seconds, tiny rates: proves the machinery works (used by the tests)
   --out DIR  where to write bench-<timestamp>.json, latest.json and latency.svg (default bench/results)
@@ -242,7 +242,13 @@ function beforeAfterSection(beforeCommit: string, afterCommit: string): Section 
     rows: comparison.rows.map((r) => {
       const better = r.better === 'higher' ? r.after > r.before : r.after < r.before;
       const percent = ((r.after - r.before) / r.before) * 100;
-      const change = !Number.isFinite(percent) ? '' : Math.abs(percent) < 0.5 ? 'same' : `${percent > 0 ? '+' : ''}${percent.toFixed(0)}% ${better ? '(better)' : '(worse)'}`;
+      const change = r.beforeTracedNothing
+        ? 'before traced nothing'
+        : !Number.isFinite(percent)
+          ? ''
+          : Math.abs(percent) < 0.5
+            ? 'same'
+            : `${percent > 0 ? '+' : ''}${percent.toFixed(0)}% ${better ? '(better)' : '(worse)'}`;
       return { metric: r.what, baseline: f(r.before), traced: f(r.after), ratio: change };
     }),
     notes: ['both builds are measured by this benchmark, against the same untraced runs (A B B\' A B B\' ...)'],

@@ -38,6 +38,12 @@ export interface BeforeAfterRow {
   after: number;
   /** Which way is better. */
   better: 'higher' | 'lower';
+  /**
+   * The older build exported no span in any of its runs (the build before
+   * TLS support, on an HTTPS server): its figures are an untraced
+   * service's, and no change against them is a better or a worse.
+   */
+  beforeTracedNothing?: boolean;
 }
 
 /**
@@ -87,13 +93,15 @@ export function noteBeforeAfter(label: string, baseline: RunRecord[], traced: Ru
   const after = summarize(baseline, traced);
   const old = summarize(baseline, before);
   const minSpans = (runs: RunRecord[]): number => Math.min(...runs.map((r) => (r.receiver ? r.receiver.spans / r.load.requests : NaN)));
-  comparison.rows.push(
+  const beforeTracedNothing = before.every((r) => r.receiver !== undefined && r.receiver.spans === 0);
+  const rows: BeforeAfterRow[] = [
     { what: `${label}: throughput, traced / untraced`, before: old.throughputRps.ratio, after: after.throughputRps.ratio, better: 'higher' },
     { what: `${label}: spans received / requests (worst run)`, before: minSpans(before), after: minSpans(traced), better: 'higher' },
     { what: `${label}: p99 latency, traced / untraced`, before: old.latencyMs.p99.ratio, after: after.latencyMs.p99.ratio, better: 'lower' },
     { what: `${label}: sonde cores per 10k req/s`, before: old.sonde.coresPer10kRps.median, after: after.sonde.coresPer10kRps.median, better: 'lower' },
     { what: `${label}: sonde peak RSS (MB)`, before: old.sonde.peakRssMB.median, after: after.sonde.peakRssMB.median, better: 'lower' },
-  );
+  ];
+  comparison.rows.push(...rows.map((row) => (beforeTracedNothing ? { ...row, beforeTracedNothing } : row)));
 }
 
 export const PERCENTILES = ['p50', 'p75', 'p90', 'p99'] as const;

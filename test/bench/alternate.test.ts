@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RunKind, RunRecord } from '../../bench/lib/measure';
 import { sondeUnderTest } from '../../bench/lib/sonde';
-import { alternate, comparison } from '../../bench/scenarios/common';
+import { alternate, comparison, noteBeforeAfter } from '../../bench/scenarios/common';
 
 /** Runs that only log their letter and pair, as `A1`, `B2`, ... (B' for the before build). */
 function recorder(order: string[]): (kind: RunKind, pair: number) => Promise<RunRecord> {
@@ -38,4 +38,33 @@ test('alternate: extra runs and a before build rotate with the pair', async () =
     comparison.before = undefined;
   }
   assert.notEqual(sondeUnderTest.cli, 'older', 'the before build is the one under test only during its runs');
+});
+
+/** A run with just the figures the before/after table reads. */
+function figures(kind: RunKind, rps: number, spans: number): RunRecord {
+  return {
+    kind,
+    pair: 1,
+    load: { rps, requests: rps * 10, latencyMs: { p50: 1, p75: 1, p90: 1, p99: 2 } },
+    server: { pids: [], cpuSeconds: 1, coresPer10kRps: 1 },
+    ...(kind === 'traced' ? { sonde: { cores: 0.1, coresPer10kRps: 0.05, peakRssMB: 90 }, receiver: { spans, exportCalls: 1, cpuSeconds: 0, cores: 0 } } : {}),
+  } as unknown as RunRecord;
+}
+
+test('noteBeforeAfter: an older build that exported nothing (HTTPS before TLS support) is not called better or worse', () => {
+  comparison.rows.length = 0;
+  try {
+    const baseline = [figures('baseline', 1000, 0)];
+    noteBeforeAfter('https', baseline, [figures('traced', 800, 8000)], [figures('traced', 990, 0), figures('traced', 980, 0)]);
+    noteBeforeAfter('http', baseline, [figures('traced', 900, 9000)], [figures('traced', 700, 7000)]);
+    const https = comparison.rows.filter((r) => r.what.startsWith('https:'));
+    const http = comparison.rows.filter((r) => r.what.startsWith('http:'));
+    assert.equal(https.length, 5);
+    assert.ok(https.every((r) => r.beforeTracedNothing === true));
+    assert.ok(http.every((r) => r.beforeTracedNothing === undefined));
+    assert.equal(http[0].before, 0.7);
+    assert.equal(http[0].after, 0.9);
+  } finally {
+    comparison.rows.length = 0;
+  }
 });
