@@ -104,14 +104,17 @@ export class SpanPipeline {
     for (const describer of this.#protocols.values()) for (const reason of describer.failures) unparsed[reason] = 0;
     unparsed[UNKNOWN_PROTOCOL] = 0;
     this.#counters = { exchanges: 0, serverSpans: 0, clientSpans: 0, unparsed, malformedBatches: 0, unknownProcess: 0, encodedByAddon: 0, sampledOut: 0, buildMs: 0 };
+    // With no sink at all (--exporter none, no viewer, no metrics) the
+    // spans are only counted: the addon's entries are claimed and counted
+    // at a fraction of what building each span in JavaScript would cost.
     const sinks = [...this.#sampledChannels, ...this.#channels];
-    this.#acceptsPreencoded = sinks.length > 0 && sinks.every((c) => c.pushPreencoded !== undefined);
+    this.#acceptsPreencoded = sinks.every((c) => c.pushPreencoded !== undefined);
   }
 
   /**
-   * Every sink takes spans the addon encoded: only then may the addon
-   * encode them (the option encodeSpans). Console and Zipkin exporters
-   * take built spans only.
+   * Every sink (if any) takes spans the addon encoded: only then may the
+   * addon encode them (the option encodeSpans). Console and Zipkin
+   * exporters take built spans only.
    */
   get acceptsPreencoded(): boolean {
     return this.#acceptsPreencoded;

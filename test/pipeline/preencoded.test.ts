@@ -3,7 +3,8 @@
  * without the addon's entries, must give every sink the same thing: the
  * OTLP channel the same Span messages, the RED metrics the same series and
  * the viewer the same spans. Without a sink that takes them, the entries
- * are ignored and every span is built in JavaScript, once.
+ * are ignored and every span is built in JavaScript, once. With no sink at
+ * all, they are only counted.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -114,6 +115,25 @@ test('a sink that takes built spans only turns the addon\'s entries off: each sp
   assert.equal(s.pipeline.counters.encodedByAddon, 0);
   assert.equal(s.exporter.spans.length, 12);
   assert.equal(memory.getFinishedSpans().length, 12);
+});
+
+test('with no sink at all, the addon\'s entries are taken and counted, and no span is built in JavaScript', () => {
+  const pipeline = new SpanPipeline({
+    clock: new MonotonicClock(() => [1_764_633_600_000_000_000n, 1_000_000n], { nowMs: () => 0, refreshEveryMs: 1e12 }),
+    resources: new ResourceRegistry({ describe: () => undefined }),
+    routes: compileRoutes([]),
+    channels: [],
+    log: pino({ level: 'silent' }),
+  });
+  assert.equal(pipeline.acceptsPreencoded, true);
+  const records = batch();
+  pipeline.onBatch(records, native.encodeSpans(records));
+  const { exchanges, serverSpans, clientSpans, encodedByAddon } = pipeline.counters;
+  // The same counts as with sinks (the first test): 12 spans, 9 of them
+  // encoded by the addon.
+  assert.equal(exchanges, 12);
+  assert.equal(serverSpans + clientSpans, 12);
+  assert.equal(encodedByAddon, 9);
 });
 
 test('an encoded span\'s trace id tail is the number its hex id ends with', () => {
