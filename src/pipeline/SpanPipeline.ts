@@ -104,9 +104,9 @@ export class SpanPipeline {
     for (const describer of this.#protocols.values()) for (const reason of describer.failures) unparsed[reason] = 0;
     unparsed[UNKNOWN_PROTOCOL] = 0;
     this.#counters = { exchanges: 0, serverSpans: 0, clientSpans: 0, unparsed, malformedBatches: 0, unknownProcess: 0, encodedByAddon: 0, sampledOut: 0, buildMs: 0 };
-    // With no sink at all (--exporter none, no viewer, no metrics) the
-    // spans are only counted: the addon's entries are claimed and counted
-    // at a fraction of what building each span in JavaScript would cost.
+    // With no sink at all (--exporter none, no viewer, no metrics) spans
+    // are only counted: taking the addon's entries costs a fraction of
+    // building each span in JavaScript.
     const sinks = [...this.#sampledChannels, ...this.#channels];
     this.#acceptsPreencoded = sinks.every((c) => c.pushPreencoded !== undefined);
   }
