@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import type { LoadResult } from './load';
 import { sondeBpfRunNs } from './bpfStats';
-import { RssSampler, cpuSeconds, cpuSecondsOf, round, sleep, threadCpuSeconds, tool } from './proc';
+import { RssSampler, cpuSeconds, cpuSecondsOf, round, runQueueSecondsOf, sleep, threadCpuSeconds, tool } from './proc';
 import type { Receiver } from './receiver';
 import { SONDE_CLI, SondeProcess, sondeUnderTest, type SondeCounters } from './sonde';
 
@@ -98,7 +98,14 @@ export interface RunRecord {
   /** The load window as the runner timed it, seconds. */
   windowS: number;
   load: LoadResult;
-  server: { pids: number[]; cpuSeconds: number; coresPer10kRps: number };
+  /**
+   * The server's CPU over the window; `cores`, the CPU it got per second,
+   * and its wait for a CPU while runnable (runQueueSecondsOf), in ms per
+   * second: a traced server's throughput ratio at saturation is its cores'
+   * ratio divided by its CPU per request's. Absent from runs before
+   * 2026-12-05.
+   */
+  server: { pids: number[]; cpuSeconds: number; coresPer10kRps: number; cores?: number; runQueueMsPerS?: number };
   /** sonde_tp_ programs loaded by something other than this run's sonde (another sonde on the host would skew the run). */
   foreignSondePrograms: number;
   /** CPU of what ran beside the server, over the window, when the caller could tell (capture: its sonde). */
@@ -151,6 +158,16 @@ export function loadedSondePrograms(): number {
 
 const per10k = (cpu: number, windowS: number, rps: number): number => (windowS > 0 && rps > 0 ? cpu / windowS / (rps / 10_000) : NaN);
 
+function serverFigures(pids: number[], cpuSeconds: number, runQueueSeconds: number, windowS: number, rps: number): RunRecord['server'] {
+  return {
+    pids,
+    cpuSeconds: round(cpuSeconds),
+    coresPer10kRps: round(per10k(cpuSeconds, windowS, rps), 4),
+    cores: round(windowS > 0 ? cpuSeconds / windowS : NaN, 4),
+    runQueueMsPerS: round(windowS > 0 ? (runQueueSeconds * 1000) / windowS : NaN, 2),
+  };
+}
+
 export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<RunRecord> {
   await sleep(ctx.gapMs);
   const startedAt = new Date().toISOString();
@@ -158,11 +175,13 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
     const foreign = loadedSondePrograms() - (o.besidePrograms ?? 0);
     await o.warmup?.();
     const srv0 = cpuSecondsOf(o.serverPids);
+    const q0 = runQueueSecondsOf(o.serverPids);
     const beside0 = o.besideCpuSeconds?.() ?? NaN;
     const t0 = performance.now();
     const load = await o.load();
     const windowS = (performance.now() - t0) / 1000;
     const srvCpu = cpuSecondsOf(o.serverPids) - srv0;
+    const srvWait = runQueueSecondsOf(o.serverPids) - q0;
     const besideCpu = (o.besideCpuSeconds?.() ?? NaN) - beside0;
     const record: RunRecord = {
       kind: 'baseline',
@@ -172,7 +191,7 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
       startedAt,
       windowS: round(windowS),
       load,
-      server: { pids: o.serverPids, cpuSeconds: round(srvCpu), coresPer10kRps: round(per10k(srvCpu, windowS, load.rps), 4) },
+      server: serverFigures(o.serverPids, srvCpu, srvWait, windowS, load.rps),
       foreignSondePrograms: foreign,
       ...(o.besideCpuSeconds ? { besideCpu: { cpuSeconds: round(besideCpu), coresPer10kRps: round(per10k(besideCpu, windowS, load.rps), 4) } } : {}),
     };
@@ -204,6 +223,7 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
     const th0 = threadCpuSeconds(sonde.pid, 'sonde-reader');
     const s0 = sonde.cpuSeconds();
     const srv0 = cpuSecondsOf(o.serverPids);
+    const q0 = runQueueSecondsOf(o.serverPids);
     const r0 = cpuSeconds(ctx.receiver.pid) ?? NaN;
     const rss = new RssSampler(sonde.pid, 500);
     const t0 = performance.now();
@@ -221,6 +241,7 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
     const c1 = await sonde.countersNow();
     const parts = costParts(c0, c1, th0, th1, k0, k1);
     const srvCpu = cpuSecondsOf(o.serverPids) - srv0;
+    const srvWait = runQueueSecondsOf(o.serverPids) - q0;
     const samples = rss.stop();
     const peakRssMB = sonde.peakRssMB();
     const afterLoad = o.drainMs ? await sonde.waitForDrain(tEpoch1.value, o.drainMs) : (c1 ?? sonde.counters().pop());
@@ -238,7 +259,7 @@ export async function measure(ctx: MeasureContext, o: MeasureOptions): Promise<R
       startedAt,
       windowS: round(windowS),
       load,
-      server: { pids: o.serverPids, cpuSeconds: round(srvCpu), coresPer10kRps: round(per10k(srvCpu, windowS, load.rps), 4) },
+      server: serverFigures(o.serverPids, srvCpu, srvWait, windowS, load.rps),
       foreignSondePrograms: foreign,
       sonde: {
         cli: sondeUnderTest.cli,

@@ -251,6 +251,34 @@ export function cpuSecondsOf(pids: number[]): number {
   return pids.reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0);
 }
 
+/**
+ * Seconds the threads of these processes spent runnable but waiting for a
+ * CPU (the second field of each /proc/PID/task/TID/schedstat), summed. A
+ * server that is ready to run and does not shows here: on a host whose
+ * cores the load generator and the server already fill, that is what
+ * another process's CPU costs it. Threads that end meanwhile drop out of
+ * the sum; missing processes count as 0.
+ */
+export function runQueueSecondsOf(pids: number[]): number {
+  let ns = 0;
+  for (const pid of pids) {
+    let tids: string[];
+    try {
+      tids = fs.readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  }
+  return ns / 1e9;
+}
+
 /** VmRSS and VmHWM (peak RSS) in MB, from /proc/PID/status. */
 export function memoryMB(pid: number): { rssMB: number; hwmMB: number } | undefined {
   let status: string;

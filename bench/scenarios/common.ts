@@ -139,6 +139,16 @@ export function summarize(baseline: RunRecord[], traced: RunRecord[]) {
       baseline.map((r) => r.server.coresPer10kRps),
       traced.map((r) => r.server.coresPer10kRps),
     ),
+    /** CPU the server got per second of the window: at saturation, throughput follows it over CPU per request. */
+    serverCores: compare(
+      baseline.map((r) => r.server.cores ?? NaN),
+      traced.map((r) => r.server.cores ?? NaN),
+    ),
+    /** ms per second the server's threads were runnable and waited for a CPU. */
+    serverRunQueueMsPerS: compare(
+      baseline.map((r) => r.server.runQueueMsPerS ?? NaN),
+      traced.map((r) => r.server.runQueueMsPerS ?? NaN),
+    ),
     sonde: {
       cores: spread(t.map((r) => r.sonde!.cores)),
       coresPer10kRps: spread(t.map((r) => r.sonde!.coresPer10kRps)),
@@ -182,6 +192,8 @@ export function standardRows(s: Summary, o: { p99Target?: number; cpuTarget?: nu
     else rows.push(ratioRow(`latency ${p} (ms)`, c));
   }
   rows.push(ratioRow('server CPU (cores per 10k req/s)', s.serverCoresPer10kRps));
+  rows.push(ratioRow('server CPU received (cores)', s.serverCores));
+  rows.push(ratioRow('server waiting for a CPU (ms per s)', s.serverRunQueueMsPerS));
   const cpu = s.sonde.coresPer10kRps;
   rows.push(
     o.cpuTarget !== undefined

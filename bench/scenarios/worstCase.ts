@@ -99,8 +99,8 @@ async function saturate(ctx: ScenarioContext, spec: Saturated): Promise<Scenario
     let decomposition: Record<string, unknown> | undefined;
     if (probe) {
       const against = (runs: RunRecord[]) => {
-        const { throughputRps, serverCoresPer10kRps } = summarize(baseline, runs);
-        return { throughputRps, serverCoresPer10kRps };
+        const { throughputRps, serverCoresPer10kRps, serverCores, serverRunQueueMsPerS } = summarize(baseline, runs);
+        return { throughputRps, serverCoresPer10kRps, serverCores, serverRunQueueMsPerS };
       };
       const f = against(floor);
       const c = against(capture);
@@ -110,11 +110,16 @@ async function saturate(ctx: ScenarioContext, spec: Saturated): Promise<Scenario
       rows.push(
         ratioRow(`F: empty programs on sonde's ${describeFloorProbe(probe)}: throughput`, f.throughputRps),
         ratioRow('F: server cores per 10k req/s', f.serverCoresPer10kRps),
+        ratioRow('F: server CPU received (cores)', f.serverCores),
+        ratioRow('F: server waiting for a CPU (ms per s)', f.serverRunQueueMsPerS),
         ratioRow('C: sonde capturing, exporting nothing: throughput', c.throughputRps),
         ratioRow('C: server cores per 10k req/s', c.serverCoresPer10kRps),
+        ratioRow('C: server CPU received (cores)', c.serverCores),
+        ratioRow('C: server waiting for a CPU (ms per s)', c.serverRunQueueMsPerS),
         tracedRow('C: sonde cores per 10k req/s (the traced runs\' is above)', captureSonde),
       );
       notes.push(
+        'throughput = server CPU received / server CPU per request, so the throughput ratio is the product of the two rows\' ratios (received, and the inverse of cores per 10k req/s): the first is what other processes\' CPU on the same cores costs the server, the second what the hooks and programs add to each request',
         'F and C are untraced runs of each pair with something beside the server: F empty BPF programs where sonde hooks, every syscall tracepoint and OpenSSL\'s sites in node (the floor of any tracer hooking them; not sonde\'s two event-loop marks in node, hit once per loop turn that runs timers), C sonde with --exporter none (its BPF programs, reader and span building; no encoding, transport or receiver). Their ratios are against the same untraced runs as the traced one',
       );
       for (const r of capture) if (!(r.sondeRequests >= r.load.requests)) anomalies.push(`${spec.name} C${r.pair}: sonde counted ${r.sondeRequests} requests of ${r.load.requests}`);

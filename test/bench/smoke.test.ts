@@ -70,6 +70,11 @@ test('npm run bench -- --smoke runs every scenario and writes its report', { tim
     assertSpread(wc.summary.sonde.coresPer10kRps, 'worst-case.summary.sonde.coresPer10kRps');
     assertSpread(wc.summary.sonde.peakRssMB, 'worst-case.summary.sonde.peakRssMB');
     assertSpread(wc.summary.spansPerRequest, 'worst-case.summary.spansPerRequest');
+    // What the server got of the CPU, and how long it waited for one: the
+    // throughput ratio's two factors at saturation.
+    assertComparison(wc.summary.serverCores, 'worst-case.summary.serverCores');
+    assertSpread(wc.summary.serverRunQueueMsPerS.baseline, 'worst-case.summary.serverRunQueueMsPerS.baseline');
+    assertSpread(wc.summary.serverRunQueueMsPerS.traced, 'worst-case.summary.serverRunQueueMsPerS.traced');
     assert.ok(wc.runs.baseline.length >= 1 && wc.runs.traced.length === wc.runs.baseline.length, 'worst-case runs, A and B');
     // The floor (F) and capture (C) runs of each pair: sonde's syscall
     // tracepoints all got an empty program, and the capture runs' sonde saw
