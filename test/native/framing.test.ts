@@ -171,6 +171,31 @@ test('a response still open and quiet for the response timeout is closed out and
   assert.equal(t.counters().responsesIncomplete, 1);
 });
 
+test('where a head ends: CRLF or bare LF line ends, cut apart when two messages share a chunk; a head one byte short of its blank line is not whole', () => {
+  for (const eol of ['\r\n', '\n']) {
+    const t = tracker();
+    const s = server();
+    const request = (path: string): string => `GET ${path} HTTP/1.1${eol}Host: x${eol}${eol}`;
+    const response = (status: string): string => `HTTP/1.1 ${status}${eol}Content-Type: text/plain${eol}Content-Length: 2${eol}${eol}`;
+    t.feed(s.message(1000n * MS, Dir.Ingress, Cls.Request, request('/1') + request('/2')));
+    t.feed(s.message(1002n * MS, Dir.Egress, Cls.Response, `${response('200 OK')}ok${response('201 Created')}ok`));
+    t.feed(s.close(1003n * MS));
+    const xs = take(t);
+    const label = JSON.stringify(eol);
+    assert.deepEqual(xs.map((x) => x.request), [request('/1'), request('/2')], label);
+    assert.deepEqual(xs.map((x) => x.response), [response('200 OK'), response('201 Created')], label);
+    assert.deepEqual(xs.map((x) => x.responseBytes), [response('200 OK').length + 2, response('201 Created').length + 2], label);
+  }
+  const t = tracker();
+  const s = server();
+  const short = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r';
+  t.feed(s.message(1000n * MS, Dir.Ingress, Cls.Request, GET('/short')));
+  t.feed(s.message(1001n * MS, Dir.Egress, Cls.Response, short));
+  t.feed(s.close(1002n * MS));
+  const [x] = take(t);
+  assert.equal(x.response, short, 'the whole capture stands for a head that did not end in it');
+});
+
 test('three pipelined requests in one chunk are three exchanges, paired in order with three responses', () => {
   const t = tracker();
   const s = server();

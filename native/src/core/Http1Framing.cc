@@ -20,12 +20,24 @@ bool nameIs(const uint8_t* p, size_t n, const char* name) {
   return true;
 }
 
+// Where the line that starts at `i` ends: its '\n', or `end` without one.
+// memchr, not a loop over bytes: header lines are tens of bytes, and the
+// byte loops here and in headEnd were a seventh of the reader thread's
+// time at saturation (perf, Node at 31k req/s).
+size_t lineEnd(const uint8_t* p, size_t i, size_t end) {
+  const void* lf = i < end ? std::memchr(p + i, '\n', end - i) : nullptr;
+  return lf ? size_t(static_cast<const uint8_t*>(lf) - p) : end;
+}
+
 // Offset just past "\r\n\r\n" (or a bare "\n\n"), or 0.
 size_t headEnd(const uint8_t* p, size_t n) {
-  for (size_t i = 0; i + 1 < n; i++) {
-    if (p[i] != '\n') continue;
+  // A '\n' in the last byte ends nothing yet: the search stops before it.
+  for (size_t i = 0; i + 1 < n;) {
+    i = lineEnd(p, i, n - 1);
+    if (i + 1 >= n) return 0;
     if (p[i + 1] == '\n') return i + 2;
     if (i + 2 < n && p[i + 1] == '\r' && p[i + 2] == '\n') return i + 3;
+    i++;
   }
   return 0;
 }
@@ -37,12 +49,10 @@ bool isTchar(uint8_t c) {
 
 // Reads the header fields between the start line and `end`; fills framing.
 void readFraming(const uint8_t* p, size_t end, Http1Head* h, bool* has_length, bool* chunked) {
-  size_t i = 0;
-  while (i < end && p[i] != '\n') i++;  // skip the start line
-  i++;
+  size_t i = lineEnd(p, 0, end) + 1;  // past the start line
   while (i < end) {
     size_t line = i;
-    while (i < end && p[i] != '\n') i++;
+    i = lineEnd(p, i, end);
     size_t line_end = i;
     if (line_end > line && p[line_end - 1] == '\r') line_end--;
     i++;
