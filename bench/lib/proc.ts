@@ -253,11 +253,11 @@ export function cpuSecondsOf(pids: number[]): number {
 
 /**
  * Seconds the threads of these processes spent runnable but waiting for a
- * CPU (the second field of each /proc/PID/task/TID/schedstat), summed. A
- * server that is ready to run and does not shows here: on a host whose
- * cores the load generator and the server already fill, that is what
- * another process's CPU costs it. Threads that end meanwhile drop out of
- * the sum; missing processes count as 0.
+ * CPU (the second field of each /proc/PID/task/TID/schedstat), summed:
+ * on a host whose cores the load generator and the server already fill,
+ * what another process's CPU costs the server shows here as time it was
+ * ready to run and did not. Threads that end meanwhile drop out of the
+ * sum; missing processes count as 0.
  */
 export function runQueueSecondsOf(pids: number[]): number {
   let ns = 0;
