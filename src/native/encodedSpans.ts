@@ -5,6 +5,7 @@
  * These offsets need to line up with the native struct;
  * test/native/layout.test.ts checks them.
  */
+import { viewOf } from './dataView';
 
 export const ENCODED_SPAN_OFFSETS = {
   entry_bytes: 0,
@@ -67,10 +68,17 @@ export class EncodedSpanCursor {
   nameAt = 0;
   nameBytes = 0;
   #buf: Buffer = Buffer.alloc(0);
+  #view = viewOf(this.#buf);
 
   reset(buf: Buffer | undefined): void {
     this.#buf = buf ?? Buffer.alloc(0);
+    this.#view = viewOf(this.#buf);
     this.#load(0);
+  }
+
+  /** The buffer as a DataView, for reading and writing its fields in place. */
+  get view(): DataView {
+    return this.#view;
   }
 
   get buffer(): Buffer {
@@ -89,30 +97,31 @@ export class EncodedSpanCursor {
       return;
     }
     const o = ENCODED_SPAN_OFFSETS;
-    const entryBytes = buf.readUInt32LE(at + o.entry_bytes);
-    const spanBytes = buf.readUInt32LE(at + o.span_bytes);
-    const startTime = buf.readUInt32LE(at + o.start_time_at);
-    const endTime = buf.readUInt32LE(at + o.end_time_at);
+    const v = this.#view;
+    const entryBytes = v.getUint32(at + o.entry_bytes, true);
+    const spanBytes = v.getUint32(at + o.span_bytes, true);
+    const startTime = v.getUint32(at + o.start_time_at, true);
+    const endTime = v.getUint32(at + o.end_time_at, true);
     // The addon writes these; a broken one would misplace every span after it.
     if (entryBytes !== ENCODED_SPAN_HEADER_BYTES + spanBytes || at + entryBytes > buf.length || startTime + 8 > spanBytes || endTime + 8 > spanBytes) {
       throw new Error(`malformed encoded span entry at ${at}`);
     }
     this.at = at;
-    this.recordOffset = buf.readUInt32LE(at + o.record_offset);
+    this.recordOffset = v.getUint32(at + o.record_offset, true);
     this.spanStart = at + ENCODED_SPAN_HEADER_BYTES;
     this.spanBytes = spanBytes;
     this.startTimeAt = this.spanStart + startTime;
     this.endTimeAt = this.spanStart + endTime;
-    this.statusCode = buf.readUInt16LE(at + o.status_code);
+    this.statusCode = v.getUint16(at + o.status_code, true);
     this.methodIndex = buf[at + o.method];
     this.method = ENCODED_SPAN_METHODS[this.methodIndex] ?? '_OTHER';
     this.httpMinor = buf[at + o.http_minor];
-    this.endNs = buf.readUInt32LE(at + o.end_ns + 4) * 4294967296 + buf.readUInt32LE(at + o.end_ns);
-    this.serverAddressAt = this.spanStart + buf.readUInt32LE(at + o.server_address_at);
-    this.serverAddressBytes = buf.readUInt16LE(at + o.server_address_bytes);
-    this.serverPort = buf.readUInt16LE(at + o.server_port);
-    this.nameAt = this.spanStart + buf.readUInt32LE(at + o.name_at);
-    this.nameBytes = buf.readUInt16LE(at + o.name_bytes);
+    this.endNs = v.getUint32(at + o.end_ns + 4, true) * 4294967296 + v.getUint32(at + o.end_ns, true);
+    this.serverAddressAt = this.spanStart + v.getUint32(at + o.server_address_at, true);
+    this.serverAddressBytes = v.getUint16(at + o.server_address_bytes, true);
+    this.serverPort = v.getUint16(at + o.server_port, true);
+    this.nameAt = this.spanStart + v.getUint32(at + o.name_at, true);
+    this.nameBytes = v.getUint16(at + o.name_bytes, true);
     this.shape = buf[at + o.shape];
     const spanEnd = this.spanStart + spanBytes;
     if (this.serverAddressAt + this.serverAddressBytes > spanEnd || this.nameAt + this.nameBytes > spanEnd || (this.shape !== EncodedSpanShape.Http && this.shape !== EncodedSpanShape.Grpc && this.shape !== EncodedSpanShape.Http2)) {

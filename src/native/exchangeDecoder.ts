@@ -4,6 +4,7 @@
  * native/src/core/ExchangeRecord.h; test/native/layout.test.ts checks them
  * against the offsets the native build reports.
  */
+import { viewOf } from './dataView';
 
 export const RECORD_OFFSETS = {
   record_bytes: 0,
@@ -175,8 +176,9 @@ export function readU64(buf: Buffer, at: number): number {
 export function decodeExchanges(batch: Buffer, onExchange: (x: Exchange) => void, claim?: (recordOffset: number) => boolean): number {
   let offset = 0;
   let count = 0;
+  const view = viewOf(batch);
   while (offset < batch.length) {
-    const recordBytes = checkRecordAt(batch, offset);
+    const recordBytes = checkRecordAt(view, offset);
     if (claim === undefined || !claim(offset)) onExchange(exchangeAt(batch, offset));
     offset += recordBytes;
     count++;
@@ -185,12 +187,12 @@ export function decodeExchanges(batch: Buffer, onExchange: (x: Exchange) => void
 }
 
 /** The length of the record at `offset`, checked against its payloads and the batch. */
-function checkRecordAt(batch: Buffer, offset: number): number {
-  if (batch.length - offset < RECORD_HEADER_BYTES) throw new MalformedBatchError(`truncated record header at ${offset}`);
-  const recordBytes = batch.readUInt32LE(offset);
-  const requestPayloadBytes = batch.readUInt32LE(offset + RECORD_OFFSETS.request_payload_bytes);
-  const responsePayloadBytes = batch.readUInt32LE(offset + RECORD_OFFSETS.response_payload_bytes);
-  if (recordBytes !== RECORD_HEADER_BYTES + requestPayloadBytes + responsePayloadBytes || offset + recordBytes > batch.length) {
+function checkRecordAt(batch: DataView, offset: number): number {
+  if (batch.byteLength - offset < RECORD_HEADER_BYTES) throw new MalformedBatchError(`truncated record header at ${offset}`);
+  const recordBytes = batch.getUint32(offset, true);
+  const requestPayloadBytes = batch.getUint32(offset + RECORD_OFFSETS.request_payload_bytes, true);
+  const responsePayloadBytes = batch.getUint32(offset + RECORD_OFFSETS.response_payload_bytes, true);
+  if (recordBytes !== RECORD_HEADER_BYTES + requestPayloadBytes + responsePayloadBytes || offset + recordBytes > batch.byteLength) {
     throw new MalformedBatchError(`bad record length ${recordBytes} at ${offset}`);
   }
   return recordBytes;

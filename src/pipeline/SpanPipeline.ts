@@ -229,7 +229,7 @@ export class SpanPipeline {
     span.duration[0] = Math.floor(d / 1e9);
     span.duration[1] = d - span.duration[0] * 1e9;
     span.attributes = this.#encodedSpanAttributes.of(cursor, server, records[recordOffset + RECORD_OFFSETS.source] === SOURCE_TLS);
-    this.#clock.writeEpochNs(encoded, cursor.startTimeAt, cursor.endTimeAt);
+    this.#clock.writeEpochNs(cursor.view, cursor.startTimeAt, cursor.endTimeAt);
     if (this.#sampler) {
       if (this.#sampler.keeps(records.readUInt32BE(recordOffset + RECORD_OFFSETS.trace_id + 8), records[recordOffset + RECORD_OFFSETS.trace_flags])) {
         for (const channel of this.#sampledChannels) channel.pushPreencoded!(span);

@@ -74,7 +74,7 @@ function viaAddon(records: Buffer, c: SpanBuildContext): AddonSpan[] {
   cursor.reset(native.encodeSpans(records));
   const out: AddonSpan[] = [];
   for (; cursor.at >= 0; cursor.next()) {
-    c.clock.writeEpochNs(cursor.buffer, cursor.startTimeAt, cursor.endTimeAt);
+    c.clock.writeEpochNs(cursor.view, cursor.startTimeAt, cursor.endTimeAt);
     const x = exchangeAt(records, cursor.recordOffset);
     out.push({
       bytes: Buffer.from(cursor.buffer.subarray(cursor.spanStart, cursor.spanStart + cursor.spanBytes)),
