@@ -6,7 +6,8 @@
 import type { Logger } from 'pino';
 import type { SpanSink } from '../export/ExportChannel';
 import type { MonotonicClock } from '../native/clock';
-import { decodeExchanges, EXCHANGE_ROLE_CODES, readCString, readU64, RECORD_OFFSETS, type Exchange } from '../native/exchangeDecoder';
+import { decodeExchanges, EXCHANGE_ROLE_CODES, readCString, RECORD_OFFSETS, type Exchange } from '../native/exchangeDecoder';
+import { viewOf } from '../native/dataView';
 import { EncodedSpanCursor } from '../native/encodedSpans';
 import { EncodedSpanAttributes } from './encodedSpanAttributes';
 import type { PreencodedSpan } from '../spans/PreencodedSpan';
@@ -133,11 +134,13 @@ export class SpanPipeline {
         this.#clock.refreshIfDue();
         this.#cursor.reset(encoded);
         this.#preencoded.records = records;
+        this.#preencoded.recordsView = viewOf(records);
         try {
           decodeExchanges(records, this.#onExchangeBound, this.#claimBound);
         } finally {
           // Not kept past the batch: a record buffer can be megabytes.
           this.#preencoded.records = EMPTY;
+          this.#preencoded.recordsView = EMPTY_VIEW;
           this.#preencoded.bytes = EMPTY;
         }
       } else {
@@ -210,6 +213,7 @@ export class SpanPipeline {
     const cursor = this.#cursor;
     if (cursor.recordOffset !== recordOffset) return false;
     const records = this.#preencoded.records;
+    const view = this.#preencoded.recordsView;
     const encoded = cursor.buffer;
     const server = records[recordOffset + RECORD_OFFSETS.role] === EXCHANGE_ROLE_CODES.server;
     this.#counters.exchanges++;
@@ -218,12 +222,13 @@ export class SpanPipeline {
     this.#counters.encodedByAddon++;
     const span = this.#preencoded;
     span.kind = server ? SpanKind.SERVER : SpanKind.CLIENT;
-    span.resource = this.#resourceOf(records.readUInt32LE(recordOffset + RECORD_OFFSETS.pid), records, recordOffset);
+    span.resource = this.#resourceOf(view.getUint32(recordOffset + RECORD_OFFSETS.pid, true), records, recordOffset);
     span.recordOffset = recordOffset;
     span.bytes = encoded;
     span.start = cursor.spanStart;
     span.length = cursor.spanBytes;
-    const startNs = readU64(records, recordOffset + RECORD_OFFSETS.request_start_ns);
+    const startAt = recordOffset + RECORD_OFFSETS.request_start_ns;
+    const startNs = view.getUint32(startAt + 4, true) * 4294967296 + view.getUint32(startAt, true);
     const endNs = cursor.endNs;
     const d = endNs > startNs ? endNs - startNs : 0;
     span.duration[0] = Math.floor(d / 1e9);
@@ -231,7 +236,7 @@ export class SpanPipeline {
     span.attributes = this.#encodedSpanAttributes.of(cursor, server, records[recordOffset + RECORD_OFFSETS.source] === SOURCE_TLS);
     this.#clock.writeEpochNs(cursor.view, cursor.startTimeAt, cursor.endTimeAt);
     if (this.#sampler) {
-      if (this.#sampler.keeps(records.readUInt32BE(recordOffset + RECORD_OFFSETS.trace_id + 8), records[recordOffset + RECORD_OFFSETS.trace_flags])) {
+      if (this.#sampler.keeps(view.getUint32(recordOffset + RECORD_OFFSETS.trace_id + 8), records[recordOffset + RECORD_OFFSETS.trace_flags])) {
         for (const channel of this.#sampledChannels) channel.pushPreencoded!(span);
       } else {
         this.#counters.sampledOut++;
@@ -253,10 +258,12 @@ export class SpanPipeline {
 /** SONDE_SOURCE_TLS of enum sonde_source (bpf/shared/events.h). */
 const SOURCE_TLS = 2;
 const EMPTY = Buffer.alloc(0);
+const EMPTY_VIEW = viewOf(EMPTY);
 
 /** The one PreencodedSpan of a pipeline, pointed at each encoded span in turn. */
 class ReusedPreencodedSpan implements PreencodedSpan {
   records: Buffer = EMPTY;
+  recordsView = EMPTY_VIEW;
   recordOffset = 0;
   resource!: Resource;
   bytes: Buffer = EMPTY;
@@ -274,6 +281,6 @@ class ReusedPreencodedSpan implements PreencodedSpan {
   }
 
   traceIdTail(): number {
-    return this.records.readUInt32BE(this.recordOffset + RECORD_OFFSETS.trace_id + 12);
+    return this.recordsView.getUint32(this.recordOffset + RECORD_OFFSETS.trace_id + 12);
   }
 }
