@@ -49,7 +49,7 @@ suite_processes() {
   for dir in /proc/[0-9]*; do
     pid=${dir#/proc/}
     case "$ancestors" in *" $pid "*) continue ;; esac
-    cmd=$(tr '\0' ' ' <"$dir/cmdline" 2>/dev/null) || continue
+    cmd=$(tr '\0' ' ' 2>/dev/null <"$dir/cmdline") || continue # stderr first: a process that ended meanwhile fails the redirection
     [ -n "$cmd" ] || continue # kernel threads, zombies
     # Should a sonde not carry the mark, its command line tells: bin/sonde
     # execs node on the CLI.
