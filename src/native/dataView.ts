@@ -10,3 +10,8 @@ const EMPTY = new DataView(new ArrayBuffer(0));
 export function viewOf(buf: Buffer): DataView {
   return buf.length === 0 ? EMPTY : new DataView(buf.buffer, buf.byteOffset, buf.length);
 }
+
+/** The little-endian 64-bit unsigned integer at `at`, as a double (exact below 2^53). */
+export function u64At(view: DataView, at: number): number {
+  return view.getUint32(at + 4, true) * 4294967296 + view.getUint32(at, true);
+}

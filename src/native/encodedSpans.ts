@@ -5,7 +5,7 @@
  * These offsets need to line up with the native struct;
  * test/native/layout.test.ts checks them.
  */
-import { viewOf } from './dataView';
+import { u64At, viewOf } from './dataView';
 
 export const ENCODED_SPAN_OFFSETS = {
   entry_bytes: 0,
@@ -116,7 +116,7 @@ export class EncodedSpanCursor {
     this.methodIndex = buf[at + o.method];
     this.method = ENCODED_SPAN_METHODS[this.methodIndex] ?? '_OTHER';
     this.httpMinor = buf[at + o.http_minor];
-    this.endNs = v.getUint32(at + o.end_ns + 4, true) * 4294967296 + v.getUint32(at + o.end_ns, true);
+    this.endNs = u64At(v, at + o.end_ns);
     this.serverAddressAt = this.spanStart + v.getUint32(at + o.server_address_at, true);
     this.serverAddressBytes = v.getUint16(at + o.server_address_bytes, true);
     this.serverPort = v.getUint16(at + o.server_port, true);

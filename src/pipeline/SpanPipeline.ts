@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { SpanSink } from '../export/ExportChannel';
 import type { MonotonicClock } from '../native/clock';
 import { decodeExchanges, EXCHANGE_ROLE_CODES, readCString, RECORD_OFFSETS, type Exchange } from '../native/exchangeDecoder';
-import { viewOf } from '../native/dataView';
+import { u64At, viewOf } from '../native/dataView';
 import { EncodedSpanCursor } from '../native/encodedSpans';
 import { EncodedSpanAttributes } from './encodedSpanAttributes';
 import type { PreencodedSpan } from '../spans/PreencodedSpan';
@@ -227,8 +227,7 @@ export class SpanPipeline {
     span.bytes = encoded;
     span.start = cursor.spanStart;
     span.length = cursor.spanBytes;
-    const startAt = recordOffset + RECORD_OFFSETS.request_start_ns;
-    const startNs = view.getUint32(startAt + 4, true) * 4294967296 + view.getUint32(startAt, true);
+    const startNs = u64At(view, recordOffset + RECORD_OFFSETS.request_start_ns);
     const endNs = cursor.endNs;
     const d = endNs > startNs ? endNs - startNs : 0;
     span.duration[0] = Math.floor(d / 1e9);
