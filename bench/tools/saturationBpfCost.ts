@@ -1,6 +1,6 @@
 /**
  * What each of sonde's BPF programs costs a service, per request: the
- * bench's Node (or Python) hello-world under `wrk -t1 -c50` (saturation)
+ * bench's Node (or Python, or nginx) hello-world under `wrk -t1 -c50` (saturation)
  * or `hey` at a fixed rate, traced by sonde with `--exporter none`, and
  * the kernel's per-program run time (`kernel.bpf_stats_enabled`, restored
  * at exit) over each round's window. Not a scenario: a tool for comparing
@@ -9,7 +9,7 @@
  * hit is cold, as in most services; at saturation most are warm.
  *
  *   node dist/bench/tools/saturationBpfCost.js [--rounds N] [--seconds S]
- *     [--server node|python] [--rate REQ_PER_S] [-- SONDE_ARGS...]
+ *     [--server node|python|nginx] [--rate REQ_PER_S] [-- SONDE_ARGS...]
  *
  * These VMs change speed by tens of per cent between runs, and every
  * program's time moves with it: compare a changed program's time relative
@@ -18,7 +18,7 @@
 import { enableBpfStats, sondeProgramRunTimes } from '../lib/bpfStats';
 import { runHey, runWrk } from '../lib/load';
 import { installCleanupHandlers, killAll, which } from '../lib/proc';
-import { startNodeServer, startPythonServer } from '../lib/servers';
+import { startNginx, startNodeServer, startPythonServer } from '../lib/servers';
 import { SondeProcess } from '../lib/sonde';
 
 interface ProgramTime {
@@ -29,13 +29,13 @@ interface ProgramTime {
 interface Options {
   rounds: number;
   seconds: number;
-  server: 'node' | 'python';
+  server: 'node' | 'python' | 'nginx';
   /** Requests a second asked of hey; 0: wrk at saturation. */
   rate: number;
   sondeArgs: string[];
 }
 
-const USAGE = 'usage: saturationBpfCost [--rounds N] [--seconds S] [--server node|python] [--rate REQ_PER_S] [-- SONDE_ARGS...]';
+const USAGE = 'usage: saturationBpfCost [--rounds N] [--seconds S] [--server node|python|nginx] [--rate REQ_PER_S] [-- SONDE_ARGS...]';
 
 function parseArgs(argv: string[]): Options {
   const dashes = argv.indexOf('--');
@@ -48,7 +48,7 @@ function parseArgs(argv: string[]): Options {
     if (own[i] === '--rounds' && positive) options.rounds = value;
     else if (own[i] === '--seconds' && positive) options.seconds = value;
     else if (own[i] === '--rate' && positive) options.rate = value;
-    else if (own[i] === '--server' && (text === 'node' || text === 'python')) options.server = text;
+    else if (own[i] === '--server' && (text === 'node' || text === 'python' || text === 'nginx')) options.server = text;
     else throw new Error(`${USAGE} (at ${own[i]})`);
     i++;
   }
@@ -61,7 +61,8 @@ async function main(): Promise<void> {
   if (!bpftool || !which('wrk') || !which('hey')) throw new Error('bpftool, wrk and hey are needed: run scripts/setup.sh');
   if (!enableBpfStats()) throw new Error('cannot turn on kernel.bpf_stats_enabled: run as root');
   installCleanupHandlers();
-  const server = serverKind === 'python' ? await startPythonServer() : await startNodeServer();
+  const server =
+    serverKind === 'python' ? await startPythonServer() : serverKind === 'nginx' ? await startNginx() : await startNodeServer();
   let sonde: SondeProcess | undefined;
   try {
     sonde = await SondeProcess.start({ select: ['--pid', server.pids.join(',')], otlpEndpoint: undefined, extraArgs: ['--no-ui', ...sondeArgs] });

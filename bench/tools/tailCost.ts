@@ -1,0 +1,210 @@
+/**
+ * Is a traced server's tail at a fixed rate the CPU added in its own
+ * threads, or something else sonde does? Three arms, rotated round by
+ * round, on one of the bench's servers under `hey` at a fixed rate:
+ *   - untraced;
+ *   - spin: a BPF program on each syscall tracepoint sonde attaches that,
+ *     in the server's processes only, does nothing but count to SPINS (a
+ *     register loop that touches no memory), so the server's threads pay a
+ *     chosen number of µs per request and nothing else runs;
+ *   - sonde, as `npm run bench` runs it but exporting nothing;
+ *   - frozen: sonde with its process stopped (SIGSTOP) through the window
+ *     and a ring buffer that holds every event of it, so that only its
+ *     programs run: the same work in the server's threads, none in sonde's.
+ * Each round prints p50/p90/p99, the server's CPU per request, and the BPF
+ * run time its threads paid per request (`kernel.bpf_stats_enabled`); the
+ * end prints each arm's medians. If sonde's p99 sits above the spin arm's
+ * at the same BPF µs, the rest is not the programs' run time; frozen tells
+ * what the programs leave in the server's caches from what sonde's threads
+ * take.
+ *
+ *   node dist/bench/tools/tailCost.js [--server nginx|node|python] [--rate REQ_PER_S]
+ *     [--spins N] [--rounds N] [--seconds S] [-- SONDE_ARGS...]
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { enableBpfStats } from '../lib/bpfStats';
+import { sondeSyscallTracepoints } from '../lib/floorProbe';
+import { runHey, type LoadResult } from '../lib/load';
+import { cpuSecondsOf, installCleanupHandlers, killAll, REPO_ROOT, runCommand, spawnTracked, tool, which } from '../lib/proc';
+import { startNginx, startNodeServer, startPythonServer, type Server } from '../lib/servers';
+import { SondeProcess } from '../lib/sonde';
+import { median } from '../lib/stats';
+
+type Arm = 'untraced' | 'spin' | 'sonde' | 'frozen';
+const ARMS: readonly Arm[] = ['untraced', 'spin', 'sonde', 'frozen'];
+// A frozen sonde's ring must stay below the programs' wake-up threshold (a
+// quarter of it) for the whole window, or every event past it asks for a
+// wake-up that nobody takes, at about 10 µs a request: the largest ring
+// sonde allows holds 256 MiB before that, about 40 s at 13k req/s.
+const FROZEN_RING_BYTES = 1 << 30;
+
+interface Options {
+  server: 'nginx' | 'node' | 'python';
+  rate: number;
+  spins: number;
+  rounds: number;
+  seconds: number;
+  sondeArgs: string[];
+}
+
+interface RoundResult {
+  arm: Arm;
+  load: LoadResult;
+  serverUsPerRequest: number;
+  bpfUsPerRequest: number;
+}
+
+const USAGE = 'usage: tailCost [--server nginx|node|python] [--rate REQ_PER_S] [--spins N] [--rounds N] [--seconds S] [-- SONDE_ARGS...]';
+
+function parseArgs(argv: string[]): Options {
+  const dashes = argv.indexOf('--');
+  const own = dashes >= 0 ? argv.slice(0, dashes) : argv;
+  const options: Options = { server: 'nginx', rate: 13000, spins: 250, rounds: 6, seconds: 15, sondeArgs: dashes >= 0 ? argv.slice(dashes + 1) : [] };
+  for (let i = 0; i < own.length; i++) {
+    const text = own[i + 1] ?? '';
+    const value = Number(text);
+    const positive = Number.isInteger(value) && value > 0;
+    if (own[i] === '--server' && (text === 'nginx' || text === 'node' || text === 'python')) options.server = text;
+    else if (own[i] === '--rate' && positive) options.rate = value;
+    else if (own[i] === '--spins' && positive) options.spins = value;
+    else if (own[i] === '--rounds' && positive) options.rounds = value;
+    else if (own[i] === '--seconds' && positive) options.seconds = value;
+    else throw new Error(`${USAGE} (at ${own[i]})`);
+    i++;
+  }
+  return options;
+}
+
+/** The spin programs: one per tracepoint, each counting to `spins` in processes `tgids` only. */
+function spinProbeSource(tracepoints: readonly string[], tgids: readonly number[], spins: number): string {
+  const selected = tgids.map((t) => `tgid == ${t}`).join(' || ');
+  const programs = tracepoints.map(
+    (tp) => `SEC("tracepoint/syscalls/${tp}")
+int spin_${tp}(void *ctx) { return spin(); }`,
+  );
+  return `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+static long step(__u64 i, void *ctx) { (*(volatile __u64 *)ctx)++; return 0; }
+static __always_inline int spin(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 n = 0;
+	if (${selected})
+		bpf_loop(${spins}, step, &n, 0);
+	return 0;
+}
+${programs.join('\n')}
+char LICENSE[] SEC("license") = "GPL";
+`;
+}
+
+async function buildSpinProbe(dir: string, tgids: readonly number[], spins: number): Promise<{ object: string; loader: string; programs: number }> {
+  const tracepoints = sondeSyscallTracepoints();
+  const source = path.join(dir, 'spin.bpf.c');
+  const object = path.join(dir, 'spin.bpf.o');
+  const loader = path.join(dir, 'floor-probe-loader');
+  fs.writeFileSync(source, spinProbeSource(tracepoints, tgids, spins));
+  const bpfCc = await runCommand('clang', tool('clang'), ['-O2', '-g', '-target', 'bpf', '-I', path.join(REPO_ROOT, 'bpf', '.output'), '-c', source, '-o', object], 60_000);
+  if (bpfCc.code !== 0) throw new Error(`clang -target bpf ${source} failed (bpf/.output/vmlinux.h comes from npm run build):\n${bpfCc.stderr}`);
+  const loaderCc = await runCommand('cc', tool('cc'), ['-O2', '-Wall', '-o', loader, path.join(REPO_ROOT, 'bench', 'fixtures', 'floor-probe-loader.c'), '-lbpf'], 60_000);
+  if (loaderCc.code !== 0) throw new Error(`cc floor-probe-loader.c -lbpf failed:\n${loaderCc.stderr}`);
+  return { object, loader, programs: tracepoints.length };
+}
+
+/** BPF run time, summed, of the loaded programs whose names match. */
+function bpfRunNsTotal(bpftool: string, namePattern: RegExp): number {
+  const programs = JSON.parse(execFileSync(bpftool, ['-j', 'prog', 'show'], { encoding: 'utf8' })) as { name?: string; run_time_ns?: number }[];
+  return programs.filter((p) => p.name !== undefined && namePattern.test(p.name)).reduce((sum, p) => sum + (p.run_time_ns ?? 0), 0);
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const bpftool = which('bpftool');
+  if (!bpftool || !which('hey')) throw new Error('bpftool and hey are needed: run scripts/setup.sh');
+  if (!enableBpfStats()) throw new Error('cannot turn on kernel.bpf_stats_enabled: run as root');
+  installCleanupHandlers();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-tail-cost-'));
+  let server: Server | undefined;
+  try {
+    server =
+      options.server === 'python' ? await startPythonServer() : options.server === 'node' ? await startNodeServer() : await startNginx();
+    const probe = await buildSpinProbe(dir, server.pids, options.spins);
+    const results: RoundResult[] = [];
+    const measure = async (arm: Arm): Promise<void> => {
+      const target = server as Server;
+      // Every process's hits: sonde's programs run in hey's too (about 0.5
+      // µs a request, for the selection check), the spin programs return there.
+      const names = arm === 'spin' ? /^spin_/ : /^sonde_/;
+      await runHey({ url: target.url, targetRps: options.rate, durationS: 5 });
+      const cpu0 = cpuSecondsOf(target.pids);
+      const bpf0 = bpfRunNsTotal(bpftool, names);
+      const load = await runHey({ url: target.url, targetRps: options.rate, durationS: options.seconds });
+      const cpu1 = cpuSecondsOf(target.pids);
+      const bpf1 = bpfRunNsTotal(bpftool, names);
+      const requests = Math.max(load.requests, 1);
+      const r: RoundResult = {
+        arm,
+        load,
+        serverUsPerRequest: ((cpu1 - cpu0) * 1e6) / requests,
+        bpfUsPerRequest: arm === 'untraced' ? 0 : (bpf1 - bpf0) / 1e3 / requests,
+      };
+      results.push(r);
+      const l = load.latencyMs;
+      console.log(
+        `${arm.padEnd(8)} ${load.rps.toFixed(0)} req/s  p50 ${l.p50} p90 ${l.p90} p99 ${l.p99} ms  server ${r.serverUsPerRequest.toFixed(1)} µs/req  BPF ${r.bpfUsPerRequest.toFixed(2)} µs/req (all hooked processes)`,
+      );
+    };
+    const arms = ARMS;
+    for (let round = 0; round < options.rounds; round++) {
+      for (let i = 0; i < arms.length; i++) {
+        const arm = arms[(round + i) % arms.length];
+        if (arm === 'untraced') {
+          await measure(arm);
+        } else if (arm === 'spin') {
+          const proc = spawnTracked('spin-probe', probe.loader, [probe.object], { stdin: 'pipe' });
+          try {
+            await proc.waitFor(new RegExp(`^attached ${probe.programs}$`, 'm'), 30_000, 'stdout');
+            await measure(arm);
+          } finally {
+            await proc.stop('SIGTERM', 5000);
+          }
+        } else {
+          const ring = arm === 'frozen' ? ['--ring-buffer-bytes', String(FROZEN_RING_BYTES)] : [];
+          const sonde = await SondeProcess.start({
+            select: ['--pid', server.pids.join(',')],
+            otlpEndpoint: undefined,
+            extraArgs: ['--no-ui', '--exporter', 'none', ...ring, ...options.sondeArgs],
+          });
+          try {
+            if (arm === 'frozen') process.kill(sonde.pid, 'SIGSTOP');
+            await measure(arm);
+          } finally {
+            if (arm === 'frozen') process.kill(sonde.pid, 'SIGCONT');
+            await sonde.stop(0).catch(() => undefined);
+          }
+        }
+      }
+    }
+    console.log(`\nmedians over ${options.rounds} rounds, ${options.server} at ${options.rate} req/s, spin ${options.spins}:`);
+    for (const arm of arms) {
+      const of = results.filter((r) => r.arm === arm);
+      const m = (f: (r: RoundResult) => number) => median(of.map(f));
+      console.log(
+        `  ${arm.padEnd(8)} p50 ${m((r) => r.load.latencyMs.p50).toFixed(2)} p99 ${m((r) => r.load.latencyMs.p99).toFixed(2)} ms  server ${m((r) => r.serverUsPerRequest).toFixed(1)} µs/req  BPF ${m((r) => r.bpfUsPerRequest).toFixed(2)} µs/req`,
+      );
+    }
+  } finally {
+    await server?.stop();
+    killAll();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  console.error(error instanceof Error ? error.message : String(error));
+  killAll();
+  process.exit(1);
+});
