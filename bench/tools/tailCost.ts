@@ -7,7 +7,9 @@
  *     in the server's processes only, does nothing but count to SPINS (a
  *     register loop that touches no memory), so the server's threads pay a
  *     chosen number of µs per request and nothing else runs;
- *   - sonde, as `npm run bench` runs it but exporting nothing;
+ *   - sonde, exporting nothing;
+ *   - exported: sonde exporting every span over OTLP to the bench's
+ *     counting receiver, a process of its own, as `npm run bench` runs it;
  *   - frozen: sonde with its process stopped (SIGSTOP) through the window
  *     and a ring buffer that holds every event of it, so that only its
  *     programs run: the same work in the server's threads, none in sonde's.
@@ -16,10 +18,10 @@
  * end prints each arm's medians. If sonde's p99 sits above the spin arm's
  * at the same BPF µs, the rest is not the programs' run time; frozen tells
  * what the programs leave in the server's caches from what sonde's threads
- * take.
+ * take, and exported what the export and its receiver add.
  *
  *   node dist/bench/tools/tailCost.js [--server nginx|node|python] [--rate REQ_PER_S]
- *     [--spins N] [--rounds N] [--seconds S] [-- SONDE_ARGS...]
+ *     [--spins N] [--rounds N] [--seconds S] [--arms A,B,...] [-- SONDE_ARGS...]
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -28,13 +30,14 @@ import * as path from 'node:path';
 import { enableBpfStats } from '../lib/bpfStats';
 import { sondeSyscallTracepoints } from '../lib/floorProbe';
 import { runHey, type LoadResult } from '../lib/load';
+import { Receiver } from '../lib/receiver';
 import { cpuSecondsOf, installCleanupHandlers, killAll, REPO_ROOT, runCommand, spawnTracked, tool, which } from '../lib/proc';
 import { startNginx, startNodeServer, startPythonServer, type Server } from '../lib/servers';
 import { SondeProcess } from '../lib/sonde';
 import { median } from '../lib/stats';
 
-type Arm = 'untraced' | 'spin' | 'sonde' | 'frozen';
-const ARMS: readonly Arm[] = ['untraced', 'spin', 'sonde', 'frozen'];
+type Arm = 'untraced' | 'spin' | 'sonde' | 'frozen' | 'exported';
+const ARMS: readonly Arm[] = ['untraced', 'spin', 'sonde', 'frozen', 'exported'];
 // A frozen sonde's ring must stay below the programs' wake-up threshold (a
 // quarter of it) for the whole window, or every event past it asks for a
 // wake-up that nobody takes, at about 10 µs a request: the largest ring
@@ -47,6 +50,7 @@ interface Options {
   spins: number;
   rounds: number;
   seconds: number;
+  arms: Arm[];
   sondeArgs: string[];
 }
 
@@ -57,12 +61,12 @@ interface RoundResult {
   bpfUsPerRequest: number;
 }
 
-const USAGE = 'usage: tailCost [--server nginx|node|python] [--rate REQ_PER_S] [--spins N] [--rounds N] [--seconds S] [-- SONDE_ARGS...]';
+const USAGE = 'usage: tailCost [--server nginx|node|python] [--rate REQ_PER_S] [--spins N] [--rounds N] [--seconds S] [--arms A,B,...] [-- SONDE_ARGS...]';
 
 function parseArgs(argv: string[]): Options {
   const dashes = argv.indexOf('--');
   const own = dashes >= 0 ? argv.slice(0, dashes) : argv;
-  const options: Options = { server: 'nginx', rate: 13000, spins: 250, rounds: 6, seconds: 15, sondeArgs: dashes >= 0 ? argv.slice(dashes + 1) : [] };
+  const options: Options = { server: 'nginx', rate: 13000, spins: 250, rounds: 6, seconds: 15, arms: [...ARMS], sondeArgs: dashes >= 0 ? argv.slice(dashes + 1) : [] };
   for (let i = 0; i < own.length; i++) {
     const text = own[i + 1] ?? '';
     const value = Number(text);
@@ -72,6 +76,7 @@ function parseArgs(argv: string[]): Options {
     else if (own[i] === '--spins' && positive) options.spins = value;
     else if (own[i] === '--rounds' && positive) options.rounds = value;
     else if (own[i] === '--seconds' && positive) options.seconds = value;
+    else if (own[i] === '--arms' && text.split(',').every((a) => (ARMS as readonly string[]).includes(a))) options.arms = text.split(',') as Arm[];
     else throw new Error(`${USAGE} (at ${own[i]})`);
     i++;
   }
@@ -128,7 +133,9 @@ async function main(): Promise<void> {
   installCleanupHandlers();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-tail-cost-'));
   let server: Server | undefined;
+  let receiver: Receiver | undefined;
   try {
+    receiver = await Receiver.start();
     server =
       options.server === 'python' ? await startPythonServer() : options.server === 'node' ? await startNodeServer() : await startNginx();
     const probe = await buildSpinProbe(dir, server.pids, options.spins);
@@ -157,7 +164,7 @@ async function main(): Promise<void> {
         `${arm.padEnd(8)} ${load.rps.toFixed(0)} req/s  p50 ${l.p50} p90 ${l.p90} p99 ${l.p99} ms  server ${r.serverUsPerRequest.toFixed(1)} µs/req  BPF ${r.bpfUsPerRequest.toFixed(2)} µs/req (all hooked processes)`,
       );
     };
-    const arms = ARMS;
+    const arms = options.arms;
     for (let round = 0; round < options.rounds; round++) {
       for (let i = 0; i < arms.length; i++) {
         const arm = arms[(round + i) % arms.length];
@@ -175,8 +182,8 @@ async function main(): Promise<void> {
           const ring = arm === 'frozen' ? ['--ring-buffer-bytes', String(FROZEN_RING_BYTES)] : [];
           const sonde = await SondeProcess.start({
             select: ['--pid', server.pids.join(',')],
-            otlpEndpoint: undefined,
-            extraArgs: ['--no-ui', '--exporter', 'none', ...ring, ...options.sondeArgs],
+            otlpEndpoint: arm === 'exported' ? receiver.url : undefined,
+            extraArgs: ['--no-ui', ...ring, ...options.sondeArgs],
           });
           try {
             if (arm === 'frozen') process.kill(sonde.pid, 'SIGSTOP');
@@ -198,6 +205,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await server?.stop();
+    await receiver?.close();
     killAll();
     fs.rmSync(dir, { recursive: true, force: true });
   }
