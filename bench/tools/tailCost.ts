@@ -1,7 +1,7 @@
 /**
  * Is a traced server's tail at a fixed rate the CPU added in its own
- * threads, or something else sonde does? Three arms, rotated round by
- * round, on one of the bench's servers under `hey` at a fixed rate:
+ * threads, or something else sonde does? Up to five arms, rotated round
+ * by round, on one of the bench's servers under `hey` at a fixed rate:
  *   - untraced;
  *   - spin: a BPF program on each syscall tracepoint sonde attaches that,
  *     in the server's processes only, does nothing but count to SPINS (a
@@ -12,7 +12,8 @@
  *     counting receiver, a process of its own, as `npm run bench` runs it;
  *   - frozen: sonde with its process stopped (SIGSTOP) through the window
  *     and a ring buffer that holds every event of it, so that only its
- *     programs run: the same work in the server's threads, none in sonde's.
+ *     programs run: their work in the server's threads (dearer, for the
+ *     large ring's fresh pages), none in sonde's.
  * Each round prints p50/p90/p99, the server's CPU per request, and the BPF
  * run time its threads paid per request (`kernel.bpf_stats_enabled`); the
  * end prints each arm's medians. If sonde's p99 sits above the spin arm's
@@ -40,7 +41,7 @@ type Arm = 'untraced' | 'spin' | 'sonde' | 'frozen' | 'exported';
 const ARMS: readonly Arm[] = ['untraced', 'spin', 'sonde', 'frozen', 'exported'];
 // A frozen sonde's ring must stay below the programs' wake-up threshold (a
 // quarter of it) for the whole window, or every event past it asks for a
-// wake-up that nobody takes, at about 10 µs a request: the largest ring
+// wake-up that nobody takes (15 µs a request in one try): the largest ring
 // sonde allows holds 256 MiB before that, about 40 s at 13k req/s.
 const FROZEN_RING_BYTES = 1 << 30;
 
@@ -135,7 +136,7 @@ async function main(): Promise<void> {
   let server: Server | undefined;
   let receiver: Receiver | undefined;
   try {
-    receiver = await Receiver.start();
+    if (options.arms.includes('exported')) receiver = await Receiver.start();
     server =
       options.server === 'python' ? await startPythonServer() : options.server === 'node' ? await startNodeServer() : await startNginx();
     const probe = await buildSpinProbe(dir, server.pids, options.spins);
@@ -182,7 +183,7 @@ async function main(): Promise<void> {
           const ring = arm === 'frozen' ? ['--ring-buffer-bytes', String(FROZEN_RING_BYTES)] : [];
           const sonde = await SondeProcess.start({
             select: ['--pid', server.pids.join(',')],
-            otlpEndpoint: arm === 'exported' ? receiver.url : undefined,
+            otlpEndpoint: arm === 'exported' ? receiver?.url : undefined,
             extraArgs: ['--no-ui', ...ring, ...options.sondeArgs],
           });
           try {
