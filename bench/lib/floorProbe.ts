@@ -91,19 +91,25 @@ export function describeFloorProbe(probe: FloorProbe): string {
   return `${probe.tracepoints.length} syscall tracepoints and OpenSSL's ${perProcess} sites in ${processes} process${processes === 1 ? '' : 'es'}`;
 }
 
-/** Compiles the floor programs for `tracepoints` (and `uprobeSites`) and the loader that holds them attached, into `dir`. */
-export async function buildFloorProbe(dir: string, name: string, tracepoints: readonly string[], uprobeSites: readonly UprobeFloorSite[] = []): Promise<FloorProbe> {
-  if (tracepoints.length === 0) throw new Error(`floor probe ${name}: no tracepoints`);
-  const source = path.join(dir, `${name}.bpf.c`);
+/** Compiles BPF program `source` as `name` in `dir`, and the loader that holds any such object's programs attached. */
+export async function compileProbe(dir: string, name: string, source: string): Promise<{ object: string; loader: string }> {
+  const sourcePath = path.join(dir, `${name}.bpf.c`);
   const object = path.join(dir, `${name}.bpf.o`);
   const loader = path.join(dir, 'floor-probe-loader');
-  fs.writeFileSync(source, floorProbeSource(tracepoints, uprobeSites.length > 0));
-  const bpfCc = await runCommand('clang', tool('clang'), ['-O2', '-g', '-target', 'bpf', '-I', path.join(REPO_ROOT, 'bpf', '.output'), '-c', source, '-o', object], 60_000);
-  if (bpfCc.code !== 0) throw new Error(`clang -target bpf ${source} failed (bpf/.output/vmlinux.h comes from npm run build):\n${bpfCc.stderr}`);
+  fs.writeFileSync(sourcePath, source);
+  const bpfCc = await runCommand('clang', tool('clang'), ['-O2', '-g', '-target', 'bpf', '-I', path.join(REPO_ROOT, 'bpf', '.output'), '-c', sourcePath, '-o', object], 60_000);
+  if (bpfCc.code !== 0) throw new Error(`clang -target bpf ${sourcePath} failed (bpf/.output/vmlinux.h comes from npm run build):\n${bpfCc.stderr}`);
   if (!fs.existsSync(loader)) {
     const loaderCc = await runCommand('cc', tool('cc'), ['-O2', '-Wall', '-o', loader, path.join(REPO_ROOT, 'bench', 'fixtures', 'floor-probe-loader.c'), '-lbpf'], 60_000);
     if (loaderCc.code !== 0) throw new Error(`cc floor-probe-loader.c -lbpf failed:\n${loaderCc.stderr}`);
   }
+  return { object, loader };
+}
+
+/** Compiles the floor programs for `tracepoints` (and `uprobeSites`) and the loader that holds them attached, into `dir`. */
+export async function buildFloorProbe(dir: string, name: string, tracepoints: readonly string[], uprobeSites: readonly UprobeFloorSite[] = []): Promise<FloorProbe> {
+  if (tracepoints.length === 0) throw new Error(`floor probe ${name}: no tracepoints`);
+  const { object, loader } = await compileProbe(dir, name, floorProbeSource(tracepoints, uprobeSites.length > 0));
   return { tracepoints, uprobeSites, object, loader };
 }
 

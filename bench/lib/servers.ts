@@ -201,3 +201,10 @@ export async function waitForHttp(url: string, timeoutMs: number, gaveUp: () => 
     await sleep(100);
   }
 }
+
+/** The bench's plain-HTTP hello-world servers, by kind, for tools that take --server. */
+export type HelloServerKind = 'node' | 'python' | 'nginx';
+
+export function startHelloServer(kind: HelloServerKind): Promise<Server> {
+  return kind === 'python' ? startPythonServer() : kind === 'nginx' ? startNginx() : startNodeServer();
+}

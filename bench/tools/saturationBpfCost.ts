@@ -18,7 +18,7 @@
 import { enableBpfStats, sondeProgramRunTimes } from '../lib/bpfStats';
 import { runHey, runWrk } from '../lib/load';
 import { installCleanupHandlers, killAll, which } from '../lib/proc';
-import { startNginx, startNodeServer, startPythonServer } from '../lib/servers';
+import { startHelloServer, type HelloServerKind } from '../lib/servers';
 import { SondeProcess } from '../lib/sonde';
 
 interface ProgramTime {
@@ -29,7 +29,7 @@ interface ProgramTime {
 interface Options {
   rounds: number;
   seconds: number;
-  server: 'node' | 'python' | 'nginx';
+  server: HelloServerKind;
   /** Requests a second asked of hey; 0: wrk at saturation. */
   rate: number;
   sondeArgs: string[];
@@ -61,8 +61,7 @@ async function main(): Promise<void> {
   if (!bpftool || !which('wrk') || !which('hey')) throw new Error('bpftool, wrk and hey are needed: run scripts/setup.sh');
   if (!enableBpfStats()) throw new Error('cannot turn on kernel.bpf_stats_enabled: run as root');
   installCleanupHandlers();
-  const server =
-    serverKind === 'python' ? await startPythonServer() : serverKind === 'nginx' ? await startNginx() : await startNodeServer();
+  const server = await startHelloServer(serverKind);
   let sonde: SondeProcess | undefined;
   try {
     sonde = await SondeProcess.start({ select: ['--pid', server.pids.join(',')], otlpEndpoint: undefined, extraArgs: ['--no-ui', ...sondeArgs] });

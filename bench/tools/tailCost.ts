@@ -29,11 +29,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { enableBpfStats } from '../lib/bpfStats';
-import { sondeSyscallTracepoints } from '../lib/floorProbe';
+import { compileProbe, sondeSyscallTracepoints } from '../lib/floorProbe';
 import { runHey, type LoadResult } from '../lib/load';
 import { Receiver } from '../lib/receiver';
-import { cpuSecondsOf, installCleanupHandlers, killAll, REPO_ROOT, runCommand, spawnTracked, tool, which } from '../lib/proc';
-import { startNginx, startNodeServer, startPythonServer, type Server } from '../lib/servers';
+import { cpuSecondsOf, installCleanupHandlers, killAll, spawnTracked, which } from '../lib/proc';
+import { startHelloServer, type HelloServerKind, type Server } from '../lib/servers';
 import { SondeProcess } from '../lib/sonde';
 import { median } from '../lib/stats';
 
@@ -46,7 +46,7 @@ const ARMS: readonly Arm[] = ['untraced', 'spin', 'sonde', 'frozen', 'exported']
 const FROZEN_RING_BYTES = 1 << 30;
 
 interface Options {
-  server: 'nginx' | 'node' | 'python';
+  server: HelloServerKind;
   rate: number;
   spins: number;
   rounds: number;
@@ -109,14 +109,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 async function buildSpinProbe(dir: string, tgids: readonly number[], spins: number): Promise<{ object: string; loader: string; programs: number }> {
   const tracepoints = sondeSyscallTracepoints();
-  const source = path.join(dir, 'spin.bpf.c');
-  const object = path.join(dir, 'spin.bpf.o');
-  const loader = path.join(dir, 'floor-probe-loader');
-  fs.writeFileSync(source, spinProbeSource(tracepoints, tgids, spins));
-  const bpfCc = await runCommand('clang', tool('clang'), ['-O2', '-g', '-target', 'bpf', '-I', path.join(REPO_ROOT, 'bpf', '.output'), '-c', source, '-o', object], 60_000);
-  if (bpfCc.code !== 0) throw new Error(`clang -target bpf ${source} failed (bpf/.output/vmlinux.h comes from npm run build):\n${bpfCc.stderr}`);
-  const loaderCc = await runCommand('cc', tool('cc'), ['-O2', '-Wall', '-o', loader, path.join(REPO_ROOT, 'bench', 'fixtures', 'floor-probe-loader.c'), '-lbpf'], 60_000);
-  if (loaderCc.code !== 0) throw new Error(`cc floor-probe-loader.c -lbpf failed:\n${loaderCc.stderr}`);
+  const { object, loader } = await compileProbe(dir, 'spin', spinProbeSource(tracepoints, tgids, spins));
   return { object, loader, programs: tracepoints.length };
 }
 
@@ -137,8 +130,7 @@ async function main(): Promise<void> {
   let receiver: Receiver | undefined;
   try {
     if (options.arms.includes('exported')) receiver = await Receiver.start();
-    server =
-      options.server === 'python' ? await startPythonServer() : options.server === 'node' ? await startNodeServer() : await startNginx();
+    server = await startHelloServer(options.server);
     const probe = await buildSpinProbe(dir, server.pids, options.spins);
     const results: RoundResult[] = [];
     const measure = async (arm: Arm): Promise<void> => {
