@@ -1,6 +1,6 @@
 /**
  * How sonde behaves around its users: the console default, tracing without
- * a selection, nginx and curl as real-world peers, a dead backend, bad
+ * a selection, nginx and curl as real-world peers, a dead backend, a profiler's signals, bad
  * configuration and missing privileges.
  */
 import { test } from 'node:test';
@@ -280,6 +280,25 @@ test('stopped right after a burst, sonde exports every span it built, the batch 
   assert.ok(counters.requests >= sent && counters.requests <= sent + 8, `${sent} requests sent, counters ${JSON.stringify(counters)}`);
   assert.equal(counters.exported, counters.requests, `every span built is exported: ${JSON.stringify(counters)}`);
   assert.equal(otlp.spans.length, counters.exported, 'what sonde says it exported is what arrived');
+});
+
+test('signals that keep arriving while the programs load do not fail the load: sonde under node --cpu-prof attaches', async (t) => {
+  // The profiler sends SIGPROF every millisecond, and the verifier gives up
+  // on a program whenever a signal is pending (EAGAIN), more often than
+  // libbpf tries again.
+  const { proc: server } = await startService(t, process.execPath, [HELLO]);
+  const profiles = fs.mkdtempSync(path.join(os.tmpdir(), 'sonde-cpu-prof-'));
+  t.after(() => fs.rmSync(profiles, { recursive: true, force: true }));
+  const cli = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+  const sonde = startProcess(t, process.execPath, ['--cpu-prof', '--cpu-prof-dir', profiles, cli, '--pid', String(server.child.pid), '--exporter', 'none', '--log-format', 'json', '--stats-interval-ms', '1000'], {
+    env: { PATH: PATH_WITH_THIS_NODE, HOME: process.env.HOME },
+    stopSignal: 'SIGINT',
+  });
+  const outcome = await sonde.waitForOutput(/"msg":"attached eBPF programs"|load BPF programs: .*/, 30_000);
+  assert.match(outcome[0], /attached eBPF programs/, sonde.stderr());
+  // Stopped once its first counters line shows its signal handlers are in.
+  await nextCounters(sonde);
+  assert.equal(await sonde.stop(), 0);
 });
 
 test('bad configuration is refused with the flag named, before anything is attached', () => {

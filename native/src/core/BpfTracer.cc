@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -117,7 +118,18 @@ AttachReport BpfTracer::start(BatchSink sink) {
     skel_ = nullptr;
     fail("size the selected pid bitmap", err);
   }
-  err = sock_trace__load(skel_);
+  {
+    // The verifier gives up with EAGAIN whenever a signal is pending for
+    // the loading thread, and libbpf's five retries lose to any signal that
+    // comes more often than a program verifies (node --cpu-prof's SIGPROF,
+    // every millisecond, failed every load). Blocked, a signal waits the
+    // load out and is delivered after it.
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
+    err = sock_trace__load(skel_);
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  }
   if (err) {
     sock_trace__destroy(skel_);
     skel_ = nullptr;
