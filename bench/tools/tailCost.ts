@@ -10,19 +10,24 @@
  *   - sonde, exporting nothing;
  *   - exported: sonde exporting every span over OTLP to the bench's
  *     counting receiver, a process of its own, as `npm run bench` runs it;
+ *   - variant: as exported, with sonde given `--variant-args` too, so that
+ *     a change to how sonde exports is measured against the default in the
+ *     same rounds;
  *   - frozen: sonde with its process stopped (SIGSTOP) through the window
  *     and a ring buffer that holds every event of it, so that only its
  *     programs run: their work in the server's threads (dearer, for the
  *     large ring's fresh pages), none in sonde's.
  * Each round prints p50/p90/p99, the server's CPU per request, and the BPF
  * run time its threads paid per request (`kernel.bpf_stats_enabled`); the
- * end prints each arm's medians. If sonde's p99 sits above the spin arm's
+ * end prints each arm's medians. Sonde's arms also print its CPU per
+ * request, and how often its reader drained and it exported per second. If sonde's p99 sits above the spin arm's
  * at the same BPF µs, the rest is not the programs' run time; frozen tells
  * what the programs leave in the server's caches from what sonde's threads
  * take, and exported what the export and its receiver add.
  *
  *   node dist/bench/tools/tailCost.js [--server nginx|node|python] [--rate REQ_PER_S]
- *     [--spins N] [--rounds N] [--seconds S] [--arms A,B,...] [-- SONDE_ARGS...]
+ *     [--spins N] [--rounds N] [--seconds S] [--arms A,B,...]
+ *     [--variant-args 'ARGS...'] [-- SONDE_ARGS...]
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -37,8 +42,10 @@ import { startHelloServer, type HelloServerKind, type Server } from '../lib/serv
 import { SondeProcess } from '../lib/sonde';
 import { median } from '../lib/stats';
 
-type Arm = 'untraced' | 'spin' | 'sonde' | 'frozen' | 'exported';
-const ARMS: readonly Arm[] = ['untraced', 'spin', 'sonde', 'frozen', 'exported'];
+type Arm = 'untraced' | 'spin' | 'sonde' | 'frozen' | 'exported' | 'variant';
+const ARMS: readonly Arm[] = ['untraced', 'spin', 'sonde', 'frozen', 'exported', 'variant'];
+const DEFAULT_ARMS: readonly Arm[] = ['untraced', 'spin', 'sonde', 'frozen', 'exported'];
+const EXPORTING_ARMS: readonly Arm[] = ['exported', 'variant'];
 // A frozen sonde's ring must stay below the programs' wake-up threshold (a
 // quarter of it) for the whole window, or every event past it asks for a
 // wake-up that nobody takes (15 µs a request in one try): the largest ring
@@ -53,6 +60,7 @@ interface Options {
   seconds: number;
   arms: Arm[];
   sondeArgs: string[];
+  variantArgs: string[];
 }
 
 interface RoundResult {
@@ -60,14 +68,16 @@ interface RoundResult {
   load: LoadResult;
   serverUsPerRequest: number;
   bpfUsPerRequest: number;
+  /** Sonde's arms only: its CPU per request, its reader's drains and its exports per second. */
+  sonde?: { usPerRequest: number; drainsPerS: number; exportsPerS: number };
 }
 
-const USAGE = 'usage: tailCost [--server nginx|node|python] [--rate REQ_PER_S] [--spins N] [--rounds N] [--seconds S] [--arms A,B,...] [-- SONDE_ARGS...]';
+const USAGE = 'usage: tailCost [--server nginx|node|python] [--rate REQ_PER_S] [--spins N] [--rounds N] [--seconds S] [--arms A,B,...] [--variant-args ARGS] [-- SONDE_ARGS...]';
 
 function parseArgs(argv: string[]): Options {
   const dashes = argv.indexOf('--');
   const own = dashes >= 0 ? argv.slice(0, dashes) : argv;
-  const options: Options = { server: 'nginx', rate: 13000, spins: 250, rounds: 6, seconds: 15, arms: [...ARMS], sondeArgs: dashes >= 0 ? argv.slice(dashes + 1) : [] };
+  const options: Options = { server: 'nginx', rate: 13000, spins: 250, rounds: 6, seconds: 15, arms: [...DEFAULT_ARMS], sondeArgs: dashes >= 0 ? argv.slice(dashes + 1) : [], variantArgs: [] };
   for (let i = 0; i < own.length; i++) {
     const text = own[i + 1] ?? '';
     const value = Number(text);
@@ -78,6 +88,7 @@ function parseArgs(argv: string[]): Options {
     else if (own[i] === '--rounds' && positive) options.rounds = value;
     else if (own[i] === '--seconds' && positive) options.seconds = value;
     else if (own[i] === '--arms' && text.split(',').every((a) => (ARMS as readonly string[]).includes(a))) options.arms = text.split(',') as Arm[];
+    else if (own[i] === '--variant-args' && text.trim()) options.variantArgs = text.trim().split(/\s+/);
     else throw new Error(`${USAGE} (at ${own[i]})`);
     i++;
   }
@@ -113,6 +124,11 @@ async function buildSpinProbe(dir: string, tgids: readonly number[], spins: numb
   return { object, loader, programs: tracepoints.length };
 }
 
+function sondeText(r: RoundResult): string {
+  if (!r.sonde) return '';
+  return `  sonde ${r.sonde.usPerRequest.toFixed(1)} µs/req, ${r.sonde.drainsPerS.toFixed(1)} drains/s, ${r.sonde.exportsPerS.toFixed(1)} exports/s`;
+}
+
 /** BPF run time, summed, of the loaded programs whose names match. */
 function bpfRunNsTotal(bpftool: string, namePattern: RegExp): number {
   const programs = JSON.parse(execFileSync(bpftool, ['-j', 'prog', 'show'], { encoding: 'utf8' })) as { name?: string; run_time_ns?: number }[];
@@ -129,11 +145,12 @@ async function main(): Promise<void> {
   let server: Server | undefined;
   let receiver: Receiver | undefined;
   try {
-    if (options.arms.includes('exported')) receiver = await Receiver.start();
+    if (options.arms.includes('variant') && options.variantArgs.length === 0) throw new Error('the variant arm needs --variant-args');
+    if (options.arms.some((a) => EXPORTING_ARMS.includes(a))) receiver = await Receiver.start();
     server = await startHelloServer(options.server);
     const probe = await buildSpinProbe(dir, server.pids, options.spins);
     const results: RoundResult[] = [];
-    const measure = async (arm: Arm): Promise<void> => {
+    const measure = async (arm: Arm, sonde?: SondeProcess): Promise<void> => {
       const target = server as Server;
       // Every process's hits: sonde's programs run in hey's too (about 0.5
       // µs a request, for the selection check), the spin programs return there.
@@ -141,9 +158,11 @@ async function main(): Promise<void> {
       await runHey({ url: target.url, targetRps: options.rate, durationS: 5 });
       const cpu0 = cpuSecondsOf(target.pids);
       const bpf0 = bpfRunNsTotal(bpftool, names);
+      const sonde0 = sonde && { cpu: sonde.cpuSeconds(), counters: await sonde.countersNow(), exports: (await receiver?.count())?.requests ?? 0 };
       const load = await runHey({ url: target.url, targetRps: options.rate, durationS: options.seconds });
       const cpu1 = cpuSecondsOf(target.pids);
       const bpf1 = bpfRunNsTotal(bpftool, names);
+      const sonde1 = sonde && { cpu: sonde.cpuSeconds(), counters: await sonde.countersNow(), exports: (await receiver?.count())?.requests ?? 0 };
       const requests = Math.max(load.requests, 1);
       const r: RoundResult = {
         arm,
@@ -151,10 +170,17 @@ async function main(): Promise<void> {
         serverUsPerRequest: ((cpu1 - cpu0) * 1e6) / requests,
         bpfUsPerRequest: arm === 'untraced' ? 0 : (bpf1 - bpf0) / 1e3 / requests,
       };
+      if (sonde0 && sonde1) {
+        r.sonde = {
+          usPerRequest: ((sonde1.cpu - sonde0.cpu) * 1e6) / requests,
+          drainsPerS: ((sonde1.counters?.readerPolls ?? NaN) - (sonde0.counters?.readerPolls ?? NaN)) / options.seconds,
+          exportsPerS: (sonde1.exports - sonde0.exports) / options.seconds,
+        };
+      }
       results.push(r);
       const l = load.latencyMs;
       console.log(
-        `${arm.padEnd(8)} ${load.rps.toFixed(0)} req/s  p50 ${l.p50} p90 ${l.p90} p99 ${l.p99} ms  server ${r.serverUsPerRequest.toFixed(1)} µs/req  BPF ${r.bpfUsPerRequest.toFixed(2)} µs/req (all hooked processes)`,
+        `${arm.padEnd(8)} ${load.rps.toFixed(0)} req/s  p50 ${l.p50} p90 ${l.p90} p99 ${l.p99} ms  server ${r.serverUsPerRequest.toFixed(1)} µs/req  BPF ${r.bpfUsPerRequest.toFixed(2)} µs/req (all hooked processes)${sondeText(r)}`,
       );
     };
     const arms = options.arms;
@@ -173,14 +199,15 @@ async function main(): Promise<void> {
           }
         } else {
           const ring = arm === 'frozen' ? ['--ring-buffer-bytes', String(FROZEN_RING_BYTES)] : [];
+          const variant = arm === 'variant' ? options.variantArgs : [];
           const sonde = await SondeProcess.start({
             select: ['--pid', server.pids.join(',')],
-            otlpEndpoint: arm === 'exported' ? receiver?.url : undefined,
-            extraArgs: ['--no-ui', ...ring, ...options.sondeArgs],
+            otlpEndpoint: EXPORTING_ARMS.includes(arm) ? receiver?.url : undefined,
+            extraArgs: ['--no-ui', ...ring, ...options.sondeArgs, ...variant],
           });
           try {
             if (arm === 'frozen') process.kill(sonde.pid, 'SIGSTOP');
-            await measure(arm);
+            await measure(arm, arm === 'frozen' ? undefined : sonde);
           } finally {
             if (arm === 'frozen') process.kill(sonde.pid, 'SIGCONT');
             await sonde.stop(0).catch(() => undefined);
@@ -188,12 +215,15 @@ async function main(): Promise<void> {
         }
       }
     }
+    if (options.variantArgs.length) console.log(`\nvariant: ${options.variantArgs.join(' ')}`);
     console.log(`\nmedians over ${options.rounds} rounds, ${options.server} at ${options.rate} req/s, spin ${options.spins}:`);
     for (const arm of arms) {
       const of = results.filter((r) => r.arm === arm);
       const m = (f: (r: RoundResult) => number) => median(of.map(f));
       console.log(
-        `  ${arm.padEnd(8)} p50 ${m((r) => r.load.latencyMs.p50).toFixed(2)} p99 ${m((r) => r.load.latencyMs.p99).toFixed(2)} ms  server ${m((r) => r.serverUsPerRequest).toFixed(1)} µs/req  BPF ${m((r) => r.bpfUsPerRequest).toFixed(2)} µs/req`,
+        `  ${arm.padEnd(8)} p50 ${m((r) => r.load.latencyMs.p50).toFixed(2)} p99 ${m((r) => r.load.latencyMs.p99).toFixed(2)} ms  server ${m((r) => r.serverUsPerRequest).toFixed(1)} µs/req  BPF ${m((r) => r.bpfUsPerRequest).toFixed(2)} µs/req${
+          of[0]?.sonde ? `  sonde ${m((r) => r.sonde?.usPerRequest ?? NaN).toFixed(1)} µs/req` : ''
+        }`,
       );
     }
   } finally {
