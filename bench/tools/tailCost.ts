@@ -20,7 +20,8 @@
  * Each round prints p50/p90/p99, the server's CPU per request, and the BPF
  * run time its threads paid per request (`kernel.bpf_stats_enabled`); the
  * end prints each arm's medians. Sonde's arms also print its CPU per
- * request, and how often its reader drained and it exported per second. If sonde's p99 sits above the spin arm's
+ * request, by thread (JavaScript, reader, V8's and libuv's helpers), and
+ * how often its reader drained and it exported per second. If sonde's p99 sits above the spin arm's
  * at the same BPF µs, the rest is not the programs' run time; frozen tells
  * what the programs leave in the server's caches from what sonde's threads
  * take, and exported what the export and its receiver add.
@@ -37,7 +38,7 @@ import { enableBpfStats } from '../lib/bpfStats';
 import { compileProbe, sondeSyscallTracepoints } from '../lib/floorProbe';
 import { runHey, type LoadResult } from '../lib/load';
 import { Receiver } from '../lib/receiver';
-import { cpuSecondsOf, installCleanupHandlers, killAll, spawnTracked, which } from '../lib/proc';
+import { cpuSecondsOf, installCleanupHandlers, killAll, spawnTracked, threadCpuSeconds, which } from '../lib/proc';
 import { startHelloServer, type HelloServerKind, type Server } from '../lib/servers';
 import { SondeProcess } from '../lib/sonde';
 import { median } from '../lib/stats';
@@ -68,8 +69,8 @@ interface RoundResult {
   load: LoadResult;
   serverUsPerRequest: number;
   bpfUsPerRequest: number;
-  /** Sonde's arms only: its CPU per request, its reader's drains and its exports per second. */
-  sonde?: { usPerRequest: number; drainsPerS: number; exportsPerS: number };
+  /** Sonde's arms only: its CPU per request (all threads, then its JavaScript thread, reader and helpers), its reader's drains and its exports per second. */
+  sonde?: { usPerRequest: number; mainUs: number; readerUs: number; helpersUs: number; drainsPerS: number; exportsPerS: number };
 }
 
 const USAGE = 'usage: tailCost [--server nginx|node|python] [--rate REQ_PER_S] [--spins N] [--rounds N] [--seconds S] [--arms A,B,...] [--variant-args ARGS] [-- SONDE_ARGS...]';
@@ -126,7 +127,8 @@ async function buildSpinProbe(dir: string, tgids: readonly number[], spins: numb
 
 function sondeText(r: RoundResult): string {
   if (!r.sonde) return '';
-  return `  sonde ${r.sonde.usPerRequest.toFixed(1)} µs/req, ${r.sonde.drainsPerS.toFixed(1)} drains/s, ${r.sonde.exportsPerS.toFixed(1)} exports/s`;
+  const t = r.sonde;
+  return `  sonde ${t.usPerRequest.toFixed(1)} µs/req (JS ${t.mainUs.toFixed(1)}, reader ${t.readerUs.toFixed(1)}, helpers ${t.helpersUs.toFixed(1)}), ${t.drainsPerS.toFixed(1)} drains/s, ${t.exportsPerS.toFixed(1)} exports/s`;
 }
 
 /** BPF run time, summed, of the loaded programs whose names match. */
@@ -158,11 +160,11 @@ async function main(): Promise<void> {
       await runHey({ url: target.url, targetRps: options.rate, durationS: 5 });
       const cpu0 = cpuSecondsOf(target.pids);
       const bpf0 = bpfRunNsTotal(bpftool, names);
-      const sonde0 = sonde && { cpu: sonde.cpuSeconds(), counters: await sonde.countersNow(), exports: (await receiver?.count())?.requests ?? 0 };
+      const sonde0 = sonde && { cpu: sonde.cpuSeconds(), threads: threadCpuSeconds(sonde.pid, 'sonde-reader'), counters: await sonde.countersNow(), exports: (await receiver?.count())?.requests ?? 0 };
       const load = await runHey({ url: target.url, targetRps: options.rate, durationS: options.seconds });
       const cpu1 = cpuSecondsOf(target.pids);
       const bpf1 = bpfRunNsTotal(bpftool, names);
-      const sonde1 = sonde && { cpu: sonde.cpuSeconds(), counters: await sonde.countersNow(), exports: (await receiver?.count())?.requests ?? 0 };
+      const sonde1 = sonde && { cpu: sonde.cpuSeconds(), threads: threadCpuSeconds(sonde.pid, 'sonde-reader'), counters: await sonde.countersNow(), exports: (await receiver?.count())?.requests ?? 0 };
       const requests = Math.max(load.requests, 1);
       const r: RoundResult = {
         arm,
@@ -171,8 +173,12 @@ async function main(): Promise<void> {
         bpfUsPerRequest: arm === 'untraced' ? 0 : (bpf1 - bpf0) / 1e3 / requests,
       };
       if (sonde0 && sonde1) {
+        const threadUs = (part: 'main' | 'reader' | 'helpers'): number => (((sonde1.threads?.[part] ?? NaN) - (sonde0.threads?.[part] ?? NaN)) * 1e6) / requests;
         r.sonde = {
           usPerRequest: ((sonde1.cpu - sonde0.cpu) * 1e6) / requests,
+          mainUs: threadUs('main'),
+          readerUs: threadUs('reader'),
+          helpersUs: threadUs('helpers'),
           drainsPerS: ((sonde1.counters?.readerPolls ?? NaN) - (sonde0.counters?.readerPolls ?? NaN)) / options.seconds,
           exportsPerS: (sonde1.exports - sonde0.exports) / options.seconds,
         };
@@ -222,7 +228,9 @@ async function main(): Promise<void> {
       const m = (f: (r: RoundResult) => number) => median(of.map(f));
       console.log(
         `  ${arm.padEnd(8)} p50 ${m((r) => r.load.latencyMs.p50).toFixed(2)} p99 ${m((r) => r.load.latencyMs.p99).toFixed(2)} ms  server ${m((r) => r.serverUsPerRequest).toFixed(1)} µs/req  BPF ${m((r) => r.bpfUsPerRequest).toFixed(2)} µs/req${
-          of[0]?.sonde ? `  sonde ${m((r) => r.sonde?.usPerRequest ?? NaN).toFixed(1)} µs/req` : ''
+          of[0]?.sonde
+            ? `  sonde ${m((r) => r.sonde?.usPerRequest ?? NaN).toFixed(1)} µs/req (JS ${m((r) => r.sonde?.mainUs ?? NaN).toFixed(1)}, reader ${m((r) => r.sonde?.readerUs ?? NaN).toFixed(1)}, helpers ${m((r) => r.sonde?.helpersUs ?? NaN).toFixed(1)})`
+            : ''
         }`,
       );
     }
