@@ -21,10 +21,11 @@
  * run time its threads paid per request (`kernel.bpf_stats_enabled`); the
  * end prints each arm's medians. Sonde's arms also print its CPU per
  * request, by thread (JavaScript, reader, V8's and libuv's helpers), and
- * how often its reader drained and it exported per second. If sonde's p99 sits above the spin arm's
- * at the same BPF µs, the rest is not the programs' run time; frozen tells
- * what the programs leave in the server's caches from what sonde's threads
- * take, and exported what the export and its receiver add.
+ * how often its reader drained and it exported per second. If sonde's p99
+ * sits above the spin arm's at the same BPF µs, the rest is not the
+ * programs' run time; frozen tells what the programs leave in the server's
+ * caches from what sonde's threads take, and exported what the export and
+ * its receiver add.
  *
  *   node dist/bench/tools/tailCost.js [--server nginx|node|python] [--rate REQ_PER_S]
  *     [--spins N] [--rounds N] [--seconds S] [--arms A,B,...]

@@ -1,7 +1,7 @@
 /**
  * How sonde behaves around its users: the console default, tracing without
- * a selection, nginx and curl as real-world peers, a dead backend, a profiler's signals, bad
- * configuration and missing privileges.
+ * a selection, nginx and curl as real-world peers, a dead backend, a
+ * profiler's signals, bad configuration and missing privileges.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
