@@ -234,6 +234,24 @@ test('a client reading three pipelined responses in one chunk ends each of them 
   assert.equal(last[0].responseEndNs, 1006n * MS);
 });
 
+test('framing fields are found whatever their case, among fields that share their first letter', () => {
+  const t = tracker();
+  const c = new ConnScript({ pid: PID, fd: FD, generation: 1, role: Role.Client }, tuple);
+  t.feed(c.message(1000n * MS, Dir.Egress, Cls.Request, GET('/a') + GET('/b') + GET('/c')));
+  const responses = [
+    'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nCONTENT-LENGTH: 3\r\nContent-Type: text/plain\r\n\r\nabc',
+    'HTTP/1.1 200 OK\r\nTE: trailers\r\ncache-control: no-store\r\ntransfer-encoding: gzip, Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+    // A space before the colon makes it another field name: no length.
+    'HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok',
+  ];
+  t.feed(c.message(1005n * MS, Dir.Ingress, Cls.Response, responses.join('')));
+  const whole = take(t);
+  assert.deepEqual(whole.map((x) => x.responseBytes), [responses[0].length, responses[1].length]);
+  t.feed(c.close(1006n * MS));
+  const [last] = take(t);
+  assert.equal(last.responseBytes, responses[2].length, 'read to the close');
+});
+
 test('a request head that arrives in pieces is completed from continuations, traceparent included', () => {
   const t = tracker();
   const s = server();

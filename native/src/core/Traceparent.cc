@@ -38,7 +38,11 @@ bool findTraceparent(const uint8_t* bytes, size_t len, TraceparentValue* out) {
   // "00-" + 32 + "-" + 16 + "-" + 2
   constexpr size_t kValueLen = 55;
   for (size_t i = 0; i + 1 < len; i++) {
-    if (bytes[i] != '\n') continue;
+    // memchr, not a test of every byte: this scan was a twenty-fifth of the
+    // reader thread's time at saturation (perf, nginx at 15k req/s).
+    const void* lf = std::memchr(bytes + i, '\n', len - 1 - i);
+    if (!lf) return false;
+    i = size_t(static_cast<const uint8_t*>(lf) - bytes);
     size_t line = i + 1;
     if (line < len && (bytes[line] == '\r' || bytes[line] == '\n')) return false;  // end of head
     if (line + 12 > len || !nameIsTraceparent(bytes + line) || bytes[line + 11] != ':') continue;
