@@ -37,6 +37,23 @@ bool queryExportedAsIs(Text query) {
 
 namespace {
 
+// No byte of [p, p + n) is a line feed or outside ASCII: eight bytes at a
+// time, since a byte loop over every field line was a twentieth of the
+// reader thread's time (perf, nginx at 15k req/s).
+bool plainLineBytes(const uint8_t* p, size_t n) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL, kLineFeeds = 0x0a0a0a0a0a0a0a0aULL;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, sizeof w);
+    uint64_t x = w ^ kLineFeeds;  // a zero byte where w has a line feed
+    if ((w & kHighs) != 0 || ((x - kOnes) & ~x & kHighs) != 0) return false;
+  }
+  for (; i < n; i++)
+    if (p[i] == '\n' || p[i] >= 0x80) return false;
+  return true;
+}
+
 struct RequestFacts {
   uint8_t method = 0;
   uint8_t http_minor = 0;
@@ -89,14 +106,12 @@ bool readRequest(const uint8_t* p, size_t n, RequestFacts& r) {
     if (pos + 1 >= n) return false;  // the head's end was not captured
     if (p[pos] == '\r') return p[pos + 1] == '\n';
     if (lines >= kMaxFieldLines) return false;
-    size_t colon = 0;
-    size_t end = pos;
-    for (; end < n && p[end] != '\r'; end++) {
-      uint8_t c = p[end];
-      if (c == '\n' || c >= 0x80) return false;
-      if (c == ':' && colon == 0) colon = end;
-    }
-    if (end + 1 >= n || p[end + 1] != '\n') return false;
+    const void* cr = std::memchr(p + pos, '\r', n - pos);
+    if (!cr) return false;
+    size_t end = size_t(static_cast<const uint8_t*>(cr) - p);
+    if (end + 1 >= n || p[end + 1] != '\n' || !plainLineBytes(p + pos, end - pos)) return false;
+    const void* found = std::memchr(p + pos, ':', end - pos);
+    size_t colon = found ? size_t(static_cast<const uint8_t*>(found) - p) : 0;
     if (colon > pos) {
       Text* field = equalsLower(p + pos, colon - pos, "host")         ? &r.host
                     : equalsLower(p + pos, colon - pos, "user-agent") ? &r.user_agent
