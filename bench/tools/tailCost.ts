@@ -129,7 +129,7 @@ async function buildSpinProbe(dir: string, tgids: readonly number[], spins: numb
 function sondeText(r: RoundResult): string {
   if (!r.sonde) return '';
   const t = r.sonde;
-  return `  sonde ${t.usPerRequest.toFixed(1)} µs/req (JS ${t.mainUs.toFixed(1)}, reader ${t.readerUs.toFixed(1)}, helpers ${t.helpersUs.toFixed(1)}), ${t.drainsPerS.toFixed(1)} drains/s, ${t.exportsPerS.toFixed(1)} exports/s`;
+  return `  sonde ${t.usPerRequest.toFixed(2)} µs/req (JS ${t.mainUs.toFixed(2)}, reader ${t.readerUs.toFixed(2)}, helpers ${t.helpersUs.toFixed(2)}), ${t.drainsPerS.toFixed(1)} drains/s, ${t.exportsPerS.toFixed(1)} exports/s`;
 }
 
 /** BPF run time, summed, of the loaded programs whose names match. */
@@ -230,7 +230,7 @@ async function main(): Promise<void> {
       console.log(
         `  ${arm.padEnd(8)} p50 ${m((r) => r.load.latencyMs.p50).toFixed(2)} p99 ${m((r) => r.load.latencyMs.p99).toFixed(2)} ms  server ${m((r) => r.serverUsPerRequest).toFixed(1)} µs/req  BPF ${m((r) => r.bpfUsPerRequest).toFixed(2)} µs/req${
           of[0]?.sonde
-            ? `  sonde ${m((r) => r.sonde?.usPerRequest ?? NaN).toFixed(1)} µs/req (JS ${m((r) => r.sonde?.mainUs ?? NaN).toFixed(1)}, reader ${m((r) => r.sonde?.readerUs ?? NaN).toFixed(1)}, helpers ${m((r) => r.sonde?.helpersUs ?? NaN).toFixed(1)})`
+            ? `  sonde ${m((r) => r.sonde?.usPerRequest ?? NaN).toFixed(2)} µs/req (JS ${m((r) => r.sonde?.mainUs ?? NaN).toFixed(2)}, reader ${m((r) => r.sonde?.readerUs ?? NaN).toFixed(2)}, helpers ${m((r) => r.sonde?.helpersUs ?? NaN).toFixed(2)})`
             : ''
         }`,
       );
