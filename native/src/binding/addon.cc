@@ -105,10 +105,11 @@ void putTrackerCounters(Napi::Object& out, const TrackerCounters& c) {
   put("selfConnectionsIgnored", c.self_connections_ignored);
 }
 
-Napi::Buffer<uint8_t> bufferFrom(Napi::Env env, std::vector<uint8_t>* bytes) {
+template <class Bytes>
+Napi::Buffer<uint8_t> bufferFrom(Napi::Env env, Bytes* bytes) {
   // Zero-copy: the Buffer owns the vector from here on.
   return Napi::Buffer<uint8_t>::New(
-      env, bytes->data(), bytes->size(), [](Napi::Env, uint8_t*, std::vector<uint8_t>* v) { delete v; }, bytes);
+      env, bytes->data(), bytes->size(), [](Napi::Env, uint8_t*, Bytes* v) { delete v; }, bytes);
 }
 
 // JS: new Tracer(options: NativeTracerOptions)
@@ -375,7 +376,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   // buffer, ran out (see the sink in JS_start).
   bool queue_wait_failed_ = false;
   bool lent_wait_failed_ = false;
-  std::vector<uint8_t> encoded_;  // the reader thread's, reused batch after batch
+  EncodedBytes encoded_;  // the reader thread's, reused batch after batch
   std::shared_ptr<LentBatches> lent_;
   std::atomic<uint64_t> batches_lent_{0};
   std::atomic<uint64_t> batches_unlent_{0};
@@ -704,7 +705,7 @@ Napi::Value JS_encodeSpans(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "Expected first argument to be a Buffer of exchange records");
   auto records = info[0].As<Napi::Buffer<uint8_t>>();
-  auto* out = new std::vector<uint8_t>();
+  auto* out = new EncodedBytes();
   encodeSpans(records.Data(), records.Length(), *out);
   return bufferFrom(env, out);
 }

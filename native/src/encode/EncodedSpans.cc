@@ -9,7 +9,7 @@
 
 namespace sonde {
 
-size_t encodeSpans(const uint8_t* records, size_t bytes, std::vector<uint8_t>& out) {
+size_t encodeSpans(const uint8_t* records, size_t bytes, EncodedBytes& out) {
   size_t count = 0;
   size_t offset = 0;
   // An entry takes about as many bytes as its record (keys and ids instead

@@ -96,7 +96,7 @@ bool readStatusCode(Text text, uint64_t& code) {
 
 }  // namespace
 
-bool encodeGrpcSpan(const uint8_t* rec, const ExchangeRecord& x, uint32_t record_offset, std::vector<uint8_t>& out) {
+bool encodeGrpcSpan(const uint8_t* rec, const ExchangeRecord& x, uint32_t record_offset, EncodedBytes& out) {
   bool server = x.role == uint8_t(ExchangeRole::Server);
   if ((!server && x.role != uint8_t(ExchangeRole::Client)) || x.response_start_ns == 0 || (x.flags & kLeftToJavaScript) != 0) return false;
   const uint8_t* request = rec + sizeof x;

@@ -12,12 +12,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "EncodedSpans.h"
+
 namespace sonde {
 
 struct ExchangeRecord;
 
 // Appends the entry of the HTTP/2 record at `rec` (its header already read
 // into `x`), when it is a gRPC call this reading takes.
-bool encodeGrpcSpan(const uint8_t* rec, const ExchangeRecord& x, uint32_t record_offset, std::vector<uint8_t>& out);
+bool encodeGrpcSpan(const uint8_t* rec, const ExchangeRecord& x, uint32_t record_offset, EncodedBytes& out);
 
 }  // namespace sonde

@@ -201,7 +201,7 @@ void urlFullAttribute(ProtoOut& w, bool tls, Text address, uint64_t port, Text p
 
 }  // namespace
 
-bool encodeHttp1Span(const uint8_t* rec, const ExchangeRecord& x, uint32_t record_offset, std::vector<uint8_t>& out) {
+bool encodeHttp1Span(const uint8_t* rec, const ExchangeRecord& x, uint32_t record_offset, EncodedBytes& out) {
   bool server = x.role == uint8_t(ExchangeRole::Server);
   if ((!server && x.role != uint8_t(ExchangeRole::Client)) || x.response_start_ns == 0) return false;
   // JavaScript reads sizes as doubles: past 2^53 it would round them.

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "EncodedSpans.h"
+
 namespace sonde {
 
 // The methods encoded here and in Http2Spans.cc, in the order of
@@ -33,6 +35,6 @@ bool queryExportedAsIs(Text query);
 
 // Appends the entry of the HTTP/1 record at `rec` (its header already read
 // into `x`), when it is one this reading takes.
-bool encodeHttp1Span(const uint8_t* rec, const ExchangeRecord& x, uint32_t record_offset, std::vector<uint8_t>& out);
+bool encodeHttp1Span(const uint8_t* rec, const ExchangeRecord& x, uint32_t record_offset, EncodedBytes& out);
 
 }  // namespace sonde

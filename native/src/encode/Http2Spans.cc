@@ -107,7 +107,7 @@ void urlFullAttribute(ProtoOut& w, Text scheme, const Http2Server& endpoint, Tex
 
 }  // namespace
 
-bool encodeHttp2Span(const uint8_t* rec, const ExchangeRecord& x, uint32_t record_offset, std::vector<uint8_t>& out) {
+bool encodeHttp2Span(const uint8_t* rec, const ExchangeRecord& x, uint32_t record_offset, EncodedBytes& out) {
   bool server = x.role == uint8_t(ExchangeRole::Server);
   if ((!server && x.role != uint8_t(ExchangeRole::Client)) || x.response_start_ns == 0 || (x.flags & kLeftToJavaScript) != 0) return false;
   // JavaScript reads sizes as doubles: past 2^53 it would round them.

@@ -20,7 +20,7 @@ bool allZero(const uint8_t* p, size_t n) {
 }
 
 // Grows `out` by the entry's header and `bound` bytes; returns where the entry starts.
-size_t grow(std::vector<uint8_t>& out, size_t bound) {
+size_t grow(EncodedBytes& out, size_t bound) {
   size_t at = out.size();
   out.resize(at + sizeof(EncodedSpanEntry) + bound);
   return at;
@@ -92,7 +92,7 @@ size_t decimal(uint64_t v, char* out) {
   return n;
 }
 
-SpanEntryWriter::SpanEntryWriter(std::vector<uint8_t>& out, uint32_t record_offset, size_t bound)
+SpanEntryWriter::SpanEntryWriter(EncodedBytes& out, uint32_t record_offset, size_t bound)
     : out_(out), bound_(bound), entry_at_(grow(out, bound)), span_at_(entry_at_ + sizeof(EncodedSpanEntry)), w_(out.data() + span_at_) {
   entry_.record_offset = record_offset;
 }

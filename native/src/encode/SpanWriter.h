@@ -100,7 +100,7 @@ class SpanEntryWriter {
   // the encoder proves its message stays under (finish() aborts sonde if
   // it did not: memory past the room would already be overwritten). From
   // here on the entry is written whole: the encoder has decided.
-  SpanEntryWriter(std::vector<uint8_t>& out, uint32_t record_offset, size_t bound);
+  SpanEntryWriter(EncodedBytes& out, uint32_t record_offset, size_t bound);
 
   ProtoOut& w() { return w_; }
   EncodedSpanEntry& entry() { return entry_; }
@@ -117,7 +117,7 @@ class SpanEntryWriter {
   void finish();
 
  private:
-  std::vector<uint8_t>& out_;
+  EncodedBytes& out_;
   size_t bound_;
   size_t entry_at_;
   size_t span_at_;
