@@ -14,8 +14,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <utility>
-#include <vector>
+#include <cstdlib>
+#include <new>
 
 namespace sonde {
 
@@ -62,31 +62,45 @@ struct EncodedSpanEntry {
 
 static_assert(sizeof(EncodedSpanEntry) == 48, "EncodedSpanEntry layout changed: update src/native/encodedSpans.ts");
 
-// An allocator whose vectors grow without zero-filling: an entry is sized
-// for its largest message before it is written, and that memset was a
-// fortieth of the reader thread's time (perf, nginx at 15k req/s). The
-// encoders write every byte they keep, and cut the rest off.
-template <class T>
-struct UninitializedAllocator : std::allocator<T> {
-  template <class U>
-  struct rebind {
-    using other = UninitializedAllocator<U>;
-  };
-  UninitializedAllocator() = default;
-  template <class U>
-  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
-  template <class U>
-  void construct(U* p) noexcept {
-    ::new (static_cast<void*>(p)) U;
-  }
-  template <class U, class... Args>
-  void construct(U* p, Args&&... args) {
-    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-  }
-};
+// Where encoded entries are appended: bytes that grow without being
+// zero-filled. An entry is sized for its largest message before it is
+// written and cut to what was written after; a std::vector's resize
+// zero-filled that room for every span, a fortieth of the reader thread's
+// time (perf, nginx at 15k req/s), and a vector with an allocator that
+// skips it copies byte by byte when it grows. The encoders write every
+// byte they keep.
+class EncodedBytes {
+ public:
+  EncodedBytes() = default;
+  EncodedBytes(const EncodedBytes&) = delete;
+  EncodedBytes& operator=(const EncodedBytes&) = delete;
+  ~EncodedBytes() { std::free(data_); }
 
-// Where encoded entries are appended.
-using EncodedBytes = std::vector<uint8_t, UninitializedAllocator<uint8_t>>;
+  uint8_t* data() { return data_; }
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  void clear() { size_ = 0; }
+  void reserve(size_t n) {
+    if (n > capacity_) reallocate(n);
+  }
+  // Bytes past the old size are left as they were.
+  void resize(size_t n) {
+    if (n > capacity_) reallocate(n > 2 * capacity_ ? n : 2 * capacity_);
+    size_ = n;
+  }
+
+ private:
+  void reallocate(size_t n) {
+    void* grown = std::realloc(data_, n);
+    if (!grown) throw std::bad_alloc();
+    data_ = static_cast<uint8_t*>(grown);
+    capacity_ = n;
+  }
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
 
 // Appends an entry for every record of `records` (ExchangeRecords back to
 // back) that an encoder takes. Returns the number of entries appended.
