@@ -107,7 +107,7 @@ void putTrackerCounters(Napi::Object& out, const TrackerCounters& c) {
 
 template <class Bytes>
 Napi::Buffer<uint8_t> bufferFrom(Napi::Env env, Bytes* bytes) {
-  // Zero-copy: the Buffer owns the vector from here on.
+  // Zero-copy: the Buffer owns the bytes from here on.
   return Napi::Buffer<uint8_t>::New(
       env, bytes->data(), bytes->size(), [](Napi::Env, uint8_t*, Bytes* v) { delete v; }, bytes);
 }

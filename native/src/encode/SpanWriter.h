@@ -7,7 +7,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
 #include "../core/ExchangeRecord.h"
 #include "EncodedSpans.h"
