@@ -188,14 +188,29 @@ static __always_inline void deselect_pid(__u32 tgid)
 	bpf_map_delete_elem(&traced_pids, &tgid);
 }
 
+/* When a program last asked for the reader to be woken (bpf_ktime_get_ns). */
+__u64 last_forced_wakeup_ns = 0;
+
 /* Never wake the reader per event: it polls on a timer, and is woken early
  * only when the buffer is filling up (DESIGN.md: per-event wake-ups halve a
- * service's throughput). */
+ * service's throughput). Even then, once per SONDE_FORCED_WAKEUP_SPACING_NS
+ * at most: a forced wake-up is an interrupt on the writer's CPU, and every
+ * event written until the woken reader has drained below the threshold
+ * (a millisecond or more for a reader at nice 10 on a busy machine) would
+ * otherwise ask for one more. One is enough: a wake-up the reader is not
+ * waiting for stays pending on its epoll fd. The spacing keeps asking while
+ * the buffer stays above the threshold, so no wake-up lost to a race between
+ * CPUs can leave it filling up. */
+#define SONDE_FORCED_WAKEUP_SPACING_NS 250000ULL
 static __always_inline __u64 ringbuf_flags(void)
 {
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_threshold_bytes
-		       ? BPF_RB_FORCE_WAKEUP
-		       : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) <= wakeup_threshold_bytes)
+		return BPF_RB_NO_WAKEUP;
+	__u64 now_ns = bpf_ktime_get_ns();
+	if (now_ns - last_forced_wakeup_ns < SONDE_FORCED_WAKEUP_SPACING_NS)
+		return BPF_RB_NO_WAKEUP;
+	last_forced_wakeup_ns = now_ns;
+	return BPF_RB_FORCE_WAKEUP;
 }
 
 /* An event header from what is known of its connection; direction and
