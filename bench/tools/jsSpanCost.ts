@@ -33,6 +33,7 @@ import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { ExportChannel, type SpanSink } from '../../src/export/ExportChannel';
 import { OtlpRequestEncoder, OtlpSpanEncoder, type EncodedSpan } from '../../src/export/otlp/encodeTraces';
 import { otlpQueuedForm } from '../../src/export/createExporters';
+import { RequestBuffers } from '../../src/export/otlp/RequestBuffers';
 import { MonotonicClock } from '../../src/native/clock';
 import { RECORD_OFFSETS } from '../../src/native/exchangeDecoder';
 import { SpanPipeline } from '../../src/pipeline/SpanPipeline';
@@ -137,9 +138,14 @@ function channel(): SpanSink[] {
   }
   const spanEncoder = new OtlpSpanEncoder();
   const requestEncoder = new OtlpRequestEncoder();
-  return [
-    new ExportChannel<EncodedSpan>('otlp', { export: (spans, cb) => (requestEncoder.encode(spans), answered(cb)), shutdown: async () => {} }, options, () => {}, otlpQueuedForm(spanEncoder)),
-  ];
+  // Requests written into reused buffers, as OtlpEncodedExporter writes
+  // them: a fresh one per request would add its page faults to the copy.
+  const buffers = new RequestBuffers({ maxBytes: options.maxExportBatchBytes + (1 << 20) });
+  const exportOnce = (spans: EncodedSpan[], cb: (r: ExportResult) => void): void => {
+    buffers.give(requestEncoder.encode(spans, (size) => buffers.take(size)));
+    answered(cb);
+  };
+  return [new ExportChannel<EncodedSpan>('otlp', { export: exportOnce, shutdown: async () => {} }, options, () => {}, otlpQueuedForm(spanEncoder))];
 }
 
 async function main(): Promise<void> {

@@ -64,6 +64,14 @@ export class OtlpSpanEncoder {
   #slab: SlabAccount;
   #slabUsed = 0;
   #slabsAllocated = 1;
+  /**
+   * The last buffer copy() read spans from, and a plain Uint8Array over it:
+   * a Buffer's subarray builds a Buffer (node's FastBuffer, a class of its
+   * own), which cost as much as the copy itself; a plain view's is a
+   * builtin. The spans of a batch all lie in one buffer.
+   */
+  #source: Buffer = EMPTY;
+  #sourceView: Uint8Array = new Uint8Array(0);
 
   constructor(options: { slabBytes?: number; maxFreeSlabs?: number } = {}) {
     this.#slabBytes = options.slabBytes ?? 256 * 1024;
@@ -126,7 +134,11 @@ export class OtlpSpanEncoder {
     }
     slab[start++] = value;
     // Buffer#copy's argument checks cost more than copying a few hundred bytes.
-    slab.set(span.bytes.subarray(span.start, span.start + length), start);
+    if (span.bytes !== this.#source) {
+      this.#source = span.bytes;
+      this.#sourceView = new Uint8Array(span.bytes.buffer, span.bytes.byteOffset, span.bytes.length);
+    }
+    slab.set(this.#sourceView.subarray(span.start, span.start + length), start);
     this.#slabUsed = start + length;
     this.#slab.live++;
     return { resource: span.resource, scope: span.instrumentationScope, slab: this.#slab.bytes, start, length, fieldStart, home: this.#slab };
