@@ -155,6 +155,32 @@ test('a span whose slab is full goes to a new slab without changing what earlier
   assert.deepEqual(decoded(new OtlpRequestEncoder().encode(encoded)), viaSdk(many));
 });
 
+test('spans the addon encoded, copied from batch buffers in turn, each keep their own bytes', () => {
+  // Two batches' buffers, taken in turn and then again: the encoder keeps
+  // a view of the last buffer it read, and must not read a span from it
+  // when the span lies in another.
+  const sdk = sdkSpans();
+  const wire = (s: ReadableSpan): Buffer => {
+    const w = new ProtoWriter(4096);
+    const one = new OtlpSpanEncoder({ slabBytes: 64 * 1024 }).encode(s);
+    w.raw(one.slab.subarray(one.start, one.start + one.length));
+    return w.take() as Buffer;
+  };
+  const first = Buffer.concat([Buffer.from('pad'), ...sdk.map(wire)]);
+  const second = Buffer.concat(sdk.map(wire).reverse());
+  const at = (batch: Buffer, bytes: Buffer): number => batch.indexOf(bytes);
+  const encoder = new OtlpSpanEncoder({ slabBytes: 64 * 1024 });
+  const order = [0, 1, 1, 0, 1, 0, 0];
+  const copied = order.map((b, i) => {
+    const s = sdk[i % sdk.length];
+    const bytes = wire(s);
+    const batch = b === 0 ? first : second;
+    return encoder.copy({ resource: s.resource, instrumentationScope: s.instrumentationScope, bytes: batch, start: at(batch, bytes), length: bytes.length, kind: s.kind, duration: s.duration, attributes: {}, traceId: () => '', traceIdTail: () => 0 });
+  });
+  const spans = order.map((_, i) => sdk[i % sdk.length]);
+  assert.deepEqual(decoded(new OtlpRequestEncoder().encode(copied)), viaSdk(spans));
+});
+
 test('lengths of 128 bytes and more, and times that need all 64 bits, are written exactly', () => {
   const resource = resourceFromAttributes({ 'service.name': 'x'.repeat(200) });
   const span = new WireSpan(

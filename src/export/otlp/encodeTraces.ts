@@ -67,8 +67,10 @@ export class OtlpSpanEncoder {
   /**
    * The last buffer copy() read spans from, and a plain Uint8Array over it:
    * a Buffer's subarray builds a Buffer (node's FastBuffer, a class of its
-   * own), which cost as much as the copy itself; a plain view's is a
-   * builtin. The spans of a batch all lie in one buffer.
+   * own), 0.055 against 0.042 µs a 400-byte copy with a plain view's. The
+   * spans of a batch all lie in one buffer. It stays referenced until a
+   * span from another comes: one batch's encoded spans at most, and
+   * usually a buffer lent to the addon, which lives on anyway.
    */
   #source: Buffer = EMPTY;
   #sourceView: Uint8Array = new Uint8Array(0);
