@@ -155,6 +155,32 @@ test('a span whose slab is full goes to a new slab without changing what earlier
   assert.deepEqual(decoded(new OtlpRequestEncoder().encode(encoded)), viaSdk(many));
 });
 
+test('released span records are reused, and a record released twice frees nothing of what is still queued', () => {
+  const encoder = new OtlpSpanEncoder({ slabBytes: 1024 });
+  const spans = pipelineSpans();
+  const first = encoder.encode(spans[0]);
+  const kept = encoder.encode(spans[1]);
+  // A second release of the same record must not count its slab's spans
+  // down again: the slab would be taken for new spans while `kept` lies in it.
+  encoder.release(first);
+  encoder.release(first);
+  // The record comes back for the next span, and only once.
+  const reused = encoder.encode(spans[2]);
+  assert.equal(reused, first);
+  assert.notEqual(encoder.encode(spans[3]), reused);
+  const later = Array.from({ length: 40 }, (_, i) => spans[i % spans.length]);
+  const laterEncoded = later.map((s) => {
+    const e = encoder.encode(s);
+    const copy = { ...e, slab: Buffer.from(e.slab.subarray(e.fieldStart, e.start + e.length)) };
+    copy.start -= copy.fieldStart;
+    copy.fieldStart = 0;
+    encoder.release(e);
+    return copy;
+  });
+  assert.deepEqual(decoded(new OtlpRequestEncoder().encode([kept])), viaSdk([spans[1]]));
+  assert.deepEqual(decoded(new OtlpRequestEncoder().encode(laterEncoded)), viaSdk(later));
+});
+
 test('spans the addon encoded, copied from batch buffers in turn, each keep their own bytes', () => {
   // Two batches' buffers, taken in turn and then again: the encoder keeps
   // a view of the last buffer it read, and must not read a span from it
