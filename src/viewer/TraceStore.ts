@@ -162,6 +162,10 @@ export interface TraceStoreOptions {
   now?: () => number;
 }
 
+/** traceIdTail's 32 bits, less these, index #heldTailBits: 2^15 bits. */
+const HELD_TAIL_BIT_SHIFT = 17;
+const HELD_TAIL_BIT_WORDS = TRACE_ID_TAIL_RANGE / 2 ** HELD_TAIL_BIT_SHIFT / 32;
+
 export class TraceStore implements SpanSink {
   readonly #maxSpans: number;
   readonly #maxSpansPerTrace: number;
@@ -176,6 +180,16 @@ export class TraceStore implements SpanSink {
   readonly #traces = new Map<string, HeldTrace>();
   /** traceIdTail → how many held traces have it. */
   readonly #heldTails = new Map<number, number>();
+  /**
+   * One bit per range of 2^17 tails (4 KiB in all), set for every held
+   * tail: most spans are of traces not held, and a clear bit tells so
+   * without a lookup in #heldTails, whose table is spread over pages that
+   * a batch of spans has evicted. Bits of traces evicted since stay set
+   * (a lookup then answers) until the next second rebuilds them. By the
+   * tail's top bits, so that traces sampled in by a small fraction, which
+   * have small tails, share bits that spans sampled out do not reach.
+   */
+  readonly #heldTailBits = new Int32Array(HELD_TAIL_BIT_WORDS);
   #spans = 0;
   #tracesEvicted = 0;
   #spansEvicted = 0;
@@ -226,7 +240,7 @@ export class TraceStore implements SpanSink {
     // The clock is read every 64 spans: the rate needs no finer grain.
     if ((this.#offeredThisSecond & 63) === 0) this.#rollSecond();
     this.#offeredThisSecond++;
-    const inHeldTrace = this.#heldTails.has(tail) && this.#traces.has(traceId ?? encoded!.traceId());
+    const inHeldTrace = this.#mayBeHeld(tail) && this.#heldTails.has(tail) && this.#traces.has(traceId ?? encoded!.traceId());
     const held = inHeldTrace || ((this.#sampleFraction === 1 || tail / TRACE_ID_TAIL_RANGE < this.#sampleFraction) && this.#heldThisSecond < 2 * this.#maxSpansPerSecond);
     if (held) this.#heldThisSecond++;
     return held;
@@ -240,7 +254,19 @@ export class TraceStore implements SpanSink {
       this.#secondStartMs = now;
       this.#offeredThisSecond = 0;
       this.#heldThisSecond = 0;
+      this.#heldTailBits.fill(0);
+      for (const tail of this.#heldTails.keys()) this.#markHeld(tail);
     }
+  }
+
+  #mayBeHeld(tail: number): boolean {
+    const bit = tail >>> HELD_TAIL_BIT_SHIFT;
+    return (this.#heldTailBits[bit >>> 5]! & (1 << (bit & 31))) !== 0;
+  }
+
+  #markHeld(tail: number): void {
+    const bit = tail >>> HELD_TAIL_BIT_SHIFT;
+    this.#heldTailBits[bit >>> 5]! |= 1 << (bit & 31);
   }
 
   pushAll(spans: readonly ReadableSpan[]): void {
@@ -287,6 +313,7 @@ export class TraceStore implements SpanSink {
       this.#traces.set(traceId, trace);
       const tail = traceIdTail(traceId);
       this.#heldTails.set(tail, (this.#heldTails.get(tail) ?? 0) + 1);
+      this.#markHeld(tail);
     }
     return trace;
   }

@@ -234,3 +234,38 @@ test('a span whose own trace is evicted to make room starts that trace afresh, a
   assert.equal(store.counters.spans, store.traces({ limit: 1000 }).reduce((n, t) => n + t.spanCount, 0));
 });
 
+
+test('a held trace keeps taking spans after the sampled fraction falls below its id, across seconds and evictions', () => {
+  let nowMs = 0;
+  const store = new TraceStore({ maxSpans: 100, maxSpansPerSecond: 10, now: () => nowMs });
+  // Held in the first second, at fraction 1, though its tail is near the top of the range.
+  const high = `${'1'.repeat(24)}fffffff0`;
+  const push = (traceId: string, spanId: string) => store.pushPreencoded(encoded(readable(traceId, spanId, { kind: SpanKind.SERVER, service: 'svc', startMs: nowMs, error: false })));
+  push(high, '1'.repeat(16));
+  let n = 0;
+  const offer = (count: number) => {
+    for (let i = 0; i < count; i++) {
+      n++;
+      push(`${n.toString(16).padStart(24, '0')}${((n * 2654435761) >>> 0).toString(16).padStart(8, '0')}`, n.toString(16).padStart(16, '0'));
+    }
+  };
+  for (let second = 0; second < 4; second++) {
+    nowMs = second * 1000;
+    offer(1000);
+    push(high, `${second + 2}`.repeat(16));
+    if (second >= 1) assert.ok(store.counters.sampleFraction <= 0.011, `the fraction fell: ${store.counters.sampleFraction}`);
+  }
+  assert.equal(store.trace(high)?.length, 5, 'every span of the held trace, in each second after the fraction fell');
+  // Evicted, it is judged afresh: its tail is now far above the fraction.
+  for (let second = 4; second < 60 && store.trace(high) !== undefined; second++) {
+    nowMs = second * 1000;
+    offer(1000);
+  }
+  assert.equal(store.trace(high), undefined, 'evicted by the traces held since');
+  nowMs += 1000;
+  offer(1000);
+  const notSampled = store.counters.spansNotSampled;
+  push(high, '9'.repeat(16));
+  assert.equal(store.trace(high), undefined);
+  assert.equal(store.counters.spansNotSampled, notSampled + 1);
+});
