@@ -140,3 +140,26 @@ test('spans the addon encoded, whose attribute objects are shared, count as the 
   const points = (r: typeof shared) => r.metrics.get('http.server.request.duration')!.dataPoints.map((p) => JSON.stringify([p.attributes, p.value])).sort();
   assert.deepEqual(points(shared), points(whole));
 });
+
+test('runs of spans that share an attributes object are counted in their own service\'s series when the service changes', async () => {
+  const record = (viaShared: boolean) =>
+    collect((m) => {
+      const ok = Object.freeze({ 'http.request.method': 'GET', 'url.scheme': 'http', 'network.protocol.version': '1.1', 'http.response.status_code': 200 });
+      const failed = Object.freeze({ ...ok, 'http.response.status_code': 500, 'error.type': '500' });
+      // Runs of one set and one service, then the other service, then the other set.
+      const order: [Attributes, string, number][] = [[ok, 'api', 3], [ok, 'web', 2], [ok, 'api', 1], [failed, 'api', 2], [ok, 'api', 1], [failed, 'web', 1]];
+      let ms = 1;
+      for (const [attributes, service, times] of order) {
+        for (let i = 0; i < times; i++) {
+          const s = span(SpanKind.SERVER, service, attributes, ms++);
+          if (viaShared) m.pushPreencoded({ ...s, kind: s.kind, duration: s.duration, attributes, resource: s.resource, instrumentationScope: s.instrumentationScope, bytes: Buffer.alloc(0), start: 0, length: 0, traceId: () => '', traceIdTail: () => 0 });
+          else m.push(s);
+        }
+      }
+    });
+  const shared = await record(true);
+  const whole = await record(false);
+  assert.deepEqual(shared.red.counters, { seriesOverflow: 0, series: 4 });
+  const points = (r: typeof shared) => r.metrics.get('http.server.request.duration')!.dataPoints.map((p) => JSON.stringify([p.attributes, p.value])).sort();
+  assert.deepEqual(points(shared), points(whole));
+});
