@@ -202,9 +202,23 @@ export async function waitForHttp(url: string, timeoutMs: number, gaveUp: () => 
   }
 }
 
-/** The bench's plain-HTTP hello-world servers, by kind, for tools that take --server. */
-export type HelloServerKind = 'node' | 'python' | 'nginx';
+/** The bench's hello-world servers, by kind, for tools that take --server: plain HTTP, and nginx over HTTPS. */
+export const HELLO_SERVER_KINDS = ['node', 'python', 'nginx', 'nginx-https'] as const;
+export type HelloServerKind = (typeof HELLO_SERVER_KINDS)[number];
+
+export function isHelloServerKind(text: string | undefined): text is HelloServerKind {
+  return (HELLO_SERVER_KINDS as readonly string[]).includes(text ?? '');
+}
 
 export function startHelloServer(kind: HelloServerKind): Promise<Server> {
-  return kind === 'python' ? startPythonServer() : kind === 'nginx' ? startNginx() : startNodeServer();
+  switch (kind) {
+    case 'python':
+      return startPythonServer();
+    case 'nginx':
+      return startNginx();
+    case 'nginx-https':
+      return startNginxHttps();
+    default:
+      return startNodeServer();
+  }
 }

@@ -9,7 +9,7 @@
  * hit is cold, as in most services; at saturation most are warm.
  *
  *   node dist/bench/tools/saturationBpfCost.js [--rounds N] [--seconds S]
- *     [--server node|python|nginx] [--rate REQ_PER_S] [-- SONDE_ARGS...]
+ *     [--server node|python|nginx|nginx-https] [--rate REQ_PER_S] [-- SONDE_ARGS...]
  *
  * These VMs change speed by tens of per cent between runs, and every
  * program's time moves with it: compare a changed program's time relative
@@ -18,7 +18,7 @@
 import { enableBpfStats, sondeProgramRunTimes } from '../lib/bpfStats';
 import { runHey, runWrk } from '../lib/load';
 import { installCleanupHandlers, killAll, which } from '../lib/proc';
-import { startHelloServer, type HelloServerKind } from '../lib/servers';
+import { isHelloServerKind, startHelloServer, type HelloServerKind } from '../lib/servers';
 import { SondeProcess } from '../lib/sonde';
 
 interface ProgramTime {
@@ -35,7 +35,7 @@ interface Options {
   sondeArgs: string[];
 }
 
-const USAGE = 'usage: saturationBpfCost [--rounds N] [--seconds S] [--server node|python|nginx] [--rate REQ_PER_S] [-- SONDE_ARGS...]';
+const USAGE = 'usage: saturationBpfCost [--rounds N] [--seconds S] [--server node|python|nginx|nginx-https] [--rate REQ_PER_S] [-- SONDE_ARGS...]';
 
 function parseArgs(argv: string[]): Options {
   const dashes = argv.indexOf('--');
@@ -48,7 +48,7 @@ function parseArgs(argv: string[]): Options {
     if (own[i] === '--rounds' && positive) options.rounds = value;
     else if (own[i] === '--seconds' && positive) options.seconds = value;
     else if (own[i] === '--rate' && positive) options.rate = value;
-    else if (own[i] === '--server' && (text === 'node' || text === 'python' || text === 'nginx')) options.server = text;
+    else if (own[i] === '--server' && isHelloServerKind(text)) options.server = text;
     else throw new Error(`${USAGE} (at ${own[i]})`);
     i++;
   }

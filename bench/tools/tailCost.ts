@@ -17,6 +17,8 @@
  *     and a ring buffer that holds every event of it, so that only its
  *     programs run: their work in the server's threads (dearer, for the
  *     large ring's fresh pages), none in sonde's.
+ * Over nginx-https, spin and frozen still reach only the syscall tracepoints,
+ * not OpenSSL's uprobes, which sonde's arms attach too.
  * Each round prints p50/p90/p99, the server's CPU per request, and the BPF
  * run time its threads paid per request (`kernel.bpf_stats_enabled`); the
  * end prints each arm's medians. Sonde's arms also print its CPU per
@@ -27,7 +29,7 @@
  * caches from what sonde's threads take, and exported what the export and
  * its receiver add.
  *
- *   node dist/bench/tools/tailCost.js [--server nginx|node|python] [--rate REQ_PER_S]
+ *   node dist/bench/tools/tailCost.js [--server nginx|node|python|nginx-https] [--rate REQ_PER_S]
  *     [--spins N] [--rounds N] [--seconds S] [--arms A,B,...]
  *     [--variant-args 'ARGS...'] [-- SONDE_ARGS...]
  */
@@ -40,7 +42,7 @@ import { compileProbe, sondeSyscallTracepoints } from '../lib/floorProbe';
 import { runHey, type LoadResult } from '../lib/load';
 import { Receiver } from '../lib/receiver';
 import { cpuSecondsOf, installCleanupHandlers, killAll, spawnTracked, threadCpuSeconds, which } from '../lib/proc';
-import { startHelloServer, type HelloServerKind, type Server } from '../lib/servers';
+import { isHelloServerKind, startHelloServer, type HelloServerKind, type Server } from '../lib/servers';
 import { SondeProcess } from '../lib/sonde';
 import { median } from '../lib/stats';
 
@@ -74,7 +76,7 @@ interface RoundResult {
   sonde?: { usPerRequest: number; mainUs: number; readerUs: number; helpersUs: number; drainsPerS: number; exportsPerS: number };
 }
 
-const USAGE = 'usage: tailCost [--server nginx|node|python] [--rate REQ_PER_S] [--spins N] [--rounds N] [--seconds S] [--arms A,B,...] [--variant-args ARGS] [-- SONDE_ARGS...]';
+const USAGE = 'usage: tailCost [--server nginx|node|python|nginx-https] [--rate REQ_PER_S] [--spins N] [--rounds N] [--seconds S] [--arms A,B,...] [--variant-args ARGS] [-- SONDE_ARGS...]';
 
 function parseArgs(argv: string[]): Options {
   const dashes = argv.indexOf('--');
@@ -84,7 +86,7 @@ function parseArgs(argv: string[]): Options {
     const text = own[i + 1] ?? '';
     const value = Number(text);
     const positive = Number.isInteger(value) && value > 0;
-    if (own[i] === '--server' && (text === 'nginx' || text === 'node' || text === 'python')) options.server = text;
+    if (own[i] === '--server' && isHelloServerKind(text)) options.server = text;
     else if (own[i] === '--rate' && positive) options.rate = value;
     else if (own[i] === '--spins' && positive) options.spins = value;
     else if (own[i] === '--rounds' && positive) options.rounds = value;
