@@ -17,8 +17,8 @@
  *     and a ring buffer that holds every event of it, so that only its
  *     programs run: their work in the server's threads (dearer, for the
  *     large ring's fresh pages), none in sonde's.
- * Over nginx-https, spin and frozen still reach only the syscall tracepoints,
- * not OpenSSL's uprobes, which sonde's arms attach too.
+ * Over nginx-https, spin still burns only at the syscall tracepoints, not
+ * at OpenSSL's uprobes, which sonde's arms (frozen too) attach as well.
  * Each round prints p50/p90/p99, the server's CPU per request, and the BPF
  * run time its threads paid per request (`kernel.bpf_stats_enabled`); the
  * end prints each arm's medians. Sonde's arms also print its CPU per
