@@ -395,6 +395,7 @@ static __always_inline void tls_read_enter(struct pt_regs *ctx, __u64 out_len)
 	struct sonde_tls_call call = { .ssl = ssl, .buf = PT_REGS_PARM2(ctx), .out_len = out_len,
 				       .entry_ns = bpf_ktime_get_ns(), .fd = tls_known_fd(pid_tgid, ssl),
 				       .op = SONDE_TLS_READ };
+	call.fd_remembered = call.fd >= 0;
 	tls_call_enter(pid_tgid, &call);
 }
 
@@ -411,6 +412,7 @@ static __always_inline void tls_write_enter(struct pt_regs *ctx, __u64 out_len)
 	struct sonde_tls_call call = { .ssl = ssl, .buf = PT_REGS_PARM2(ctx), .out_len = out_len,
 				       .entry_ns = bpf_ktime_get_ns(), .fd = tls_known_fd(pid_tgid, ssl),
 				       .op = SONDE_TLS_WRITE, .num = num > 0 ? num : 0 };
+	call.fd_remembered = call.fd >= 0;
 	struct sonde_conn_state *c = NULL;
 	if (call.fd >= 0 && num > 0) {
 		struct sonde_conn_key key = { .pid = pid_tgid >> 32, .fd = call.fd };
@@ -479,7 +481,7 @@ int sonde_uret_ssl_do_handshake(struct pt_regs *ctx)
 	if (tls_resolve_fd(pid_tgid, call, 0) < 0)
 		tls_await_socket(call);
 	else
-		bpf_map_delete_elem(&tls_calls, &pid_tgid);
+		tls_call_done(call);
 	return 0;
 }
 
@@ -489,7 +491,7 @@ static __noinline struct sonde_conn_state *tls_call_exit(struct pt_regs *ctx, __
 							 struct sonde_tls_call *call, __u64 *moved)
 {
 	struct sonde_tls_call *found = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
-	if (!found || found->op == SONDE_TLS_HANDSHAKE || found->awaiting_socket)
+	if (!found || found->op == SONDE_TLS_HANDSHAKE || found->op == SONDE_TLS_NONE || found->awaiting_socket)
 		return NULL;
 	*call = *found;
 	/* The four return an int: the upper half of the register is not
@@ -510,7 +512,7 @@ static __noinline struct sonde_conn_state *tls_call_exit(struct pt_regs *ctx, __
 	if (call->fd < 0)
 		tls_await_socket(found);
 	else
-		bpf_map_delete_elem(&tls_calls, &pid_tgid);
+		tls_call_done(found);
 	if (*moved == 0 && !call->started)
 		return NULL;
 	if (call->fd < 0) {

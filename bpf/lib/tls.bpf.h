@@ -25,9 +25,12 @@ enum sonde_tls_op {
 	SONDE_TLS_HANDSHAKE = 0,
 	SONDE_TLS_READ = SONDE_DIR_INGRESS,
 	SONDE_TLS_WRITE = SONDE_DIR_EGRESS,
+	/* The thread's entry between two calls. */
+	SONDE_TLS_NONE = 0xff,
 };
 
-/* An SSL_read/SSL_write/SSL_do_handshake call in progress on a thread. */
+/* A thread's SSL_read/SSL_write/SSL_do_handshake call in progress, or,
+ * with op SONDE_TLS_NONE, its entry between two calls. */
 struct sonde_tls_call {
 	__u64 ssl;
 	__u64 buf;
@@ -45,14 +48,21 @@ struct sonde_tls_call {
 	/* A write whose HTTP/2 frames were walked at entry. */
 	__u8 walked;
 	__u32 num;      /* SSL_write: the bytes asked to be sent */
+	/* `fd` is the one tls_fds holds for the SSL*: the return need not
+	 * look it up again. */
+	__u8 fd_remembered;
+	__u8 _pad[3];
 };
 
 /* How long after a call's return the thread's next socket write is taken
  * for the call's ciphertext: Node writes it in the same stack (EncOut). */
 #define SONDE_TLS_AWAIT_SOCKET_NS 1000000ull
 
-/* A plain hash: an entry lives for one call and is deleted at its return
- * (or when its thread exits). */
+/* A plain hash, an entry per thread that has called OpenSSL, deleted when
+ * the thread exits. A call writes its thread's entry in place and marks it
+ * SONDE_TLS_NONE at its return: an update and a delete per call, each a
+ * trip through the map's free list, cost the thread more than the lookup
+ * that finds its entry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -91,13 +101,22 @@ static __always_inline __s32 tls_known_fd(__u64 pid_tgid, __u64 ssl)
  * in progress on the thread (OpenSSL may handshake inside them). */
 static __always_inline void tls_call_enter(__u64 pid_tgid, const struct sonde_tls_call *call)
 {
-	if (call->op == SONDE_TLS_HANDSHAKE) {
-		struct sonde_tls_call *open = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
-		if (open && !open->awaiting_socket)
+	struct sonde_tls_call *entry = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
+	if (entry) {
+		if (call->op == SONDE_TLS_HANDSHAKE && entry->op != SONDE_TLS_NONE && !entry->awaiting_socket)
 			return;
+		*entry = *call;
+		return;
 	}
 	if (bpf_map_update_elem(&tls_calls, &pid_tgid, call, BPF_ANY))
 		count_drop(SONDE_DROP_THREAD_TABLE_FULL);
+}
+
+/* The call on the thread is over: its entry waits for the next one. */
+static __always_inline void tls_call_done(struct sonde_tls_call *entry)
+{
+	entry->op = SONDE_TLS_NONE;
+	entry->awaiting_socket = 0;
 }
 
 /* The TCP socket this thread read last, -1 if none: with a memory BIO
@@ -138,7 +157,7 @@ static __always_inline __s32 tls_resolve_fd(__u64 pid_tgid, const struct sonde_t
 		fd = tls_thread_socket_read(pid_tgid);
 		if (fd < 0)
 			return -1;
-	} else if (tls_known_fd(pid_tgid, call->ssl) == fd) {
+	} else if (call->fd_remembered || tls_known_fd(pid_tgid, call->ssl) == fd) {
 		return fd;
 	}
 	tls_remember_fd(pid_tgid, call->ssl, fd);
@@ -189,19 +208,22 @@ static __always_inline bool tls_ciphertext(struct sonde_conn_state *c, __s32 fd,
 	if (!tls && ((c->flags & (SONDE_CONN_SYNCED | SONDE_CONN_NOT_TCP)) || !tls_probes_attached))
 		return false;
 	struct sonde_tls_call *call = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
-	if (!call)
+	if (!call || call->op == SONDE_TLS_NONE)
 		return tls;
 	if (call->awaiting_socket) {
 		__u64 ssl = call->ssl;
 		bool written_by_it = direction == SONDE_DIR_EGRESS &&
 				     bpf_ktime_get_ns() - call->entry_ns < SONDE_TLS_AWAIT_SOCKET_NS;
-		bpf_map_delete_elem(&tls_calls, &pid_tgid);
+		tls_call_done(call);
 		if (!written_by_it)
 			return tls;
 		tls_remember_fd(pid_tgid, ssl, fd);
 		return tls_adopt(c);
 	}
-	call->fd = fd;
+	if (call->fd != fd) {
+		call->fd = fd;
+		call->fd_remembered = 0;
+	}
 	return tls_adopt(c);
 }
 

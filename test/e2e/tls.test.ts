@@ -287,6 +287,31 @@ test('Node https server and keep-alive client on the OpenSSL inside node: spans 
   }
 });
 
+test('one event loop serving HTTPS and plain HTTP: a plain connection opened after TLS calls on the same thread is read as plaintext', async (t) => {
+  const tls = makeCertificate(t);
+  const otlp = await startOtlpGrpcReceiver();
+  t.after(() => otlp.close());
+  const { proc: server, port } = await startService(t, process.execPath, [path.join(REPO_ROOT, 'test', 'e2e', 'fixtures', 'https-and-http-server.js')], { CERT: tls.cert, KEY: tls.key });
+  const plainPort = Number((await server.waitForOutput(/^plain (\d+)$/m, 10_000, 'stdout'))[1]);
+  const sonde = await startSonde(t, ['--pid', String(server.child.pid)], { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+  await sonde.waitForOutput(/tracing TLS through OpenSSL .*file=.*pid=\d+ for=this process/, 10_000);
+  // Each plain request on a new connection, right after the thread's SSL
+  // calls for the request before: the thread's TLS entry is over by then.
+  const paths: string[] = [];
+  for (let i = 1; i <= 3; i++) {
+    assert.deepEqual(curl([`https://127.0.0.1:${port}/secure/${i}`]), ['200']);
+    assert.deepEqual(curl([`http://127.0.0.1:${plainPort}/plain/${i}`]), ['200']);
+    paths.push(`/secure/${i}`, `/plain/${i}`);
+  }
+  await otlp.waitFor((s) => s.filter((x) => x.kind === 'SERVER').length >= paths.length, 20_000);
+  const counters = await settledCounters(sonde);
+  assert.equal(await sonde.stop(), 0);
+  const serverSpans = byPath(otlp.spans, 'SERVER');
+  assert.deepEqual([...serverSpans.keys()].sort(), [...paths].sort(), 'every request is a server span');
+  for (const [p, s] of serverSpans) assert.equal(s.attributes['url.scheme'], p.startsWith('/secure') ? 'https' : 'http', p);
+  assert.equal(counters.eventsLost, 0);
+});
+
 test('a Node HTTPS service calling an HTTPS service: each SSL* on its own socket, the calls children of the request that made them', async (t) => {
   const tls = makeCertificate(t);
   const otlp = await startOtlpGrpcReceiver();
