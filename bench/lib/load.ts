@@ -4,6 +4,8 @@
  * functions so they can be checked on captured output.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { runCommand, round, tool } from './proc';
 
 export interface LoadResult {
@@ -217,4 +219,18 @@ export async function runH2load(o: H2loadOptions): Promise<LoadResult> {
     fs.rmSync(o.logFile, { force: true });
   }
   return { ...parseH2load(r.stdout, log), command };
+}
+
+/**
+ * A fixed rate against one of the bench's hello-world servers, by the
+ * client fixed-rate uses for it: hey over plain HTTP; h2load over HTTP/1.1
+ * for HTTPS, since hey's Go client over TLS keeps opening new connections
+ * (a handshake each) whenever the machine slows down, so a slower arm pays
+ * for handshakes the others do not.
+ */
+export function runAtRate(o: { url: string; targetRps: number; durationS: number; workers?: number }): Promise<LoadResult> {
+  if (!o.url.startsWith('https:')) return runHey(o);
+  const clients = o.workers ?? 20;
+  const logFile = path.join(os.tmpdir(), `sonde-h2load-${process.pid}-${Date.now()}.log`);
+  return runH2load({ url: o.url, clients, streams: 1, durationS: o.durationS, logFile, h1: true, rpsPerClient: o.targetRps / clients });
 }

@@ -1,8 +1,9 @@
 /**
  * What each of sonde's BPF programs costs a service, per request: the
- * bench's Node (or Python, or nginx) hello-world under `wrk -t1 -c50` (saturation)
- * or `hey` at a fixed rate, traced by sonde with `--exporter none`, and
- * the kernel's per-program run time (`kernel.bpf_stats_enabled`, restored
+ * bench's Node (or Python, or nginx, or nginx over HTTPS) hello-world under
+ * `wrk -t1 -c50` (saturation) or `hey` at a fixed rate (`h2load --h1` over
+ * HTTPS), traced by sonde with `--exporter none`, and the kernel's
+ * per-program run time (`kernel.bpf_stats_enabled`, restored
  * at exit) over each round's window. Not a scenario: a tool for comparing
  * two builds of the programs, run alternately, e.g. one with a program cut
  * short at some point. At a fixed rate of a few thousand a second every
@@ -16,7 +17,7 @@
  * to one the change does not touch (docs/design-notes.md, "Kernel").
  */
 import { enableBpfStats, sondeProgramRunTimes } from '../lib/bpfStats';
-import { runHey, runWrk } from '../lib/load';
+import { runAtRate, runWrk } from '../lib/load';
 import { installCleanupHandlers, killAll, which } from '../lib/proc';
 import { isHelloServerKind, startHelloServer, type HelloServerKind } from '../lib/servers';
 import { SondeProcess } from '../lib/sonde';
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
     sonde = await SondeProcess.start({ select: ['--pid', server.pids.join(',')], otlpEndpoint: undefined, extraArgs: ['--no-ui', ...sondeArgs] });
     const load = (durationS: number) =>
       rate > 0
-        ? runHey({ url: server.url, targetRps: rate, durationS })
+        ? runAtRate({ url: server.url, targetRps: rate, durationS })
         : runWrk({ url: server.url, threads: 1, connections: 50, durationS });
     await load(rate > 0 ? 3 : 2);
     const spent = new Map<string, ProgramTime>();

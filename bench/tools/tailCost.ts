@@ -1,7 +1,8 @@
 /**
  * Is a traced server's tail at a fixed rate the CPU added in its own
  * threads, or something else sonde does? Up to five arms, rotated round
- * by round, on one of the bench's servers under `hey` at a fixed rate:
+ * by round, on one of the bench's servers under `hey` at a fixed rate
+ * (`h2load --h1` over HTTPS):
  *   - untraced;
  *   - spin: a BPF program on each syscall tracepoint sonde attaches that,
  *     in the server's processes only, does nothing but count to SPINS (a
@@ -39,7 +40,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { enableBpfStats } from '../lib/bpfStats';
 import { compileProbe, sondeSyscallTracepoints } from '../lib/floorProbe';
-import { runHey, type LoadResult } from '../lib/load';
+import { runAtRate, type LoadResult } from '../lib/load';
 import { Receiver } from '../lib/receiver';
 import { cpuSecondsOf, installCleanupHandlers, killAll, spawnTracked, threadCpuSeconds, which } from '../lib/proc';
 import { isHelloServerKind, startHelloServer, type HelloServerKind, type Server } from '../lib/servers';
@@ -160,11 +161,11 @@ async function main(): Promise<void> {
       // Every process's hits: sonde's programs run in hey's too (about 0.5
       // µs a request, for the selection check), the spin programs return there.
       const names = arm === 'spin' ? /^spin_/ : /^sonde_/;
-      await runHey({ url: target.url, targetRps: options.rate, durationS: 5 });
+      await runAtRate({ url: target.url, targetRps: options.rate, durationS: 5 });
       const cpu0 = cpuSecondsOf(target.pids);
       const bpf0 = bpfRunNsTotal(bpftool, names);
       const sonde0 = sonde && { cpu: sonde.cpuSeconds(), threads: threadCpuSeconds(sonde.pid, 'sonde-reader'), counters: await sonde.countersNow(), exports: (await receiver?.count())?.requests ?? 0 };
-      const load = await runHey({ url: target.url, targetRps: options.rate, durationS: options.seconds });
+      const load = await runAtRate({ url: target.url, targetRps: options.rate, durationS: options.seconds });
       const cpu1 = cpuSecondsOf(target.pids);
       const bpf1 = bpfRunNsTotal(bpftool, names);
       const sonde1 = sonde && { cpu: sonde.cpuSeconds(), threads: threadCpuSeconds(sonde.pid, 'sonde-reader'), counters: await sonde.countersNow(), exports: (await receiver?.count())?.requests ?? 0 };
