@@ -3,7 +3,8 @@
 # Debian packages (only those missing), npm packages, the BPF object, the
 # native addon and the TypeScript. Safe to run again: each step is skipped
 # when its output is newer than its inputs.
-#   --build-only-if-needed   same thing, quieter; used by `npm test`
+# `npm test` and `npm run bench` run it first for that reason; it takes no
+# arguments.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

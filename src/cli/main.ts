@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * The sonde command. Exit codes: 0 stopped cleanly, 1 failed at run time,
- * 2 bad configuration, 3 the host lacks a kernel feature, 77 not privileged.
+ * 2 bad configuration, 3 the host lacks a kernel feature or the native build
+ * is missing, 77 not privileged.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
