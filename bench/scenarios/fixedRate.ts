@@ -1,8 +1,8 @@
 /**
  * fixed-rate: what a service that is not saturated pays. For each of a Node,
  * a Python (ThreadingHTTPServer), an nginx and an nginx HTTPS server: find its untraced
- * maximum with hey (unthrottled), then hold 25% and 50% of it with hey, alternating
- * untraced and traced runs.
+ * maximum with hey (unthrottled; h2load --h1 for HTTPS), then hold 25% and 50% of it
+ * with the same client, alternating untraced and traced runs.
  *
  * At 50 % each pair has a third run (F), untraced with empty BPF programs on
  * every syscall tracepoint sonde attaches, as worst-case's: a server that
@@ -113,7 +113,7 @@ export const fixedRate: Scenario = async (ctx) => {
             : {}),
         };
         const rows: Row[] = standardRows(summary, { p99Target: atHalf ? P99_TARGET : undefined, cpuTarget: CPU_TARGET });
-        const notes = [rawSpansNote(traced), 'hey prints latencies with 0.1 ms resolution: sub-millisecond ratios move in steps of 0.1 ms'];
+        const notes = [rawSpansNote(traced), ...(s.client === 'h2load' ? [] : ['hey prints latencies with 0.1 ms resolution: sub-millisecond ratios move in steps of 0.1 ms'])];
         if (floor && floorProbe) {
           rows.push(
             ratioRow(`F: empty programs on sonde's ${describeFloorProbe(floorProbe)}: latency p50 (ms)`, floor.latencyMs.p50),
