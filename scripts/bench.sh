@@ -7,5 +7,5 @@
 # Needs root (eBPF), wrk, hey, h2load, nginx, python3 and cc; setup.sh installs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --build-only-if-needed
+bash scripts/setup.sh
 exec node dist/bench/run.js "$@"
