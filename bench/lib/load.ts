@@ -222,15 +222,43 @@ export async function runH2load(o: H2loadOptions): Promise<LoadResult> {
 }
 
 /**
- * A fixed rate against one of the bench's hello-world servers, by the
- * client fixed-rate uses for it: hey over plain HTTP; h2load over HTTP/1.1
- * for HTTPS, since hey's Go client over TLS keeps opening new connections
- * (a handshake each) whenever the machine slows down, so a slower arm pays
- * for handshakes the others do not.
+ * The client that loads one of the bench's hello-world servers: hey over
+ * plain HTTP; h2load over HTTP/1.1 for HTTPS, since hey's Go client over
+ * TLS keeps opening new connections (a handshake each) whenever the
+ * machine slows down, so a slower arm pays for handshakes the others do
+ * not (at 20k requests it opened 8.4k connections here, nstat).
  */
+export function clientFor(url: string): 'hey' | 'h2load' {
+  return url.startsWith('https:') ? 'h2load' : 'hey';
+}
+
+/** The command line {@link runAtRate} runs, for a report. */
+export function atRateCommand(o: { url: string; targetRps: number; durationS: number; workers?: number }): string {
+  if (clientFor(o.url) === 'h2load') {
+    const clients = o.workers ?? H2LOAD_CLIENTS;
+    return `h2load --h1 -D ${o.durationS} -c ${clients} --rps=${(o.targetRps / clients).toFixed(3)}`;
+  }
+  const { workers, perWorker } = heyWorkers(o.targetRps, o.workers);
+  return `hey -z ${o.durationS}s -c ${workers} -q ${perWorker.toFixed(3)}`;
+}
+
+/** h2load's connections when the caller names none. */
+const H2LOAD_CLIENTS = 20;
+
+/** A fixed rate against one of the bench's hello-world servers, by {@link clientFor}'s client. */
 export function runAtRate(o: { url: string; targetRps: number; durationS: number; workers?: number }): Promise<LoadResult> {
-  if (!o.url.startsWith('https:')) return runHey(o);
-  const clients = o.workers ?? 20;
-  const logFile = path.join(os.tmpdir(), `sonde-h2load-${process.pid}-${Date.now()}.log`);
-  return runH2load({ url: o.url, clients, streams: 1, durationS: o.durationS, logFile, h1: true, rpsPerClient: o.targetRps / clients });
+  if (clientFor(o.url) === 'hey') return runHey(o);
+  const clients = o.workers ?? H2LOAD_CLIENTS;
+  return runH2load({ url: o.url, clients, streams: 1, durationS: o.durationS, logFile: h2loadLogFile(), h1: true, rpsPerClient: o.targetRps / clients });
+}
+
+/** As fast as `workers` connections go, by {@link clientFor}'s client. */
+export function runAtMax(o: { url: string; durationS: number; workers: number }): Promise<LoadResult> {
+  if (clientFor(o.url) === 'hey') return runHeyMax(o);
+  return runH2load({ url: o.url, clients: o.workers, streams: 1, durationS: o.durationS, logFile: h2loadLogFile(), h1: true });
+}
+
+/** A log file of h2load's own; runH2load removes it once read. */
+function h2loadLogFile(): string {
+  return path.join(os.tmpdir(), `sonde-h2load-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.log`);
 }

@@ -10,8 +10,7 @@
  * its tail latency grows with that. F's p99 is what any tracer on those
  * hooks costs the tail before its programs do any work.
  */
-import * as path from 'node:path';
-import { heyWorkers, runH2load, runHey, runHeyMax, runWrk, type LoadResult } from '../lib/load';
+import { atRateCommand, clientFor, heyWorkers, runAtMax, runAtRate, runWrk } from '../lib/load';
 import { buildFloorProbe, describeFloorProbe, sondeSyscallTracepoints, tlsFloorSitesOf, type FloorProbe } from '../lib/floorProbe';
 import { measure, type MeasureOptions, type RunRecord } from '../lib/measure';
 import type { Row, Section, TargetCheck } from '../lib/report';
@@ -19,15 +18,14 @@ import { startNginx, startNginxHttps, startNodeServer, startPythonServer, type S
 import type { ChartPanel } from '../lib/svg';
 import { alternate, chartPanel, checkRun, fmt, measureFloor, noteBeforeAfter, ratioRow, rawSpansNote, standardRows, summarize, type Scenario, type Summary } from './common';
 
-const SERVERS: Array<{ kind: string; start: () => Promise<Server>; client?: 'h2load' }> = [
+// Each is loaded by lib/load.ts's client for its URL (clientFor): hey, and
+// h2load over HTTP/1.1 for HTTPS.
+const SERVERS: Array<{ kind: string; start: () => Promise<Server> }> = [
   { kind: 'node', start: startNodeServer },
   { kind: 'python', start: startPythonServer },
   { kind: 'nginx', start: startNginx },
-  // HTTPS through OpenSSL's uprobes: each SSL_read/SSL_write is a uprobe
-  // hit. Loaded by h2load over HTTP/1.1: hey's Go client over TLS opened a
-  // new connection for 8.4k of 20k requests here (nstat), so nginx spent
-  // its time in handshakes; h2load keeps its connections.
-  { kind: 'nginx-https', start: startNginxHttps, client: 'h2load' },
+  // HTTPS through OpenSSL's uprobes: each SSL_read/SSL_write is a uprobe hit.
+  { kind: 'nginx-https', start: startNginxHttps },
 ];
 
 export const P99_TARGET = 1.05;
@@ -58,20 +56,16 @@ export const fixedRate: Scenario = async (ctx) => {
     const server = await s.start();
     let probe: FloorProbe | undefined;
     try {
-      const logFile = path.join(ctx.tmpDir, `fixed-rate-${s.kind}-h2load.log`);
-      const h2load = (durationS: number, clients: number, targetRps?: number) =>
-        runH2load({ url: server.url, clients, streams: 1, durationS, logFile, h1: true, rpsPerClient: targetRps === undefined ? undefined : targetRps / clients });
+      const client = clientFor(server.url);
       if (m.warmupS > 0) await runWrk({ url: server.url, threads: 1, connections: 50, durationS: m.warmupS });
-      const maxRun: LoadResult = s.client === 'h2load' ? await h2load(m.maxDurationS, 50) : await runHeyMax({ url: server.url, workers: 50, durationS: m.maxDurationS });
+      const maxRun = await runAtMax({ url: server.url, workers: 50, durationS: m.maxDurationS });
       const maxRps = Math.min(maxRun.rps, m.maxCapRps ?? Infinity);
-      ctx.log(`  ${s.kind}: untraced max ${Math.round(maxRun.rps)} req/s (${s.client ?? 'hey'} -c 50, ${m.maxDurationS}s)${m.maxCapRps ? `, capped at ${m.maxCapRps} for smoke` : ''}`);
+      ctx.log(`  ${s.kind}: untraced max ${Math.round(maxRun.rps)} req/s (${client} -c 50, ${m.maxDurationS}s)${m.maxCapRps ? `, capped at ${m.maxCapRps} for smoke` : ''}`);
       const rates: Record<string, RateResult> = {};
       const select = ['--pid', server.pids.join(',')];
       for (const fraction of m.loads) {
         const targetRps = Math.max(1, Math.round(maxRps * fraction));
-        const { workers, perWorker } = heyWorkers(targetRps, m.workers);
-        const loadAt = (durationS: number) => () =>
-          s.client === 'h2load' ? h2load(durationS, m.workers, targetRps) : runHey({ url: server.url, targetRps, durationS, workers: m.workers });
+        const loadAt = (durationS: number) => () => runAtRate({ url: server.url, targetRps, durationS, workers: m.workers });
         const label = `${s.kind} @${Math.round(fraction * 100)}%`;
         const atHalf = Math.abs(fraction - 0.5) < 1e-9;
         const options = (kind: MeasureOptions['kind'], pair: number): MeasureOptions => {
@@ -100,12 +94,12 @@ export const fixedRate: Scenario = async (ctx) => {
         const summary = summarize(baseline, traced);
         noteBeforeAfter(`${s.kind} at ${Math.round(fraction * 100)}% load`, baseline, traced, before);
         const key = `${Math.round(fraction * 100)}%`;
-        const client = s.client === 'h2load' ? `h2load --h1 -D ${m.durationS} -c ${m.workers} --rps=${(targetRps / m.workers).toFixed(3)}` : `hey -z ${m.durationS}s -c ${workers} -q ${perWorker.toFixed(3)}`;
+        const command = atRateCommand({ url: server.url, targetRps, durationS: m.durationS, workers: m.workers });
         const floor = floorProbe ? summarize(baseline, floorRuns) : undefined;
         rates[key] = {
           load: fraction,
           targetRps,
-          hey: client,
+          hey: command,
           runs: { baseline, traced, before, ...(floorProbe ? { floor: floorRuns } : {}) },
           summary,
           ...(floor && floorProbe
@@ -113,7 +107,7 @@ export const fixedRate: Scenario = async (ctx) => {
             : {}),
         };
         const rows: Row[] = standardRows(summary, { p99Target: atHalf ? P99_TARGET : undefined, cpuTarget: CPU_TARGET });
-        const notes = [rawSpansNote(traced), ...(s.client === 'h2load' ? [] : ['hey prints latencies with 0.1 ms resolution: sub-millisecond ratios move in steps of 0.1 ms'])];
+        const notes = [rawSpansNote(traced), ...(client === 'h2load' ? [] : ['hey prints latencies with 0.1 ms resolution: sub-millisecond ratios move in steps of 0.1 ms'])];
         if (floor && floorProbe) {
           rows.push(
             ratioRow(`F: empty programs on sonde's ${describeFloorProbe(floorProbe)}: latency p50 (ms)`, floor.latencyMs.p50),
@@ -126,7 +120,7 @@ export const fixedRate: Scenario = async (ctx) => {
           anomalies.push(...floorRuns.filter((r) => r.foreignSondePrograms > 0).map((r) => `fixed-rate ${label} F${r.pair}: another sonde was attached (${r.foreignSondePrograms} programs)`));
         }
         sections.push({
-          title: `fixed-rate: ${s.kind} at ${key} of its untraced max = ${fmt(targetRps)} req/s (${s.client === 'h2load' ? `h2load --h1 -c ${m.workers}` : `hey -c ${workers}`}, ${m.durationS}s x ${ctx.mode.pairs} A/B pairs)`,
+          title: `fixed-rate: ${s.kind} at ${key} of its untraced max = ${fmt(targetRps)} req/s (${client === 'h2load' ? `h2load --h1 -c ${m.workers}` : `hey -c ${heyWorkers(targetRps, m.workers).workers}`}, ${m.durationS}s x ${ctx.mode.pairs} A/B pairs)`,
           rows,
           notes,
         });
@@ -150,7 +144,7 @@ export const fixedRate: Scenario = async (ctx) => {
         });
         // h2load's clients each have a request in flight at the window's
         // edges; the server, and so sonde, may count it where h2load does not.
-        anomalies.push(...[...baseline, ...traced].flatMap((r) => checkRun(`fixed-rate ${label}`, r, { spareSpans: s.client === 'h2load' ? m.workers : 0 })));
+        anomalies.push(...[...baseline, ...traced].flatMap((r) => checkRun(`fixed-rate ${label}`, r, { spareSpans: client === 'h2load' ? m.workers : 0 })));
         for (const r of [...baseline, ...traced, ...floorRuns]) {
           if (r.load.rps < 0.9 * targetRps) anomalies.push(`fixed-rate ${label} ${r.beside === 'floor' ? 'F' : r.kind === 'baseline' ? 'A' : 'B'}${r.pair}: achieved ${Math.round(r.load.rps)} of ${targetRps} req/s asked`);
         }
