@@ -101,11 +101,13 @@ test('npm run bench -- --smoke runs every scenario and writes its report', { tim
       assert.ok(isNumber(b.sonde.final[k]), `sonde final counter ${k}`);
     }
 
-    for (const server of ['node', 'python', 'nginx']) {
+    for (const server of ['node', 'python', 'nginx', 'nginx-https']) {
       const s = report.scenarios['fixed-rate'].servers[server];
       assert.ok(s, `fixed-rate.${server}`);
       assert.ok(isNumber(s.max.rps), `fixed-rate.${server}.max.rps`);
       for (const load of ['25%', '50%']) {
+        // HTTPS is held by h2load over HTTP/1.1, the others by hey (lib/load.ts, clientFor).
+        assert.match(s.rates[load]?.hey ?? '', server === 'nginx-https' ? /^h2load --h1 / : /^hey /, `fixed-rate.${server}.${load}: the client`);
         const summary = s.rates[load]?.summary;
         assertComparison(summary?.latencyMs.p99, `fixed-rate.${server}.${load}.latencyMs.p99`);
         assertSpread(summary.sonde.coresPer10kRps, `fixed-rate.${server}.${load}.sonde.coresPer10kRps`);
@@ -120,7 +122,7 @@ test('npm run bench -- --smoke runs every scenario and writes its report', { tim
       const hooks = s.rates['50%'].floorHooks;
       assert.ok(hooks.tracepoints.includes('sys_exit_read'), `fixed-rate.${server}: F's tracepoints ${hooks.tracepoints}`);
       for (const site of hooks.uprobeSites) assert.ok(s.pids.includes(site.pid), `fixed-rate.${server}: F site for pid ${site.pid}, not one of the server's ${s.pids}`);
-      if (server === 'nginx') {
+      if (server.startsWith('nginx')) {
         const kinds = new Set<string>(hooks.uprobeSites.map((site: { kind: string; symbol: string }) => `${site.kind} ${site.symbol}`));
         assert.ok(kinds.has('uprobe SSL_free') && [...kinds].some((k) => k.startsWith('uretprobe SSL_read')), `fixed-rate.nginx: F's OpenSSL sites ${[...kinds]}`);
       }
