@@ -232,14 +232,18 @@ export function clientFor(url: string): 'hey' | 'h2load' {
   return url.startsWith('https:') ? 'h2load' : 'hey';
 }
 
+/** The connections {@link runAtRate} opens: h2load's clients, or hey's workers. */
+export function atRateConnections(o: { url: string; targetRps: number; workers?: number }): number {
+  return clientFor(o.url) === 'h2load' ? (o.workers ?? H2LOAD_CLIENTS) : heyWorkers(o.targetRps, o.workers).workers;
+}
+
 /** The command line {@link runAtRate} runs, for a report. */
 export function atRateCommand(o: { url: string; targetRps: number; durationS: number; workers?: number }): string {
-  if (clientFor(o.url) === 'h2load') {
-    const clients = o.workers ?? H2LOAD_CLIENTS;
-    return `h2load --h1 -D ${o.durationS} -c ${clients} --rps=${(o.targetRps / clients).toFixed(3)}`;
-  }
-  const { workers, perWorker } = heyWorkers(o.targetRps, o.workers);
-  return `hey -z ${o.durationS}s -c ${workers} -q ${perWorker.toFixed(3)}`;
+  const connections = atRateConnections(o);
+  const perConnection = (o.targetRps / connections).toFixed(3);
+  return clientFor(o.url) === 'h2load'
+    ? `h2load --h1 -D ${o.durationS} -c ${connections} --rps=${perConnection}`
+    : `hey -z ${o.durationS}s -c ${connections} -q ${perConnection}`;
 }
 
 /** h2load's connections when the caller names none. */
@@ -248,7 +252,7 @@ const H2LOAD_CLIENTS = 20;
 /** A fixed rate against one of the bench's hello-world servers, by {@link clientFor}'s client. */
 export function runAtRate(o: { url: string; targetRps: number; durationS: number; workers?: number }): Promise<LoadResult> {
   if (clientFor(o.url) === 'hey') return runHey(o);
-  const clients = o.workers ?? H2LOAD_CLIENTS;
+  const clients = atRateConnections(o);
   return runH2load({ url: o.url, clients, streams: 1, durationS: o.durationS, logFile: h2loadLogFile(), h1: true, rpsPerClient: o.targetRps / clients });
 }
 

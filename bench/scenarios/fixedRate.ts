@@ -10,7 +10,7 @@
  * its tail latency grows with that. F's p99 is what any tracer on those
  * hooks costs the tail before its programs do any work.
  */
-import { atRateCommand, clientFor, heyWorkers, runAtMax, runAtRate, runWrk } from '../lib/load';
+import { atRateCommand, atRateConnections, clientFor, runAtMax, runAtRate, runWrk } from '../lib/load';
 import { buildFloorProbe, describeFloorProbe, sondeSyscallTracepoints, tlsFloorSitesOf, type FloorProbe } from '../lib/floorProbe';
 import { measure, type MeasureOptions, type RunRecord } from '../lib/measure';
 import type { Row, Section, TargetCheck } from '../lib/report';
@@ -120,7 +120,7 @@ export const fixedRate: Scenario = async (ctx) => {
           anomalies.push(...floorRuns.filter((r) => r.foreignSondePrograms > 0).map((r) => `fixed-rate ${label} F${r.pair}: another sonde was attached (${r.foreignSondePrograms} programs)`));
         }
         sections.push({
-          title: `fixed-rate: ${s.kind} at ${key} of its untraced max = ${fmt(targetRps)} req/s (${client === 'h2load' ? `h2load --h1 -c ${m.workers}` : `hey -c ${heyWorkers(targetRps, m.workers).workers}`}, ${m.durationS}s x ${ctx.mode.pairs} A/B pairs)`,
+          title: `fixed-rate: ${s.kind} at ${key} of its untraced max = ${fmt(targetRps)} req/s (${client === 'h2load' ? 'h2load --h1' : 'hey'} -c ${atRateConnections({ url: server.url, targetRps, workers: m.workers })}, ${m.durationS}s x ${ctx.mode.pairs} A/B pairs)`,
           rows,
           notes,
         });

@@ -124,7 +124,7 @@ test('npm run bench -- --smoke runs every scenario and writes its report', { tim
       for (const site of hooks.uprobeSites) assert.ok(s.pids.includes(site.pid), `fixed-rate.${server}: F site for pid ${site.pid}, not one of the server's ${s.pids}`);
       if (server.startsWith('nginx')) {
         const kinds = new Set<string>(hooks.uprobeSites.map((site: { kind: string; symbol: string }) => `${site.kind} ${site.symbol}`));
-        assert.ok(kinds.has('uprobe SSL_free') && [...kinds].some((k) => k.startsWith('uretprobe SSL_read')), `fixed-rate.nginx: F's OpenSSL sites ${[...kinds]}`);
+        assert.ok(kinds.has('uprobe SSL_free') && [...kinds].some((k) => k.startsWith('uretprobe SSL_read')), `fixed-rate.${server}: F's OpenSSL sites ${[...kinds]}`);
       }
     }
 
