@@ -97,7 +97,7 @@ export async function compileProbe(dir: string, name: string, source: string): P
   const object = path.join(dir, `${name}.bpf.o`);
   const loader = path.join(dir, 'floor-probe-loader');
   fs.writeFileSync(sourcePath, source);
-  const bpfCc = await runCommand('clang', tool('clang'), ['-O2', '-g', '-target', 'bpf', '-I', path.join(REPO_ROOT, 'bpf', '.output'), '-c', sourcePath, '-o', object], 60_000);
+  const bpfCc = await runCommand('clang', tool('clang'), ['-O2', '-g', '-target', 'bpf', `-D__TARGET_ARCH_${process.arch === 'arm64' ? 'arm64' : 'x86'}`, '-I', path.join(REPO_ROOT, 'bpf', '.output'), '-c', sourcePath, '-o', object], 60_000);
   if (bpfCc.code !== 0) throw new Error(`clang -target bpf ${sourcePath} failed (bpf/.output/vmlinux.h comes from npm run build):\n${bpfCc.stderr}`);
   if (!fs.existsSync(loader)) {
     const loaderCc = await runCommand('cc', tool('cc'), ['-O2', '-Wall', '-o', loader, path.join(REPO_ROOT, 'bench', 'fixtures', 'floor-probe-loader.c'), '-lbpf'], 60_000);

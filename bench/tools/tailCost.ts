@@ -8,6 +8,11 @@
  *     in the server's processes only, does nothing but count to SPINS (a
  *     register loop that touches no memory), so the server's threads pay a
  *     chosen number of µs per request and nothing else runs;
+ *   - minimal: the least a tracer of request and response boundaries does
+ *     in the kernel (bench/lib/boundaryProbe.ts: a connection lookup and a
+ *     ring-buffer event per message start, on the same tracepoints), so
+ *     that sonde's programs are measured against a tracer's floor as well
+ *     as against burnt µs; not in the default arms;
  *   - sonde, exporting nothing;
  *   - exported: sonde exporting every span over OTLP to the bench's
  *     counting receiver, a process of its own, as `npm run bench` runs it;
@@ -24,7 +29,8 @@
  * run time its threads paid per request (`kernel.bpf_stats_enabled`); the
  * end prints each arm's medians. Sonde's arms also print its CPU per
  * request, by thread (JavaScript, reader, V8's and libuv's helpers), and
- * how often its reader drained and it exported per second. If sonde's p99
+ * how often its reader drained and it exported per second; with
+ * `--by-program`, the BPF time of each program too. If sonde's p99
  * sits above the spin arm's at the same BPF µs, the rest is not the
  * programs' run time; frozen tells what the programs leave in the server's
  * caches from what sonde's threads take, and exported what the export and
@@ -32,13 +38,14 @@
  *
  *   node dist/bench/tools/tailCost.js [--server nginx|node|python|nginx-https] [--rate REQ_PER_S]
  *     [--spins N] [--rounds N] [--seconds S] [--arms A,B,...]
- *     [--variant-args 'ARGS...'] [-- SONDE_ARGS...]
+ *     [--variant-args 'ARGS...'] [--by-program] [-- SONDE_ARGS...]
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { enableBpfStats } from '../lib/bpfStats';
+import { buildBoundaryProbe } from '../lib/boundaryProbe';
 import { compileProbe, sondeSyscallTracepoints } from '../lib/floorProbe';
 import { runAtRate, type LoadResult } from '../lib/load';
 import { Receiver } from '../lib/receiver';
@@ -47,8 +54,8 @@ import { isHelloServerKind, startHelloServer, type HelloServerKind, type Server 
 import { SondeProcess } from '../lib/sonde';
 import { median } from '../lib/stats';
 
-type Arm = 'untraced' | 'spin' | 'sonde' | 'frozen' | 'exported' | 'variant';
-const ARMS: readonly Arm[] = ['untraced', 'spin', 'sonde', 'frozen', 'exported', 'variant'];
+type Arm = 'untraced' | 'spin' | 'minimal' | 'sonde' | 'frozen' | 'exported' | 'variant';
+const ARMS: readonly Arm[] = ['untraced', 'spin', 'minimal', 'sonde', 'frozen', 'exported', 'variant'];
 const DEFAULT_ARMS: readonly Arm[] = ['untraced', 'spin', 'sonde', 'frozen', 'exported'];
 const EXPORTING_ARMS: readonly Arm[] = ['exported', 'variant'];
 // A frozen sonde's ring must stay below the programs' wake-up threshold (a
@@ -66,6 +73,7 @@ interface Options {
   arms: Arm[];
   sondeArgs: string[];
   variantArgs: string[];
+  byProgram: boolean;
 }
 
 interface RoundResult {
@@ -73,17 +81,23 @@ interface RoundResult {
   load: LoadResult;
   serverUsPerRequest: number;
   bpfUsPerRequest: number;
+  /** The same, ns a request by program (what `--by-program` prints). */
+  bpfNsByProgram: Map<string, number>;
   /** Sonde's arms only: its CPU per request (all threads, then its JavaScript thread, reader and helpers), its reader's drains and its exports per second. */
   sonde?: { usPerRequest: number; mainUs: number; readerUs: number; helpersUs: number; drainsPerS: number; exportsPerS: number };
 }
 
-const USAGE = 'usage: tailCost [--server nginx|node|python|nginx-https] [--rate REQ_PER_S] [--spins N] [--rounds N] [--seconds S] [--arms A,B,...] [--variant-args ARGS] [-- SONDE_ARGS...]';
+const USAGE = 'usage: tailCost [--server nginx|node|python|nginx-https] [--rate REQ_PER_S] [--spins N] [--rounds N] [--seconds S] [--arms A,B,...] [--variant-args ARGS] [--by-program] [-- SONDE_ARGS...]';
 
 function parseArgs(argv: string[]): Options {
   const dashes = argv.indexOf('--');
   const own = dashes >= 0 ? argv.slice(0, dashes) : argv;
-  const options: Options = { server: 'nginx', rate: 13000, spins: 250, rounds: 6, seconds: 15, arms: [...DEFAULT_ARMS], sondeArgs: dashes >= 0 ? argv.slice(dashes + 1) : [], variantArgs: [] };
+  const options: Options = { server: 'nginx', rate: 13000, spins: 250, rounds: 6, seconds: 15, arms: [...DEFAULT_ARMS], sondeArgs: dashes >= 0 ? argv.slice(dashes + 1) : [], variantArgs: [], byProgram: false };
   for (let i = 0; i < own.length; i++) {
+    if (own[i] === '--by-program') {
+      options.byProgram = true;
+      continue;
+    }
     const text = own[i + 1] ?? '';
     const value = Number(text);
     const positive = Number.isInteger(value) && value > 0;
@@ -135,10 +149,21 @@ function sondeText(r: RoundResult): string {
   return `  sonde ${t.usPerRequest.toFixed(2)} µs/req (JS ${t.mainUs.toFixed(2)}, reader ${t.readerUs.toFixed(2)}, helpers ${t.helpersUs.toFixed(2)}), ${t.drainsPerS.toFixed(1)} drains/s, ${t.exportsPerS.toFixed(1)} exports/s`;
 }
 
-/** BPF run time, summed, of the loaded programs whose names match. */
-function bpfRunNsTotal(bpftool: string, namePattern: RegExp): number {
+/** BPF run time of each loaded program whose name matches (names as the kernel keeps them: 15 characters). */
+function bpfRunNsByProgram(bpftool: string, namePattern: RegExp): Map<string, number> {
   const programs = JSON.parse(execFileSync(bpftool, ['-j', 'prog', 'show'], { encoding: 'utf8' })) as { name?: string; run_time_ns?: number }[];
-  return programs.filter((p) => p.name !== undefined && namePattern.test(p.name)).reduce((sum, p) => sum + (p.run_time_ns ?? 0), 0);
+  const byName = new Map<string, number>();
+  for (const p of programs) if (p.name !== undefined && namePattern.test(p.name)) byName.set(p.name, (byName.get(p.name) ?? 0) + (p.run_time_ns ?? 0));
+  return byName;
+}
+
+/** ns a request of each program that ran, the arm's prefix dropped, dearest first. */
+function byProgramText(byProgram: Map<string, number>): string {
+  return [...byProgram]
+    .filter(([, ns]) => ns >= 1)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, ns]) => `${name.replace(/^[a-z]+_(tp_)?/, '')} ${ns.toFixed(0)}`)
+    .join(', ');
 }
 
 async function main(): Promise<void> {
@@ -155,26 +180,29 @@ async function main(): Promise<void> {
     if (options.arms.some((a) => EXPORTING_ARMS.includes(a))) receiver = await Receiver.start();
     server = await startHelloServer(options.server);
     const probe = await buildSpinProbe(dir, server.pids, options.spins);
+    const minimal = options.arms.includes('minimal') ? await buildBoundaryProbe(dir, server.pids) : undefined;
     const results: RoundResult[] = [];
     const measure = async (arm: Arm, sonde?: SondeProcess): Promise<void> => {
       const target = server as Server;
       // Every process's hits: sonde's programs run in hey's too (about 0.5
       // µs a request, for the selection check), the spin programs return there.
-      const names = arm === 'spin' ? /^spin_/ : /^sonde_/;
+      const names = arm === 'spin' ? /^spin_/ : arm === 'minimal' ? /^minimal_/ : /^sonde_/;
       await runAtRate({ url: target.url, targetRps: options.rate, durationS: 5 });
       const cpu0 = cpuSecondsOf(target.pids);
-      const bpf0 = bpfRunNsTotal(bpftool, names);
+      const bpf0 = bpfRunNsByProgram(bpftool, names);
       const sonde0 = sonde && { cpu: sonde.cpuSeconds(), threads: threadCpuSeconds(sonde.pid, 'sonde-reader'), counters: await sonde.countersNow(), exports: (await receiver?.count())?.requests ?? 0 };
       const load = await runAtRate({ url: target.url, targetRps: options.rate, durationS: options.seconds });
       const cpu1 = cpuSecondsOf(target.pids);
-      const bpf1 = bpfRunNsTotal(bpftool, names);
+      const bpf1 = bpfRunNsByProgram(bpftool, names);
       const sonde1 = sonde && { cpu: sonde.cpuSeconds(), threads: threadCpuSeconds(sonde.pid, 'sonde-reader'), counters: await sonde.countersNow(), exports: (await receiver?.count())?.requests ?? 0 };
       const requests = Math.max(load.requests, 1);
+      const bpfNsByProgram = new Map([...bpf1].map(([name, ns]) => [name, (ns - (bpf0.get(name) ?? 0)) / requests]));
       const r: RoundResult = {
         arm,
         load,
         serverUsPerRequest: ((cpu1 - cpu0) * 1e6) / requests,
-        bpfUsPerRequest: arm === 'untraced' ? 0 : (bpf1 - bpf0) / 1e3 / requests,
+        bpfUsPerRequest: arm === 'untraced' ? 0 : [...bpfNsByProgram.values()].reduce((a, b) => a + b, 0) / 1e3,
+        bpfNsByProgram,
       };
       if (sonde0 && sonde1) {
         const threadUs = (part: 'main' | 'reader' | 'helpers'): number => (((sonde1.threads?.[part] ?? NaN) - (sonde0.threads?.[part] ?? NaN)) * 1e6) / requests;
@@ -192,6 +220,7 @@ async function main(): Promise<void> {
       console.log(
         `${arm.padEnd(8)} ${load.rps.toFixed(0)} req/s  p50 ${l.p50} p90 ${l.p90} p99 ${l.p99} ms  server ${r.serverUsPerRequest.toFixed(1)} µs/req  BPF ${r.bpfUsPerRequest.toFixed(2)} µs/req (all hooked processes)${sondeText(r)}`,
       );
+      if (options.byProgram && arm !== 'untraced') console.log(`         BPF ns/req by program: ${byProgramText(bpfNsByProgram)}`);
     };
     const arms = options.arms;
     for (let round = 0; round < options.rounds; round++) {
@@ -199,10 +228,11 @@ async function main(): Promise<void> {
         const arm = arms[(round + i) % arms.length];
         if (arm === 'untraced') {
           await measure(arm);
-        } else if (arm === 'spin') {
-          const proc = spawnTracked('spin-probe', probe.loader, [probe.object], { stdin: 'pipe' });
+        } else if (arm === 'spin' || arm === 'minimal') {
+          const held = arm === 'spin' ? probe : (minimal as NonNullable<typeof minimal>);
+          const proc = spawnTracked(`${arm}-probe`, held.loader, [held.object], { stdin: 'pipe' });
           try {
-            await proc.waitFor(new RegExp(`^attached ${probe.programs}$`, 'm'), 30_000, 'stdout');
+            await proc.waitFor(new RegExp(`^attached ${held.programs}$`, 'm'), 30_000, 'stdout');
             await measure(arm);
           } finally {
             await proc.stop('SIGTERM', 5000);
@@ -237,6 +267,10 @@ async function main(): Promise<void> {
             : ''
         }`,
       );
+      if (options.byProgram && arm !== 'untraced') {
+        const names = new Set(of.flatMap((r) => [...r.bpfNsByProgram.keys()]));
+        console.log(`           BPF ns/req by program: ${byProgramText(new Map([...names].map((name) => [name, m((r) => r.bpfNsByProgram.get(name) ?? 0)])))}`);
+      }
     }
   } finally {
     await server?.stop();
