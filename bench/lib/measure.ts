@@ -83,10 +83,11 @@ export interface CostParts {
 
 /**
  * What ran beside the server in an untraced run that splits a traced run's
- * cost: empty programs on sonde's tracepoints (`floor`), or sonde capturing
- * without exporting (`capture`).
+ * cost: empty programs on sonde's tracepoints (`floor`), the least a tracer
+ * of message boundaries does on them (`boundary`, bench/lib/boundaryProbe.ts),
+ * or sonde capturing without exporting (`capture`).
  */
-export type Beside = 'floor' | 'capture';
+export type Beside = 'floor' | 'boundary' | 'capture';
 
 export interface RunRecord {
   kind: RunKind;
@@ -326,7 +327,7 @@ function costParts(c0: SondeCounters | undefined, c1: SondeCounters | undefined,
   };
 }
 
-const BESIDE_LETTER: Record<Beside, string> = { floor: 'F', capture: 'C' };
+const BESIDE_LETTER: Record<Beside, string> = { floor: 'F', boundary: 'M', capture: 'C' };
 
 function describeRun(r: RunRecord): string {
   const lat = r.load.latencyMs;

@@ -52,8 +52,8 @@ test(
     } finally {
       agent.destroy();
     }
-    loader.child.stdin!.end();
-    assert.equal(await loader.exited, 0, loader.stderr());
+    // SIGTERM: the loader drains the ring a last time and says how much it took.
+    assert.deepEqual(await loader.stop('SIGTERM', 5000), { code: 0, killed: false }, loader.stderr());
     const drained = loader.stderr().match(/drained (\d+) events/);
     assert.ok(drained, `the loader did not say what it drained:\n${loader.stderr()}`);
     // Each request's read and each response's write flip the direction

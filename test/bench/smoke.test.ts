@@ -86,6 +86,11 @@ test('npm run bench -- --smoke runs every scenario and writes its report', { tim
     assertSpread(d.capture.sondeCoresPer10kRps, 'worst-case.summary.decomposition.capture.sondeCoresPer10kRps');
     assert.equal(wc.runs.floor.length, wc.runs.baseline.length, 'one F run per pair');
     assert.equal(wc.runs.capture.length, wc.runs.baseline.length, 'one C run per pair');
+    // M, the least a boundary tracer does: its loader drained at least the
+    // two message starts of every request in its window.
+    assertComparison(d.boundary.throughputRps, 'worst-case.summary.decomposition.boundary.throughputRps');
+    assert.equal(wc.runs.boundary.length, wc.runs.baseline.length, 'one M run per pair');
+    for (const r of wc.runs.boundary) assert.ok(r.boundaryEvents >= 2 * r.load.requests && r.load.requests > 0, `M${r.pair}: ${r.boundaryEvents} events for ${r.load.requests} requests`);
     for (const r of wc.runs.capture) assert.ok(r.sondeRequests >= r.load.requests && r.load.requests > 0, `C${r.pair}: sonde counted ${r.sondeRequests} of ${r.load.requests} requests`);
     const https = report.scenarios['worst-case-https'];
     assert.equal(https.params.server, 'node-https');
