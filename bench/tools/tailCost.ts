@@ -16,6 +16,9 @@
  *   - sonde, exporting nothing;
  *   - exported: sonde exporting every span over OTLP to the bench's
  *     counting receiver, a process of its own, as `npm run bench` runs it;
+ *   - niced: as exported, with the receiver's threads at nice 19 for the
+ *     arm, so that it runs in what the server and hey leave, as a backend
+ *     on another machine would take none of their CPU; not a default arm;
  *   - variant: as exported, with sonde given `--variant-args` too, so that
  *     a change to how sonde exports is measured against the default in the
  *     same rounds;
@@ -54,10 +57,21 @@ import { isHelloServerKind, startHelloServer, type HelloServerKind, type Server 
 import { SondeProcess } from '../lib/sonde';
 import { median } from '../lib/stats';
 
-type Arm = 'untraced' | 'spin' | 'minimal' | 'sonde' | 'frozen' | 'exported' | 'variant';
-const ARMS: readonly Arm[] = ['untraced', 'spin', 'minimal', 'sonde', 'frozen', 'exported', 'variant'];
+type Arm = 'untraced' | 'spin' | 'minimal' | 'sonde' | 'frozen' | 'exported' | 'niced' | 'variant';
+const ARMS: readonly Arm[] = ['untraced', 'spin', 'minimal', 'sonde', 'frozen', 'exported', 'niced', 'variant'];
 const DEFAULT_ARMS: readonly Arm[] = ['untraced', 'spin', 'sonde', 'frozen', 'exported'];
-const EXPORTING_ARMS: readonly Arm[] = ['exported', 'variant'];
+const EXPORTING_ARMS: readonly Arm[] = ['exported', 'niced', 'variant'];
+
+/** Sets every thread of `pid` to `nice` (setpriority names one thread on Linux). */
+function reniceThreads(pid: number, nice: number): void {
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      os.setPriority(Number(tid), nice);
+    } catch {
+      /* a thread that has just ended */
+    }
+  }
+}
 // A frozen sonde's ring must stay below the programs' wake-up threshold (a
 // quarter of it) for the whole window, or every event past it asks for a
 // wake-up that nobody takes (15 µs a request in one try): the largest ring
@@ -247,8 +261,10 @@ async function main(): Promise<void> {
           });
           try {
             if (arm === 'frozen') process.kill(sonde.pid, 'SIGSTOP');
+            if (arm === 'niced' && receiver) reniceThreads(receiver.pid, 19);
             await measure(arm, arm === 'frozen' ? undefined : sonde);
           } finally {
+            if (arm === 'niced' && receiver) reniceThreads(receiver.pid, 0);
             if (arm === 'frozen') process.kill(sonde.pid, 'SIGCONT');
             await sonde.stop(0).catch(() => undefined);
           }
