@@ -58,12 +58,26 @@ export async function withoutBpfStats<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+function loadedPrograms(bpftool: string): Array<{ name?: string; run_time_ns?: number; run_cnt?: number }> {
+  return JSON.parse(execFileSync(bpftool, ['-j', 'prog', 'show'], { encoding: 'utf8', maxBuffer: 64 << 20 })) as Array<{ name?: string; run_time_ns?: number; run_cnt?: number }>;
+}
+
 /** Each loaded sonde program's run time and run count so far (bpftool prog show); throws without bpftool. */
 export function sondeProgramRunTimes(bpftool = 'bpftool'): Map<string, { ns: number; runs: number }> {
-  const progs = JSON.parse(execFileSync(bpftool, ['-j', 'prog', 'show'], { encoding: 'utf8', maxBuffer: 64 << 20 })) as Array<{ name?: string; run_time_ns?: number; run_cnt?: number }>;
   const times = new Map<string, { ns: number; runs: number }>();
-  for (const p of progs) if (p.name?.startsWith('sonde_')) times.set(p.name, { ns: p.run_time_ns ?? 0, runs: p.run_cnt ?? 0 });
+  for (const p of loadedPrograms(bpftool)) if (p.name?.startsWith('sonde_')) times.set(p.name, { ns: p.run_time_ns ?? 0, runs: p.run_cnt ?? 0 });
   return times;
+}
+
+/**
+ * Run time so far of each loaded program whose name (as the kernel keeps
+ * it: 15 characters) matches, programs of the same name summed; throws
+ * without bpftool.
+ */
+export function programRunNs(namePattern: RegExp, bpftool = 'bpftool'): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const p of loadedPrograms(bpftool)) if (p.name !== undefined && namePattern.test(p.name)) byName.set(p.name, (byName.get(p.name) ?? 0) + (p.run_time_ns ?? 0));
+  return byName;
 }
 
 /** Nanoseconds all loaded sonde programs have run, in total; undefined without bpftool or accounting. */

@@ -43,11 +43,10 @@
  *     [--spins N] [--rounds N] [--seconds S] [--arms A,B,...]
  *     [--variant-args 'ARGS...'] [--by-program] [-- SONDE_ARGS...]
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { enableBpfStats } from '../lib/bpfStats';
+import { enableBpfStats, programRunNs } from '../lib/bpfStats';
 import { buildBoundaryProbe } from '../lib/boundaryProbe';
 import { compileProbe, sondeSyscallTracepoints } from '../lib/floorProbe';
 import { runAtRate, type LoadResult } from '../lib/load';
@@ -72,6 +71,7 @@ function reniceThreads(pid: number, nice: number): void {
     }
   }
 }
+
 // A frozen sonde's ring must stay below the programs' wake-up threshold (a
 // quarter of it) for the whole window, or every event past it asks for a
 // wake-up that nobody takes (15 µs a request in one try): the largest ring
@@ -163,14 +163,6 @@ function sondeText(r: RoundResult): string {
   return `  sonde ${t.usPerRequest.toFixed(2)} µs/req (JS ${t.mainUs.toFixed(2)}, reader ${t.readerUs.toFixed(2)}, helpers ${t.helpersUs.toFixed(2)}), ${t.drainsPerS.toFixed(1)} drains/s, ${t.exportsPerS.toFixed(1)} exports/s`;
 }
 
-/** BPF run time of each loaded program whose name matches (names as the kernel keeps them: 15 characters). */
-function bpfRunNsByProgram(bpftool: string, namePattern: RegExp): Map<string, number> {
-  const programs = JSON.parse(execFileSync(bpftool, ['-j', 'prog', 'show'], { encoding: 'utf8' })) as { name?: string; run_time_ns?: number }[];
-  const byName = new Map<string, number>();
-  for (const p of programs) if (p.name !== undefined && namePattern.test(p.name)) byName.set(p.name, (byName.get(p.name) ?? 0) + (p.run_time_ns ?? 0));
-  return byName;
-}
-
 /** ns a request of each program that ran, the arm's prefix dropped, dearest first. */
 function byProgramText(byProgram: Map<string, number>): string {
   return [...byProgram]
@@ -203,11 +195,11 @@ async function main(): Promise<void> {
       const names = arm === 'spin' ? /^spin_/ : arm === 'minimal' ? /^minimal_/ : /^sonde_/;
       await runAtRate({ url: target.url, targetRps: options.rate, durationS: 5 });
       const cpu0 = cpuSecondsOf(target.pids);
-      const bpf0 = bpfRunNsByProgram(bpftool, names);
+      const bpf0 = programRunNs(names, bpftool);
       const sonde0 = sonde && { cpu: sonde.cpuSeconds(), threads: threadCpuSeconds(sonde.pid, 'sonde-reader'), counters: await sonde.countersNow(), exports: (await receiver?.count())?.requests ?? 0 };
       const load = await runAtRate({ url: target.url, targetRps: options.rate, durationS: options.seconds });
       const cpu1 = cpuSecondsOf(target.pids);
-      const bpf1 = bpfRunNsByProgram(bpftool, names);
+      const bpf1 = programRunNs(names, bpftool);
       const sonde1 = sonde && { cpu: sonde.cpuSeconds(), threads: threadCpuSeconds(sonde.pid, 'sonde-reader'), counters: await sonde.countersNow(), exports: (await receiver?.count())?.requests ?? 0 };
       const requests = Math.max(load.requests, 1);
       const bpfNsByProgram = new Map([...bpf1].map(([name, ns]) => [name, (ns - (bpf0.get(name) ?? 0)) / requests]));
