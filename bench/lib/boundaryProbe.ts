@@ -13,7 +13,15 @@
  * writes any such tracer must make for each request; what sonde costs
  * above it is what sonde does beyond finding boundaries.
  */
-import { compileProbe, sondeSyscallTracepoints } from './floorProbe';
+import { compileProbe, holdProbe, sondeSyscallTracepoints } from './floorProbe';
+import type { Tracked } from './proc';
+
+export interface BoundaryProbe {
+  object: string;
+  loader: string;
+  /** Programs in the object, one per tracepoint: the links a loader makes. */
+  programs: number;
+}
 
 /** How each hooked syscall finds its bytes; the rest only check the process. */
 const BOUNDARY_SITES: Record<string, { direction: 'in' | 'out'; bytes: 'buffer' | 'iovec' | 'none' }> = {
@@ -123,8 +131,22 @@ ${tracepoints.map(programOf).join('\n\n')}
 }
 
 /** Compiles the boundary tracer for processes `tgids` into `dir`, with the loader that holds it attached and drains its ring. */
-export async function buildBoundaryProbe(dir: string, tgids: readonly number[]): Promise<{ object: string; loader: string; programs: number }> {
+export async function buildBoundaryProbe(dir: string, tgids: readonly number[]): Promise<BoundaryProbe> {
   const tracepoints = sondeSyscallTracepoints();
   const { object, loader } = await compileProbe(dir, 'minimal', boundaryProbeSource(tracepoints, tgids));
   return { object, loader, programs: tracepoints.length };
+}
+
+/** Attaches the boundary tracer; it runs until stopBoundaryProbe. */
+export function attachBoundaryProbe(probe: BoundaryProbe): Promise<Tracked> {
+  return holdProbe('boundary-probe', probe, probe.programs);
+}
+
+/**
+ * Stops the loader with SIGTERM, on which it drains the ring a last time
+ * and says how many events it took in all: `events`, NaN if it did not say.
+ */
+export async function stopBoundaryProbe(loader: Tracked): Promise<{ events: number; exit: { code: number; killed: boolean } }> {
+  const exit = await loader.stop('SIGTERM', 5000);
+  return { events: Number(loader.stderr().match(/drained (\d+) events/)?.[1] ?? NaN), exit };
 }

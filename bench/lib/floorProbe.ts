@@ -113,15 +113,24 @@ export async function buildFloorProbe(dir: string, name: string, tracepoints: re
   return { tracepoints, uprobeSites, object, loader };
 }
 
-/** Attaches the floor programs; they stay until the returned process is stopped. */
-export async function attachFloorProbe(probe: FloorProbe): Promise<Tracked> {
-  const sites = probe.uprobeSites.map((s) => `${s.kind}:${s.fileOffset.toString(16)}:${s.pid}:${s.path}`);
-  const proc = spawnTracked('floor-probe', probe.loader, [probe.object, ...sites], { stdin: 'pipe' });
+/**
+ * Starts `loader` holding the programs of `object` (at `sites` for its
+ * uprobes) and resolves once it has made `links` links; they stay until
+ * the returned process is stopped.
+ */
+export async function holdProbe(name: string, compiled: { object: string; loader: string }, links: number, sites: readonly string[] = []): Promise<Tracked> {
+  const proc = spawnTracked(name, compiled.loader, [compiled.object, ...sites], { stdin: 'pipe' });
   try {
-    await proc.waitFor(new RegExp(`^attached ${probe.tracepoints.length + sites.length}$`, 'm'), 30_000, 'stdout');
+    await proc.waitFor(new RegExp(`^attached ${links}$`, 'm'), 30_000, 'stdout');
   } catch (error) {
     await proc.stop('SIGKILL', 1000);
     throw error;
   }
   return proc;
+}
+
+/** Attaches the floor programs; they stay until the returned process is stopped. */
+export async function attachFloorProbe(probe: FloorProbe): Promise<Tracked> {
+  const sites = probe.uprobeSites.map((s) => `${s.kind}:${s.fileOffset.toString(16)}:${s.pid}:${s.path}`);
+  return holdProbe('floor-probe', probe, probe.tracepoints.length + sites.length, sites);
 }

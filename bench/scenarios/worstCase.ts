@@ -21,11 +21,11 @@
  * programs on OpenSSL's sites too, where sonde's plan puts them, so that
  * the traps any such tracer takes are told from sonde's work.
  */
-import { buildBoundaryProbe } from '../lib/boundaryProbe';
+import { attachBoundaryProbe, buildBoundaryProbe, stopBoundaryProbe, type BoundaryProbe } from '../lib/boundaryProbe';
 import { buildFloorProbe, describeFloorProbe, sondeSyscallTracepoints, tlsFloorSitesOf } from '../lib/floorProbe';
 import { runWrk } from '../lib/load';
 import { measure, type MeasureOptions, type RunRecord } from '../lib/measure';
-import { sleep, spawnTracked } from '../lib/proc';
+import { sleep } from '../lib/proc';
 import { SondeProcess } from '../lib/sonde';
 import { startNodeHttpsServer, startNodeServer, type Server } from '../lib/servers';
 import { spread } from '../lib/stats';
@@ -52,14 +52,11 @@ interface Saturated {
  * `boundaryEvents` is what its loader drained over the whole run, at
  * least two a request when it sees what it should.
  */
-async function measureBoundary(ctx: ScenarioContext, probe: { object: string; loader: string; programs: number }, base: MeasureOptions): Promise<RunRecord & { boundaryEvents: number }> {
-  const loader = spawnTracked('boundary-probe', probe.loader, [probe.object], { stdin: 'pipe' });
+async function measureBoundary(ctx: ScenarioContext, probe: BoundaryProbe, base: MeasureOptions): Promise<RunRecord & { boundaryEvents: number }> {
+  const loader = await attachBoundaryProbe(probe);
   try {
-    await loader.waitFor(new RegExp(`^attached ${probe.programs}$`, 'm'), 30_000, 'stdout');
     const record = await measure(ctx, { ...base, kind: 'baseline', beside: 'boundary', label: `${base.label}, a connection lookup and a ring-buffer event per message start on sonde's ${probe.programs} syscall tracepoints` });
-    // SIGTERM: the loader drains the ring a last time and says how much it took.
-    await loader.stop('SIGTERM', 5000);
-    return { ...record, boundaryEvents: Number(loader.stderr().match(/drained (\d+) events/)?.[1] ?? NaN) };
+    return { ...record, boundaryEvents: (await stopBoundaryProbe(loader)).events };
   } finally {
     await loader.stop('SIGKILL', 2000);
   }

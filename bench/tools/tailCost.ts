@@ -48,10 +48,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { enableBpfStats, programRunNs } from '../lib/bpfStats';
 import { buildBoundaryProbe } from '../lib/boundaryProbe';
-import { compileProbe, sondeSyscallTracepoints } from '../lib/floorProbe';
+import { compileProbe, holdProbe, sondeSyscallTracepoints } from '../lib/floorProbe';
 import { runAtRate, type LoadResult } from '../lib/load';
 import { Receiver } from '../lib/receiver';
-import { cpuSecondsOf, installCleanupHandlers, killAll, spawnTracked, threadCpuSeconds, which } from '../lib/proc';
+import { cpuSecondsOf, installCleanupHandlers, killAll, threadCpuSeconds, which } from '../lib/proc';
 import { isHelloServerKind, startHelloServer, type HelloServerKind, type Server } from '../lib/servers';
 import { SondeProcess } from '../lib/sonde';
 import { median } from '../lib/stats';
@@ -236,9 +236,8 @@ async function main(): Promise<void> {
           await measure(arm);
         } else if (arm === 'spin' || arm === 'minimal') {
           const held = arm === 'spin' ? probe : (minimal as NonNullable<typeof minimal>);
-          const proc = spawnTracked(`${arm}-probe`, held.loader, [held.object], { stdin: 'pipe' });
+          const proc = await holdProbe(`${arm}-probe`, held, held.programs);
           try {
-            await proc.waitFor(new RegExp(`^attached ${held.programs}$`, 'm'), 30_000, 'stdout');
             await measure(arm);
           } finally {
             await proc.stop('SIGTERM', 5000);

@@ -12,8 +12,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildBoundaryProbe } from '../../bench/lib/boundaryProbe';
-import { spawnTracked } from '../../bench/lib/proc';
+import { attachBoundaryProbe, buildBoundaryProbe, stopBoundaryProbe } from '../../bench/lib/boundaryProbe';
 import { REPO_ROOT, startProcess } from '../support/processes';
 
 const REQUESTS = 10;
@@ -41,9 +40,8 @@ test(
     const probe = await buildBoundaryProbe(dir, [server.pid]);
     // The loader holds its programs until its stdin closes: a pipe, which
     // the suite's own process starter does not give.
-    const loader = spawnTracked('boundary-probe', probe.loader, [probe.object], { stdin: 'pipe' });
+    const loader = await attachBoundaryProbe(probe);
     t.after(() => loader.stop('SIGKILL', 2000));
-    await loader.waitFor(new RegExp(`^attached ${probe.programs}$`, 'm'), 30_000, 'stdout');
 
     // One keep-alive connection, made by this process (not selected).
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -52,16 +50,14 @@ test(
     } finally {
       agent.destroy();
     }
-    // SIGTERM: the loader drains the ring a last time and says how much it took.
-    assert.deepEqual(await loader.stop('SIGTERM', 5000), { code: 0, killed: false }, loader.stderr());
-    const drained = loader.stderr().match(/drained (\d+) events/);
-    assert.ok(drained, `the loader did not say what it drained:\n${loader.stderr()}`);
+    const { events, exit } = await stopBoundaryProbe(loader);
+    assert.deepEqual(exit, { code: 0, killed: false }, loader.stderr());
+    assert.ok(Number.isFinite(events), `the loader did not say what it drained:\n${loader.stderr()}`);
     // Each request's read and each response's write flip the direction
     // (the first request finds the connection new): two per request. The
     // probe does not ask which fds are sockets, so the server's event loop
     // may add one or two of its own (one in this test's first runs); this
     // process's 20, the client side, would be far more.
-    const events = Number(drained[1]);
     assert.ok(events >= 2 * REQUESTS && events <= 2 * REQUESTS + 3, `${events} events for ${REQUESTS} requests`);
   },
 );
